@@ -1,0 +1,121 @@
+//! Events: the spine of a run (DESIGN.md §3).
+//!
+//! Testcase code, hooks and the runner emit events; the report builder is their single
+//! reader that owns the report tree, and the console reporter (and later the live UI and
+//! worker pipes) subscribe to the same stream. Every event names the node it is about by UID.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Entry, ErrorInfo, Status};
+
+/// Something that happened during a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Event {
+    /// A test (MultiTest) began: its environment starts and its suites follow.
+    TestStarted {
+        /// The test's UID.
+        uid: String,
+        /// Seconds since the Unix epoch.
+        time: f64,
+    },
+    /// A test ended; `error` is set when the test itself (not a testcase) failed.
+    TestFinished {
+        /// The test's UID.
+        uid: String,
+        /// Seconds since the Unix epoch.
+        time: f64,
+        /// A test-level error.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<ErrorInfo>,
+    },
+    /// A suite began (its setup hook runs next).
+    SuiteStarted {
+        /// The suite's UID.
+        uid: String,
+        /// Seconds since the Unix epoch.
+        time: f64,
+    },
+    /// A suite ended; `error` holds a setup or teardown failure.
+    SuiteFinished {
+        /// The suite's UID.
+        uid: String,
+        /// Seconds since the Unix epoch.
+        time: f64,
+        /// A setup or teardown error.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<ErrorInfo>,
+    },
+    /// A testcase began.
+    TestcaseStarted {
+        /// The testcase's UID.
+        uid: String,
+        /// Seconds since the Unix epoch.
+        time: f64,
+    },
+    /// The result recorder recorded an entry on a node (a testcase, or a suite for its hooks).
+    EntryRecorded {
+        /// The UID of the node the entry belongs to.
+        uid: String,
+        /// The entry.
+        entry: Entry,
+    },
+    /// A testcase ended with this status.
+    TestcaseFinished {
+        /// The testcase's UID.
+        uid: String,
+        /// Seconds since the Unix epoch.
+        time: f64,
+        /// Its outcome.
+        status: Status,
+        /// Why it errored (panic, returned error, timeout).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<ErrorInfo>,
+    },
+    /// The run is over; nothing follows.
+    PlanFinished {
+        /// Seconds since the Unix epoch.
+        time: f64,
+        /// True when an interrupt cut the run short.
+        interrupted: bool,
+    },
+}
+
+impl Event {
+    /// The UID of the node the event is about (`None` for plan-wide events).
+    pub fn uid(&self) -> Option<&str> {
+        match self {
+            Event::TestStarted { uid, .. }
+            | Event::TestFinished { uid, .. }
+            | Event::SuiteStarted { uid, .. }
+            | Event::SuiteFinished { uid, .. }
+            | Event::TestcaseStarted { uid, .. }
+            | Event::EntryRecorded { uid, .. }
+            | Event::TestcaseFinished { uid, .. } => Some(uid),
+            Event::PlanFinished { .. } => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_tagged_json_lines() {
+        let event = Event::TestcaseFinished {
+            uid: "t/s/c".into(),
+            time: 2.0,
+            status: Status::Passed,
+            error: None,
+        };
+        let line = serde_json::to_string(&event).unwrap();
+        assert_eq!(
+            line,
+            r#"{"event":"testcase_finished","uid":"t/s/c","time":2.0,"status":"passed"}"#
+        );
+        assert_eq!(serde_json::from_str::<Event>(&line).unwrap(), event);
+        assert_eq!(event.uid(), Some("t/s/c"));
+    }
+}

@@ -1,0 +1,277 @@
+//! The report tree: plan → test → suite → (parametrization) → testcase → entries.
+//!
+//! One node type serves every level so that the UI, the exporters and the report builder
+//! walk the tree the same way; `kind` says which level a node is.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Counts, Entry, RuntimeStatus, SCHEMA_VERSION, Status};
+
+/// A whole run: the plan node plus facts about the run itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// [`SCHEMA_VERSION`] of the document.
+    pub schema_version: u32,
+    /// Host name the plan ran on.
+    pub host: String,
+    /// Process id of the plan.
+    pub pid: u32,
+    /// The run's output folder.
+    pub runpath: String,
+    /// The seed used when `--shuffle` reordered anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shuffle_seed: Option<u64>,
+    /// True when Ctrl-C (or SIGTERM) cut the run short.
+    pub interrupted: bool,
+    /// The plan node and everything below it.
+    pub plan: ReportNode,
+}
+
+impl Report {
+    /// An empty report around a plan node.
+    pub fn new(plan: ReportNode, host: String, runpath: String) -> Report {
+        Report {
+            schema_version: SCHEMA_VERSION,
+            host,
+            pid: std::process::id(),
+            runpath,
+            shuffle_seed: None,
+            interrupted: false,
+            plan,
+        }
+    }
+}
+
+/// The level of a report node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeKind {
+    /// The root.
+    Plan,
+    /// A MultiTest (or, later, a process test).
+    Test,
+    /// A suite of a test.
+    Suite,
+    /// The group of testcases generated from one parametrized testcase.
+    Parametrization,
+    /// One testcase.
+    Testcase,
+}
+
+/// Where in the user's sources something happened.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SourceLocation {
+    /// Path as the compiler saw it (relative to the package, usually).
+    pub file: String,
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column; 0 when unknown.
+    #[serde(default)]
+    pub column: u32,
+}
+
+impl std::fmt::Display for SourceLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.column > 0 {
+            write!(f, "{}:{}:{}", self.file, self.line, self.column)
+        } else {
+            write!(f, "{}:{}", self.file, self.line)
+        }
+    }
+}
+
+/// Why a node errored: a panic, a returned error, a timeout, a failed setup hook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorInfo {
+    /// The error's message.
+    pub message: String,
+    /// Where it was raised, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<SourceLocation>,
+}
+
+/// Start and end of a node, in seconds since the Unix epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Timer {
+    /// When the node started; `None` if it never did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<f64>,
+    /// When it finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<f64>,
+}
+
+impl Timer {
+    /// Seconds between start and end, when both are known.
+    pub fn duration(&self) -> Option<f64> {
+        Some(self.end? - self.start?)
+    }
+}
+
+/// One node of the report tree.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportNode {
+    /// Stable id: `test/suite/testcase[/param-suffix]`; the plan's uid is its name.
+    pub uid: String,
+    /// Display name.
+    pub name: String,
+    /// Which level this is.
+    pub kind: NodeKind,
+    /// Outcome (for groups: the most severe of the children).
+    pub status: Status,
+    /// Life-cycle state, for live views.
+    #[serde(default)]
+    pub runtime_status: RuntimeStatus,
+    /// Tags of this node, including the ones inherited from its parents.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// A longer description (a suite's or testcase's doc comment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Where the node is defined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<SourceLocation>,
+    /// Parameter names and values of a parametrized testcase, rendered with `Debug`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parameters: Vec<(String, String)>,
+    /// Why a testcase is skipped or expected to fail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Start and end times.
+    #[serde(default)]
+    pub timer: Timer,
+    /// Testcase counts below this node (a testcase counts itself).
+    #[serde(default)]
+    pub counts: Counts,
+    /// An error that made the node ERROR.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorInfo>,
+    /// Assertions and logs recorded directly on this node (testcases; suites for hooks).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entries: Vec<Entry>,
+    /// Children in run order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<ReportNode>,
+}
+
+impl ReportNode {
+    /// A node that has not run yet.
+    pub fn new(kind: NodeKind, uid: impl Into<String>, name: impl Into<String>) -> ReportNode {
+        ReportNode {
+            uid: uid.into(),
+            name: name.into(),
+            kind,
+            status: Status::Unknown,
+            runtime_status: RuntimeStatus::Ready,
+            tags: Vec::new(),
+            description: None,
+            location: None,
+            parameters: Vec::new(),
+            reason: None,
+            timer: Timer::default(),
+            counts: Counts::default(),
+            error: None,
+            entries: Vec::new(),
+            children: Vec::new(),
+        }
+    }
+
+    /// Every testcase below (or at) this node, depth first.
+    pub fn testcases(&self) -> Vec<&ReportNode> {
+        let mut found = Vec::new();
+        self.collect_testcases(&mut found);
+        found
+    }
+
+    fn collect_testcases<'a>(&'a self, found: &mut Vec<&'a ReportNode>) {
+        if self.kind == NodeKind::Testcase {
+            found.push(self);
+        }
+        for child in &self.children {
+            child.collect_testcases(found);
+        }
+    }
+
+    /// Recomputes `status` and `counts` of every group node from its testcases.
+    ///
+    /// A group keeps an error of its own (e.g. a failed setup) on top of its children's.
+    pub fn recompute(&mut self) {
+        if self.kind == NodeKind::Testcase {
+            self.counts = Counts::default();
+            self.counts.add_status(self.status);
+            return;
+        }
+        let mut counts = Counts::default();
+        let mut status = if self.error.is_some() {
+            Status::Error
+        } else {
+            Status::Skipped
+        };
+        let mut any_child = false;
+        for child in &mut self.children {
+            child.recompute();
+            counts.merge(&child.counts);
+            status = status.combine(child.status);
+            any_child = true;
+        }
+        if !any_child && self.error.is_none() {
+            status = Status::Unknown;
+        }
+        if self.entries.iter().any(|entry| entry.passed == Some(false)) {
+            status = status.combine(Status::Failed);
+        }
+        self.counts = counts;
+        self.status = status;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn testcase(uid: &str, status: Status) -> ReportNode {
+        let mut node = ReportNode::new(NodeKind::Testcase, uid, uid);
+        node.status = status;
+        node
+    }
+
+    #[test]
+    fn recompute_folds_children_into_counts_and_status() {
+        let mut suite = ReportNode::new(NodeKind::Suite, "t/s", "s");
+        suite.children = vec![
+            testcase("t/s/a", Status::Passed),
+            testcase("t/s/b", Status::Failed),
+        ];
+        suite.children.push(testcase("t/s/c", Status::Skipped));
+        let mut test = ReportNode::new(NodeKind::Test, "t", "t");
+        test.children.push(suite);
+        test.recompute();
+        assert_eq!(test.status, Status::Failed);
+        assert_eq!(test.counts.total, 3);
+        assert_eq!(test.counts.passed, 1);
+        assert_eq!(test.counts.failed, 1);
+        assert_eq!(test.counts.skipped, 1);
+    }
+
+    #[test]
+    fn a_group_error_outranks_passing_children() {
+        let mut suite = ReportNode::new(NodeKind::Suite, "t/s", "s");
+        suite.error = Some(ErrorInfo {
+            message: "teardown failed".into(),
+            location: None,
+        });
+        suite.children.push(testcase("t/s/a", Status::Passed));
+        suite.recompute();
+        assert_eq!(suite.status, Status::Error);
+    }
+
+    #[test]
+    fn report_round_trips_through_json() {
+        let mut plan = ReportNode::new(NodeKind::Plan, "p", "p");
+        plan.children.push(testcase("p/a", Status::Passed));
+        let report = Report::new(plan, "host".into(), "/tmp/run".into());
+        let text = serde_json::to_string(&report).unwrap();
+        let back: Report = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, report);
+    }
+}

@@ -1,0 +1,188 @@
+//! Statuses of report nodes and the counters that summarise a subtree.
+
+use serde::{Deserialize, Serialize};
+
+/// The outcome of a report node, Testplan's vocabulary kept.
+///
+/// A parent's status is the most severe status among its children (see [`Status::precedence`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Every assertion passed and nothing raised.
+    Passed,
+    /// At least one assertion failed.
+    Failed,
+    /// The testcase could not complete: a panic, a returned error, a timeout, a failed setup.
+    Error,
+    /// Not run on purpose (`skip = "reason"`).
+    Skipped,
+    /// An expected failure that failed.
+    Xfail,
+    /// An expected failure that passed (not strict: counts as a pass).
+    Xpass,
+    /// An expected failure marked strict that passed: counts as a failure.
+    XpassStrict,
+    /// Started but cut short by an interrupt.
+    Incomplete,
+    /// Not run (yet).
+    #[default]
+    Unknown,
+}
+
+impl Status {
+    /// How severe a status is when folding children into a parent; higher wins.
+    pub fn precedence(self) -> u8 {
+        match self {
+            Status::Error => 8,
+            Status::Failed | Status::XpassStrict => 7,
+            Status::Incomplete => 6,
+            Status::Unknown => 5,
+            Status::Passed | Status::Xpass => 3,
+            Status::Xfail => 2,
+            Status::Skipped => 1,
+        }
+    }
+
+    /// The status of a parent with these two children statuses.
+    pub fn combine(self, other: Status) -> Status {
+        if other.precedence() > self.precedence() {
+            other
+        } else {
+            self
+        }
+    }
+
+    /// Whether this status makes the run fail (exit status 1).
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            Status::Failed | Status::Error | Status::XpassStrict | Status::Incomplete
+        )
+    }
+
+    /// The lower-case name used on the console and in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Passed => "passed",
+            Status::Failed => "failed",
+            Status::Error => "error",
+            Status::Skipped => "skipped",
+            Status::Xfail => "xfail",
+            Status::Xpass => "xpass",
+            Status::XpassStrict => "xpass_strict",
+            Status::Incomplete => "incomplete",
+            Status::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a node is in its life: waiting, running, finished (used live by the UI).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RuntimeStatus {
+    /// Known, not scheduled.
+    #[default]
+    Ready,
+    /// Scheduled, waiting for a worker.
+    Waiting,
+    /// Running now.
+    Running,
+    /// Done; `status` holds the outcome.
+    Finished,
+    /// Filtered out or abandoned before it ran.
+    NotRun,
+}
+
+/// Testcase counts of a subtree, by status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Counts {
+    /// All testcases below the node.
+    pub total: u32,
+    /// Passed, including non-strict xpass.
+    pub passed: u32,
+    /// Failed, including strict xpass.
+    pub failed: u32,
+    /// Errored.
+    pub error: u32,
+    /// Skipped.
+    pub skipped: u32,
+    /// Expected failures that failed.
+    pub xfail: u32,
+    /// Interrupted while running.
+    pub incomplete: u32,
+    /// Not run.
+    pub unknown: u32,
+}
+
+impl Counts {
+    /// Counts one testcase with this status.
+    pub fn add_status(&mut self, status: Status) {
+        self.total += 1;
+        match status {
+            Status::Passed | Status::Xpass => self.passed += 1,
+            Status::Failed | Status::XpassStrict => self.failed += 1,
+            Status::Error => self.error += 1,
+            Status::Skipped => self.skipped += 1,
+            Status::Xfail => self.xfail += 1,
+            Status::Incomplete => self.incomplete += 1,
+            Status::Unknown => self.unknown += 1,
+        }
+    }
+
+    /// Adds another subtree's counts.
+    pub fn merge(&mut self, other: &Counts) {
+        self.total += other.total;
+        self.passed += other.passed;
+        self.failed += other.failed;
+        self.error += other.error;
+        self.skipped += other.skipped;
+        self.xfail += other.xfail;
+        self.incomplete += other.incomplete;
+        self.unknown += other.unknown;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn combine_prefers_the_most_severe_status() {
+        assert_eq!(Status::Passed.combine(Status::Failed), Status::Failed);
+        assert_eq!(Status::Error.combine(Status::Failed), Status::Error);
+        assert_eq!(Status::Skipped.combine(Status::Passed), Status::Passed);
+        assert_eq!(Status::Xfail.combine(Status::Skipped), Status::Xfail);
+        assert_eq!(Status::Passed.combine(Status::Unknown), Status::Unknown);
+    }
+
+    #[test]
+    fn counts_fold_statuses() {
+        let mut counts = Counts::default();
+        for status in [
+            Status::Passed,
+            Status::Xpass,
+            Status::XpassStrict,
+            Status::Error,
+        ] {
+            counts.add_status(status);
+        }
+        assert_eq!(
+            (counts.total, counts.passed, counts.failed, counts.error),
+            (4, 2, 1, 1)
+        );
+    }
+
+    #[test]
+    fn statuses_serialize_in_snake_case() {
+        assert_eq!(
+            serde_json::to_string(&Status::XpassStrict).unwrap(),
+            "\"xpass_strict\""
+        );
+    }
+}

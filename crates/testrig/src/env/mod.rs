@@ -1,0 +1,5 @@
+//! Environments: what testcases run against.
+
+mod environment;
+
+pub use environment::Env;

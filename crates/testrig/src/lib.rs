@@ -1,0 +1,49 @@
+//! testrig: integration tests written in Rust.
+//!
+//! A **plan** holds **tests** (MultiTests); a MultiTest holds **suites** of **testcases** that
+//! run against its **environment**. Testcases record assertions on a [`Recorder`]; every
+//! assertion becomes an entry with the values it compared, flows as an event to the report
+//! builder, and ends up in the console, JSON and JUnit reports.
+//!
+//! ```ignore
+//! use testrig::prelude::*;
+//!
+//! #[suite]
+//! struct Arithmetic;
+//!
+//! #[suite]
+//! impl Arithmetic {
+//!     #[testcase(tags = ["smoke"])]
+//!     fn addition(&self, _env: &Env, result: &mut Recorder) {
+//!         result.equal(1 + 1, 2, "one plus one");
+//!     }
+//! }
+//!
+//! fn main() -> std::process::ExitCode {
+//!     Plan::new("arithmetic").add(MultiTest::new("math").suite(Arithmetic)).run_from_args()
+//! }
+//! ```
+
+pub mod env;
+pub mod events;
+pub mod result;
+pub mod testing;
+
+pub use env::Env;
+pub use result::Recorder;
+pub use testrig_model as model;
+
+/// What a plan file needs in scope: `use testrig::prelude::*;`.
+pub mod prelude {
+    pub use crate::env::Env;
+    pub use crate::result::Recorder;
+    pub use crate::testing::Suite;
+    pub use testrig_macros::{post_testcase, pre_testcase, setup, suite, teardown, testcase};
+}
+
+#[doc(hidden)]
+pub mod __private {
+    //! Items the macros expand to; not a public API.
+    pub use crate::testing::*;
+    pub use testrig_model::SourceLocation;
+}

@@ -1,0 +1,1 @@
+//! Example plans live in `src/bin/`; each is a plan binary.
