@@ -226,6 +226,10 @@ pub enum EntryDetail {
         text: String,
         /// What matched (for match_lines: the matching lines).
         matches: Vec<RegexSpan>,
+        /// The condition on the matches when it is not implied by the operation
+        /// (findall: "exactly 3 matches").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        condition: Option<String>,
     },
     /// table match, cell by cell.
     TableMatch {

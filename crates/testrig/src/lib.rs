@@ -24,20 +24,28 @@
 //! }
 //! ```
 
+pub mod cli;
 pub mod env;
 pub mod events;
+pub mod export;
+mod plan;
+pub mod report;
 pub mod result;
+pub mod runner;
 pub mod testing;
 
 pub use env::Env;
+pub use plan::{Plan, RunOutcome};
 pub use result::Recorder;
+pub use testing::MultiTest;
 pub use testrig_model as model;
 
 /// What a plan file needs in scope: `use testrig::prelude::*;`.
 pub mod prelude {
     pub use crate::env::Env;
+    pub use crate::plan::Plan;
     pub use crate::result::Recorder;
-    pub use crate::testing::Suite;
+    pub use crate::testing::{MultiTest, Suite};
     pub use testrig_macros::{post_testcase, pre_testcase, setup, suite, teardown, testcase};
 }
 

@@ -1,0 +1,195 @@
+//! The plan binary's command line: Testplan's options plus the libtest protocol that cargo,
+//! cargo-nextest and IDEs speak to `harness = false` test binaries.
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+/// Command-line options of a plan binary.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    about = "Runs a testrig test plan",
+    after_help = "Exit status: 0 all passed, 1 something failed or errored, 2 usage or plan error, 130 interrupted."
+)]
+pub struct Options {
+    /// Run only testcases whose libtest name (`test::suite::testcase`) contains one of these.
+    #[arg(value_name = "FILTER")]
+    pub filters: Vec<String>,
+
+    /// With FILTER: match libtest names exactly.
+    #[arg(long)]
+    pub exact: bool,
+
+    /// Leave out testcases whose name contains this (repeatable).
+    #[arg(long, value_name = "FILTER")]
+    pub skip: Vec<String>,
+
+    /// Select with Testplan patterns `Test[:Suite[:testcase]]`, globs allowed (repeatable).
+    #[arg(long = "patterns", short = 'k', value_name = "PATTERN", num_args = 1.., action = clap::ArgAction::Append)]
+    pub patterns: Vec<String>,
+
+    /// Select testcases with any of these tags (comma-separated).
+    #[arg(long, value_name = "TAGS", value_delimiter = ',')]
+    pub tags: Vec<String>,
+
+    /// Select testcases with all of these tags (comma-separated).
+    #[arg(long = "tags-all", value_name = "TAGS", value_delimiter = ',')]
+    pub tags_all: Vec<String>,
+
+    /// Run only skipped (ignored) testcases.
+    #[arg(long, conflicts_with = "include_ignored")]
+    pub ignored: bool,
+
+    /// Run skipped (ignored) testcases too.
+    #[arg(long = "include-ignored")]
+    pub include_ignored: bool,
+
+    /// List tests, suites and testcases instead of running them.
+    #[arg(long)]
+    pub list: bool,
+
+    /// Format of --list: a tree, libtest's `name: test` lines, or JSON.
+    #[arg(long, value_enum, default_value_t = ListFormat::Pretty)]
+    pub format: ListFormat,
+
+    /// Number of tests (MultiTests) run at once [default: the number of cores].
+    #[arg(long, alias = "test-threads", value_name = "N")]
+    pub workers: Option<usize>,
+
+    /// Shuffle the order of testcases, suites, tests or all of them.
+    #[arg(long, value_enum, value_name = "WHAT", value_delimiter = ',')]
+    pub shuffle: Vec<ShuffleWhat>,
+
+    /// Seed for --shuffle, to replay an order (printed on every shuffled run).
+    #[arg(long = "shuffle-seed", value_name = "N")]
+    pub shuffle_seed: Option<u64>,
+
+    /// Output folder for logs and attachments [default: <cargo target>/testrig/<plan>].
+    #[arg(long, value_name = "DIR")]
+    pub runpath: Option<PathBuf>,
+
+    /// Write the report tree as JSON to PATH.
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+
+    /// Write JUnit XML: to PATH if it ends in .xml, else one file per test in folder PATH.
+    #[arg(long, value_name = "PATH")]
+    pub xml: Option<PathBuf>,
+
+    /// Print every assertion, not only failing ones.
+    #[arg(short, long, conflicts_with = "quiet")]
+    pub verbose: bool,
+
+    /// Print only failures and the summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Colour: auto follows the terminal and NO_COLOR.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// Seconds running testcases get to finish after Ctrl-C before the report is written.
+    #[arg(
+        long = "interrupt-grace",
+        value_name = "SECONDS",
+        default_value_t = 3.0
+    )]
+    pub interrupt_grace: f64,
+
+    /// Accepted for libtest compatibility; testcase output is never captured.
+    #[arg(long)]
+    pub nocapture: bool,
+
+    /// Accepted for libtest compatibility; testcase output is never captured.
+    #[arg(long = "show-output")]
+    pub show_output: bool,
+
+    /// Accepted for libtest compatibility (unstable libtest options are ignored).
+    #[arg(short = 'Z', value_name = "FLAG", hide = true)]
+    pub unstable: Vec<String>,
+}
+
+/// How `--list` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// A tree with tags and counts.
+    Pretty,
+    /// libtest's `name: test` lines, nothing else.
+    Terse,
+    /// The report skeleton as JSON.
+    Json,
+}
+
+/// What `--shuffle` reorders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShuffleWhat {
+    /// Testcases within each suite.
+    Testcases,
+    /// Suites within each test.
+    Suites,
+    /// Tests within the plan.
+    Tests,
+    /// All of the above.
+    All,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when stdout is a terminal and NO_COLOR is not set.
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Options {
+        Options::try_parse_from(std::iter::once("plan").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn speaks_the_libtest_protocol() {
+        let options = parse(&["--list", "--format", "terse", "--ignored"]);
+        assert!(options.list && options.ignored);
+        assert_eq!(options.format, ListFormat::Terse);
+        let options = parse(&[
+            "echo::Echo::round_trip",
+            "--exact",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ]);
+        assert_eq!(options.filters, ["echo::Echo::round_trip"]);
+        assert!(options.exact);
+        assert_eq!(options.workers, Some(1));
+    }
+
+    #[test]
+    fn takes_testplan_filters() {
+        let options = parse(&[
+            "--patterns",
+            "A:B",
+            "A:C:*x",
+            "--tags",
+            "a,b",
+            "--tags-all",
+            "c",
+            "--shuffle",
+            "all",
+        ]);
+        assert_eq!(options.patterns, ["A:B", "A:C:*x"]);
+        assert_eq!(options.tags, ["a", "b"]);
+        assert_eq!(options.tags_all, ["c"]);
+        assert_eq!(options.shuffle, [ShuffleWhat::All]);
+    }
+
+    #[test]
+    fn rejects_unknown_flags() {
+        assert!(Options::try_parse_from(["plan", "--no-such-flag"]).is_err());
+    }
+}

@@ -1,0 +1,349 @@
+//! The console reporter: a subscriber of the event stream that prints progress as testcases
+//! finish, then the failures with their assertions, then the summary.
+//!
+//! On a terminal it keeps a progress bar below the lines; elsewhere (CI, pipes) it prints
+//! plain lines only. The last line it prints reads `N passed, N failed, N skipped`.
+
+use std::io::{BufWriter, IsTerminal, Write};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use owo_colors::OwoColorize;
+use testrig_model::{Counts, Event, NodeKind, Report, ReportNode, Status};
+
+use crate::export::entry_text::render_entry;
+use crate::export::failure::failure_lines;
+use crate::report::ReportBuilder;
+
+/// How much the console prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verbosity {
+    /// Failures and the summary.
+    Quiet,
+    /// A line per testcase, failures, summary.
+    Normal,
+    /// Also every entry of every testcase.
+    Verbose,
+}
+
+/// Console settings.
+#[derive(Debug, Clone, Copy)]
+pub struct ConsoleOptions {
+    /// How much to print.
+    pub verbosity: Verbosity,
+    /// Whether to use colours.
+    pub color: bool,
+    /// Whether to draw a progress bar (stdout is a terminal).
+    pub progress: bool,
+}
+
+impl ConsoleOptions {
+    /// Colour and progress follow whether stdout is a terminal and `NO_COLOR`.
+    pub fn detect(verbosity: Verbosity, color: Option<bool>) -> ConsoleOptions {
+        let terminal = std::io::stdout().is_terminal();
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
+        ConsoleOptions {
+            verbosity,
+            color: color.unwrap_or(terminal && !no_color),
+            progress: terminal,
+        }
+    }
+}
+
+/// Prints a run as it happens.
+pub struct ConsoleReporter {
+    out: BufWriter<std::io::Stdout>,
+    options: ConsoleOptions,
+    bar: Option<ProgressBar>,
+    started: Instant,
+}
+
+#[derive(Clone, Copy)]
+enum Paint {
+    Good,
+    Bad,
+    Warn,
+    Dim,
+    Bold,
+}
+
+impl ConsoleReporter {
+    /// A reporter for a run of `total` testcases.
+    pub fn new(options: ConsoleOptions, total: usize) -> ConsoleReporter {
+        let bar = options.progress.then(|| {
+            let bar =
+                ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stdout());
+            if let Ok(style) =
+                ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} {msg}")
+            {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar
+        });
+        ConsoleReporter {
+            out: BufWriter::new(std::io::stdout()),
+            options,
+            bar,
+            started: Instant::now(),
+        }
+    }
+
+    fn paint(&self, text: &str, paint: Paint) -> String {
+        if !self.options.color {
+            return text.to_string();
+        }
+        match paint {
+            Paint::Good => text.green().bold().to_string(),
+            Paint::Bad => text.red().bold().to_string(),
+            Paint::Warn => text.yellow().bold().to_string(),
+            Paint::Dim => text.dimmed().to_string(),
+            Paint::Bold => text.bold().to_string(),
+        }
+    }
+
+    fn line(&mut self, text: String) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => {
+                let _ = writeln!(self.out, "{text}");
+            }
+        }
+    }
+
+    /// Flushes buffered lines (called when the event stream goes quiet).
+    pub fn flush(&mut self) {
+        let _ = self.out.flush();
+    }
+
+    /// The first lines: what runs and where.
+    pub fn header(
+        &mut self,
+        plan: &str,
+        tests: usize,
+        testcases: usize,
+        runpath: &str,
+        seed: Option<u64>,
+    ) {
+        let text = format!(
+            "Running plan `{plan}`: {} in {} (runpath: {runpath})",
+            plural(testcases, "testcase"),
+            plural(tests, "test")
+        );
+        let text = self.paint(&text, Paint::Bold);
+        self.line(text);
+        if let Some(seed) = seed {
+            self.line(format!(
+                "shuffle seed: {seed} (replay this order with --shuffle-seed {seed})"
+            ));
+        }
+    }
+
+    /// Prints what an event means for the reader.
+    pub fn on_event(&mut self, event: &Event, builder: &ReportBuilder) {
+        match event {
+            Event::TestcaseFinished { uid, status, .. } => {
+                if let Some(bar) = &self.bar {
+                    bar.inc(1);
+                }
+                let quiet = self.options.verbosity == Verbosity::Quiet;
+                if quiet && !status.is_failure() {
+                    return;
+                }
+                let Some(node) = builder.node(uid) else {
+                    return;
+                };
+                let label = self.status_label(*status);
+                let duration = node
+                    .timer
+                    .duration()
+                    .map(|d| format!("{d:.3}s"))
+                    .unwrap_or_else(|| "-".into());
+                let text = format!("{label} [{duration:>9}] {}", display_name(node));
+                self.line(text);
+                if self.options.verbosity == Verbosity::Verbose {
+                    let mut lines = Vec::new();
+                    for entry in &node.entries {
+                        render_entry(entry, 16, &mut lines);
+                    }
+                    if let Some(error) = &node.error {
+                        lines.push(format!("{:16}error: {}", "", error.message));
+                    }
+                    for line in lines {
+                        self.line(line);
+                    }
+                }
+            }
+            Event::SuiteFinished {
+                uid,
+                error: Some(error),
+                ..
+            }
+            | Event::TestFinished {
+                uid,
+                error: Some(error),
+                ..
+            } => {
+                let label = self.paint(&format!("{:>12}", "ERROR"), Paint::Bad);
+                let where_ = error
+                    .location
+                    .as_ref()
+                    .map(|l| format!(" (at {l})"))
+                    .unwrap_or_default();
+                self.line(format!(
+                    "{label} {}: {}{where_}",
+                    uid.replace('/', "::"),
+                    error.message
+                ));
+            }
+            _ => {}
+        }
+    }
+
+    fn status_label(&self, status: Status) -> String {
+        let (word, paint) = match status {
+            Status::Passed => ("PASS", Paint::Good),
+            Status::Failed => ("FAIL", Paint::Bad),
+            Status::Error => ("ERROR", Paint::Bad),
+            Status::Skipped => ("SKIP", Paint::Warn),
+            Status::Xfail => ("XFAIL", Paint::Warn),
+            Status::Xpass => ("XPASS", Paint::Warn),
+            Status::XpassStrict => ("XPASS STRICT", Paint::Bad),
+            Status::Incomplete => ("INCOMPLETE", Paint::Bad),
+            Status::Unknown => ("NOT RUN", Paint::Dim),
+        };
+        self.paint(&format!("{word:>12}"), paint)
+    }
+
+    /// The end: failures with their assertions, then the summary lines.
+    pub fn footer(&mut self, report: &Report) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        let failures: Vec<&ReportNode> = report
+            .plan
+            .testcases()
+            .into_iter()
+            .filter(|node| node.status.is_failure())
+            .collect();
+        if !failures.is_empty() {
+            self.line(String::new());
+            let heading = self.paint("Failures:", Paint::Bad);
+            self.line(heading);
+            for node in failures {
+                let label = self.status_label(node.status);
+                self.line(format!("{label} {}", display_name(node)));
+                for line in failure_lines(node) {
+                    self.line(format!("{:14}{line}", ""));
+                }
+            }
+        }
+        let counts = report.plan.counts;
+        if report.interrupted {
+            let text = format!(
+                "interrupted: {} not run",
+                plural((counts.unknown + counts.incomplete) as usize, "testcase")
+            );
+            let text = self.paint(&text, Paint::Warn);
+            self.line(text);
+        }
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let ran = counts.total - counts.unknown - counts.skipped;
+        let detail = breakdown(&counts);
+        let text = format!(
+            "Summary [{elapsed:>9.3}s] {} run: {detail}",
+            plural(ran as usize, "testcase")
+        );
+        let paint = if report.plan.status.is_failure() || report.interrupted {
+            Paint::Bad
+        } else {
+            Paint::Good
+        };
+        let text = self.paint(&text, paint);
+        self.line(text);
+        self.line(closing_line(&counts));
+        self.flush();
+    }
+
+    /// Prints a line after the summary (where reports were written).
+    pub fn note(&mut self, text: &str) {
+        self.line(text.to_string());
+        self.flush();
+    }
+}
+
+/// `test::suite::testcase <params>`, the name users filter on.
+pub fn display_name(node: &ReportNode) -> String {
+    let mut segments = node.uid.split('/');
+    match (node.kind, segments.next(), segments.next()) {
+        (NodeKind::Testcase, Some(test), Some(suite)) => format!("{test}::{suite}::{}", node.name),
+        _ => node.uid.replace('/', "::"),
+    }
+}
+
+fn plural(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
+fn breakdown(counts: &Counts) -> String {
+    let mut parts = vec![
+        format!("{} passed", counts.passed),
+        format!("{} failed", counts.failed),
+    ];
+    for (count, word) in [
+        (counts.error, "errored"),
+        (counts.xfail, "xfail"),
+        (counts.incomplete, "incomplete"),
+        (counts.skipped, "skipped"),
+        (counts.unknown, "not run"),
+    ] {
+        if count > 0 {
+            parts.push(format!("{count} {word}"));
+        }
+    }
+    parts.join(", ")
+}
+
+/// `N passed, N failed, N skipped`: errors and incomplete testcases count as failed,
+/// expected failures as passed.
+pub fn closing_line(counts: &Counts) -> String {
+    format!(
+        "{} passed, {} failed, {} skipped",
+        counts.passed + counts.xfail,
+        counts.failed + counts.error + counts.incomplete,
+        counts.skipped
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_closing_line_counts_errors_as_failures() {
+        let counts = Counts {
+            total: 6,
+            passed: 2,
+            failed: 1,
+            error: 1,
+            skipped: 1,
+            xfail: 1,
+            incomplete: 0,
+            unknown: 0,
+        };
+        assert_eq!(closing_line(&counts), "3 passed, 2 failed, 1 skipped");
+        assert_eq!(
+            breakdown(&counts),
+            "2 passed, 1 failed, 1 errored, 1 xfail, 1 skipped"
+        );
+    }
+
+    #[test]
+    fn testcases_display_with_test_and_suite() {
+        let node = ReportNode::new(NodeKind::Testcase, "t/s/add/a_1", "add <a=1>");
+        assert_eq!(display_name(&node), "t::s::add <a=1>");
+    }
+}

@@ -1,0 +1,18 @@
+//! Exporters: the finished report (or the live event stream) turned into console text,
+//! JSON and JUnit XML.
+
+mod atomic;
+mod console;
+mod entry_text;
+mod failure;
+mod json;
+mod junit;
+mod listing;
+
+pub use atomic::write_atomically;
+pub use console::{ConsoleOptions, ConsoleReporter, Verbosity, closing_line, display_name};
+pub use entry_text::*;
+pub use failure::{failure_lines, failure_summary};
+pub use json::write_json_report;
+pub use junit::write_junit_reports;
+pub use listing::{write_terse, write_tree};

@@ -1,0 +1,405 @@
+//! The plan: the top-level runnable. It parses the command line, validates the tests,
+//! selects and orders testcases, wires the event stream (runner → report builder → console),
+//! waits for the run or for an interrupt, and writes the reports on every exit path.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use testrig_model::{Event, Report};
+
+use crate::cli::{ColorChoice, ListFormat, Options, ShuffleWhat};
+use crate::events::{EventSink, now};
+use crate::export::{
+    ConsoleOptions, ConsoleReporter, Verbosity, write_json_report, write_junit_reports,
+    write_terse, write_tree,
+};
+use crate::report::ReportBuilder;
+use crate::runner::{
+    INTERRUPTED_EXIT_CODE, RunContext, install_interrupt_handler, install_panic_hook, interrupted,
+    run_tests,
+};
+use crate::testing::{
+    Filter, IgnoredMode, MultiTest, Pattern, PlanError, Selection, ShuffleScope, fresh_seed,
+    shuffle, validate,
+};
+
+/// A test plan: named tests run together and reported as one.
+pub struct Plan {
+    name: String,
+    tests: Vec<MultiTest>,
+    runpath: Option<PathBuf>,
+}
+
+/// How a run ended, for callers that drive a plan programmatically.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// The finished report (`None` for `--list` and for errors before the run).
+    pub report: Option<Report>,
+    /// The process exit status: 0 passed, 1 failed, 2 usage or plan error, 130 interrupted.
+    pub exit_code: u8,
+}
+
+impl Plan {
+    /// A plan called `name`.
+    pub fn new(name: impl Into<String>) -> Plan {
+        Plan {
+            name: name.into(),
+            tests: Vec::new(),
+            runpath: None,
+        }
+    }
+
+    /// Adds a test; tests are scheduled in the order they are added.
+    pub fn add(mut self, test: MultiTest) -> Plan {
+        self.tests.push(test);
+        self
+    }
+
+    /// The output folder, unless `--runpath` overrides it.
+    pub fn runpath(mut self, runpath: impl Into<PathBuf>) -> Plan {
+        self.runpath = Some(runpath.into());
+        self
+    }
+
+    /// Runs with the process's command line and returns its exit status: the whole of a
+    /// plan's `main`.
+    pub fn run_from_args(self) -> ExitCode {
+        self.run_with_args(std::env::args_os())
+    }
+
+    /// Runs with the given command line (the first item is the program name).
+    pub fn run_with_args<I, T>(self, args: I) -> ExitCode
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let options = match Options::try_parse_from(args) {
+            Ok(options) => options,
+            Err(error) => {
+                let _ = error.print();
+                return ExitCode::from(if error.use_stderr() { 2 } else { 0 });
+            }
+        };
+        ExitCode::from(self.run_with(options).exit_code)
+    }
+
+    /// Runs with parsed options.
+    pub fn run_with(self, options: Options) -> RunOutcome {
+        let plan_name = self.name.clone();
+        match self.execute(options) {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                eprintln!("error: plan `{plan_name}`: {error}");
+                RunOutcome {
+                    report: None,
+                    exit_code: 2,
+                }
+            }
+        }
+    }
+
+    fn execute(self, options: Options) -> Result<RunOutcome, PlanError> {
+        validate(&self.name, &self.tests)?;
+        let filter = filter_from(&options)?;
+        let mut selection = Selection::build(&self.tests, &filter)?;
+        let scope = shuffle_scope(&options.shuffle);
+        let seed = scope
+            .any()
+            .then(|| options.shuffle_seed.unwrap_or_else(fresh_seed));
+        if let Some(seed) = seed {
+            shuffle(&mut selection, scope, seed);
+        }
+        if options.list {
+            list(&self.name, &selection, options.format)?;
+            return Ok(RunOutcome {
+                report: None,
+                exit_code: 0,
+            });
+        }
+        let runpath = options
+            .runpath
+            .clone()
+            .or(self.runpath.clone())
+            .unwrap_or_else(|| default_runpath(&self.name));
+        let runpath = std::path::absolute(&runpath).unwrap_or(runpath);
+        std::fs::create_dir_all(&runpath).map_err(|error| {
+            PlanError(format!(
+                "failed to create the runpath `{}`: {error}; pass a writable folder with --runpath",
+                runpath.display()
+            ))
+        })?;
+        let outcome = run_selection(self, selection, &options, &runpath, seed);
+        Ok(outcome)
+    }
+}
+
+fn run_selection(
+    plan: Plan,
+    selection: Selection,
+    options: &Options,
+    runpath: &Path,
+    seed: Option<u64>,
+) -> RunOutcome {
+    install_panic_hook();
+    install_interrupt_handler(options.interrupt_grace);
+    let mut report = Report::new(
+        selection.skeleton(&plan.name),
+        host_name(),
+        runpath.display().to_string(),
+    );
+    report.shuffle_seed = seed;
+
+    let verbosity = if options.quiet {
+        Verbosity::Quiet
+    } else if options.verbose {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    };
+    let color = match options.color {
+        ColorChoice::Auto => None,
+        ColorChoice::Always => Some(true),
+        ColorChoice::Never => Some(false),
+    };
+    let mut console = ConsoleReporter::new(
+        ConsoleOptions::detect(verbosity, color),
+        selection.case_count(),
+    );
+    console.header(
+        &plan.name,
+        selection.tests.len(),
+        selection.case_count(),
+        &report.runpath,
+        seed,
+    );
+
+    let (sink, events) = EventSink::channel();
+    let builder = std::thread::spawn(move || {
+        let mut builder = ReportBuilder::new(report);
+        loop {
+            let event = match events.try_recv() {
+                Ok(event) => event,
+                Err(TryRecvError::Empty) => {
+                    // Output goes out in bursts: flush whenever the stream goes quiet.
+                    console.flush();
+                    match events.recv() {
+                        Ok(event) => event,
+                        Err(_) => break,
+                    }
+                }
+                Err(TryRecvError::Disconnected) => break,
+            };
+            builder.apply(&event);
+            console.on_event(&event, &builder);
+            if matches!(event, Event::PlanFinished { .. }) {
+                break;
+            }
+        }
+        (builder.finish(), console)
+    });
+
+    let mut tests: Vec<Option<MultiTest>> = plan.tests.into_iter().map(Some).collect();
+    let jobs: Vec<_> = selection
+        .tests
+        .iter()
+        .filter_map(|selected| Some((selected.clone(), tests[selected.test_index].take()?)))
+        .collect();
+    let workers = options.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let context = RunContext {
+        sink: sink.clone(),
+        runpath: runpath.to_path_buf(),
+    };
+    let (done, finished) = mpsc::channel();
+    std::thread::spawn(move || {
+        run_tests(jobs, workers, &context);
+        let _ = done.send(());
+    });
+    wait_for_run(
+        &finished,
+        Duration::from_secs_f64(options.interrupt_grace.max(0.0)),
+    );
+
+    let was_interrupted = interrupted();
+    sink.emit(Event::PlanFinished {
+        time: now(),
+        interrupted: was_interrupted,
+    });
+    let (report, mut console) = match builder.join() {
+        Ok(result) => result,
+        Err(_) => {
+            eprintln!("error: the report builder panicked; no report could be written");
+            return RunOutcome {
+                report: None,
+                exit_code: 2,
+            };
+        }
+    };
+    console.footer(&report);
+    let mut exit_code = if was_interrupted {
+        INTERRUPTED_EXIT_CODE
+    } else if report.plan.status.is_failure() {
+        1
+    } else {
+        0
+    };
+    if !write_reports(&report, options, &mut console) && exit_code == 0 {
+        exit_code = 2;
+    }
+    RunOutcome {
+        report: Some(report),
+        exit_code,
+    }
+}
+
+/// Waits for the runner; after an interrupt, waits at most `grace` more.
+fn wait_for_run(finished: &mpsc::Receiver<()>, grace: Duration) {
+    let mut interrupted_at: Option<Instant> = None;
+    loop {
+        match finished.recv_timeout(Duration::from_millis(50)) {
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Timeout) => {
+                if interrupted()
+                    && interrupted_at.get_or_insert_with(Instant::now).elapsed() >= grace
+                {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Writes the requested report files; false if any could not be written.
+fn write_reports(report: &Report, options: &Options, console: &mut ConsoleReporter) -> bool {
+    let mut all_written = true;
+    if let Some(path) = &options.json {
+        match write_json_report(report, path) {
+            Ok(()) => console.note(&format!("JSON report: {}", path.display())),
+            Err(error) => {
+                eprintln!(
+                    "error: failed to write the JSON report `{}`: {error}",
+                    path.display()
+                );
+                all_written = false;
+            }
+        }
+    }
+    if let Some(path) = &options.xml {
+        match write_junit_reports(report, path) {
+            Ok(files) => {
+                let names: Vec<String> = files
+                    .iter()
+                    .map(|file| file.display().to_string())
+                    .collect();
+                console.note(&format!("JUnit XML: {}", names.join(", ")));
+            }
+            Err(error) => {
+                eprintln!(
+                    "error: failed to write the JUnit XML `{}`: {error}",
+                    path.display()
+                );
+                all_written = false;
+            }
+        }
+    }
+    all_written
+}
+
+fn filter_from(options: &Options) -> Result<Filter, PlanError> {
+    let patterns = options
+        .patterns
+        .iter()
+        .map(|text| Pattern::parse(text))
+        .collect::<Result<Vec<_>, _>>()?;
+    let ignored = if options.ignored {
+        IgnoredMode::Only
+    } else if options.include_ignored {
+        IgnoredMode::Include
+    } else {
+        IgnoredMode::Skip
+    };
+    let tags = |tags: &[String]| {
+        tags.iter()
+            .map(|tag| tag.trim().to_string())
+            .filter(|tag| !tag.is_empty())
+            .collect()
+    };
+    Ok(Filter {
+        names: options.filters.clone(),
+        exact: options.exact,
+        skip: options.skip.clone(),
+        patterns,
+        tags_any: tags(&options.tags),
+        tags_all: tags(&options.tags_all),
+        ignored,
+    })
+}
+
+fn shuffle_scope(what: &[ShuffleWhat]) -> ShuffleScope {
+    let all = what.contains(&ShuffleWhat::All);
+    ShuffleScope {
+        tests: all || what.contains(&ShuffleWhat::Tests),
+        suites: all || what.contains(&ShuffleWhat::Suites),
+        testcases: all || what.contains(&ShuffleWhat::Testcases),
+    }
+}
+
+fn list(plan_name: &str, selection: &Selection, format: ListFormat) -> Result<(), PlanError> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let written = match format {
+        ListFormat::Terse => write_terse(selection, &mut out),
+        ListFormat::Pretty => write_tree(selection, &mut out),
+        ListFormat::Json => serde_json::to_writer_pretty(&mut out, &selection.skeleton(plan_name))
+            .map_err(std::io::Error::other)
+            .and_then(|()| writeln!(out)),
+    };
+    written
+        .and_then(|()| out.flush())
+        .map_err(|error| PlanError(format!("failed to print the list: {error}")))
+}
+
+/// `<cargo target dir>/testrig/<plan>`: the plan binary lives in `target/<profile>/deps/`
+/// (a `[[test]]`) or `target/<profile>/` (a bin or example).
+fn default_runpath(plan_name: &str) -> PathBuf {
+    let slug: String = plan_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let target = std::env::current_exe().ok().and_then(|exe| {
+        let dir = exe.parent()?;
+        let profile = if dir.file_name()? == "deps" || dir.file_name()? == "examples" {
+            dir.parent()?
+        } else {
+            dir
+        };
+        Some(profile.parent()?.to_path_buf())
+    });
+    target
+        .unwrap_or_else(std::env::temp_dir)
+        .join("testrig")
+        .join(slug)
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}

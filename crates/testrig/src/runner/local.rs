@@ -1,0 +1,401 @@
+//! The local runner: MultiTests on a pool of worker threads, suites in order, testcases in
+//! order or by execution group.
+//!
+//! It only produces events; the report builder turns them into the report. Every testcase
+//! body runs under [`catch_testcase_panic`], so a panic or a returned error errors that
+//! testcase and the next one still runs. A testcase with a timeout runs on a thread of its
+//! own; when the time is up it is abandoned (Rust cannot kill a thread), reported as an
+//! error, and anything it records afterwards is ignored by the report builder.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use testrig_model::{ErrorInfo, Event, Status};
+
+use crate::env::Env;
+use crate::events::{EventSink, now};
+use crate::result::Recorder;
+use crate::runner::interrupt::interrupted;
+use crate::runner::panic_capture::catch_testcase_panic;
+use crate::testing::{
+    BoundTestcase, MultiTest, Outcome, SelectedCase, SelectedSuite, SelectedTest, SuiteObject,
+    TestcaseError,
+};
+
+/// Where a run writes: the event stream and the plan's runpath.
+#[derive(Clone, Debug)]
+pub struct RunContext {
+    /// Events go here.
+    pub sink: EventSink,
+    /// The plan's output folder; each test gets a folder below it.
+    pub runpath: PathBuf,
+}
+
+/// Runs the selected tests on `workers` threads and returns when all are done.
+pub fn run_tests(tests: Vec<(SelectedTest, MultiTest)>, workers: usize, context: &RunContext) {
+    let queue = Arc::new(Mutex::new(tests.into_iter().collect::<VecDeque<_>>()));
+    let workers = workers
+        .max(1)
+        .min(queue.lock().map(|q| q.len()).unwrap_or(1).max(1));
+    let mut handles = Vec::with_capacity(workers);
+    for index in 0..workers {
+        let queue = queue.clone();
+        let context = context.clone();
+        let worker = std::thread::Builder::new()
+            .name(format!("testrig-worker-{index}"))
+            .spawn(move || {
+                loop {
+                    let job = queue.lock().ok().and_then(|mut q| q.pop_front());
+                    let Some((selected, multitest)) = job else {
+                        break;
+                    };
+                    if interrupted() {
+                        break;
+                    }
+                    run_multitest(&selected, multitest, &context);
+                }
+            });
+        match worker {
+            Ok(handle) => handles.push(handle),
+            Err(error) => eprintln!("testrig: failed to start worker thread {index}: {error}"),
+        }
+    }
+    for handle in handles {
+        let _ = handle.join();
+    }
+}
+
+/// The runpath of one test.
+pub fn test_runpath(plan_runpath: &Path, test_name: &str) -> PathBuf {
+    plan_runpath.join(slug(test_name))
+}
+
+fn slug(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn run_multitest(selected: &SelectedTest, mut multitest: MultiTest, context: &RunContext) {
+    context.sink.emit(Event::TestStarted {
+        uid: selected.uid.clone(),
+        time: now(),
+    });
+    let runpath = test_runpath(&context.runpath, &selected.name);
+    let mut test_error = None;
+    if let Err(error) = std::fs::create_dir_all(&runpath) {
+        test_error = Some(ErrorInfo {
+            message: format!(
+                "failed to create the test's runpath `{}`: {error}",
+                runpath.display()
+            ),
+            location: None,
+        });
+    }
+    let env = Arc::new(Env::new(selected.name.clone(), runpath));
+    if test_error.is_none() {
+        for suite in &selected.suites {
+            if interrupted() {
+                break;
+            }
+            let suite_object = &mut multitest.suites[suite.suite_index];
+            run_suite(
+                suite,
+                suite_object.as_mut(),
+                &env,
+                selected.thread_pool_size,
+                context,
+            );
+        }
+    }
+    context.sink.emit(Event::TestFinished {
+        uid: selected.uid.clone(),
+        time: now(),
+        error: test_error,
+    });
+}
+
+fn run_suite(
+    selected: &SelectedSuite,
+    suite: &mut dyn SuiteObject,
+    env: &Arc<Env>,
+    thread_pool_size: usize,
+    context: &RunContext,
+) {
+    context.sink.emit(Event::SuiteStarted {
+        uid: selected.uid.clone(),
+        time: now(),
+    });
+    let mut recorder = hook_recorder(&selected.uid, env, context);
+    let setup_error = run_hook("setup", &mut recorder, |recorder| {
+        suite.setup(env, recorder)
+    });
+    match &setup_error {
+        Some(error) => {
+            for case in &selected.cases {
+                let status = if case.skip.is_some() {
+                    Status::Skipped
+                } else {
+                    Status::Error
+                };
+                let error = (status == Status::Error).then(|| ErrorInfo {
+                    message: format!(
+                        "not run: the setup of suite `{}` failed: {}",
+                        selected.name, error.message
+                    ),
+                    location: error.location.clone(),
+                });
+                context.sink.emit(Event::TestcaseFinished {
+                    uid: case.uid.clone(),
+                    time: now(),
+                    status,
+                    error,
+                });
+            }
+        }
+        None => run_cases(selected, suite, env, thread_pool_size, context),
+    }
+    let teardown_error = run_hook("teardown", &mut recorder, |recorder| {
+        suite.teardown(env, recorder)
+    });
+    let error = match (setup_error, teardown_error) {
+        (Some(setup), Some(teardown)) => Some(ErrorInfo {
+            message: format!("{}; {}", setup.message, teardown.message),
+            location: setup.location,
+        }),
+        (setup, teardown) => setup.or(teardown),
+    };
+    context.sink.emit(Event::SuiteFinished {
+        uid: selected.uid.clone(),
+        time: now(),
+        error,
+    });
+}
+
+fn hook_recorder(uid: &str, env: &Env, context: &RunContext) -> Recorder {
+    Recorder::new(
+        uid,
+        Some(context.sink.clone()),
+        &context.runpath,
+        env.runpath().join("attachments").join("suite"),
+    )
+}
+
+/// Runs a suite hook; a panic, a returned error or a failed assertion make it fail.
+fn run_hook(
+    name: &str,
+    recorder: &mut Recorder,
+    hook: impl FnOnce(&mut Recorder) -> Option<Outcome>,
+) -> Option<ErrorInfo> {
+    let passed_before = recorder.passed();
+    let outcome =
+        catch_testcase_panic(|| hook(recorder)).and_then(|outcome| outcome.unwrap_or(Ok(())));
+    match outcome {
+        Err(error) => Some(ErrorInfo {
+            message: format!("{name} failed: {}", error.message),
+            location: error.location,
+        }),
+        Ok(()) if passed_before && !recorder.passed() => Some(ErrorInfo {
+            message: format!("{name} failed: an assertion in it failed"),
+            location: None,
+        }),
+        Ok(()) => None,
+    }
+}
+
+/// Testcases run in order, unless the test has a thread pool and testcases have execution
+/// groups: then testcases without a group run first, in order, and each group after that
+/// runs its testcases in parallel, one group after another (Testplan's semantics).
+fn run_cases(
+    selected: &SelectedSuite,
+    suite: &dyn SuiteObject,
+    env: &Arc<Env>,
+    thread_pool_size: usize,
+    context: &RunContext,
+) {
+    let grouped = thread_pool_size > 1
+        && selected
+            .cases
+            .iter()
+            .any(|case| case.execution_group.is_some());
+    if !grouped {
+        for case in &selected.cases {
+            if interrupted() {
+                return;
+            }
+            run_case(case, suite, env, context);
+        }
+        return;
+    }
+    let mut batches: Vec<(Option<&str>, Vec<&SelectedCase>)> = Vec::new();
+    batches.push((None, Vec::new()));
+    for case in &selected.cases {
+        let group = case.execution_group.as_deref();
+        match batches.iter_mut().find(|(name, _)| *name == group) {
+            Some((_, cases)) => cases.push(case),
+            None => batches.push((group, vec![case])),
+        }
+    }
+    for (group, cases) in batches {
+        if interrupted() {
+            return;
+        }
+        match group {
+            None => cases
+                .iter()
+                .for_each(|case| run_case(case, suite, env, context)),
+            Some(_) => run_in_parallel(&cases, thread_pool_size, suite, env, context),
+        }
+    }
+}
+
+fn run_in_parallel(
+    cases: &[&SelectedCase],
+    threads: usize,
+    suite: &dyn SuiteObject,
+    env: &Arc<Env>,
+    context: &RunContext,
+) {
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..threads.min(cases.len()) {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(case) = cases.get(index) else { break };
+                    if interrupted() {
+                        break;
+                    }
+                    run_case(case, suite, env, context);
+                }
+            });
+        }
+    });
+}
+
+fn run_case(case: &SelectedCase, suite: &dyn SuiteObject, env: &Arc<Env>, context: &RunContext) {
+    if case.skip.is_some() {
+        context.sink.emit(Event::TestcaseFinished {
+            uid: case.uid.clone(),
+            time: now(),
+            status: Status::Skipped,
+            error: None,
+        });
+        return;
+    }
+    context.sink.emit(Event::TestcaseStarted {
+        uid: case.uid.clone(),
+        time: now(),
+    });
+    let attachments = env.runpath().join("attachments").join(slug(&case.uid_leaf));
+    let new_recorder = || {
+        Recorder::new(
+            &case.uid,
+            Some(context.sink.clone()),
+            &context.runpath,
+            &attachments,
+        )
+    };
+    let mut recorder = new_recorder();
+    let name = case.name.as_str();
+    let pre = catch_testcase_panic(|| suite.pre_testcase(name, env, &mut recorder))
+        .and_then(|o| o.unwrap_or(Ok(())));
+    let (mut recorder, outcome) = match pre {
+        Err(error) => (
+            recorder,
+            Err(TestcaseError {
+                message: format!("pre_testcase failed: {}", error.message),
+                ..error
+            }),
+        ),
+        Ok(()) => match case.timeout {
+            None => {
+                let bound = suite.bind(case.index);
+                let outcome = catch_testcase_panic(|| bound(env, &mut recorder)).and_then(|o| o);
+                (recorder, outcome)
+            }
+            Some(limit) => {
+                match run_with_timeout(suite.bind(case.index), env.clone(), recorder, limit) {
+                    Ok((recorder, outcome)) => (recorder, outcome),
+                    Err(error) => (new_recorder(), Err(error)),
+                }
+            }
+        },
+    };
+    let post = catch_testcase_panic(|| suite.post_testcase(name, env, &mut recorder))
+        .and_then(|o| o.unwrap_or(Ok(())));
+    let outcome = outcome.and(post.map_err(|error| TestcaseError {
+        message: format!("post_testcase failed: {}", error.message),
+        ..error
+    }));
+    let mut status = match &outcome {
+        Err(_) => Status::Error,
+        Ok(()) if !recorder.passed() => Status::Failed,
+        Ok(()) => Status::Passed,
+    };
+    if let Some(xfail) = &case.xfail {
+        status = match status {
+            Status::Failed | Status::Error => Status::Xfail,
+            _ if xfail.strict => Status::XpassStrict,
+            _ => Status::Xpass,
+        };
+    }
+    let error = outcome.err().map(|error| ErrorInfo {
+        message: error.message,
+        location: error.location,
+    });
+    context.sink.emit(Event::TestcaseFinished {
+        uid: case.uid.clone(),
+        time: now(),
+        status,
+        error,
+    });
+}
+
+/// Runs a body on its own thread and waits at most `limit` for it.
+fn run_with_timeout(
+    bound: BoundTestcase,
+    env: Arc<Env>,
+    mut recorder: Recorder,
+    limit: Duration,
+) -> Result<(Recorder, Outcome), TestcaseError> {
+    let (done, finished) = mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name(format!("testrig-{}", recorder.uid()))
+        .spawn(move || {
+            let outcome = catch_testcase_panic(|| bound(&env, &mut recorder)).and_then(|o| o);
+            let _ = done.send((recorder, outcome));
+        });
+    if let Err(error) = spawned {
+        return Err(TestcaseError {
+            message: format!("failed to start the testcase thread: {error}"),
+            location: None,
+        });
+    }
+    finished.recv_timeout(limit).map_err(|_| TestcaseError {
+        message: format!(
+            "timed out after {}; the testcase was abandoned",
+            format_duration(limit)
+        ),
+        location: None,
+    })
+}
+
+/// `2s`, `1.5s`, `250ms`.
+pub fn format_duration(duration: Duration) -> String {
+    let seconds = duration.as_secs_f64();
+    if seconds < 1.0 {
+        format!("{}ms", duration.as_millis())
+    } else {
+        format!("{seconds}s")
+    }
+}

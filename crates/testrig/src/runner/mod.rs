@@ -1,0 +1,9 @@
+//! Runners: where and how tests run.
+
+mod interrupt;
+mod local;
+mod panic_capture;
+
+pub use interrupt::{INTERRUPTED_EXIT_CODE, install_interrupt_handler, interrupted};
+pub use local::{RunContext, format_duration, run_tests, test_runpath};
+pub use panic_capture::{catch_testcase_panic, install_panic_hook, payload_message};

@@ -1,0 +1,328 @@
+//! MultiTest: suites of testcases plus (later) an environment of drivers, scheduled by the
+//! runner as one unit.
+//!
+//! Suites arrive as typed values (`.suite(Echo)`) and are erased here into [`SuiteObject`]s:
+//! the runner, the filters and the report skeleton only see names, tags and case indexes,
+//! and ask the suite object for a runnable body when a testcase is due.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use testrig_model::SourceLocation;
+
+use crate::env::Env;
+use crate::result::Recorder;
+use crate::testing::{Outcome, Suite, SuiteDefinition, SuiteHook, TestcaseBody, Xfail};
+
+/// A runnable testcase body, detached from the suite borrow so it can run on any thread.
+pub type BoundTestcase = Box<dyn FnOnce(&Env, &mut Recorder) -> Outcome + Send>;
+
+/// Which body of a suite a testcase is: the testcase index and, for a parametrized
+/// testcase, the parametrization index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CaseIndex {
+    /// Index of the `#[testcase]` method in declaration order.
+    pub testcase: usize,
+    /// Index of the parametrization, for parametrized testcases.
+    pub parametrization: Option<usize>,
+}
+
+/// What the runner and the filters know about one runnable testcase.
+#[derive(Debug, Clone)]
+pub struct CaseInfo {
+    /// Which body to run.
+    pub index: CaseIndex,
+    /// Display name: `add <a=1, b=2>` for a parametrization, else the testcase name.
+    pub name: String,
+    /// The `#[testcase]` name (without parameters).
+    pub base_name: String,
+    /// The UID path segment(s) below the suite: `add` or `add/a_1__b_2`.
+    pub uid_leaf: String,
+    /// Parameter names and values.
+    pub parameters: Vec<(String, String)>,
+    /// Own tags (inheritance is applied by the selection).
+    pub tags: Vec<String>,
+    /// Doc comment.
+    pub description: Option<String>,
+    /// Definition site.
+    pub location: SourceLocation,
+    /// `skip = "reason"`.
+    pub skip: Option<String>,
+    /// `xfail = …`.
+    pub xfail: Option<Xfail>,
+    /// `timeout = …`.
+    pub timeout: Option<Duration>,
+    /// `execution_group = …`.
+    pub execution_group: Option<String>,
+}
+
+impl CaseInfo {
+    /// True for the generated testcases of a parametrized testcase.
+    pub fn is_parametrized(&self) -> bool {
+        self.index.parametrization.is_some()
+    }
+}
+
+/// What the runner and the filters know about a suite.
+#[derive(Debug, Clone)]
+pub struct SuiteInfo {
+    /// Suite name.
+    pub name: String,
+    /// Own tags.
+    pub tags: Vec<String>,
+    /// Doc comment.
+    pub description: Option<String>,
+    /// Definition site.
+    pub location: Option<SourceLocation>,
+    /// Runnable testcases in declaration order (parametrizations expanded).
+    pub cases: Vec<CaseInfo>,
+}
+
+/// A type-erased suite: a value plus its definition.
+pub trait SuiteObject: Send + Sync {
+    /// Names, tags and testcases.
+    fn info(&self) -> &SuiteInfo;
+    /// Runs the setup hook, if there is one.
+    fn setup(&mut self, env: &Env, recorder: &mut Recorder) -> Option<Outcome>;
+    /// Runs the teardown hook, if there is one.
+    fn teardown(&mut self, env: &Env, recorder: &mut Recorder) -> Option<Outcome>;
+    /// Runs the pre-testcase hook, if there is one.
+    fn pre_testcase(&self, name: &str, env: &Env, recorder: &mut Recorder) -> Option<Outcome>;
+    /// Runs the post-testcase hook, if there is one.
+    fn post_testcase(&self, name: &str, env: &Env, recorder: &mut Recorder) -> Option<Outcome>;
+    /// The body of one testcase, ready to run on any thread.
+    fn bind(&self, index: CaseIndex) -> BoundTestcase;
+}
+
+struct SuiteHolder<S: Suite> {
+    instance: Arc<S>,
+    definition: SuiteDefinition<S>,
+    info: SuiteInfo,
+}
+
+impl<S: Suite> SuiteHolder<S> {
+    fn new(instance: S) -> SuiteHolder<S> {
+        let definition = S::definition();
+        let info = describe(&definition);
+        SuiteHolder {
+            instance: Arc::new(instance),
+            definition,
+            info,
+        }
+    }
+
+    fn run_hook(&mut self, hook: HookKind, env: &Env, recorder: &mut Recorder) -> Option<Outcome> {
+        let hook = match hook {
+            HookKind::Setup => self.definition.setup.as_ref()?,
+            HookKind::Teardown => self.definition.teardown.as_ref()?,
+        };
+        Some(match hook {
+            SuiteHook::Shared(function) => function(&self.instance, env, recorder),
+            SuiteHook::Exclusive(function) => match Arc::get_mut(&mut self.instance) {
+                Some(instance) => function(instance, env, recorder),
+                // Only a testcase abandoned after its timeout can still hold the suite.
+                None => Err(crate::testing::TestcaseError {
+                    message: "cannot run a `&mut self` hook: a timed-out testcase of this suite is still running".into(),
+                    location: self.info.location.clone(),
+                }),
+            },
+        })
+    }
+}
+
+enum HookKind {
+    Setup,
+    Teardown,
+}
+
+impl<S: Suite> SuiteObject for SuiteHolder<S> {
+    fn info(&self) -> &SuiteInfo {
+        &self.info
+    }
+
+    fn setup(&mut self, env: &Env, recorder: &mut Recorder) -> Option<Outcome> {
+        self.run_hook(HookKind::Setup, env, recorder)
+    }
+
+    fn teardown(&mut self, env: &Env, recorder: &mut Recorder) -> Option<Outcome> {
+        self.run_hook(HookKind::Teardown, env, recorder)
+    }
+
+    fn pre_testcase(&self, name: &str, env: &Env, recorder: &mut Recorder) -> Option<Outcome> {
+        let hook = self.definition.pre_testcase?;
+        Some(hook(&self.instance, name, env, recorder))
+    }
+
+    fn post_testcase(&self, name: &str, env: &Env, recorder: &mut Recorder) -> Option<Outcome> {
+        let hook = self.definition.post_testcase?;
+        Some(hook(&self.instance, name, env, recorder))
+    }
+
+    fn bind(&self, index: CaseIndex) -> BoundTestcase {
+        let testcase = &self.definition.testcases[index.testcase];
+        let body = match (&testcase.body, index.parametrization) {
+            (TestcaseBody::Single(body), _) => body.clone(),
+            (TestcaseBody::Parametrized(cases), Some(i)) => cases[i].body.clone(),
+            (TestcaseBody::Parametrized(cases), None) => cases[0].body.clone(),
+        };
+        let instance = self.instance.clone();
+        Box::new(move |env, recorder| body(&instance, env, recorder))
+    }
+}
+
+/// Expands a definition into runnable cases with names and UID leaves.
+fn describe<S>(definition: &SuiteDefinition<S>) -> SuiteInfo {
+    let mut cases = Vec::new();
+    for (testcase_index, testcase) in definition.testcases.iter().enumerate() {
+        let base = CaseInfo {
+            index: CaseIndex {
+                testcase: testcase_index,
+                parametrization: None,
+            },
+            name: testcase.name.clone(),
+            base_name: testcase.name.clone(),
+            uid_leaf: testcase.name.clone(),
+            parameters: Vec::new(),
+            tags: testcase.tags.clone(),
+            description: testcase.description.clone(),
+            location: testcase.location.clone(),
+            skip: testcase.skip.clone(),
+            xfail: testcase.xfail.clone(),
+            timeout: testcase.timeout,
+            execution_group: testcase.execution_group.clone(),
+        };
+        match &testcase.body {
+            TestcaseBody::Single(_) => cases.push(base),
+            TestcaseBody::Parametrized(parametrizations) => {
+                let mut used_suffixes = std::collections::HashSet::new();
+                for (i, parametrization) in parametrizations.iter().enumerate() {
+                    let mut suffix = parameter_suffix(&parametrization.parameters);
+                    // Equal values would give equal UIDs; number the repeats.
+                    if !used_suffixes.insert(suffix.clone()) {
+                        suffix = format!("{suffix}__{}", i + 1);
+                        used_suffixes.insert(suffix.clone());
+                    }
+                    let rendered: Vec<String> = parametrization
+                        .parameters
+                        .iter()
+                        .map(|(name, value)| format!("{name}={value}"))
+                        .collect();
+                    cases.push(CaseInfo {
+                        index: CaseIndex {
+                            testcase: testcase_index,
+                            parametrization: Some(i),
+                        },
+                        name: format!("{} <{}>", testcase.name, rendered.join(", ")),
+                        uid_leaf: format!("{}/{suffix}", testcase.name),
+                        parameters: parametrization.parameters.clone(),
+                        ..base.clone()
+                    });
+                }
+            }
+        }
+    }
+    SuiteInfo {
+        name: definition.name.clone(),
+        tags: definition.tags.clone(),
+        description: definition.description.clone(),
+        location: definition.location.clone(),
+        cases,
+    }
+}
+
+/// `a_1__b_x`: parameter names and values reduced to characters safe in UIDs, URLs and
+/// libtest names, so the same values give the same UID in every run.
+pub fn parameter_suffix(parameters: &[(String, String)]) -> String {
+    let mut parts = Vec::with_capacity(parameters.len());
+    for (name, value) in parameters {
+        let value: String = value
+            .trim_matches('"')
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(40)
+            .collect();
+        parts.push(format!("{name}_{value}"));
+    }
+    if parts.is_empty() {
+        "case".to_string()
+    } else {
+        parts.join("__")
+    }
+}
+
+/// A test of native Rust suites sharing one environment.
+pub struct MultiTest {
+    pub(crate) name: String,
+    pub(crate) tags: Vec<String>,
+    pub(crate) description: Option<String>,
+    pub(crate) suites: Vec<Box<dyn SuiteObject>>,
+    pub(crate) thread_pool_size: usize,
+}
+
+impl MultiTest {
+    /// A MultiTest called `name` (unique in its plan).
+    pub fn new(name: impl Into<String>) -> MultiTest {
+        MultiTest {
+            name: name.into(),
+            tags: Vec::new(),
+            description: None,
+            suites: Vec::new(),
+            thread_pool_size: 0,
+        }
+    }
+
+    /// Adds a suite; suites run in the order they are added.
+    pub fn suite<S: Suite>(mut self, suite: S) -> MultiTest {
+        self.suites.push(Box::new(SuiteHolder::new(suite)));
+        self
+    }
+
+    /// Tags inherited by every suite and testcase of this test.
+    pub fn tags<I, T>(mut self, tags: I) -> MultiTest
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        self.tags.extend(tags.into_iter().map(Into::into));
+        self
+    }
+
+    /// A description shown in reports.
+    pub fn description(mut self, description: impl Into<String>) -> MultiTest {
+        self.description = Some(description.into());
+        self
+    }
+
+    /// Runs the testcases of each execution group on this many threads (Testplan's
+    /// `thread_pool_size`); 0 or 1 runs every testcase one after another.
+    pub fn thread_pool_size(mut self, size: usize) -> MultiTest {
+        self.thread_pool_size = size;
+        self
+    }
+
+    /// The test's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameter_suffixes_are_uid_safe_and_stable() {
+        let parameters = vec![
+            ("a".to_string(), "1".to_string()),
+            ("b".to_string(), "\"x y/z\"".to_string()),
+        ];
+        assert_eq!(parameter_suffix(&parameters), "a_1__b_x_y_z");
+        assert_eq!(parameter_suffix(&[]), "case");
+    }
+}

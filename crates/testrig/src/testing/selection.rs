@@ -1,0 +1,529 @@
+//! Selection: the plan's tests narrowed by the command line into the tree the runner runs.
+//!
+//! It validates names, applies tag inheritance, gives every node its stable UID
+//! (`test/suite/testcase[/param-suffix]`) and libtest name (`test::suite::testcase[::suffix]`),
+//! applies Testplan's `--patterns`/`--tags` and libtest's positional filters, and builds the
+//! report skeleton the report builder starts from.
+
+use std::collections::{BTreeSet, HashSet};
+use std::time::Duration;
+
+use globset::{Glob, GlobMatcher};
+use testrig_model::{NodeKind, ReportNode, SourceLocation};
+
+use crate::testing::Xfail;
+use crate::testing::multitest::{CaseIndex, MultiTest};
+
+/// A plan that cannot run as written, or a filter that selects nothing: exit status 2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanError(pub String);
+
+impl std::fmt::Display for PlanError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PlanError {}
+
+/// How `skip`ped testcases (libtest's "ignored") take part in the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IgnoredMode {
+    /// Reported as skipped, not run.
+    #[default]
+    Skip,
+    /// `--ignored`: only skipped testcases, and they run.
+    Only,
+    /// `--include-ignored`: everything runs, skipped testcases too.
+    Include,
+}
+
+/// One `--patterns` entry: `Test[:Suite[:testcase]]`, each part a glob.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    text: String,
+    parts: Vec<GlobMatcher>,
+}
+
+impl Pattern {
+    /// Parses a pattern; parts are separated by `:` (or `::`).
+    pub fn parse(text: &str) -> Result<Pattern, PlanError> {
+        let pieces: Vec<&str> = if text.contains("::") {
+            text.split("::").collect()
+        } else {
+            text.split(':').collect()
+        };
+        if pieces.len() > 3 || pieces.iter().any(|piece| piece.is_empty()) {
+            return Err(PlanError(format!(
+                "invalid pattern `{text}`: expected `Test`, `Test:Suite` or `Test:Suite:testcase` (globs allowed)"
+            )));
+        }
+        let mut parts = Vec::new();
+        for piece in pieces {
+            let glob = Glob::new(piece)
+                .map_err(|error| PlanError(format!("invalid pattern `{text}`: {error}")))?;
+            parts.push(glob.compile_matcher());
+        }
+        Ok(Pattern {
+            text: text.to_string(),
+            parts,
+        })
+    }
+
+    /// The pattern as given.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    fn matches(&self, test: &str, suite: &str, case: &SelectedCase) -> bool {
+        let part = |i: usize, names: &[&str]| match self.parts.get(i) {
+            None => true,
+            Some(glob) => names.iter().any(|name| glob.is_match(name)),
+        };
+        part(0, &[test])
+            && part(1, &[suite])
+            && part(2, &[&case.name, &case.base_name, &case.uid_leaf])
+    }
+}
+
+/// What the command line selects.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// libtest positional filters: substrings of the libtest name (any of them).
+    pub names: Vec<String>,
+    /// libtest `--exact`: positional filters must equal the name.
+    pub exact: bool,
+    /// libtest `--skip`: substrings (or exact names with `--exact`) to leave out.
+    pub skip: Vec<String>,
+    /// Testplan `--patterns` (any of them).
+    pub patterns: Vec<Pattern>,
+    /// `--tags`: any of these.
+    pub tags_any: Vec<String>,
+    /// `--tags-all`: all of these.
+    pub tags_all: Vec<String>,
+    /// `--ignored` / `--include-ignored`.
+    pub ignored: IgnoredMode,
+}
+
+/// A testcase chosen to run (or to be reported as skipped).
+#[derive(Debug, Clone)]
+pub struct SelectedCase {
+    /// Which body of the suite.
+    pub index: CaseIndex,
+    /// Stable UID.
+    pub uid: String,
+    /// libtest name: the UID with `::` separators.
+    pub libtest_name: String,
+    /// Display name.
+    pub name: String,
+    /// The `#[testcase]` name.
+    pub base_name: String,
+    /// Segment(s) of the UID below the suite.
+    pub uid_leaf: String,
+    /// UID and name of the parametrization group, for generated testcases.
+    pub group: Option<(String, String)>,
+    /// Tags including the ones inherited from suite and test.
+    pub tags: Vec<String>,
+    /// Parameters.
+    pub parameters: Vec<(String, String)>,
+    /// Doc comment.
+    pub description: Option<String>,
+    /// Definition site.
+    pub location: SourceLocation,
+    /// Skip reason; `None` when it runs (also for `--ignored` runs of skipped testcases).
+    pub skip: Option<String>,
+    /// Whether the testcase was marked skip (libtest's "ignored"), whatever the mode.
+    pub ignored: bool,
+    /// Expected failure.
+    pub xfail: Option<Xfail>,
+    /// Time limit.
+    pub timeout: Option<Duration>,
+    /// Execution group.
+    pub execution_group: Option<String>,
+}
+
+/// A suite with its selected testcases.
+#[derive(Debug, Clone)]
+pub struct SelectedSuite {
+    /// Index of the suite in its MultiTest.
+    pub suite_index: usize,
+    /// Stable UID: `test/suite`.
+    pub uid: String,
+    /// Name.
+    pub name: String,
+    /// Tags including the test's.
+    pub tags: Vec<String>,
+    /// Doc comment.
+    pub description: Option<String>,
+    /// Definition site.
+    pub location: Option<SourceLocation>,
+    /// Selected testcases in run order.
+    pub cases: Vec<SelectedCase>,
+}
+
+/// A test with its selected suites.
+#[derive(Debug, Clone)]
+pub struct SelectedTest {
+    /// Index of the test in the plan.
+    pub test_index: usize,
+    /// Stable UID: the test's name.
+    pub uid: String,
+    /// Name.
+    pub name: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Execution-group parallelism of the MultiTest.
+    pub thread_pool_size: usize,
+    /// Selected suites in run order.
+    pub suites: Vec<SelectedSuite>,
+}
+
+/// The tree of tests, suites and testcases a run covers.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Selected tests in run order.
+    pub tests: Vec<SelectedTest>,
+}
+
+impl Selection {
+    /// Every selected testcase, in run order.
+    pub fn cases(&self) -> impl Iterator<Item = &SelectedCase> {
+        self.tests
+            .iter()
+            .flat_map(|t| t.suites.iter())
+            .flat_map(|s| s.cases.iter())
+    }
+
+    /// Number of selected testcases.
+    pub fn case_count(&self) -> usize {
+        self.cases().count()
+    }
+
+    /// Narrows the plan's tests to what `filter` selects. A `--patterns` or `--tags` filter
+    /// that matches nothing is an error that lists what exists; libtest filters that match
+    /// nothing give an empty selection, as libtest does (cargo passes them to every target).
+    pub fn build(tests: &[MultiTest], filter: &Filter) -> Result<Selection, PlanError> {
+        let full = Selection::full(tests);
+        let mut selection = Selection::default();
+        for test in &full.tests {
+            let mut kept_test = SelectedTest {
+                suites: Vec::new(),
+                ..test.clone()
+            };
+            for suite in &test.suites {
+                let mut kept_suite = SelectedSuite {
+                    cases: Vec::new(),
+                    ..suite.clone()
+                };
+                for case in &suite.cases {
+                    if let Some(case) = filter.select(&test.name, &suite.name, case) {
+                        kept_suite.cases.push(case);
+                    }
+                }
+                if !kept_suite.cases.is_empty() {
+                    kept_test.suites.push(kept_suite);
+                }
+            }
+            if !kept_test.suites.is_empty() {
+                selection.tests.push(kept_test);
+            }
+        }
+        if selection.tests.is_empty() && (!filter.patterns.is_empty() || has_tags(filter)) {
+            return Err(PlanError(nothing_matches(&full, filter)));
+        }
+        Ok(selection)
+    }
+
+    /// Every testcase of the plan, with UIDs and inherited tags.
+    pub fn full(tests: &[MultiTest]) -> Selection {
+        let mut selection = Selection::default();
+        for (test_index, test) in tests.iter().enumerate() {
+            let mut selected_test = SelectedTest {
+                test_index,
+                uid: test.name.clone(),
+                name: test.name.clone(),
+                tags: dedup(test.tags.iter().cloned()),
+                description: test.description.clone(),
+                thread_pool_size: test.thread_pool_size,
+                suites: Vec::new(),
+            };
+            for (suite_index, suite) in test.suites.iter().enumerate() {
+                let info = suite.info();
+                let suite_uid = format!("{}/{}", test.name, info.name);
+                let suite_tags = dedup(test.tags.iter().chain(&info.tags).cloned());
+                let mut selected_suite = SelectedSuite {
+                    suite_index,
+                    uid: suite_uid.clone(),
+                    name: info.name.clone(),
+                    tags: suite_tags.clone(),
+                    description: info.description.clone(),
+                    location: info.location.clone(),
+                    cases: Vec::new(),
+                };
+                for case in &info.cases {
+                    let uid = format!("{suite_uid}/{}", case.uid_leaf);
+                    let group = case.is_parametrized().then(|| {
+                        (
+                            format!("{suite_uid}/{}", case.base_name),
+                            case.base_name.clone(),
+                        )
+                    });
+                    selected_suite.cases.push(SelectedCase {
+                        index: case.index,
+                        libtest_name: uid.replace('/', "::"),
+                        uid,
+                        name: case.name.clone(),
+                        base_name: case.base_name.clone(),
+                        uid_leaf: case.uid_leaf.clone(),
+                        group,
+                        tags: dedup(suite_tags.iter().chain(&case.tags).cloned()),
+                        parameters: case.parameters.clone(),
+                        description: case.description.clone(),
+                        location: case.location.clone(),
+                        skip: case.skip.clone(),
+                        ignored: case.skip.is_some(),
+                        xfail: case.xfail.clone(),
+                        timeout: case.timeout,
+                        execution_group: case.execution_group.clone(),
+                    });
+                }
+                selected_test.suites.push(selected_suite);
+            }
+            selection.tests.push(selected_test);
+        }
+        selection
+    }
+
+    /// The report tree before anything has run: every selected node, status unknown.
+    pub fn skeleton(&self, plan_name: &str) -> ReportNode {
+        let mut plan = ReportNode::new(NodeKind::Plan, plan_name, plan_name);
+        for test in &self.tests {
+            let mut test_node = ReportNode::new(NodeKind::Test, &test.uid, &test.name);
+            test_node.tags = test.tags.clone();
+            test_node.description = test.description.clone();
+            for suite in &test.suites {
+                let mut suite_node = ReportNode::new(NodeKind::Suite, &suite.uid, &suite.name);
+                suite_node.tags = suite.tags.clone();
+                suite_node.description = suite.description.clone();
+                suite_node.location = suite.location.clone();
+                for case in &suite.cases {
+                    let mut case_node = ReportNode::new(NodeKind::Testcase, &case.uid, &case.name);
+                    case_node.tags = case.tags.clone();
+                    case_node.description = case.description.clone();
+                    case_node.location = Some(case.location.clone());
+                    case_node.parameters = case.parameters.clone();
+                    case_node.reason = case
+                        .skip
+                        .clone()
+                        .or_else(|| case.xfail.as_ref().map(|xfail| xfail.reason.clone()));
+                    match &case.group {
+                        None => suite_node.children.push(case_node),
+                        Some((group_uid, group_name)) => {
+                            // Shuffling may separate a group's cases; keep one node per run of them.
+                            let reuse = suite_node
+                                .children
+                                .last()
+                                .is_some_and(|last| &last.uid == group_uid);
+                            if !reuse {
+                                let mut group = ReportNode::new(
+                                    NodeKind::Parametrization,
+                                    group_uid,
+                                    group_name,
+                                );
+                                group.tags = suite.tags.clone();
+                                group.location = Some(case.location.clone());
+                                group.description = case.description.clone();
+                                suite_node.children.push(group);
+                            }
+                            if let Some(group) = suite_node.children.last_mut() {
+                                group.children.push(case_node);
+                            }
+                        }
+                    }
+                }
+                test_node.children.push(suite_node);
+            }
+            plan.children.push(test_node);
+        }
+        plan.recompute();
+        plan
+    }
+}
+
+impl Filter {
+    fn select(&self, test: &str, suite: &str, case: &SelectedCase) -> Option<SelectedCase> {
+        let name = case.libtest_name.as_str();
+        let name_matches = |filter: &String| {
+            if self.exact {
+                name == filter
+            } else {
+                name.contains(filter.as_str())
+            }
+        };
+        if !self.names.is_empty() && !self.names.iter().any(name_matches) {
+            return None;
+        }
+        if self.skip.iter().any(name_matches) {
+            return None;
+        }
+        if !self.patterns.is_empty() && !self.patterns.iter().any(|p| p.matches(test, suite, case))
+        {
+            return None;
+        }
+        let has = |tag: &String| case.tags.contains(tag);
+        if !self.tags_any.is_empty() && !self.tags_any.iter().any(has) {
+            return None;
+        }
+        if !self.tags_all.iter().all(has) {
+            return None;
+        }
+        let mut case = case.clone();
+        match self.ignored {
+            IgnoredMode::Skip => {}
+            IgnoredMode::Only if !case.ignored => return None,
+            IgnoredMode::Only | IgnoredMode::Include => case.skip = None,
+        }
+        Some(case)
+    }
+}
+
+fn has_tags(filter: &Filter) -> bool {
+    !filter.tags_any.is_empty() || !filter.tags_all.is_empty()
+}
+
+fn dedup(tags: impl Iterator<Item = String>) -> Vec<String> {
+    let mut seen = HashSet::new();
+    tags.filter(|tag| seen.insert(tag.clone())).collect()
+}
+
+fn nothing_matches(full: &Selection, filter: &Filter) -> String {
+    let mut what = Vec::new();
+    if !filter.patterns.is_empty() {
+        let patterns: Vec<&str> = filter.patterns.iter().map(Pattern::as_str).collect();
+        what.push(format!("--patterns {}", patterns.join(" ")));
+    }
+    if !filter.tags_any.is_empty() {
+        what.push(format!("--tags {}", filter.tags_any.join(",")));
+    }
+    if !filter.tags_all.is_empty() {
+        what.push(format!("--tags-all {}", filter.tags_all.join(",")));
+    }
+    let mut message = format!("no testcase matches {}", what.join(" and "));
+    let names: Vec<String> = full
+        .tests
+        .iter()
+        .flat_map(|test| {
+            std::iter::once(test.name.clone()).chain(
+                test.suites
+                    .iter()
+                    .map(move |suite| format!("{}:{}", test.name, suite.name)),
+            )
+        })
+        .collect();
+    message.push_str(&format!("\n  tests and suites: {}", names.join(", ")));
+    let tags: BTreeSet<&String> = full.cases().flat_map(|case| case.tags.iter()).collect();
+    let tags: Vec<&str> = tags.into_iter().map(String::as_str).collect();
+    message.push_str(&format!(
+        "\n  tags: {}",
+        if tags.is_empty() {
+            "(none)".to_string()
+        } else {
+            tags.join(", ")
+        }
+    ));
+    message.push_str("\n  use --list to see every testcase");
+    message
+}
+
+/// Checks what must hold before anything starts: a non-empty plan, unique and well-formed
+/// names at every level.
+pub fn validate(plan_name: &str, tests: &[MultiTest]) -> Result<(), PlanError> {
+    check_name("plan", plan_name, "Plan::new")?;
+    if tests.is_empty() {
+        return Err(PlanError(format!(
+            "plan `{plan_name}` has no tests: add one with `.add(MultiTest::new(\"name\").suite(…))`"
+        )));
+    }
+    let mut test_names = HashSet::new();
+    let mut any_testcase = false;
+    for test in tests {
+        check_name("test", &test.name, "MultiTest::new")?;
+        if !test_names.insert(test.name.as_str()) {
+            return Err(PlanError(format!(
+                "duplicate test name `{}` in plan `{plan_name}`: give each MultiTest a unique name",
+                test.name
+            )));
+        }
+        if test.suites.is_empty() {
+            return Err(PlanError(format!(
+                "test `{}` has no suites: add one with `.suite(…)`",
+                test.name
+            )));
+        }
+        let mut suite_names = HashSet::new();
+        for suite in &test.suites {
+            let info = suite.info();
+            check_name("suite", &info.name, "#[suite(name = \"…\")]")?;
+            if !suite_names.insert(info.name.as_str()) {
+                return Err(PlanError(format!(
+                    "duplicate suite name `{}` in test `{}`: rename one with #[suite(name = \"…\")]",
+                    info.name, test.name
+                )));
+            }
+            let mut case_names = HashSet::new();
+            for case in &info.cases {
+                any_testcase = true;
+                check_name("testcase", &case.base_name, "#[testcase(name = \"…\")]")?;
+                if case.index.parametrization.unwrap_or(0) == 0
+                    && !case_names.insert(case.base_name.as_str())
+                {
+                    return Err(PlanError(format!(
+                        "duplicate testcase name `{}` in suite `{}` of test `{}`: rename one with #[testcase(name = \"…\")] (defined at {})",
+                        case.base_name, info.name, test.name, case.location
+                    )));
+                }
+            }
+        }
+    }
+    if !any_testcase {
+        return Err(PlanError(format!(
+            "plan `{plan_name}` has no testcases: mark methods of a #[suite] impl with #[testcase]"
+        )));
+    }
+    Ok(())
+}
+
+fn check_name(what: &str, name: &str, fix: &str) -> Result<(), PlanError> {
+    let bad = name.is_empty()
+        || name.trim() != name
+        || name.chars().any(|c| c == '/' || c == ':' || c.is_control());
+    if bad {
+        return Err(PlanError(format!(
+            "invalid {what} name `{name}`: names must be non-empty, without `/`, `:`, control characters or surrounding spaces; change it in {fix}"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_accept_one_two_or_three_parts() {
+        assert!(Pattern::parse("Test").is_ok());
+        assert!(Pattern::parse("Test:Suite").is_ok());
+        assert!(Pattern::parse("Test::Suite::case*").is_ok());
+        assert!(Pattern::parse("a:b:c:d").is_err());
+        assert!(Pattern::parse("a::").is_err());
+    }
+
+    #[test]
+    fn names_with_separators_are_rejected() {
+        assert!(check_name("suite", "a/b", "x").is_err());
+        assert!(check_name("suite", " a", "x").is_err());
+        assert!(check_name("suite", "Echo suite", "x").is_ok());
+    }
+}
