@@ -44,7 +44,10 @@ pub use testrig_model as model;
 pub mod prelude {
     pub use crate::env::Env;
     pub use crate::plan::Plan;
-    pub use crate::result::Recorder;
+    pub use crate::result::{
+        Comparator, DictMatchOptions, ErrorExpectation, ExpectedTable, Recorder, Table,
+        TableMatchOptions,
+    };
     pub use crate::testing::{MultiTest, Suite};
     pub use testrig_macros::{post_testcase, pre_testcase, setup, suite, teardown, testcase};
 }

@@ -55,6 +55,10 @@ impl Plan {
     }
 
     /// Adds a test; tests are scheduled in the order they are added.
+    #[expect(
+        clippy::should_implement_trait,
+        reason = "Testplan's vocabulary: plan.add(test)"
+    )]
     pub fn add(mut self, test: MultiTest) -> Plan {
         self.tests.push(test);
         self
@@ -243,7 +247,7 @@ fn run_selection(
             };
         }
     };
-    console.footer(&report);
+    console.failures(&report);
     let mut exit_code = if was_interrupted {
         INTERRUPTED_EXIT_CODE
     } else if report.plan.status.is_failure() {
@@ -254,6 +258,7 @@ fn run_selection(
     if !write_reports(&report, options, &mut console) && exit_code == 0 {
         exit_code = 2;
     }
+    console.summary(&report);
     RunOutcome {
         report: Some(report),
         exit_code,

@@ -214,8 +214,8 @@ impl ConsoleReporter {
         self.paint(&format!("{word:>12}"), paint)
     }
 
-    /// The end: failures with their assertions, then the summary lines.
-    pub fn footer(&mut self, report: &Report) {
+    /// After the run: each failure with its failing assertions.
+    pub fn failures(&mut self, report: &Report) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
@@ -237,6 +237,10 @@ impl ConsoleReporter {
                 }
             }
         }
+    }
+
+    /// The summary; its last line is the closing `N passed, N failed, N skipped`.
+    pub fn summary(&mut self, report: &Report) {
         let counts = report.plan.counts;
         if report.interrupted {
             let text = format!(
@@ -264,7 +268,7 @@ impl ConsoleReporter {
         self.flush();
     }
 
-    /// Prints a line after the summary (where reports were written).
+    /// Prints a note between the failures and the summary (where reports were written).
     pub fn note(&mut self, text: &str) {
         self.line(text.to_string());
         self.flush();

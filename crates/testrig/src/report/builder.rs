@@ -245,7 +245,7 @@ mod tests {
         let suite = &report.plan.children[0].children[0];
         assert_eq!(suite.children[0].entries.len(), 1);
         assert_eq!(suite.children[0].timer.duration(), Some(1.0));
-        assert_eq!(suite.children[1].status, Status::Unknown);
+        assert_eq!(suite.children[1].status, Status::Failed);
         assert_eq!(suite.children[1].timer.start, Some(2.0));
         assert_eq!(
             suite.children[1].children[1].runtime_status,

@@ -1,0 +1,93 @@
+//! Ctrl-C: scheduling stops, the running testcase finishes within the grace period, the
+//! partial report is written and marked interrupted, and the exit status is 130.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use testrig::model::Status;
+
+use crate::util::scratch_dir;
+
+const PLAN: &str = env!("CARGO_BIN_EXE_long_running");
+
+fn send_sigint(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Starts the plan and waits until its first testcase has passed.
+fn start(dir: &std::path::Path) -> (std::process::Child, BufReader<std::process::ChildStdout>) {
+    let mut child = Command::new(PLAN)
+        .arg("--runpath")
+        .arg(dir.join("runpath"))
+        .arg("--json")
+        .arg(dir.join("report.json"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while stdout.read_line(&mut line).unwrap() > 0 {
+        if line.contains("PASS [") {
+            break;
+        }
+        line.clear();
+    }
+    (child, stdout)
+}
+
+#[test]
+fn ctrl_c_writes_the_partial_report_and_exits_130() {
+    let dir = scratch_dir("interrupt");
+    let (mut child, mut stdout) = start(&dir);
+    send_sigint(child.id());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    assert!(rest.contains("interrupted:"), "{rest}");
+
+    let report: testrig::model::Report =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    assert!(report.interrupted);
+    let statuses: Vec<Status> = report
+        .plan
+        .testcases()
+        .iter()
+        .map(|node| node.status)
+        .collect();
+    assert!(
+        statuses.iter().filter(|s| **s == Status::Passed).count() >= 2,
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&Status::Unknown), "{statuses:?}");
+    // No temporary file is left beside the report.
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+        .collect();
+    assert!(leftovers.is_empty());
+}
+
+#[test]
+fn a_second_ctrl_c_exits_at_once() {
+    let dir = scratch_dir("interrupt-twice");
+    let (mut child, _stdout) = start(&dir);
+    send_sigint(child.id());
+    std::thread::sleep(Duration::from_millis(100));
+    let sent = Instant::now();
+    send_sigint(child.id());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        sent.elapsed() < Duration::from_millis(900),
+        "took {:?}",
+        sent.elapsed()
+    );
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the example plans run as real processes, checked by exit status,
+//! console output and the report files they write.
+
+mod assertions;
+mod failures;
+mod filtering;
+mod groups;
+mod interrupt;
+mod user_crate;
+mod util;
