@@ -23,11 +23,9 @@ impl Basic {
         result.greater(3.5, 3.0, "3.5 exceeds 3");
         result.greater_equal(10u8, 10u8, "ten is at least ten");
         result.is_close(0.1 + 0.2, 0.3, 1e-9, 0.0, "floating point sum");
-        result.is_true(
-            !Vec::<u8>::new().iter().any(|_| true),
-            "an empty vector has nothing",
-        );
-        result.is_false("abc".is_empty(), "abc is not empty");
+        let name = String::from("testrig");
+        result.is_true(name.starts_with("test"), "the name starts with test");
+        result.is_false(name.is_empty(), "the name is not empty");
     }
 
     /// Membership in slices, sets, maps and strings.
