@@ -109,6 +109,18 @@ pub struct Options {
     pub unstable: Vec<String>,
 }
 
+impl Options {
+    /// Parses a command line (the first item is the program name), for plans driven from
+    /// code; the error is clap's rendered message.
+    pub fn from_args<I, T>(args: I) -> Result<Options, String>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        Options::try_parse_from(args).map_err(|error| error.to_string())
+    }
+}
+
 /// How `--list` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ListFormat {

@@ -24,6 +24,9 @@
 //! }
 //! ```
 
+// Lets `#[suite]` expansions (which name `::testrig`) work inside this crate's own tests.
+extern crate self as testrig;
+
 pub mod cli;
 pub mod env;
 pub mod events;
