@@ -141,6 +141,11 @@ impl ConsoleReporter {
     /// Prints what an event means for the reader.
     pub fn on_event(&mut self, event: &Event, builder: &ReportBuilder) {
         match event {
+            Event::TestcaseStarted { uid, .. } => {
+                if let Some(bar) = &self.bar {
+                    bar.set_message(uid.replace('/', "::"));
+                }
+            }
             Event::TestcaseFinished { uid, status, .. } => {
                 if let Some(bar) = &self.bar {
                     bar.inc(1);

@@ -148,10 +148,7 @@ fn run_suite(
                     Status::Error
                 };
                 let error = (status == Status::Error).then(|| ErrorInfo {
-                    message: format!(
-                        "not run: the setup of suite `{}` failed: {}",
-                        selected.name, error.message
-                    ),
+                    message: format!("not run: suite `{}`: {}", selected.name, error.message),
                     location: error.location.clone(),
                 });
                 context.sink.emit(Event::TestcaseFinished {
@@ -326,7 +323,13 @@ fn run_case(case: &SelectedCase, suite: &dyn SuiteObject, env: &Arc<Env>, contex
             Some(limit) => {
                 match run_with_timeout(suite.bind(case.index), env.clone(), recorder, limit) {
                     Ok((recorder, outcome)) => (recorder, outcome),
-                    Err(error) => (new_recorder(), Err(error)),
+                    Err(error) => (
+                        new_recorder(),
+                        Err(TestcaseError {
+                            location: Some(case.location.clone()),
+                            ..error
+                        }),
+                    ),
                 }
             }
         },
@@ -349,10 +352,21 @@ fn run_case(case: &SelectedCase, suite: &dyn SuiteObject, env: &Arc<Env>, contex
             _ => Status::Xpass,
         };
     }
-    let error = outcome.err().map(|error| ErrorInfo {
+    let mut error = outcome.err().map(|error| ErrorInfo {
         message: error.message,
         location: error.location,
     });
+    if status == Status::XpassStrict
+        && let Some(xfail) = &case.xfail
+    {
+        error = Some(ErrorInfo {
+            message: format!(
+                "passed, but it is a strict expected failure ({}): remove the xfail or make it non-strict",
+                xfail.reason
+            ),
+            location: Some(case.location.clone()),
+        });
+    }
     context.sink.emit(Event::TestcaseFinished {
         uid: case.uid.clone(),
         time: now(),
