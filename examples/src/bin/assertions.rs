@@ -93,6 +93,18 @@ struct Structured;
 
 #[suite]
 impl Structured {
+    /// Runs before each testcase of the suite; its entries go to that testcase.
+    #[pre_testcase]
+    fn announce(&self, name: &str, _env: &Env, result: &mut Recorder) {
+        result.log(format!("starting {name}"));
+    }
+
+    /// Runs after each testcase, whatever happened in it.
+    #[post_testcase]
+    fn check_runpath(&self, _name: &str, env: &Env, result: &mut Recorder) {
+        result.is_true(env.runpath().is_dir(), "the test's runpath exists");
+    }
+
     /// Tables are rows of named columns; expected cells may be comparators.
     #[testcase]
     fn tables(&self, _env: &Env, result: &mut Recorder) {

@@ -96,6 +96,19 @@ fn every_assertion_family_passes_and_is_reported_with_its_values() {
         assert!(kinds.contains(kind), "no {kind} entry in {kinds:?}");
     }
 
+    // pre_testcase and post_testcase hooks record into the testcase they surround.
+    let tables = testcases.iter().find(|node| node.name == "tables").unwrap();
+    match (
+        &tables.entries.first().unwrap().detail,
+        tables.entries.last().unwrap(),
+    ) {
+        (EntryDetail::Log { message, .. }, last) => {
+            assert_eq!(message, "starting tables");
+            assert_eq!(last.description, "the test's runpath exists");
+        }
+        other => panic!("no hook entries: {other:?}"),
+    }
+
     // The attachment was copied into the runpath and is linked relative to it.
     let logs = testcases
         .iter()
