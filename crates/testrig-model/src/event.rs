@@ -6,7 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Entry, ErrorInfo, Status};
+use std::collections::BTreeMap;
+
+use crate::{DriverStatus, Entry, ErrorInfo, Status};
 
 /// Something that happened during a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,6 +75,26 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<ErrorInfo>,
     },
+    /// A driver of a test's environment changed status.
+    DriverStatusChanged {
+        /// The UID of the test whose environment holds the driver.
+        uid: String,
+        /// The driver's name.
+        driver: String,
+        /// The new status.
+        status: DriverStatus,
+        /// Seconds since the Unix epoch.
+        time: f64,
+        /// The driver's attributes (sent when it has started).
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        attributes: BTreeMap<String, serde_json::Value>,
+        /// Why it failed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<ErrorInfo>,
+        /// The last lines of its logs, when it failed.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        log_tail: Vec<String>,
+    },
     /// The run is over; nothing follows.
     PlanFinished {
         /// Seconds since the Unix epoch.
@@ -92,7 +114,8 @@ impl Event {
             | Event::SuiteFinished { uid, .. }
             | Event::TestcaseStarted { uid, .. }
             | Event::EntryRecorded { uid, .. }
-            | Event::TestcaseFinished { uid, .. } => Some(uid),
+            | Event::TestcaseFinished { uid, .. }
+            | Event::DriverStatusChanged { uid, .. } => Some(uid),
             Event::PlanFinished { .. } => None,
         }
     }

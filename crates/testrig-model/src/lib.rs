@@ -6,11 +6,13 @@
 //! JSON exporter rely on them, so every document carries [`SCHEMA_VERSION`] and changes to
 //! these types are additive.
 
+mod driver;
 mod entry;
 mod event;
 mod report;
 mod status;
 
+pub use driver::*;
 pub use entry::*;
 pub use event::*;
 pub use report::*;

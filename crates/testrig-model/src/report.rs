@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Counts, Entry, RuntimeStatus, SCHEMA_VERSION, Status};
+use crate::{Counts, DriverReport, Entry, RuntimeStatus, SCHEMA_VERSION, Status};
 
 /// A whole run: the plan node plus facts about the run itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -149,6 +149,9 @@ pub struct ReportNode {
     /// Assertions and logs recorded directly on this node (testcases; suites for hooks).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub entries: Vec<Entry>,
+    /// The drivers of a test's environment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drivers: Vec<DriverReport>,
     /// Children in run order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<ReportNode>,
@@ -172,6 +175,7 @@ impl ReportNode {
             counts: Counts::default(),
             error: None,
             entries: Vec::new(),
+            drivers: Vec::new(),
             children: Vec::new(),
         }
     }

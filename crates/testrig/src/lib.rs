@@ -28,6 +28,7 @@
 extern crate self as testrig;
 
 pub mod cli;
+pub mod drivers;
 pub mod env;
 pub mod events;
 pub mod export;

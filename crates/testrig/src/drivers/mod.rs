@@ -1,0 +1,1 @@
+//! The built-in drivers, one file per driver.

@@ -1,0 +1,242 @@
+//! The driver model: a resource with a life cycle (start, wait until ready, stop) and
+//! attributes it publishes once started.
+//!
+//! The environment calls the phases in order — pre-start hook, [`Driver::start`],
+//! [`Driver::wait_ready`], post-start hook; pre-stop hook, [`Driver::stop`], post-stop hook —
+//! and reports every status change as an event. Drivers are shared (`Arc`) between the
+//! environment and testcases, so their methods take `&self` and keep state behind locks.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::env::context::{ConfigValue, ContextScope};
+
+/// What a driver publishes once started: host, port, pid, log paths, extracted values.
+pub type Attributes = BTreeMap<String, serde_json::Value>;
+
+/// Why a driver could not start, crashed, or could not stop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriverError {
+    /// What went wrong, as a lowercase fragment ("exited with status 1 before it was ready").
+    pub message: String,
+    /// The last lines of the driver's logs, when it has any.
+    pub log_tail: Vec<String>,
+}
+
+impl DriverError {
+    /// An error without log lines.
+    pub fn new(message: impl Into<String>) -> DriverError {
+        DriverError { message: message.into(), log_tail: Vec::new() }
+    }
+
+    /// Adds the last lines of the driver's logs.
+    pub fn with_log_tail(mut self, log_tail: Vec<String>) -> DriverError {
+        self.log_tail = log_tail;
+        self
+    }
+}
+
+impl std::fmt::Display for DriverError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)?;
+        if !self.log_tail.is_empty() {
+            write!(f, "\nlast log lines:\n  {}", self.log_tail.join("\n  "))?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for DriverError {}
+
+/// What a driver gets while it starts: its runpath, the started drivers' attributes (to
+/// resolve context values and render templates) and the variables to export to processes.
+#[derive(Debug, Clone)]
+pub struct StartContext {
+    /// The driver's own folder: logs, rendered configs, files.
+    pub runpath: PathBuf,
+    /// Attributes of the drivers started so far, by name.
+    pub scope: ContextScope,
+    /// `DRIVER_<NAME>_ATTR_<ATTR>` for every started driver, for processes the driver starts.
+    pub exported_variables: Vec<(String, String)>,
+    /// When readiness must have been reached.
+    pub deadline: Instant,
+}
+
+impl StartContext {
+    /// Resolves a setting that may hold a context value.
+    pub fn resolve(&self, value: &ConfigValue) -> Result<String, DriverError> {
+        value.resolve(&self.scope)
+    }
+}
+
+/// A user hook run around a life-cycle phase; it sees the driver.
+pub type DriverHook = Arc<dyn Fn(&dyn Driver) -> Result<(), String> + Send + Sync>;
+
+/// Settings every driver has.
+#[derive(Clone)]
+pub struct DriverCommon {
+    /// Unique name in the environment.
+    pub name: String,
+    /// In a list of drivers, start the next ones without waiting for this one to be ready.
+    pub async_start: bool,
+    /// How long start plus readiness may take.
+    pub start_timeout: Duration,
+    /// How long a graceful stop may take before the driver is killed.
+    pub stop_timeout: Duration,
+    /// Config templates rendered into the driver's runpath at start: (template text, file name).
+    pub install_files: Vec<(String, String)>,
+    /// Runs before start.
+    pub pre_start: Option<DriverHook>,
+    /// Runs once the driver is ready.
+    pub post_start: Option<DriverHook>,
+    /// Runs before stop.
+    pub pre_stop: Option<DriverHook>,
+    /// Runs after stop.
+    pub post_stop: Option<DriverHook>,
+}
+
+impl DriverCommon {
+    /// Defaults: synchronous start, 30 s to start, 5 s to stop.
+    pub fn new(name: impl Into<String>) -> DriverCommon {
+        DriverCommon {
+            name: name.into(),
+            async_start: false,
+            start_timeout: Duration::from_secs(30),
+            stop_timeout: Duration::from_secs(5),
+            install_files: Vec::new(),
+            pre_start: None,
+            post_start: None,
+            pre_stop: None,
+            post_stop: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for DriverCommon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DriverCommon")
+            .field("name", &self.name)
+            .field("async_start", &self.async_start)
+            .field("start_timeout", &self.start_timeout)
+            .field("stop_timeout", &self.stop_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A resource of a test's environment.
+pub trait Driver: Any + Send + Sync {
+    /// The settings every driver has.
+    fn common(&self) -> &DriverCommon;
+
+    /// The driver type shown in reports (`App`, `TcpServer`, …).
+    fn kind(&self) -> &'static str;
+
+    /// Every context value in the driver's settings, so the environment can check the
+    /// drivers they name exist and start first.
+    fn context_values(&self) -> Vec<&ConfigValue> {
+        Vec::new()
+    }
+
+    /// Begins starting: resolve context values, spawn processes, bind sockets.
+    fn start(&self, context: &StartContext) -> Result<(), DriverError>;
+
+    /// Blocks until the driver is ready or `context.deadline` passes. React to readiness as
+    /// it happens (a log line, a port) rather than polling slowly.
+    fn wait_ready(&self, _context: &StartContext) -> Result<(), DriverError> {
+        Ok(())
+    }
+
+    /// Stops the driver; anything that does not stop within the stop timeout is killed.
+    /// Must leave nothing running, even when it returns an error.
+    fn stop(&self) -> Result<(), DriverError>;
+
+    /// What the driver publishes once started.
+    fn attributes(&self) -> Attributes {
+        Attributes::new()
+    }
+
+    /// `Some(reason)` when a started driver has died (a process exited on its own).
+    fn failure(&self) -> Option<DriverError> {
+        None
+    }
+
+    /// The last `lines` lines of the driver's logs.
+    fn log_tail(&self, _lines: usize) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+impl dyn Driver {
+    /// The driver's name.
+    pub fn name(&self) -> &str {
+        &self.common().name
+    }
+}
+
+/// Builder methods for the settings every driver has; implemented by each built-in driver
+/// (and by yours: provide `common_mut`).
+pub trait DriverSettings: Sized {
+    /// The settings to change.
+    fn common_mut(&mut self) -> &mut DriverCommon;
+
+    /// Start the next drivers of a list without waiting for this one to be ready.
+    fn async_start(mut self, async_start: bool) -> Self {
+        self.common_mut().async_start = async_start;
+        self
+    }
+
+    /// How long start plus readiness may take (default 30 s).
+    fn start_timeout(mut self, timeout: Duration) -> Self {
+        self.common_mut().start_timeout = timeout;
+        self
+    }
+
+    /// How long a graceful stop may take before the driver is killed (default 5 s).
+    fn stop_timeout(mut self, timeout: Duration) -> Self {
+        self.common_mut().stop_timeout = timeout;
+        self
+    }
+
+    /// A minijinja template rendered into the driver's runpath as `file_name` at start; it
+    /// sees the started drivers as `context["name"].attribute`.
+    fn install_file(mut self, template: impl Into<String>, file_name: impl Into<String>) -> Self {
+        self.common_mut().install_files.push((template.into(), file_name.into()));
+        self
+    }
+
+    /// Runs before the driver starts; an error fails the start.
+    fn pre_start(mut self, hook: impl Fn(&dyn Driver) -> Result<(), String> + Send + Sync + 'static) -> Self {
+        self.common_mut().pre_start = Some(Arc::new(hook));
+        self
+    }
+
+    /// Runs once the driver is ready; an error fails the start.
+    fn post_start(mut self, hook: impl Fn(&dyn Driver) -> Result<(), String> + Send + Sync + 'static) -> Self {
+        self.common_mut().post_start = Some(Arc::new(hook));
+        self
+    }
+
+    /// Runs before the driver stops.
+    fn pre_stop(mut self, hook: impl Fn(&dyn Driver) -> Result<(), String> + Send + Sync + 'static) -> Self {
+        self.common_mut().pre_stop = Some(Arc::new(hook));
+        self
+    }
+
+    /// Runs after the driver stopped.
+    fn post_stop(mut self, hook: impl Fn(&dyn Driver) -> Result<(), String> + Send + Sync + 'static) -> Self {
+        self.common_mut().post_stop = Some(Arc::new(hook));
+        self
+    }
+}
+
+/// A driver ready to join an environment: `MultiTest::drivers([server.into(), …])`.
+pub struct DriverBox(pub(crate) Arc<dyn Driver>);
+
+impl<D: Driver> From<D> for DriverBox {
+    fn from(driver: D) -> DriverBox {
+        DriverBox(Arc::new(driver))
+    }
+}
