@@ -76,6 +76,10 @@ pub struct Options {
     #[arg(long, value_name = "PATH")]
     pub xml: Option<PathBuf>,
 
+    /// Print when each driver started and stopped, and its attributes.
+    #[arg(long = "driver-info")]
+    pub driver_info: bool,
+
     /// Print every assertion, not only failing ones.
     #[arg(short, long, conflicts_with = "quiet")]
     pub verbose: bool,

@@ -248,6 +248,9 @@ fn run_selection(
         }
     };
     console.failures(&report);
+    if options.driver_info {
+        console.driver_timeline(&report);
+    }
     let mut exit_code = if was_interrupted {
         INTERRUPTED_EXIT_CODE
     } else if report.plan.status.is_failure() {

@@ -1,1 +1,20 @@
 //! The built-in drivers, one file per driver.
+
+mod http;
+mod sqlite;
+mod tcp;
+pub use http::{HttpClient, HttpReply, HttpResponse, HttpServer, ReceivedRequest};
+/// The SQLite crate behind [`Sqlite`], for `params!`, `ToSql` and `Connection`.
+pub use rusqlite;
+pub use sqlite::Sqlite;
+pub use tcp::{TcpClient, TcpServer};
+
+mod app;
+mod process;
+
+pub use app::App;
+pub use process::{
+    GroupChild, StopOutcome, describe_exit, kill_all_process_groups, process_group_alive,
+    register_process_group, registered_process_groups, terminate_all_process_groups,
+    unregister_process_group,
+};

@@ -23,7 +23,10 @@ pub struct ContextValue {
 
 /// A context value: resolved from `driver`'s attributes when the dependent driver starts.
 pub fn context(driver: impl Into<String>, expression: impl Into<String>) -> ContextValue {
-    ContextValue { driver: driver.into(), expression: expression.into() }
+    ContextValue {
+        driver: driver.into(),
+        expression: expression.into(),
+    }
 }
 
 /// A driver setting: a literal or a context value.
@@ -48,8 +51,14 @@ impl ConfigValue {
     pub fn check_syntax(&self) -> Result<(), String> {
         match self {
             ConfigValue::Literal(_) => Ok(()),
-            ConfigValue::Context(value) => check_template_syntax(&value.expression)
-                .map_err(|error| format!("context value `{}` of driver `{}`: {error}", value.expression, value.driver)),
+            ConfigValue::Context(value) => {
+                check_template_syntax(&value.expression).map_err(|error| {
+                    format!(
+                        "context value `{}` of driver `{}`: {error}",
+                        value.expression, value.driver
+                    )
+                })
+            }
         }
     }
 
@@ -66,7 +75,9 @@ impl std::fmt::Display for ConfigValue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ConfigValue::Literal(text) => f.write_str(text),
-            ConfigValue::Context(value) => write!(f, "context({:?}, {:?})", value.driver, value.expression),
+            ConfigValue::Context(value) => {
+                write!(f, "context({:?}, {:?})", value.driver, value.expression)
+            }
         }
     }
 }
@@ -129,7 +140,10 @@ fn strict_environment() -> Environment<'static> {
     let mut environment = Environment::new();
     environment.set_undefined_behavior(UndefinedBehavior::Strict);
     // Config files end in a newline; Jinja drops it unless asked.
-    if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder().keep_trailing_newline(true).build() {
+    if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
+        .keep_trailing_newline(true)
+        .build()
+    {
         environment.set_syntax(syntax);
     }
     environment
@@ -137,7 +151,10 @@ fn strict_environment() -> Environment<'static> {
 
 /// Checks that a template parses.
 pub fn check_template_syntax(template: &str) -> Result<(), String> {
-    strict_environment().template_from_str(template).map(|_| ()).map_err(|error| error.to_string())
+    strict_environment()
+        .template_from_str(template)
+        .map(|_| ())
+        .map_err(|error| error.to_string())
 }
 
 impl ContextScope {
@@ -169,7 +186,11 @@ impl ContextScope {
                 "context value `{}` reads driver `{}`, which has not started (started: {}); make `{}` a dependency of this driver",
                 value.expression,
                 value.driver,
-                if started.is_empty() { "none".to_string() } else { started.join(", ") },
+                if started.is_empty() {
+                    "none".to_string()
+                } else {
+                    started.join(", ")
+                },
                 value.driver
             )));
         };
@@ -193,7 +214,8 @@ impl ContextScope {
     /// Renders a config template that sees every started driver as `context["name"]`.
     pub fn render_template(&self, template: &str, what: &str) -> Result<String, DriverError> {
         let environment = strict_environment();
-        let context = minijinja::context! { context => minijinja::Value::from(Serde(&self.drivers)) };
+        let context =
+            minijinja::context! { context => minijinja::Value::from(Serde(&self.drivers)) };
         environment
             .template_from_str(template)
             .and_then(|template| template.render(context))
@@ -209,7 +231,11 @@ impl ContextScope {
                 DriverError::new(format!(
                     "failed to render {what}: {}; available: {}",
                     error_reason(&error),
-                    if drivers.is_empty() { "no started drivers".to_string() } else { drivers.join("; ") }
+                    if drivers.is_empty() {
+                        "no started drivers".to_string()
+                    } else {
+                        drivers.join("; ")
+                    }
                 ))
             })
     }
@@ -241,36 +267,69 @@ mod tests {
     fn context_values_render_against_their_driver() {
         let value: ConfigValue = context("server", "{{host}}:{{port}}").into();
         assert_eq!(value.resolve(&scope()).unwrap(), "127.0.0.1:4242");
-        assert_eq!(ConfigValue::from(8080u16).resolve(&scope()).unwrap(), "8080");
+        assert_eq!(
+            ConfigValue::from(8080u16).resolve(&scope()).unwrap(),
+            "8080"
+        );
     }
 
     #[test]
     fn a_missing_attribute_names_the_driver_expression_and_what_exists() {
         let error = scope().resolve(&context("server", "{{prot}}")).unwrap_err();
         assert!(error.message.contains("`{{prot}}`"), "{}", error.message);
-        assert!(error.message.contains("driver `server`"), "{}", error.message);
+        assert!(
+            error.message.contains("driver `server`"),
+            "{}",
+            error.message
+        );
         assert!(error.message.contains("host, port"), "{}", error.message);
     }
 
     #[test]
     fn a_driver_that_has_not_started_is_an_error() {
         let error = scope().resolve(&context("db", "{{port}}")).unwrap_err();
-        assert!(error.message.contains("driver `db`, which has not started (started: server)"), "{}", error.message);
+        assert!(
+            error
+                .message
+                .contains("driver `db`, which has not started (started: server)"),
+            "{}",
+            error.message
+        );
     }
 
     #[test]
     fn templates_see_every_driver_under_context() {
-        let text = scope().render_template("port = {{ context[\"server\"].port }}\n", "redis.conf").unwrap();
+        let text = scope()
+            .render_template("port = {{ context[\"server\"].port }}\n", "redis.conf")
+            .unwrap();
         assert_eq!(text, "port = 4242\n");
-        let error = scope().render_template("{{ context.db.port }}", "redis.conf").unwrap_err();
-        assert!(error.message.contains("failed to render redis.conf"), "{}", error.message);
-        assert!(error.message.contains("server (host, port)"), "{}", error.message);
+        let error = scope()
+            .render_template("{{ context.db.port }}", "redis.conf")
+            .unwrap_err();
+        assert!(
+            error.message.contains("failed to render redis.conf"),
+            "{}",
+            error.message
+        );
+        assert!(
+            error.message.contains("server (host, port)"),
+            "{}",
+            error.message
+        );
     }
 
     #[test]
     fn syntax_errors_are_found_before_anything_starts() {
         assert!(check_template_syntax("{{ port").is_err());
-        assert!(ConfigValue::from(context("a", "{% if %}")).check_syntax().is_err());
-        assert!(ConfigValue::from(context("a", "{{port}}")).check_syntax().is_ok());
+        assert!(
+            ConfigValue::from(context("a", "{% if %}"))
+                .check_syntax()
+                .is_err()
+        );
+        assert!(
+            ConfigValue::from(context("a", "{{port}}"))
+                .check_syntax()
+                .is_ok()
+        );
     }
 }

@@ -29,7 +29,10 @@ pub struct DriverError {
 impl DriverError {
     /// An error without log lines.
     pub fn new(message: impl Into<String>) -> DriverError {
-        DriverError { message: message.into(), log_tail: Vec::new() }
+        DriverError {
+            message: message.into(),
+            log_tail: Vec::new(),
+        }
     }
 
     /// Adds the last lines of the driver's logs.
@@ -203,30 +206,44 @@ pub trait DriverSettings: Sized {
     /// A minijinja template rendered into the driver's runpath as `file_name` at start; it
     /// sees the started drivers as `context["name"].attribute`.
     fn install_file(mut self, template: impl Into<String>, file_name: impl Into<String>) -> Self {
-        self.common_mut().install_files.push((template.into(), file_name.into()));
+        self.common_mut()
+            .install_files
+            .push((template.into(), file_name.into()));
         self
     }
 
     /// Runs before the driver starts; an error fails the start.
-    fn pre_start(mut self, hook: impl Fn(&dyn Driver) -> Result<(), String> + Send + Sync + 'static) -> Self {
+    fn pre_start(
+        mut self,
+        hook: impl Fn(&dyn Driver) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
         self.common_mut().pre_start = Some(Arc::new(hook));
         self
     }
 
     /// Runs once the driver is ready; an error fails the start.
-    fn post_start(mut self, hook: impl Fn(&dyn Driver) -> Result<(), String> + Send + Sync + 'static) -> Self {
+    fn post_start(
+        mut self,
+        hook: impl Fn(&dyn Driver) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
         self.common_mut().post_start = Some(Arc::new(hook));
         self
     }
 
     /// Runs before the driver stops.
-    fn pre_stop(mut self, hook: impl Fn(&dyn Driver) -> Result<(), String> + Send + Sync + 'static) -> Self {
+    fn pre_stop(
+        mut self,
+        hook: impl Fn(&dyn Driver) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
         self.common_mut().pre_stop = Some(Arc::new(hook));
         self
     }
 
     /// Runs after the driver stopped.
-    fn post_stop(mut self, hook: impl Fn(&dyn Driver) -> Result<(), String> + Send + Sync + 'static) -> Self {
+    fn post_stop(
+        mut self,
+        hook: impl Fn(&dyn Driver) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
         self.common_mut().post_stop = Some(Arc::new(hook));
         self
     }

@@ -1,33 +1,674 @@
-//! The environment handle a testcase receives.
+//! The environment of a test: its drivers, started in dependency order and stopped in
+//! reverse, with every status change sent to the event stream.
 //!
-//! It is the testcase's window on the MultiTest it runs in: the test's name and runpath,
-//! and (with drivers) the started drivers by name.
+//! A plain list starts in order, each driver waiting for the previous one to be ready unless
+//! that one has `async_start`. A `dependencies` list (`a → b`: a starts before b) replaces
+//! list order: every driver starts as soon as everything it depends on is ready, in parallel,
+//! so start-up takes the length of the critical path. Readiness is reported by the driver
+//! threads as it happens; the scheduler never polls.
 
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Instant;
 
-/// What a testcase can reach of its MultiTest.
-#[derive(Debug)]
-pub struct Env {
-    test_name: String,
-    runpath: PathBuf,
+use testrig_model::{DriverReport, DriverStatus, ErrorInfo, Event};
+
+use crate::env::context::{ContextScope, check_template_syntax};
+use crate::env::driver::{Attributes, Driver, DriverBox, DriverError, DriverHook, StartContext};
+use crate::events::{EventSink, now};
+
+/// Lines of a failed driver's logs kept in the report.
+const LOG_TAIL_LINES: usize = 20;
+
+/// Where events go and where drivers write, for one run of an environment.
+#[derive(Debug, Clone)]
+pub struct EnvironmentRun {
+    /// The UID of the test the environment belongs to.
+    pub test_uid: String,
+    /// The event stream.
+    pub sink: Option<EventSink>,
+    /// The test's runpath; each driver gets `<runpath>/<driver>`.
+    pub runpath: std::path::PathBuf,
 }
 
-impl Env {
-    /// The environment of a test whose output folder is `runpath`.
-    pub fn new(test_name: impl Into<String>, runpath: impl Into<PathBuf>) -> Env {
-        Env {
-            test_name: test_name.into(),
-            runpath: runpath.into(),
+impl EnvironmentRun {
+    fn emit(
+        &self,
+        driver: &str,
+        status: DriverStatus,
+        attributes: Attributes,
+        error: Option<&DriverError>,
+    ) {
+        if let Some(sink) = &self.sink {
+            sink.emit(Event::DriverStatusChanged {
+                uid: self.test_uid.clone(),
+                driver: driver.to_string(),
+                status,
+                time: now(),
+                attributes,
+                error: error.map(|error| ErrorInfo {
+                    message: error.message.clone(),
+                    location: None,
+                }),
+                log_tail: error
+                    .map(|error| error.log_tail.clone())
+                    .unwrap_or_default(),
+            });
+        }
+    }
+}
+
+/// A driver failed to start: which one, and why.
+#[derive(Debug, Clone)]
+pub struct StartFailure {
+    /// The driver's name.
+    pub driver: String,
+    /// Why.
+    pub error: DriverError,
+}
+
+impl std::fmt::Display for StartFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "failed to start driver `{}`: {}",
+            self.driver, self.error
+        )
+    }
+}
+
+/// The drivers of one test and their dependencies.
+#[derive(Default)]
+pub struct Environment {
+    drivers: Vec<Arc<dyn Driver>>,
+    dependencies: Option<Vec<(String, String)>>,
+    statuses: Mutex<Vec<DriverStatus>>,
+    /// A crashed driver is reported once.
+    crash_reported: Mutex<Vec<bool>>,
+}
+
+impl Environment {
+    /// An environment of these drivers; `dependencies` (`(a, b)`: a starts before b) switches
+    /// from list order to the dependency graph (an empty list: everything in parallel).
+    pub fn new(
+        drivers: Vec<DriverBox>,
+        dependencies: Option<Vec<(String, String)>>,
+    ) -> Environment {
+        let drivers: Vec<Arc<dyn Driver>> = drivers.into_iter().map(|driver| driver.0).collect();
+        let count = drivers.len();
+        Environment {
+            drivers,
+            dependencies,
+            statuses: Mutex::new(vec![DriverStatus::NotStarted; count]),
+            crash_reported: Mutex::new(vec![false; count]),
         }
     }
 
-    /// The name of the MultiTest.
-    pub fn test_name(&self) -> &str {
-        &self.test_name
+    pub(crate) fn add(&mut self, driver: DriverBox) {
+        self.drivers.push(driver.0);
+        if let Ok(statuses) = self.statuses.get_mut() {
+            statuses.push(DriverStatus::NotStarted);
+        }
+        if let Ok(reported) = self.crash_reported.get_mut() {
+            reported.push(false);
+        }
     }
 
-    /// The MultiTest's output folder (logs, rendered files, attachments).
-    pub fn runpath(&self) -> &Path {
-        &self.runpath
+    pub(crate) fn set_dependencies(&mut self, dependencies: Vec<(String, String)>) {
+        self.dependencies
+            .get_or_insert_with(Vec::new)
+            .extend(dependencies);
+    }
+
+    /// True when the environment has no drivers.
+    pub fn is_empty(&self) -> bool {
+        self.drivers.is_empty()
+    }
+
+    /// Driver names in declaration order.
+    pub fn driver_names(&self) -> Vec<String> {
+        self.drivers
+            .iter()
+            .map(|driver| driver.name().to_string())
+            .collect()
+    }
+
+    /// The driver called `name`.
+    pub fn driver(&self, name: &str) -> Option<&Arc<dyn Driver>> {
+        self.drivers.iter().find(|driver| driver.name() == name)
+    }
+
+    /// The report entries of the drivers before anything started.
+    pub fn skeleton(&self) -> Vec<DriverReport> {
+        self.drivers
+            .iter()
+            .map(|driver| DriverReport::new(driver.name(), driver.kind()))
+            .collect()
+    }
+
+    /// Current status of every driver, in declaration order.
+    pub fn statuses(&self) -> Vec<(String, DriverStatus)> {
+        let statuses = self.statuses.lock().map(|s| s.clone()).unwrap_or_default();
+        self.driver_names().into_iter().zip(statuses).collect()
+    }
+
+    fn index_of(&self, name: &str) -> Option<usize> {
+        self.drivers.iter().position(|driver| driver.name() == name)
+    }
+
+    /// Predecessors of each driver: what must be ready before it starts.
+    fn predecessors(&self) -> Vec<Vec<usize>> {
+        let count = self.drivers.len();
+        let mut predecessors = vec![Vec::new(); count];
+        match &self.dependencies {
+            Some(edges) => {
+                for (before, after) in edges {
+                    if let (Some(before), Some(after)) =
+                        (self.index_of(before), self.index_of(after))
+                        && !predecessors[after].contains(&before)
+                    {
+                        predecessors[after].push(before);
+                    }
+                }
+            }
+            None => {
+                // Each driver waits for the one before it, unless that one starts
+                // asynchronously: then it waits for what that one waited for.
+                for index in 1..count {
+                    let previous = index - 1;
+                    predecessors[index] = if self.drivers[previous].common().async_start {
+                        predecessors[previous].clone()
+                    } else {
+                        vec![previous]
+                    };
+                }
+            }
+        }
+        predecessors
+    }
+
+    fn is_upstream(&self, predecessors: &[Vec<usize>], ancestor: usize, of: usize) -> bool {
+        let mut stack = predecessors[of].clone();
+        let mut seen = vec![false; self.drivers.len()];
+        while let Some(index) = stack.pop() {
+            if index == ancestor {
+                return true;
+            }
+            if !std::mem::replace(&mut seen[index], true) {
+                stack.extend(predecessors[index].iter().copied());
+            }
+        }
+        false
+    }
+
+    /// Checks the environment before anything starts: unique names, known names in the
+    /// dependencies, no cycle, context values that read drivers upstream of them,
+    /// templates that parse.
+    pub fn validate(&self, test: &str) -> Result<(), String> {
+        let names = self.driver_names();
+        let listing = || {
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        };
+        for (index, name) in names.iter().enumerate() {
+            if name.is_empty() || name.contains('/') || name.chars().any(char::is_control) {
+                return Err(format!(
+                    "invalid driver name `{name}` in test `{test}`: use a non-empty name without `/`"
+                ));
+            }
+            if names[..index].contains(name) {
+                return Err(format!(
+                    "duplicate driver name `{name}` in test `{test}`: give each driver a unique name"
+                ));
+            }
+        }
+        if let Some(edges) = &self.dependencies {
+            for (before, after) in edges {
+                for name in [before, after] {
+                    if self.index_of(name).is_none() {
+                        return Err(format!(
+                            "unknown driver `{name}` in the dependencies of test `{test}` ({before} → {after}); drivers: {}",
+                            listing()
+                        ));
+                    }
+                }
+            }
+        }
+        let predecessors = self.predecessors();
+        if let Some(cycle) = find_cycle(&predecessors) {
+            let mut path: Vec<&str> = cycle.iter().map(|&i| names[i].as_str()).collect();
+            path.push(path[0]);
+            return Err(format!(
+                "dependency cycle in the environment of test `{test}`: {}; remove one of these dependencies",
+                path.join(" → ")
+            ));
+        }
+        for (index, driver) in self.drivers.iter().enumerate() {
+            for value in driver.context_values() {
+                value.check_syntax().map_err(|error| {
+                    format!("driver `{}` of test `{test}`: {error}", names[index])
+                })?;
+                let Some(referenced) = value.referenced_driver() else {
+                    continue;
+                };
+                let Some(referenced_index) = self.index_of(referenced) else {
+                    return Err(format!(
+                        "driver `{}` of test `{test}` has {value}, but there is no driver `{referenced}`; drivers: {}",
+                        names[index],
+                        listing()
+                    ));
+                };
+                if !self.is_upstream(&predecessors, referenced_index, index) {
+                    let fix = if self.dependencies.is_some() {
+                        format!(
+                            "add the dependency (\"{referenced}\", \"{}\")",
+                            names[index]
+                        )
+                    } else {
+                        format!(
+                            "list `{referenced}` before `{}` without async_start, or use dependencies",
+                            names[index]
+                        )
+                    };
+                    return Err(format!(
+                        "driver `{}` of test `{test}` has {value}, but `{referenced}` is not started before it: {fix}",
+                        names[index]
+                    ));
+                }
+            }
+            for (template, file_name) in &driver.common().install_files {
+                check_template_syntax(template).map_err(|error| {
+                    format!("template `{file_name}` of driver `{}` in test `{test}` does not parse: {error}", names[index])
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    fn set_status(&self, index: usize, status: DriverStatus) {
+        if let Ok(mut statuses) = self.statuses.lock() {
+            let current = statuses[index];
+            // An illegal transition is a bug in testrig or a driver, not in the plan; say so
+            // loudly with both states, and keep going with the new state.
+            if current != status && !current.can_become(status) {
+                eprintln!(
+                    "testrig: bug: illegal driver status transition {current} → {status} for driver `{}`",
+                    self.drivers[index].name()
+                );
+            }
+            statuses[index] = status;
+        }
+    }
+
+    fn status(&self, index: usize) -> DriverStatus {
+        self.statuses
+            .lock()
+            .map(|statuses| statuses[index])
+            .unwrap_or(DriverStatus::Failed)
+    }
+
+    /// Starts every driver in dependency order, in parallel where the graph allows. On the
+    /// first failure, nothing more is started, the drivers already started are stopped,
+    /// and the failure is returned.
+    pub fn start(&self, run: &EnvironmentRun) -> Result<(), StartFailure> {
+        let count = self.drivers.len();
+        if count == 0 {
+            return Ok(());
+        }
+        let predecessors = self.predecessors();
+        let mut waiting_for: Vec<usize> = predecessors.iter().map(Vec::len).collect();
+        let mut launched = vec![false; count];
+        let mut scope = ContextScope::new();
+        let mut failure: Option<StartFailure> = None;
+        let (done, finished) = mpsc::channel::<(usize, Result<Attributes, DriverError>)>();
+        let mut running = 0;
+        std::thread::scope(|threads| {
+            let launch = |index: usize,
+                          scope: &ContextScope,
+                          running: &mut usize,
+                          launched: &mut Vec<bool>| {
+                launched[index] = true;
+                *running += 1;
+                let driver = self.drivers[index].clone();
+                let context = StartContext {
+                    runpath: run.runpath.join(driver.name()),
+                    scope: scope.clone(),
+                    exported_variables: exported_variables(scope),
+                    deadline: Instant::now() + driver.common().start_timeout,
+                };
+                self.set_status(index, DriverStatus::Starting);
+                run.emit(
+                    driver.name(),
+                    DriverStatus::Starting,
+                    Attributes::new(),
+                    None,
+                );
+                let done = done.clone();
+                threads.spawn(move || {
+                    let result = start_driver(driver.as_ref(), &context);
+                    let _ = done.send((index, result));
+                });
+            };
+            let roots: Vec<usize> = (0..count).filter(|&index| waiting_for[index] == 0).collect();
+            for index in roots {
+                launch(index, &scope, &mut running, &mut launched);
+            }
+            while running > 0 {
+                let Ok((index, result)) = finished.recv() else {
+                    break;
+                };
+                running -= 1;
+                let name = self.drivers[index].name().to_string();
+                match result {
+                    Ok(attributes) => {
+                        self.set_status(index, DriverStatus::Started);
+                        run.emit(&name, DriverStatus::Started, attributes.clone(), None);
+                        scope.insert(name, attributes);
+                        if failure.is_some() {
+                            continue;
+                        }
+                        for next in 0..count {
+                            if !launched[next] && predecessors[next].contains(&index) {
+                                waiting_for[next] -= 1;
+                                if waiting_for[next] == 0 {
+                                    launch(next, &scope, &mut running, &mut launched);
+                                }
+                            }
+                        }
+                    }
+                    Err(error) => {
+                        self.set_status(index, DriverStatus::Failed);
+                        run.emit(&name, DriverStatus::Failed, Attributes::new(), Some(&error));
+                        failure.get_or_insert(StartFailure {
+                            driver: name,
+                            error,
+                        });
+                    }
+                }
+            }
+        });
+        match failure {
+            None => Ok(()),
+            Some(failure) => {
+                self.stop(run);
+                Err(failure)
+            }
+        }
+    }
+
+    /// Stops every driver that was started, dependents first, in parallel where the graph
+    /// allows. Always completes: a driver that fails to stop is reported (it was killed) and
+    /// the others still stop. Returns the drivers that failed to stop cleanly.
+    pub fn stop(&self, run: &EnvironmentRun) -> Vec<(String, DriverError)> {
+        let count = self.drivers.len();
+        let predecessors = self.predecessors();
+        // Stop order is the transposed graph: a driver waits for its dependents.
+        let mut dependents_left = vec![0usize; count];
+        for preds in &predecessors {
+            for &before in preds {
+                dependents_left[before] += 1;
+            }
+        }
+        let mut problems = Vec::new();
+        let (done, finished) = mpsc::channel::<(usize, Result<(), DriverError>)>();
+        let mut running = 0;
+        let mut launched = vec![false; count];
+        std::thread::scope(|threads| {
+            let launch = |index: usize, running: &mut usize, launched: &mut Vec<bool>| {
+                launched[index] = true;
+                let needs_stop = !matches!(
+                    self.status(index),
+                    DriverStatus::NotStarted | DriverStatus::Stopped
+                );
+                if !needs_stop {
+                    // Nothing to do, but dependents-first order still flows through it.
+                    let _ = done.send((index, Ok(())));
+                    *running += 1;
+                    return;
+                }
+                *running += 1;
+                let driver = self.drivers[index].clone();
+                self.set_status(index, DriverStatus::Stopping);
+                run.emit(
+                    driver.name(),
+                    DriverStatus::Stopping,
+                    Attributes::new(),
+                    None,
+                );
+                let done = done.clone();
+                threads.spawn(move || {
+                    let result = stop_driver(driver.as_ref());
+                    let _ = done.send((index, result));
+                });
+            };
+            let leaves: Vec<usize> = (0..count).filter(|&index| dependents_left[index] == 0).collect();
+            for index in leaves {
+                launch(index, &mut running, &mut launched);
+            }
+            while running > 0 {
+                let Ok((index, result)) = finished.recv() else {
+                    break;
+                };
+                running -= 1;
+                let name = self.drivers[index].name().to_string();
+                if self.status(index) == DriverStatus::Stopping {
+                    match result {
+                        Ok(()) => {
+                            self.set_status(index, DriverStatus::Stopped);
+                            run.emit(&name, DriverStatus::Stopped, Attributes::new(), None);
+                        }
+                        Err(error) => {
+                            self.set_status(index, DriverStatus::Failed);
+                            run.emit(&name, DriverStatus::Failed, Attributes::new(), Some(&error));
+                            problems.push((name, error));
+                        }
+                    }
+                }
+                for &before in &predecessors[index] {
+                    dependents_left[before] -= 1;
+                    if dependents_left[before] == 0 && !launched[before] {
+                        launch(before, &mut running, &mut launched);
+                    }
+                }
+            }
+        });
+        problems
+    }
+
+    /// A started driver that has died since (a process that exited on its own), reported
+    /// once as a FAILED status change.
+    pub fn failure(&self, run: &EnvironmentRun) -> Option<(String, DriverError)> {
+        for (index, driver) in self.drivers.iter().enumerate() {
+            if self.status(index) != DriverStatus::Started {
+                continue;
+            }
+            if let Some(error) = driver.failure() {
+                let first_report = self
+                    .crash_reported
+                    .lock()
+                    .map(|mut reported| !std::mem::replace(&mut reported[index], true))
+                    .unwrap_or(false);
+                if first_report {
+                    self.set_status(index, DriverStatus::Failed);
+                    run.emit(
+                        driver.name(),
+                        DriverStatus::Failed,
+                        Attributes::new(),
+                        Some(&error),
+                    );
+                }
+                return Some((driver.name().to_string(), error));
+            }
+        }
+        None
+    }
+}
+
+fn run_hook(
+    hook: &Option<DriverHook>,
+    phase: &str,
+    driver: &dyn Driver,
+) -> Result<(), DriverError> {
+    match hook {
+        None => Ok(()),
+        Some(hook) => hook(driver)
+            .map_err(|message| DriverError::new(format!("{phase} hook failed: {message}"))),
+    }
+}
+
+/// One driver's start: hooks, start, readiness. The driver's log tail is added to errors.
+fn start_driver(driver: &dyn Driver, context: &StartContext) -> Result<Attributes, DriverError> {
+    let common = driver.common();
+    let result = run_hook(&common.pre_start, "pre_start", driver)
+        .and_then(|()| {
+            std::fs::create_dir_all(&context.runpath).map_err(|error| {
+                DriverError::new(format!(
+                    "failed to create the driver's runpath `{}`: {error}",
+                    context.runpath.display()
+                ))
+            })
+        })
+        .and_then(|()| driver.start(context))
+        .and_then(|()| driver.wait_ready(context))
+        .and_then(|()| run_hook(&common.post_start, "post_start", driver));
+    match result {
+        Ok(()) => Ok(driver.attributes()),
+        Err(mut error) => {
+            if error.log_tail.is_empty() {
+                error.log_tail = driver.log_tail(LOG_TAIL_LINES);
+            }
+            Err(error)
+        }
+    }
+}
+
+fn stop_driver(driver: &dyn Driver) -> Result<(), DriverError> {
+    let common = driver.common();
+    let pre = run_hook(&common.pre_stop, "pre_stop", driver);
+    // The driver stops even when its pre_stop hook failed: nothing may be left running.
+    let stopped = driver.stop();
+    let post = run_hook(&common.post_stop, "post_stop", driver);
+    stopped.and(pre).and(post)
+}
+
+/// `DRIVER_<NAME>_ATTR_<ATTR>=value` for every started driver (Testplan's export to the
+/// processes a test starts).
+pub fn exported_variables(scope: &ContextScope) -> Vec<(String, String)> {
+    let slug = |text: &str| text.to_uppercase().replace([' ', '-', '.'], "_");
+    let mut variables = Vec::new();
+    for (driver, attributes) in scope.drivers() {
+        for (attribute, value) in attributes {
+            let text = match value {
+                serde_json::Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            variables.push((
+                format!("DRIVER_{}_ATTR_{}", slug(driver), slug(attribute)),
+                text,
+            ));
+        }
+    }
+    variables
+}
+
+/// A cycle in the predecessor graph, as driver indexes in dependency order.
+fn find_cycle(predecessors: &[Vec<usize>]) -> Option<Vec<usize>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Active,
+        Done,
+    }
+    fn visit(
+        node: usize,
+        predecessors: &[Vec<usize>],
+        marks: &mut [Mark],
+        path: &mut Vec<usize>,
+    ) -> Option<Vec<usize>> {
+        marks[node] = Mark::Active;
+        path.push(node);
+        for &before in &predecessors[node] {
+            match marks[before] {
+                Mark::Active => {
+                    let start = path.iter().position(|&n| n == before).unwrap_or(0);
+                    // `path` runs against the dependency direction; reverse it to read a → b.
+                    let mut cycle: Vec<usize> = path[start..].to_vec();
+                    cycle.reverse();
+                    return Some(cycle);
+                }
+                Mark::New => {
+                    if let Some(cycle) = visit(before, predecessors, marks, path) {
+                        return Some(cycle);
+                    }
+                }
+                Mark::Done => {}
+            }
+        }
+        path.pop();
+        marks[node] = Mark::Done;
+        None
+    }
+    let mut marks = vec![Mark::New; predecessors.len()];
+    for node in 0..predecessors.len() {
+        if marks[node] == Mark::New
+            && let Some(cycle) = visit(node, predecessors, &mut marks, &mut Vec::new())
+        {
+            return Some(cycle);
+        }
+    }
+    None
+}
+
+/// Per-driver status and attributes, for the console's environment summary.
+pub fn describe_attributes(attributes: &Attributes) -> String {
+    let parts: BTreeMap<&String, String> = attributes
+        .iter()
+        .map(|(key, value)| {
+            let text = match value {
+                serde_json::Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            (key, text)
+        })
+        .collect();
+    parts
+        .iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cycles_are_found_and_read_in_dependency_order() {
+        // 0 → 1 → 2 → 0 as predecessors: 1 needs 0, 2 needs 1, 0 needs 2.
+        let predecessors = vec![vec![2], vec![0], vec![1]];
+        let cycle = find_cycle(&predecessors).unwrap();
+        assert_eq!(cycle.len(), 3);
+        let position = |n: usize| cycle.iter().position(|&c| c == n).unwrap();
+        assert_eq!(
+            (position(1) + 3 - position(0)) % 3,
+            1,
+            "0 comes before 1: {cycle:?}"
+        );
+        assert!(find_cycle(&[vec![], vec![0], vec![0, 1]]).is_none());
+    }
+
+    #[test]
+    fn exported_variable_names_are_upper_case_slugs() {
+        let mut scope = ContextScope::new();
+        let mut attributes = Attributes::new();
+        attributes.insert("port".into(), serde_json::json!(4242));
+        attributes.insert("log-path".into(), serde_json::json!("/tmp/x"));
+        scope.insert("my server", attributes);
+        let variables = exported_variables(&scope);
+        assert!(variables.contains(&("DRIVER_MY_SERVER_ATTR_PORT".into(), "4242".into())));
+        assert!(variables.contains(&("DRIVER_MY_SERVER_ATTR_LOG_PATH".into(), "/tmp/x".into())));
     }
 }

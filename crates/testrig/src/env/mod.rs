@@ -3,7 +3,14 @@
 mod context;
 mod driver;
 mod environment;
+mod handle;
 
 pub use context::{ConfigValue, ContextScope, ContextValue, check_template_syntax, context};
-pub use driver::{Attributes, Driver, DriverBox, DriverCommon, DriverError, DriverHook, DriverSettings, StartContext};
-pub use environment::Env;
+pub use driver::{
+    Attributes, Driver, DriverBox, DriverCommon, DriverError, DriverHook, DriverSettings,
+    StartContext,
+};
+pub use environment::{
+    Environment, EnvironmentRun, StartFailure, describe_attributes, exported_variables,
+};
+pub use handle::Env;

@@ -9,8 +9,9 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use owo_colors::OwoColorize;
-use testrig_model::{Counts, Event, NodeKind, Report, ReportNode, Status};
+use testrig_model::{Counts, DriverStatus, Event, NodeKind, Report, ReportNode, Status, Timer};
 
+use crate::env::describe_attributes;
 use crate::export::entry_text::render_entry;
 use crate::export::failure::failure_lines;
 use crate::report::ReportBuilder;
@@ -178,6 +179,23 @@ impl ConsoleReporter {
                     }
                 }
             }
+            Event::DriverStatusChanged {
+                uid,
+                driver,
+                status: DriverStatus::Failed,
+                error: Some(error),
+                log_tail,
+                ..
+            } => {
+                let label = self.paint(&format!("{:>12}", "DRIVER FAIL"), Paint::Bad);
+                self.line(format!(
+                    "{label} {uid}: driver `{driver}`: {}",
+                    error.message
+                ));
+                for line in log_tail {
+                    self.line(format!("{:14}| {line}", ""));
+                }
+            }
             Event::SuiteFinished {
                 uid,
                 error: Some(error),
@@ -240,6 +258,79 @@ impl ConsoleReporter {
                 for line in failure_lines(node) {
                     self.line(format!("{:14}{line}", ""));
                 }
+            }
+        }
+    }
+
+    /// `--driver-info`: per test, when each driver started and stopped and what it published.
+    pub fn driver_timeline(&mut self, report: &Report) {
+        for test in &report.plan.children {
+            if test.drivers.is_empty() {
+                continue;
+            }
+            let origin = test
+                .drivers
+                .iter()
+                .filter_map(|driver| driver.start.start)
+                .fold(f64::MAX, f64::min);
+            let started = test
+                .drivers
+                .iter()
+                .filter_map(|driver| driver.start.end)
+                .fold(origin, f64::max);
+            let stop_start = test
+                .drivers
+                .iter()
+                .filter_map(|driver| driver.stop.start)
+                .fold(f64::MAX, f64::min);
+            let stopped = test
+                .drivers
+                .iter()
+                .filter_map(|driver| driver.stop.end)
+                .fold(stop_start, f64::max);
+            let span = |from: f64, to: f64| {
+                if from <= to && from < f64::MAX {
+                    format!("{:.3}s", to - from)
+                } else {
+                    "-".to_string()
+                }
+            };
+            let heading = format!(
+                "Environment of `{}`: started in {}, stopped in {}",
+                test.name,
+                span(origin, started),
+                span(stop_start, stopped)
+            );
+            let heading = self.paint(&heading, Paint::Bold);
+            self.line(heading);
+            let width = test
+                .drivers
+                .iter()
+                .map(|driver| driver.name.len())
+                .max()
+                .unwrap_or(0);
+            for driver in &test.drivers {
+                let offset = |time: Option<f64>| {
+                    time.map(|t| format!("+{:.3}s", t - origin))
+                        .unwrap_or_else(|| "-".into())
+                };
+                let duration = |timer: &Timer| {
+                    timer
+                        .duration()
+                        .map(|d| format!("{d:.3}s"))
+                        .unwrap_or_else(|| "-".into())
+                };
+                self.line(format!(
+                    "  {:width$}  {:<10} {:<8} start {} → {} ({})  stop {}  {}",
+                    driver.name,
+                    driver.kind,
+                    driver.status.as_str(),
+                    offset(driver.start.start),
+                    offset(driver.start.end),
+                    duration(&driver.start),
+                    duration(&driver.stop),
+                    describe_attributes(&driver.attributes),
+                ));
             }
         }
     }

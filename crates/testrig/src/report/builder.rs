@@ -5,7 +5,9 @@
 
 use std::collections::HashMap;
 
-use testrig_model::{ErrorInfo, Event, NodeKind, Report, ReportNode, RuntimeStatus, Status};
+use testrig_model::{
+    DriverStatus, ErrorInfo, Event, NodeKind, Report, ReportNode, RuntimeStatus, Status, Timer,
+};
 
 /// Folds events into a report tree.
 #[derive(Debug)]
@@ -113,6 +115,54 @@ impl ReportBuilder {
                     node.status = *status;
                     node.error = error.clone();
                     node.runtime_status = RuntimeStatus::Finished;
+                }
+            }
+            Event::DriverStatusChanged {
+                uid,
+                driver,
+                status,
+                time,
+                attributes,
+                error,
+                log_tail,
+            } => {
+                let Some(test) = self.node_mut(uid) else {
+                    return;
+                };
+                let Some(report) = test
+                    .drivers
+                    .iter_mut()
+                    .find(|report| &report.name == driver)
+                else {
+                    return;
+                };
+                let stopping = matches!(report.status, DriverStatus::Stopping);
+                match status {
+                    DriverStatus::Starting => {
+                        report.start = Timer {
+                            start: Some(*time),
+                            end: None,
+                        };
+                        report.stop = Timer::default();
+                        report.error = None;
+                        report.log_tail.clear();
+                    }
+                    DriverStatus::Started => report.start.end = Some(*time),
+                    DriverStatus::Stopping => report.stop.start = Some(*time),
+                    DriverStatus::Stopped => report.stop.end = Some(*time),
+                    DriverStatus::Failed if stopping => report.stop.end = Some(*time),
+                    DriverStatus::Failed => {
+                        report.start.end.get_or_insert(*time);
+                    }
+                    DriverStatus::NotStarted => {}
+                }
+                report.status = *status;
+                if !attributes.is_empty() {
+                    report.attributes = attributes.clone();
+                }
+                if error.is_some() {
+                    report.error = error.clone();
+                    report.log_tail = log_tail.clone();
                 }
             }
             Event::PlanFinished { time, interrupted } => {

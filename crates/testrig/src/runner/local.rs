@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use testrig_model::{ErrorInfo, Event, Status};
 
-use crate::env::Env;
+use crate::env::{Env, Environment, EnvironmentRun};
 use crate::events::{EventSink, now};
 use crate::result::Recorder;
 use crate::runner::interrupt::interrupted;
@@ -85,36 +85,111 @@ fn slug(name: &str) -> String {
         .collect()
 }
 
+/// What every function running one test's suites and testcases needs.
+struct TestRun<'a> {
+    env: Arc<Env>,
+    environment: EnvironmentRun,
+    thread_pool_size: usize,
+    context: &'a RunContext,
+}
+
+/// Stops the environment when the test is done, also when the runner unwinds from a panic.
+struct EnvironmentGuard<'a> {
+    environment: Arc<Environment>,
+    run: &'a EnvironmentRun,
+    problems: Vec<(String, crate::env::DriverError)>,
+    stopped: bool,
+}
+
+impl EnvironmentGuard<'_> {
+    fn stop(&mut self) {
+        if !std::mem::replace(&mut self.stopped, true) {
+            self.problems = self.environment.stop(self.run);
+        }
+    }
+}
+
+impl Drop for EnvironmentGuard<'_> {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn error_info(message: String) -> Option<ErrorInfo> {
+    Some(ErrorInfo {
+        message,
+        location: None,
+    })
+}
+
 fn run_multitest(selected: &SelectedTest, mut multitest: MultiTest, context: &RunContext) {
     context.sink.emit(Event::TestStarted {
         uid: selected.uid.clone(),
         time: now(),
     });
     let runpath = test_runpath(&context.runpath, &selected.name);
+    let environment = Arc::new(std::mem::take(&mut multitest.environment));
+    let environment_run = EnvironmentRun {
+        test_uid: selected.uid.clone(),
+        sink: Some(context.sink.clone()),
+        runpath: runpath.clone(),
+    };
     let mut test_error = None;
     if let Err(error) = std::fs::create_dir_all(&runpath) {
-        test_error = Some(ErrorInfo {
-            message: format!(
-                "failed to create the test's runpath `{}`: {error}",
-                runpath.display()
-            ),
-            location: None,
-        });
+        test_error = error_info(format!(
+            "failed to create the test's runpath `{}`: {error}",
+            runpath.display()
+        ));
+    } else if let Err(failure) = environment.start(&environment_run) {
+        let message = failure.to_string();
+        for case in selected.suites.iter().flat_map(|suite| suite.cases.iter()) {
+            let error = error_info(format!(
+                "not run: the environment failed to start: {}",
+                failure
+            ));
+            context.sink.emit(Event::TestcaseFinished {
+                uid: case.uid.clone(),
+                time: now(),
+                status: Status::Error,
+                error,
+            });
+        }
+        test_error = error_info(message);
     }
-    let env = Arc::new(Env::new(selected.name.clone(), runpath));
     if test_error.is_none() {
+        let mut guard = EnvironmentGuard {
+            environment: environment.clone(),
+            run: &environment_run,
+            problems: Vec::new(),
+            stopped: false,
+        };
+        let test = TestRun {
+            env: Arc::new(Env::with_environment(
+                selected.name.clone(),
+                runpath,
+                environment.clone(),
+            )),
+            environment: environment_run.clone(),
+            thread_pool_size: selected.thread_pool_size,
+            context,
+        };
         for suite in &selected.suites {
             if interrupted() {
                 break;
             }
             let suite_object = &mut multitest.suites[suite.suite_index];
-            run_suite(
-                suite,
-                suite_object.as_mut(),
-                &env,
-                selected.thread_pool_size,
-                context,
-            );
+            run_suite(suite, suite_object.as_mut(), &test);
+        }
+        guard.stop();
+        if !guard.problems.is_empty() {
+            let problems: Vec<String> = guard
+                .problems
+                .iter()
+                .map(|(driver, error)| {
+                    format!("driver `{driver}` failed to stop: {}", error.message)
+                })
+                .collect();
+            test_error = error_info(problems.join("; "));
         }
     }
     context.sink.emit(Event::TestFinished {
@@ -124,13 +199,8 @@ fn run_multitest(selected: &SelectedTest, mut multitest: MultiTest, context: &Ru
     });
 }
 
-fn run_suite(
-    selected: &SelectedSuite,
-    suite: &mut dyn SuiteObject,
-    env: &Arc<Env>,
-    thread_pool_size: usize,
-    context: &RunContext,
-) {
+fn run_suite(selected: &SelectedSuite, suite: &mut dyn SuiteObject, test: &TestRun) {
+    let (env, context) = (&test.env, test.context);
     context.sink.emit(Event::SuiteStarted {
         uid: selected.uid.clone(),
         time: now(),
@@ -159,7 +229,7 @@ fn run_suite(
                 });
             }
         }
-        None => run_cases(selected, suite, env, thread_pool_size, context),
+        None => run_cases(selected, suite, test),
     }
     let teardown_error = run_hook("teardown", &mut recorder, |recorder| {
         suite.teardown(env, recorder)
@@ -212,14 +282,8 @@ fn run_hook(
 /// Testcases run in order, unless the test has a thread pool and testcases have execution
 /// groups: then testcases without a group run first, in order, and each group after that
 /// runs its testcases in parallel, one group after another (Testplan's semantics).
-fn run_cases(
-    selected: &SelectedSuite,
-    suite: &dyn SuiteObject,
-    env: &Arc<Env>,
-    thread_pool_size: usize,
-    context: &RunContext,
-) {
-    let grouped = thread_pool_size > 1
+fn run_cases(selected: &SelectedSuite, suite: &dyn SuiteObject, test: &TestRun) {
+    let grouped = test.thread_pool_size > 1
         && selected
             .cases
             .iter()
@@ -229,7 +293,7 @@ fn run_cases(
             if interrupted() {
                 return;
             }
-            run_case(case, suite, env, context);
+            run_case(case, suite, test);
         }
         return;
     }
@@ -247,24 +311,16 @@ fn run_cases(
             return;
         }
         match group {
-            None => cases
-                .iter()
-                .for_each(|case| run_case(case, suite, env, context)),
-            Some(_) => run_in_parallel(&cases, thread_pool_size, suite, env, context),
+            None => cases.iter().for_each(|case| run_case(case, suite, test)),
+            Some(_) => run_in_parallel(&cases, suite, test),
         }
     }
 }
 
-fn run_in_parallel(
-    cases: &[&SelectedCase],
-    threads: usize,
-    suite: &dyn SuiteObject,
-    env: &Arc<Env>,
-    context: &RunContext,
-) {
+fn run_in_parallel(cases: &[&SelectedCase], suite: &dyn SuiteObject, test: &TestRun) {
     let next = AtomicUsize::new(0);
     std::thread::scope(|scope| {
-        for _ in 0..threads.min(cases.len()) {
+        for _ in 0..test.thread_pool_size.min(cases.len()) {
             scope.spawn(|| {
                 loop {
                     let index = next.fetch_add(1, Ordering::SeqCst);
@@ -272,20 +328,35 @@ fn run_in_parallel(
                     if interrupted() {
                         break;
                     }
-                    run_case(case, suite, env, context);
+                    run_case(case, suite, test);
                 }
             });
         }
     });
 }
 
-fn run_case(case: &SelectedCase, suite: &dyn SuiteObject, env: &Arc<Env>, context: &RunContext) {
+fn run_case(case: &SelectedCase, suite: &dyn SuiteObject, test: &TestRun) {
+    let (env, context) = (&test.env, test.context);
     if case.skip.is_some() {
         context.sink.emit(Event::TestcaseFinished {
             uid: case.uid.clone(),
             time: now(),
             status: Status::Skipped,
             error: None,
+        });
+        return;
+    }
+    if let Some((driver, error)) = env.environment().failure(&test.environment) {
+        // The environment is down: say so instead of running into timeouts.
+        let error = error_info(format!(
+            "not run: the environment is down: driver `{driver}` {}",
+            error.message
+        ));
+        context.sink.emit(Event::TestcaseFinished {
+            uid: case.uid.clone(),
+            time: now(),
+            status: Status::Error,
+            error,
         });
         return;
     }
@@ -356,6 +427,13 @@ fn run_case(case: &SelectedCase, suite: &dyn SuiteObject, env: &Arc<Env>, contex
         message: error.message,
         location: error.location,
     });
+    if let Some((driver, failure)) = env.environment().failure(&test.environment) {
+        // A driver that died during the testcase explains whatever the testcase saw.
+        status = Status::Error;
+        error = error_info(format!(
+            "driver `{driver}` failed while the testcase ran: {failure}"
+        ));
+    }
     if status == Status::XpassStrict
         && let Some(xfail) = &case.xfail
     {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use testrig_model::SourceLocation;
 
-use crate::env::Env;
+use crate::env::{DriverBox, Env, Environment};
 use crate::result::Recorder;
 use crate::testing::{Outcome, Suite, SuiteDefinition, SuiteHook, TestcaseBody, Xfail};
 
@@ -263,6 +263,7 @@ pub struct MultiTest {
     pub(crate) description: Option<String>,
     pub(crate) suites: Vec<Box<dyn SuiteObject>>,
     pub(crate) thread_pool_size: usize,
+    pub(crate) environment: Environment,
 }
 
 impl MultiTest {
@@ -274,6 +275,7 @@ impl MultiTest {
             description: None,
             suites: Vec::new(),
             thread_pool_size: 0,
+            environment: Environment::default(),
         }
     }
 
@@ -303,6 +305,38 @@ impl MultiTest {
     /// `thread_pool_size`); 0 or 1 runs every testcase one after another.
     pub fn thread_pool_size(mut self, size: usize) -> MultiTest {
         self.thread_pool_size = size;
+        self
+    }
+
+    /// Adds a driver to the environment; without `dependencies`, drivers start in the
+    /// order they are added.
+    pub fn driver(mut self, driver: impl Into<DriverBox>) -> MultiTest {
+        self.environment.add(driver.into());
+        self
+    }
+
+    /// Adds drivers to the environment: `.drivers([server.into(), client.into()])`.
+    pub fn drivers(mut self, drivers: impl IntoIterator<Item = DriverBox>) -> MultiTest {
+        for driver in drivers {
+            self.environment.add(driver);
+        }
+        self
+    }
+
+    /// Starts drivers by dependency instead of list order: `(a, b)` starts `a` before `b`;
+    /// drivers start in parallel as soon as what they depend on is ready. An empty list
+    /// starts every driver at once.
+    pub fn dependencies<I, A, B>(mut self, dependencies: I) -> MultiTest
+    where
+        I: IntoIterator<Item = (A, B)>,
+        A: Into<String>,
+        B: Into<String>,
+    {
+        let edges = dependencies
+            .into_iter()
+            .map(|(a, b)| (a.into(), b.into()))
+            .collect();
+        self.environment.set_dependencies(edges);
         self
     }
 

@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
 use globset::{Glob, GlobMatcher};
-use testrig_model::{NodeKind, ReportNode, SourceLocation};
+use testrig_model::{DriverReport, NodeKind, ReportNode, SourceLocation};
 
 use crate::testing::Xfail;
 use crate::testing::multitest::{CaseIndex, MultiTest};
@@ -176,6 +176,8 @@ pub struct SelectedTest {
     pub description: Option<String>,
     /// Execution-group parallelism of the MultiTest.
     pub thread_pool_size: usize,
+    /// The drivers of its environment, not started.
+    pub drivers: Vec<DriverReport>,
     /// Selected suites in run order.
     pub suites: Vec<SelectedSuite>,
 }
@@ -247,6 +249,7 @@ impl Selection {
                 tags: dedup(test.tags.iter().cloned()),
                 description: test.description.clone(),
                 thread_pool_size: test.thread_pool_size,
+                drivers: test.environment.skeleton(),
                 suites: Vec::new(),
             };
             for (suite_index, suite) in test.suites.iter().enumerate() {
@@ -303,6 +306,7 @@ impl Selection {
             let mut test_node = ReportNode::new(NodeKind::Test, &test.uid, &test.name);
             test_node.tags = test.tags.clone();
             test_node.description = test.description.clone();
+            test_node.drivers = test.drivers.clone();
             for suite in &test.suites {
                 let mut suite_node = ReportNode::new(NodeKind::Suite, &suite.uid, &suite.name);
                 suite_node.tags = suite.tags.clone();
@@ -462,6 +466,7 @@ pub fn validate(plan_name: &str, tests: &[MultiTest]) -> Result<(), PlanError> {
                 test.name
             )));
         }
+        test.environment.validate(&test.name).map_err(PlanError)?;
         let mut suite_names = HashSet::new();
         for suite in &test.suites {
             let info = suite.info();

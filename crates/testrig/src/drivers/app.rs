@@ -1,0 +1,1365 @@
+//! The `App` driver: runs a program (a server, a broker, a mock) as part of a test's
+//! environment.
+//!
+//! The environment starts it (after the drivers its context values read), waits until it is
+//! ready — a log line, a TCP port, an HTTP response, a file — and stops it at the end,
+//! reporting each status change as an event. The program runs in its own process group with
+//! its output in files under the driver's runpath, so it can be read while it runs and it
+//! never outlives the plan (see [`crate::drivers::terminate_all_process_groups`]).
+//!
+//! ```ignore
+//! use testrig::drivers::App;
+//! use testrig::env::{context, DriverSettings};
+//!
+//! let server = App::new("server", "./target/debug/echo-server")
+//!     .args(["--port", "0"])
+//!     .ready_on_stdout(r"listening on (?P<host>[^:]+):(?P<port>\d+)");
+//! let client = App::new("client", "./target/debug/echo-client")
+//!     .arg(context_value("server", "{{host}}:{{port}}"))
+//!     .stop_timeout(std::time::Duration::from_secs(1));
+//! ```
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use regex::Regex;
+use serde_json::Value;
+
+use crate::drivers::process::{GroupChild, describe_exit, format_seconds, poll_interval};
+use crate::env::{
+    Attributes, ConfigValue, Driver, DriverCommon, DriverError, DriverSettings, StartContext,
+};
+
+/// Lines of log shown with an error.
+const LOG_TAIL_LINES: usize = 20;
+
+/// A program run as a driver: spawned at start, ready once every readiness condition holds,
+/// stopped with SIGTERM (then SIGKILL) to its whole process group.
+///
+/// Attributes: `pid`, `binary`, `cmd`, `stdout`, `stderr`, `runpath`, plus every named group
+/// of the readiness regexes (`(?P<port>\d+)` gives `port`).
+pub struct App {
+    common: DriverCommon,
+    binary: ConfigValue,
+    args: Vec<ConfigValue>,
+    env: Vec<(String, ConfigValue)>,
+    working_dir: Option<ConfigValue>,
+    stdout_patterns: Vec<Regex>,
+    stderr_patterns: Vec<Regex>,
+    tcp_ports: Vec<(ConfigValue, ConfigValue)>,
+    http_urls: Vec<ConfigValue>,
+    files: Vec<ConfigValue>,
+    state: Mutex<AppState>,
+}
+
+#[derive(Default)]
+struct AppState {
+    run: Option<Arc<Run>>,
+    last_context: Option<StartContext>,
+}
+
+/// One start of the program, with every setting resolved.
+struct Run {
+    child: GroupChild,
+    started_at: Instant,
+    binary: String,
+    cmd: String,
+    runpath: PathBuf,
+    stdout: PathBuf,
+    stderr: PathBuf,
+    tcp_ports: Vec<(String, u16)>,
+    http_urls: Vec<HttpTarget>,
+    files: Vec<PathBuf>,
+    extracts: Mutex<BTreeMap<String, String>>,
+}
+
+impl Run {
+    fn extracts(&self) -> MutexGuard<'_, BTreeMap<String, String>> {
+        self.extracts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn log_tail(&self, lines: usize) -> Vec<String> {
+        log_tail_of(&self.stdout, &self.stderr, lines)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct HttpTarget {
+    url: String,
+    host: String,
+    port: u16,
+    path: String,
+}
+
+impl App {
+    /// A driver named `name` running `binary` (a name looked up on `PATH`, or a path; a
+    /// relative path is taken from the plan's current directory).
+    pub fn new(name: impl Into<String>, binary: impl Into<ConfigValue>) -> App {
+        App {
+            common: DriverCommon::new(name),
+            binary: binary.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            working_dir: None,
+            stdout_patterns: Vec::new(),
+            stderr_patterns: Vec::new(),
+            tcp_ports: Vec::new(),
+            http_urls: Vec::new(),
+            files: Vec::new(),
+            state: Mutex::new(AppState::default()),
+        }
+    }
+
+    /// Appends a command-line argument.
+    pub fn arg(mut self, arg: impl Into<ConfigValue>) -> App {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Appends command-line arguments.
+    pub fn args<I, V>(mut self, args: I) -> App
+    where
+        I: IntoIterator<Item = V>,
+        V: Into<ConfigValue>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets an environment variable of the program; it wins over inherited and exported ones.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<ConfigValue>) -> App {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// The program's working directory (default: the driver's runpath); a relative path is
+    /// taken from the plan's current directory.
+    pub fn working_dir(mut self, dir: impl Into<ConfigValue>) -> App {
+        self.working_dir = Some(dir.into());
+        self
+    }
+
+    /// Ready once a line of stdout matches `regex`; its named groups become attributes.
+    ///
+    /// # Panics
+    ///
+    /// When `regex` does not parse, as the plan is built, before anything starts.
+    #[track_caller]
+    pub fn ready_on_stdout(mut self, regex: &str) -> App {
+        self.stdout_patterns
+            .push(compile(&self.common.name, "ready_on_stdout", regex));
+        self
+    }
+
+    /// Ready once a line of stderr matches `regex`; its named groups become attributes.
+    ///
+    /// # Panics
+    ///
+    /// When `regex` does not parse, as the plan is built, before anything starts.
+    #[track_caller]
+    pub fn ready_on_stderr(mut self, regex: &str) -> App {
+        self.stderr_patterns
+            .push(compile(&self.common.name, "ready_on_stderr", regex));
+        self
+    }
+
+    /// Ready once a TCP connection to `host:port` succeeds.
+    pub fn ready_on_tcp_port(
+        mut self,
+        host: impl Into<ConfigValue>,
+        port: impl Into<ConfigValue>,
+    ) -> App {
+        self.tcp_ports.push((host.into(), port.into()));
+        self
+    }
+
+    /// Ready once an HTTP GET of `url` (`http://` only) gets a response, whatever its status.
+    pub fn ready_on_http(mut self, url: impl Into<ConfigValue>) -> App {
+        self.http_urls.push(url.into());
+        self
+    }
+
+    /// Ready once the file `path` (relative to the working directory) exists.
+    pub fn ready_on_file(mut self, path: impl Into<ConfigValue>) -> App {
+        self.files.push(path.into());
+        self
+    }
+
+    fn state(&self) -> MutexGuard<'_, AppState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn run(&self) -> Option<Arc<Run>> {
+        self.state().run.clone()
+    }
+
+    /// The pid of the running program (`None` before start and after stop).
+    pub fn pid(&self) -> Option<u32> {
+        self.run()
+            .filter(|run| !run.child.is_stopped())
+            .map(|run| run.child.pid())
+    }
+
+    /// The values the readiness regexes extracted, by group name.
+    pub fn extracts(&self) -> BTreeMap<String, String> {
+        self.run()
+            .map(|run| run.extracts().clone())
+            .unwrap_or_default()
+    }
+
+    /// Where the program's stdout goes (known once started).
+    pub fn stdout_path(&self) -> Option<PathBuf> {
+        self.run().map(|run| run.stdout.clone())
+    }
+
+    /// Where the program's stderr goes (known once started).
+    pub fn stderr_path(&self) -> Option<PathBuf> {
+        self.run().map(|run| run.stderr.clone())
+    }
+
+    /// Stops the program and starts it again with the context of its last start, waiting
+    /// until it is ready (within the start timeout). An error of the stop (it had to be
+    /// killed) is returned once the program runs again.
+    pub fn restart(&self) -> Result<(), DriverError> {
+        let Some(mut context) = self.state().last_context.clone() else {
+            return Err(DriverError::new(format!(
+                "cannot restart app `{}`: it has not been started; start its environment first",
+                self.common.name
+            )));
+        };
+        let stopped = self.stop();
+        context.deadline = Instant::now() + self.common.start_timeout;
+        self.start(&context)?;
+        self.wait_ready(&context)?;
+        stopped
+    }
+
+    fn resolve_port(&self, context: &StartContext, port: &ConfigValue) -> Result<u16, DriverError> {
+        let text = context.resolve(port)?;
+        text.trim().parse().map_err(|_| {
+            DriverError::new(format!(
+                "ready_on_tcp_port of app `{}`: port `{text}` is not a number from 0 to 65535",
+                self.common.name
+            ))
+        })
+    }
+
+    fn spawn(&self, context: &StartContext) -> Result<Run, DriverError> {
+        let name = &self.common.name;
+        let runpath = absolute(&context.runpath);
+        std::fs::create_dir_all(&runpath).map_err(|error| {
+            DriverError::new(format!(
+                "failed to create the runpath `{}` of app `{name}`: {error}",
+                runpath.display()
+            ))
+        })?;
+
+        let mut binary = context.resolve(&self.binary)?;
+        // The program runs in its working directory, where a relative path would mean
+        // something else than where the plan was started.
+        if binary.contains('/') && Path::new(&binary).is_relative() {
+            binary = absolute(Path::new(&binary)).display().to_string();
+        }
+        let args = self
+            .args
+            .iter()
+            .map(|arg| context.resolve(arg))
+            .collect::<Result<Vec<_>, _>>()?;
+        let env = self
+            .env
+            .iter()
+            .map(|(key, value)| Ok((key.clone(), context.resolve(value)?)))
+            .collect::<Result<Vec<_>, DriverError>>()?;
+        let working_dir = match &self.working_dir {
+            Some(dir) => absolute(Path::new(&context.resolve(dir)?)),
+            None => runpath.clone(),
+        };
+        if !working_dir.is_dir() {
+            return Err(DriverError::new(format!(
+                "the working directory `{}` of app `{name}` does not exist; create it or change working_dir",
+                working_dir.display()
+            )));
+        }
+        let tcp_ports = self
+            .tcp_ports
+            .iter()
+            .map(|(host, port)| Ok((context.resolve(host)?, self.resolve_port(context, port)?)))
+            .collect::<Result<Vec<_>, DriverError>>()?;
+        let http_urls = self
+            .http_urls
+            .iter()
+            .map(|url| {
+                parse_http_url(&context.resolve(url)?).map_err(|message| {
+                    DriverError::new(format!("ready_on_http of app `{name}`: {message}"))
+                })
+            })
+            .collect::<Result<Vec<_>, DriverError>>()?;
+        let files = self
+            .files
+            .iter()
+            .map(|file| Ok(working_dir.join(context.resolve(file)?)))
+            .collect::<Result<Vec<_>, DriverError>>()?;
+
+        for (template, file_name) in &self.common.install_files {
+            let text = context.scope.render_template(template, file_name)?;
+            let path = runpath.join(file_name);
+            let written = path
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| std::fs::write(&path, text));
+            written.map_err(|error| {
+                DriverError::new(format!(
+                    "failed to write `{}` of app `{name}`: {error}",
+                    path.display()
+                ))
+            })?;
+        }
+
+        let stdout = runpath.join("stdout");
+        let stderr = runpath.join("stderr");
+        let open = |path: &Path| {
+            File::create(path).map_err(|error| {
+                DriverError::new(format!(
+                    "failed to create the log file `{}`: {error}",
+                    path.display()
+                ))
+            })
+        };
+        let mut command = Command::new(&binary);
+        command
+            .args(&args)
+            .current_dir(&working_dir)
+            .stdin(Stdio::null())
+            .stdout(open(&stdout)?)
+            .stderr(open(&stderr)?)
+            .envs(
+                context
+                    .exported_variables
+                    .iter()
+                    .map(|(key, value)| (key, value)),
+            )
+            .envs(env.iter().map(|(key, value)| (key, value)));
+        let child = GroupChild::spawn(&mut command).map_err(|error| {
+            let hint = match error.kind() {
+                std::io::ErrorKind::NotFound => "; is it built / on PATH?",
+                std::io::ErrorKind::PermissionDenied => "; is it executable?",
+                _ => "",
+            };
+            DriverError::new(format!(
+                "failed to start `{binary}`: {}{hint}",
+                os_error_text(&error)
+            ))
+        })?;
+
+        let cmd = std::iter::once(&binary)
+            .chain(&args)
+            .map(|word| shell_quote(word))
+            .collect::<Vec<_>>()
+            .join(" ");
+        Ok(Run {
+            child,
+            started_at: Instant::now(),
+            binary,
+            cmd,
+            runpath,
+            stdout,
+            stderr,
+            tcp_ports,
+            http_urls,
+            files,
+            extracts: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    fn has_readiness_conditions(&self) -> bool {
+        !(self.stdout_patterns.is_empty()
+            && self.stderr_patterns.is_empty()
+            && self.tcp_ports.is_empty()
+            && self.http_urls.is_empty()
+            && self.files.is_empty())
+    }
+}
+
+impl DriverSettings for App {
+    fn common_mut(&mut self) -> &mut DriverCommon {
+        &mut self.common
+    }
+}
+
+impl Driver for App {
+    fn common(&self) -> &DriverCommon {
+        &self.common
+    }
+
+    fn kind(&self) -> &'static str {
+        "App"
+    }
+
+    fn context_values(&self) -> Vec<&ConfigValue> {
+        let mut values = vec![&self.binary];
+        values.extend(&self.args);
+        values.extend(self.env.iter().map(|(_, value)| value));
+        values.extend(&self.working_dir);
+        values.extend(self.tcp_ports.iter().flat_map(|(host, port)| [host, port]));
+        values.extend(&self.http_urls);
+        values.extend(&self.files);
+        values
+    }
+
+    fn start(&self, context: &StartContext) -> Result<(), DriverError> {
+        if let Some(run) = self.run()
+            && !run.child.is_stopped()
+            && run.child.try_status().is_none()
+        {
+            return Err(DriverError::new(format!(
+                "app `{}` is already running (pid {}); stop it before starting it again",
+                self.common.name,
+                run.child.pid()
+            )));
+        }
+        let run = self.spawn(context)?;
+        let mut state = self.state();
+        // A previous run that exited on its own is dropped here, which kills whatever of its
+        // process group is left.
+        state.run = Some(Arc::new(run));
+        state.last_context = Some(context.clone());
+        Ok(())
+    }
+
+    fn wait_ready(&self, context: &StartContext) -> Result<(), DriverError> {
+        let Some(run) = self.run() else {
+            return Err(DriverError::new(format!(
+                "app `{}` was not started before waiting for it",
+                self.common.name
+            )));
+        };
+        if !self.has_readiness_conditions() {
+            return Ok(());
+        }
+        let mut readiness = Readiness {
+            stdout: LogWatch::new(&run.stdout, &self.stdout_patterns),
+            stderr: LogWatch::new(&run.stderr, &self.stderr_patterns),
+            tcp_ports: run
+                .tcp_ports
+                .iter()
+                .map(|(host, port)| (TcpProbe::new(host, *port), false))
+                .collect(),
+            http_urls: run.http_urls.iter().map(|target| (target, false)).collect(),
+            files: run
+                .files
+                .iter()
+                .map(|path| (path.as_path(), false))
+                .collect(),
+        };
+        let started = Instant::now();
+        loop {
+            let ready = readiness.check(&run, context.deadline);
+            if ready {
+                return Ok(());
+            }
+            if run.child.is_stopped() {
+                return Err(DriverError::new("was stopped before it was ready")
+                    .with_log_tail(run.log_tail(LOG_TAIL_LINES)));
+            }
+            if let Some(status) = run.child.try_status() {
+                // Its last words may be the line we wait for: look once more now that the
+                // logs are complete.
+                if readiness.check(&run, context.deadline) {
+                    return Ok(());
+                }
+                return Err(DriverError::new(format!(
+                    "{} before it was ready",
+                    describe_exit(status)
+                ))
+                .with_log_tail(run.log_tail(LOG_TAIL_LINES)));
+            }
+            let now = Instant::now();
+            if now >= context.deadline {
+                // Rounded: the deadline was set a moment before the spawn, and "0.3s" reads
+                // better than "0.298s".
+                let waited = context
+                    .deadline
+                    .saturating_duration_since(run.started_at)
+                    .as_millis()
+                    .div_ceil(10)
+                    * 10;
+                let waited = Duration::from_millis(waited as u64);
+                return Err(DriverError::new(format!(
+                    "not ready after {}: still waiting for {}; see its logs below, or raise start_timeout if it needs longer",
+                    format_seconds(waited),
+                    readiness.pending().join(", ")
+                ))
+                .with_log_tail(run.log_tail(LOG_TAIL_LINES)));
+            }
+            std::thread::sleep(poll_interval(started.elapsed()).min(context.deadline - now));
+        }
+    }
+
+    fn stop(&self) -> Result<(), DriverError> {
+        let Some(run) = self.run() else {
+            return Ok(());
+        };
+        if run.child.is_stopped() {
+            return Ok(());
+        }
+        let outcome = run.child.stop(self.common.stop_timeout);
+        if outcome.killed {
+            return Err(DriverError::new(format!(
+                "did not stop within {} of SIGTERM; killed (raise stop_timeout if it needs longer to shut down)",
+                format_seconds(self.common.stop_timeout)
+            ))
+            .with_log_tail(run.log_tail(LOG_TAIL_LINES)));
+        }
+        Ok(())
+    }
+
+    fn attributes(&self) -> Attributes {
+        let Some(run) = self.run() else {
+            return Attributes::new();
+        };
+        let mut attributes = Attributes::new();
+        for (name, value) in run.extracts().iter() {
+            attributes.insert(name.clone(), Value::from(value.as_str()));
+        }
+        // Built-in attributes win over a regex group of the same name.
+        attributes.insert("pid".into(), Value::from(run.child.pid()));
+        attributes.insert("binary".into(), Value::from(run.binary.as_str()));
+        attributes.insert("cmd".into(), Value::from(run.cmd.as_str()));
+        attributes.insert(
+            "stdout".into(),
+            Value::from(run.stdout.display().to_string()),
+        );
+        attributes.insert(
+            "stderr".into(),
+            Value::from(run.stderr.display().to_string()),
+        );
+        attributes.insert(
+            "runpath".into(),
+            Value::from(run.runpath.display().to_string()),
+        );
+        attributes
+    }
+
+    fn failure(&self) -> Option<DriverError> {
+        let run = self.run()?;
+        if run.child.is_stopped() {
+            return None;
+        }
+        let status = run.child.try_status()?;
+        Some(
+            DriverError::new(format!("{} while running", describe_exit(status)))
+                .with_log_tail(run.log_tail(LOG_TAIL_LINES)),
+        )
+    }
+
+    fn log_tail(&self, lines: usize) -> Vec<String> {
+        self.run()
+            .map(|run| run.log_tail(lines))
+            .unwrap_or_default()
+    }
+}
+
+#[track_caller]
+fn compile(driver: &str, method: &str, regex: &str) -> Regex {
+    match Regex::new(regex) {
+        Ok(regex) => regex,
+        Err(error) => panic!("{method} of app `{driver}`: invalid regex `{regex}`: {error}"),
+    }
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// "No such file or directory" without the "(os error 2)" that means nothing to a reader.
+fn os_error_text(error: &std::io::Error) -> String {
+    let text = error.to_string();
+    match text.find(" (os error") {
+        Some(index) => text[..index].to_string(),
+        None => text,
+    }
+}
+
+/// A word as a POSIX shell would need it, so `cmd` can be pasted into a terminal.
+fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+fn parse_http_url(url: &str) -> Result<HttpTarget, String> {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return Err(format!(
+            "`{url}` is not an http:// url; for https use ready_on_tcp_port with its host and port"
+        ));
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(index) => (&rest[..index], &rest[index..]),
+        None => (rest, "/"),
+    };
+    let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+        let Some((host, after)) = bracketed.split_once(']') else {
+            return Err(format!("`{url}` has an unclosed `[` in its host"));
+        };
+        (host, after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    let port = match port {
+        Some(port) => port
+            .parse()
+            .map_err(|_| format!("`{url}` has an invalid port `{port}`"))?,
+        None => 80,
+    };
+    if host.is_empty() {
+        return Err(format!("`{url}` has no host"));
+    }
+    Ok(HttpTarget {
+        url: url.to_string(),
+        host: host.to_string(),
+        port,
+        path: path.to_string(),
+    })
+}
+
+/// What `wait_ready` still waits for; each condition, once met, stays met.
+struct Readiness<'a> {
+    stdout: LogWatch<'a>,
+    stderr: LogWatch<'a>,
+    tcp_ports: Vec<(TcpProbe, bool)>,
+    http_urls: Vec<(&'a HttpTarget, bool)>,
+    files: Vec<(&'a Path, bool)>,
+}
+
+impl Readiness<'_> {
+    /// Checks every condition not met yet; true once all are.
+    fn check(&mut self, run: &Run, deadline: Instant) -> bool {
+        self.stdout.poll(run);
+        self.stderr.poll(run);
+        for (probe, met) in self.tcp_ports.iter_mut().filter(|(_, met)| !*met) {
+            *met = probe.connect(deadline).is_some();
+        }
+        for (target, met) in self.http_urls.iter_mut().filter(|(_, met)| !*met) {
+            *met = http_responds(target, deadline);
+        }
+        for (path, met) in self.files.iter_mut().filter(|(_, met)| !*met) {
+            *met = path.exists();
+        }
+        self.pending().is_empty()
+    }
+
+    fn pending(&self) -> Vec<String> {
+        let mut pending = Vec::new();
+        pending.extend(
+            self.stdout
+                .pending()
+                .map(|regex| format!("a stdout line matching `{regex}`")),
+        );
+        pending.extend(
+            self.stderr
+                .pending()
+                .map(|regex| format!("a stderr line matching `{regex}`")),
+        );
+        for (probe, _) in self.tcp_ports.iter().filter(|(_, met)| !*met) {
+            pending.push(format!(
+                "tcp port {}:{} to accept connections",
+                probe.host, probe.port
+            ));
+        }
+        for (target, _) in self.http_urls.iter().filter(|(_, met)| !*met) {
+            pending.push(format!("an http response from {}", target.url));
+        }
+        for (path, _) in self.files.iter().filter(|(_, met)| !*met) {
+            pending.push(format!("file `{}` to exist", path.display()));
+        }
+        pending
+    }
+}
+
+/// Reads what a log file gained since the last look and tests each complete line against the
+/// patterns not matched yet.
+struct LogWatch<'a> {
+    path: &'a Path,
+    file: Option<File>,
+    partial: Vec<u8>,
+    patterns: Vec<(&'a Regex, bool)>,
+}
+
+impl<'a> LogWatch<'a> {
+    fn new(path: &'a Path, patterns: &'a [Regex]) -> LogWatch<'a> {
+        LogWatch {
+            path,
+            file: None,
+            partial: Vec::new(),
+            patterns: patterns.iter().map(|regex| (regex, false)).collect(),
+        }
+    }
+
+    fn pending(&self) -> impl Iterator<Item = &Regex> {
+        self.patterns
+            .iter()
+            .filter(|(_, met)| !*met)
+            .map(|(regex, _)| *regex)
+    }
+
+    fn poll(&mut self, run: &Run) {
+        if self.pending().next().is_none() {
+            return;
+        }
+        if self.file.is_none() {
+            self.file = File::open(self.path).ok();
+        }
+        let Some(file) = &mut self.file else {
+            return;
+        };
+        let start = self.partial.len();
+        if file.read_to_end(&mut self.partial).is_err() || self.partial.len() == start {
+            return;
+        }
+        // Only complete lines: a line still being written could match with half a value.
+        let Some(end) = self.partial.iter().rposition(|&byte| byte == b'\n') else {
+            return;
+        };
+        let complete: Vec<u8> = self.partial.drain(..=end).collect();
+        for line in String::from_utf8_lossy(&complete).lines() {
+            for (regex, met) in self.patterns.iter_mut().filter(|(_, met)| !*met) {
+                if let Some(captures) = regex.captures(line) {
+                    *met = true;
+                    let mut extracts = run.extracts();
+                    for name in regex.capture_names().flatten() {
+                        if let Some(value) = captures.name(name) {
+                            extracts.insert(name.to_string(), value.as_str().to_string());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+struct TcpProbe {
+    host: String,
+    port: u16,
+    addresses: Vec<SocketAddr>,
+}
+
+impl TcpProbe {
+    fn new(host: &str, port: u16) -> TcpProbe {
+        TcpProbe {
+            host: host.to_string(),
+            port,
+            addresses: Vec::new(),
+        }
+    }
+
+    /// A connection, if one of the host's addresses accepts.
+    fn connect(&mut self, deadline: Instant) -> Option<TcpStream> {
+        if self.addresses.is_empty() {
+            // The name may not resolve yet (a container still coming up): try again next time.
+            self.addresses = (self.host.as_str(), self.port)
+                .to_socket_addrs()
+                .ok()?
+                .collect();
+        }
+        // A local refusal is immediate; the cap only matters for a host that drops packets.
+        let timeout = deadline
+            .saturating_duration_since(Instant::now())
+            .clamp(Duration::from_millis(1), Duration::from_millis(100));
+        self.addresses
+            .iter()
+            .find_map(|address| TcpStream::connect_timeout(address, timeout).ok())
+    }
+}
+
+/// Whether a GET of the target gets an HTTP status line back.
+fn http_responds(target: &HttpTarget, deadline: Instant) -> bool {
+    let Some(mut stream) = TcpProbe::new(&target.host, target.port).connect(deadline) else {
+        return false;
+    };
+    // A server that accepted but is still initialising answers once it is up: wait for it,
+    // within reason, then try a fresh connection.
+    let timeout = deadline
+        .saturating_duration_since(Instant::now())
+        .clamp(Duration::from_millis(1), Duration::from_secs(1));
+    let _ = stream.set_read_timeout(Some(timeout));
+    let _ = stream.set_write_timeout(Some(timeout));
+    let host = if target.host.contains(':') {
+        format!("[{}]", target.host)
+    } else {
+        target.host.clone()
+    };
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: {host}:{}\r\nUser-Agent: testrig\r\nConnection: close\r\n\r\n",
+        target.path, target.port
+    );
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 5];
+    let mut read = 0;
+    while read < head.len() {
+        match stream.read(&mut head[read..]) {
+            Ok(0) | Err(_) => return false,
+            Ok(count) => read += count,
+        }
+    }
+    &head == b"HTTP/"
+}
+
+/// The last lines of both logs, labelled, at most `lines` of them: stdout's then stderr's,
+/// sharing the budget when both have more than half of it.
+fn log_tail_of(stdout: &Path, stderr: &Path, lines: usize) -> Vec<String> {
+    let out = last_lines(stdout, lines);
+    let err = last_lines(stderr, lines);
+    let err_take = err.len().min(lines - out.len().min(lines / 2));
+    let out_take = out.len().min(lines - err_take);
+    let out = out[out.len() - out_take..]
+        .iter()
+        .map(|line| format!("[stdout] {line}"));
+    let err = err[err.len() - err_take..]
+        .iter()
+        .map(|line| format!("[stderr] {line}"));
+    out.chain(err).collect()
+}
+
+/// The last `lines` lines of a file, reading only its end (logs can be large).
+fn last_lines(path: &Path, lines: usize) -> Vec<String> {
+    const WINDOW: u64 = 64 * 1024;
+    let Ok(mut file) = File::open(path) else {
+        return Vec::new();
+    };
+    let length = file.metadata().map(|metadata| metadata.len()).unwrap_or(0);
+    let start = length.saturating_sub(WINDOW);
+    let mut bytes = Vec::new();
+    if file.seek(SeekFrom::Start(start)).is_err() || file.read_to_end(&mut bytes).is_err() {
+        return Vec::new();
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let mut all: Vec<&str> = text.lines().collect();
+    if start > 0 && !all.is_empty() {
+        // The window may begin mid-line.
+        all.remove(0);
+    }
+    all[all.len().saturating_sub(lines)..]
+        .iter()
+        .map(|line| line.to_string())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drivers::process::{process_running, process_state, registered_process_groups};
+    use crate::env::{ContextScope, context as context_value};
+    use serde_json::json;
+    use std::net::TcpListener;
+
+    /// An app started by a test: stopped (and its runpath removed unless the test failed)
+    /// however the test ends.
+    struct Started {
+        app: App,
+        runpath: PathBuf,
+    }
+
+    impl std::ops::Deref for Started {
+        type Target = App;
+        fn deref(&self) -> &App {
+            &self.app
+        }
+    }
+
+    impl Drop for Started {
+        fn drop(&mut self) {
+            let _ = self.app.stop();
+            if !std::thread::panicking() {
+                let _ = std::fs::remove_dir_all(&self.runpath);
+            }
+        }
+    }
+
+    fn start_context(test: &str) -> StartContext {
+        let runpath =
+            std::env::temp_dir().join(format!("testrig-app-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&runpath);
+        StartContext {
+            runpath,
+            scope: ContextScope::new(),
+            exported_variables: Vec::new(),
+            deadline: Instant::now() + Duration::from_secs(5),
+        }
+    }
+
+    fn sh(name: &str, script: &str) -> App {
+        App::new(name, "/bin/sh").arg("-c").arg(script)
+    }
+
+    /// Starts the app; the guard stops it even when start or readiness fails.
+    fn start(app: App, context: &StartContext) -> (Started, Result<(), DriverError>) {
+        let started = Started {
+            app,
+            runpath: context.runpath.clone(),
+        };
+        let result = started
+            .app
+            .start(context)
+            .and_then(|()| started.app.wait_ready(context));
+        (started, result)
+    }
+
+    fn started(app: App, context: &StartContext) -> Started {
+        let (started, result) = start(app, context);
+        if let Err(error) = result {
+            panic!("app did not start: {error}");
+        }
+        started
+    }
+
+    fn server_scope() -> ContextScope {
+        let mut scope = ContextScope::new();
+        let mut attributes = Attributes::new();
+        attributes.insert("host".into(), json!("127.0.0.1"));
+        attributes.insert("port".into(), json!(4242));
+        scope.insert("server", attributes);
+        scope
+    }
+
+    fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+        let started = Instant::now();
+        while !condition() {
+            assert!(started.elapsed() < timeout, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn stdout_of(app: &App) -> String {
+        std::fs::read_to_string(app.stdout_path().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_stdout_line_makes_it_ready_and_its_groups_become_attributes() {
+        let context = start_context("stdout");
+        let script = "echo starting; sleep 0.05; echo listening on 127.0.0.1:4567; exec sleep 30";
+        let app = started(
+            sh("server", script).ready_on_stdout(r"listening on (?P<host>[^:]+):(?P<port>\d+)"),
+            &context,
+        );
+        let attributes = app.attributes();
+        assert_eq!(attributes["host"], json!("127.0.0.1"));
+        assert_eq!(attributes["port"], json!("4567"));
+        assert_eq!(attributes["pid"], json!(app.pid().unwrap()));
+        assert_eq!(attributes["binary"], json!("/bin/sh"));
+        assert_eq!(attributes["cmd"], json!(format!("/bin/sh -c '{script}'")));
+        let runpath = absolute(&context.runpath);
+        assert_eq!(attributes["runpath"], json!(runpath.display().to_string()));
+        assert_eq!(
+            attributes["stdout"],
+            json!(runpath.join("stdout").display().to_string())
+        );
+        assert_eq!(
+            attributes["stderr"],
+            json!(runpath.join("stderr").display().to_string())
+        );
+        assert_eq!(app.extracts().get("port").map(String::as_str), Some("4567"));
+        assert!(registered_process_groups().contains(&(app.pid().unwrap() as i32)));
+        assert!(stdout_of(&app).starts_with("starting\n"));
+    }
+
+    #[test]
+    fn a_stderr_line_makes_it_ready() {
+        let context = start_context("stderr");
+        let app = started(
+            sh(
+                "broker",
+                "echo noise; echo 'broker up, id=7' >&2; exec sleep 30",
+            )
+            .ready_on_stderr(r"up, id=(?P<id>\d+)"),
+            &context,
+        );
+        assert_eq!(
+            app.extracts(),
+            BTreeMap::from([("id".to_string(), "7".to_string())])
+        );
+    }
+
+    #[test]
+    fn an_open_tcp_port_makes_it_ready() {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let (listening, listener) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            let _ = listening.send(TcpListener::bind(("127.0.0.1", port)));
+        });
+        let context = start_context("tcp");
+        let started_at = Instant::now();
+        let _app = started(
+            sh("tcp", "exec sleep 30").ready_on_tcp_port("127.0.0.1", port),
+            &context,
+        );
+        assert!(
+            started_at.elapsed() >= Duration::from_millis(100),
+            "ready before the port opened"
+        );
+        listener.recv().unwrap().unwrap();
+    }
+
+    #[test]
+    fn an_http_response_makes_it_ready_whatever_its_status() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = [0u8; 1024];
+            let count = stream.read(&mut request).unwrap();
+            stream
+                .write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
+                .unwrap();
+            String::from_utf8_lossy(&request[..count]).into_owned()
+        });
+        let context = start_context("http");
+        let _app = started(
+            sh("web", "exec sleep 30").ready_on_http(format!("http://127.0.0.1:{port}/health")),
+            &context,
+        );
+        let request = server.join().unwrap();
+        assert!(request.starts_with("GET /health HTTP/1.1\r\n"), "{request}");
+    }
+
+    #[test]
+    fn a_file_makes_it_ready() {
+        let context = start_context("file");
+        let app = started(
+            sh("files", "sleep 0.05; touch ready.flag; exec sleep 30").ready_on_file("ready.flag"),
+            &context,
+        );
+        assert!(absolute(&context.runpath).join("ready.flag").exists());
+        assert!(app.pid().is_some());
+    }
+
+    #[test]
+    fn no_condition_means_ready_once_spawned() {
+        let context = start_context("no-condition");
+        let app = started(sh("plain", "exec sleep 30"), &context);
+        assert!(app.pid().is_some());
+        assert!(app.failure().is_none());
+    }
+
+    #[test]
+    fn exiting_before_ready_is_reported_with_status_and_log_tail() {
+        let context = start_context("early-exit");
+        let (app, result) = start(
+            sh("crashy", "echo boom; echo bad config >&2; exit 3").ready_on_stdout("never"),
+            &context,
+        );
+        let error = result.unwrap_err();
+        assert_eq!(error.message, "exited with status 3 before it was ready");
+        assert_eq!(error.log_tail, ["[stdout] boom", "[stderr] bad config"]);
+        assert!(app.stop().is_ok(), "stopping an exited app is fine");
+    }
+
+    #[test]
+    fn not_ready_by_the_deadline_says_what_it_waited_for() {
+        let mut context = start_context("timeout");
+        context.deadline = Instant::now() + Duration::from_millis(300);
+        let (_app, result) = start(
+            sh("slow", "echo still booting; exec sleep 30")
+                .ready_on_stdout("ready")
+                .ready_on_file("never.flag"),
+            &context,
+        );
+        let error = result.unwrap_err();
+        assert!(
+            error.message.starts_with("not ready after 0.3"),
+            "{}",
+            error.message
+        );
+        assert!(
+            error
+                .message
+                .contains("still waiting for a stdout line matching `ready`, file `"),
+            "{}",
+            error.message
+        );
+        assert!(
+            error.message.contains("never.flag` to exist"),
+            "{}",
+            error.message
+        );
+        assert_eq!(error.log_tail, ["[stdout] still booting"]);
+    }
+
+    #[test]
+    fn a_binary_that_cannot_start_is_named() {
+        let context = start_context("missing-binary");
+        let (_app, result) = start(App::new("ghost", "/nonexistent/testrig-ghost"), &context);
+        assert_eq!(
+            result.unwrap_err().message,
+            "failed to start `/nonexistent/testrig-ghost`: No such file or directory; is it built / on PATH?"
+        );
+    }
+
+    #[test]
+    fn context_values_resolve_in_args_and_env_and_exported_variables_reach_the_program() {
+        let mut context = start_context("context");
+        context.scope = server_scope();
+        context.exported_variables = vec![
+            ("DRIVER_SERVER_ATTR_PORT".into(), "4242".into()),
+            ("DRIVER_SERVER_ATTR_HOST".into(), "127.0.0.1".into()),
+        ];
+        let script = concat!(
+            r#"echo "addr=$0 port=$SERVER_PORT "#,
+            r#"exported=$DRIVER_SERVER_ATTR_PORT host=$DRIVER_SERVER_ATTR_HOST"; exec sleep 30"#
+        );
+        let app = sh("client", script)
+            .arg(context_value("server", "{{host}}:{{port}}"))
+            .env("SERVER_PORT", context_value("server", "{{port}}"))
+            .env("DRIVER_SERVER_ATTR_HOST", "overridden")
+            .ready_on_stdout("addr=");
+        assert_eq!(
+            app.context_values()
+                .iter()
+                .filter(|value| value.referenced_driver() == Some("server"))
+                .count(),
+            2
+        );
+        let app = started(app, &context);
+        assert_eq!(
+            stdout_of(&app),
+            "addr=127.0.0.1:4242 port=4242 exported=4242 host=overridden\n"
+        );
+        assert!(
+            app.attributes()["cmd"]
+                .as_str()
+                .unwrap()
+                .ends_with(" 127.0.0.1:4242")
+        );
+    }
+
+    #[test]
+    fn a_missing_context_attribute_fails_the_start() {
+        let mut context = start_context("bad-context");
+        context.scope = server_scope();
+        let (app, result) = start(
+            sh("client", "exit 0").arg(context_value("server", "{{prot}}")),
+            &context,
+        );
+        assert!(result.unwrap_err().message.contains("`{{prot}}`"));
+        assert!(app.pid().is_none(), "nothing was spawned");
+    }
+
+    #[test]
+    fn install_files_are_rendered_into_the_runpath() {
+        let mut context = start_context("install");
+        context.scope = server_scope();
+        let app = started(
+            sh("configured", "cat etc/app.conf; exec sleep 30")
+                .install_file("port = {{ context[\"server\"].port }}\n", "etc/app.conf")
+                .ready_on_stdout("^port = 4242$"),
+            &context,
+        );
+        assert_eq!(
+            std::fs::read_to_string(absolute(&context.runpath).join("etc/app.conf")).unwrap(),
+            "port = 4242\n"
+        );
+        drop(app);
+
+        let context = start_context("install-error");
+        let (_app, result) = start(
+            sh("configured", "exit 0").install_file("{{ context.db.port }}", "db.conf"),
+            &context,
+        );
+        assert!(
+            result
+                .unwrap_err()
+                .message
+                .starts_with("failed to render db.conf")
+        );
+    }
+
+    #[test]
+    fn an_app_ignoring_sigterm_is_killed_after_the_stop_timeout_and_reported() {
+        let context = start_context("stubborn");
+        let app = started(
+            sh("stubborn", "trap '' TERM; echo ready; sleep 30")
+                .ready_on_stdout("ready")
+                .stop_timeout(Duration::from_millis(200)),
+            &context,
+        );
+        let pid = app.pid().unwrap();
+        let started_at = Instant::now();
+        let error = app.stop().unwrap_err();
+        assert!(started_at.elapsed() >= Duration::from_millis(200));
+        assert!(
+            error
+                .message
+                .starts_with("did not stop within 0.2s of SIGTERM; killed"),
+            "{}",
+            error.message
+        );
+        assert_eq!(error.log_tail, ["[stdout] ready"]);
+        assert!(process_state(pid).is_none(), "reaped, not a zombie");
+        assert!(app.stop().is_ok(), "a second stop has nothing to do");
+    }
+
+    #[test]
+    fn stop_leaves_neither_the_program_nor_its_children() {
+        let context = start_context("grandchild");
+        let app = started(
+            sh("forking", "sleep 300 & echo \"child $!\"; wait")
+                .ready_on_stdout(r"child (?P<child>\d+)"),
+            &context,
+        );
+        let pid = app.pid().unwrap();
+        let grandchild: u32 = app.extracts()["child"].parse().unwrap();
+        assert!(process_running(grandchild));
+        let started_at = Instant::now();
+        app.stop().unwrap();
+        assert!(started_at.elapsed() < Duration::from_secs(1));
+        assert!(process_state(pid).is_none(), "the program is reaped");
+        // Reparented to init, which reaps it (or, in some containers, leaves a zombie).
+        assert!(!process_running(grandchild));
+        assert!(!registered_process_groups().contains(&(pid as i32)));
+        assert!(app.pid().is_none());
+    }
+
+    #[test]
+    fn a_child_outliving_the_program_is_killed_too() {
+        let context = start_context("orphan");
+        let app = started(
+            sh(
+                "leaving",
+                r#"sh -c 'trap "" TERM; echo "child $$"; exec sleep 300' & wait"#,
+            )
+            .ready_on_stdout(r"child (?P<child>\d+)")
+            .stop_timeout(Duration::from_millis(150)),
+            &context,
+        );
+        let grandchild: u32 = app.extracts()["child"].parse().unwrap();
+        assert!(process_running(grandchild));
+        let error = app.stop().unwrap_err();
+        assert!(
+            error.message.starts_with("did not stop within 0.15s"),
+            "{}",
+            error.message
+        );
+        assert!(!process_running(grandchild));
+    }
+
+    #[test]
+    fn failure_reports_a_program_that_exited_on_its_own() {
+        let context = start_context("failure");
+        let app = started(
+            sh("short-lived", "echo ready; sleep 0.1; echo bye >&2; exit 4")
+                .ready_on_stdout("ready"),
+            &context,
+        );
+        wait_until("the exit", Duration::from_secs(5), || {
+            app.failure().is_some()
+        });
+        let error = app.failure().unwrap();
+        assert_eq!(error.message, "exited with status 4 while running");
+        assert_eq!(error.log_tail, ["[stdout] ready", "[stderr] bye"]);
+        app.stop().unwrap();
+        assert!(app.failure().is_none(), "a stopped app has not failed");
+    }
+
+    #[test]
+    fn restart_runs_a_new_process_and_waits_until_it_is_ready() {
+        let context = start_context("restart");
+        let app = started(
+            sh("restartable", "echo \"ready $$\"; exec sleep 30")
+                .ready_on_stdout(r"ready (?P<shell>\d+)"),
+            &context,
+        );
+        let first = app.pid().unwrap();
+        app.restart().unwrap();
+        let second = app.pid().unwrap();
+        assert_ne!(first, second);
+        assert!(process_state(first).is_none());
+        assert_eq!(app.extracts()["shell"], second.to_string());
+        assert_eq!(stdout_of(&app), format!("ready {second}\n"));
+        assert!(App::new("never", "/bin/true").restart().is_err());
+    }
+
+    #[test]
+    fn stopping_an_app_that_never_started_is_fine() {
+        let app = App::new("idle", "/bin/true");
+        assert!(app.stop().is_ok());
+        assert!(app.failure().is_none());
+        assert!(app.attributes().is_empty());
+        assert!(app.log_tail(5).is_empty());
+    }
+
+    #[test]
+    fn log_tails_share_the_budget_between_stdout_and_stderr() {
+        let dir = std::env::temp_dir().join(format!("testrig-app-{}-tail", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (out, err) = (dir.join("stdout"), dir.join("stderr"));
+        let numbered = |prefix: &str, count: usize| {
+            (1..=count)
+                .map(|n| format!("{prefix}{n}\n"))
+                .collect::<String>()
+        };
+        std::fs::write(&out, numbered("o", 30)).unwrap();
+        std::fs::write(&err, numbered("e", 3)).unwrap();
+        let tail = log_tail_of(&out, &err, 10);
+        assert_eq!(tail.len(), 10);
+        assert_eq!(tail[0], "[stdout] o24");
+        assert_eq!(tail[9], "[stderr] e3");
+        std::fs::write(&err, numbered("e", 30)).unwrap();
+        let tail = log_tail_of(&out, &err, 10);
+        assert_eq!(
+            tail.iter()
+                .filter(|line| line.starts_with("[stdout]"))
+                .count(),
+            5
+        );
+        assert_eq!(tail[5], "[stderr] e26");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn http_urls_are_parsed_or_rejected_with_a_reason() {
+        let target = parse_http_url("http://localhost:8080/health?x=1").unwrap();
+        assert_eq!(
+            (target.host.as_str(), target.port, target.path.as_str()),
+            ("localhost", 8080, "/health?x=1")
+        );
+        let target = parse_http_url("http://[::1]").unwrap();
+        assert_eq!(
+            (target.host.as_str(), target.port, target.path.as_str()),
+            ("::1", 80, "/")
+        );
+        assert!(
+            parse_http_url("https://example.com")
+                .unwrap_err()
+                .contains("ready_on_tcp_port")
+        );
+        assert!(
+            parse_http_url("http://host:port/")
+                .unwrap_err()
+                .contains("invalid port")
+        );
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("--port=80"), "--port=80");
+    }
+}

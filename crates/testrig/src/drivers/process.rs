@@ -1,0 +1,576 @@
+//! Process groups that never outlive the plan: the spawn/stop machinery behind the `App`
+//! driver and the last-resort clean-up of the plan's exit paths.
+//!
+//! Every process a driver starts leads its own process group, so one signal reaches it and
+//! everything it forked. A global registry holds the groups that may still be alive: drivers
+//! stop their own groups when the environment stops them (and report the outcome as events),
+//! while the plan calls [`terminate_all_process_groups`] when an interrupt's grace period runs
+//! out and [`kill_all_process_groups`] on a second Ctrl-C, so no driver process is left behind
+//! whatever way the plan ends.
+
+use std::collections::BTreeSet;
+use std::io;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, Command, ExitStatus};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use rustix::io::Errno;
+use rustix::process::{Pid, Signal};
+
+/// How long a SIGKILL-ed group may take to disappear before stop gives up watching it (a
+/// process in uninterruptible sleep dies only when its I/O completes).
+const KILL_SETTLE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Process groups that may still have live members, by id.
+static PROCESS_GROUPS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+
+fn registry() -> MutexGuard<'static, BTreeSet<i32>> {
+    // The set stays consistent even if a holder panicked: every operation is one insert/remove.
+    PROCESS_GROUPS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Records a live process group so the plan's exit paths can stop it.
+pub fn register_process_group(pgid: i32) {
+    registry().insert(pgid);
+}
+
+/// Forgets a process group once everything in it is gone.
+pub fn unregister_process_group(pgid: i32) {
+    registry().remove(&pgid);
+}
+
+/// The process groups registered now.
+pub fn registered_process_groups() -> Vec<i32> {
+    registry().iter().copied().collect()
+}
+
+/// A pid that is safe to signal as a group: never init's, never our own (a group id that came
+/// from a bug must not take the plan down with it).
+fn signalable_group(pgid: i32) -> Option<Pid> {
+    if pgid <= 1 || pgid == rustix::process::getpgrp().as_raw_pid() {
+        return None;
+    }
+    Pid::from_raw(pgid)
+}
+
+/// Sends `signal` to every process of a group: whether it reached any. A group that is
+/// already gone is not an error.
+fn signal_group(pgid: i32, signal: Signal) -> io::Result<bool> {
+    let Some(pid) = signalable_group(pgid) else {
+        return Ok(false);
+    };
+    match rustix::process::kill_process_group(pid, signal) {
+        Ok(()) => Ok(true),
+        Err(Errno::SRCH) => Ok(false),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Whether any process of the group is still running. Zombies do not count: a group leader
+/// waits for its owner to reap it, and orphaned members wait for init, which in containers
+/// may never reap them — neither can do any harm.
+pub fn process_group_alive(pgid: i32) -> bool {
+    let Some(pid) = signalable_group(pgid) else {
+        return false;
+    };
+    match rustix::process::test_kill_process_group(pid) {
+        Err(Errno::SRCH) => false,
+        // When /proc cannot tell, trust kill(2): something of the group exists.
+        _ => group_has_running_member(pgid).unwrap_or(true),
+    }
+}
+
+/// The state letter and process group of a process, from `/proc/<pid>/stat`.
+pub(crate) fn process_state(pid: u32) -> Option<(char, i32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may itself contain spaces and parentheses.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let pgrp = fields.nth(1)?.parse().ok()?;
+    Some((state, pgrp))
+}
+
+/// Whether a process exists and is not a zombie.
+#[cfg(test)]
+pub(crate) fn process_running(pid: u32) -> bool {
+    matches!(process_state(pid), Some((state, _)) if state != 'Z' && state != 'X')
+}
+
+fn group_has_running_member(pgid: i32) -> io::Result<bool> {
+    for entry in std::fs::read_dir("/proc")? {
+        let Some(pid) = entry?
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if let Some((state, pgrp)) = process_state(pid)
+            && pgrp == pgid
+            && state != 'Z'
+            && state != 'X'
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// How long to sleep between two checks: short at first, because most processes react within
+/// milliseconds and start-up overhead is measured, then a little longer.
+pub(crate) fn poll_interval(elapsed: Duration) -> Duration {
+    if elapsed < Duration::from_millis(100) {
+        Duration::from_millis(2)
+    } else {
+        Duration::from_millis(5)
+    }
+}
+
+/// Sends SIGTERM to every registered process group, waits up to `grace` for them to end,
+/// then sends SIGKILL to what remains and watches it go. Groups stay registered: their owners unregister them
+/// once they reaped their processes.
+pub fn terminate_all_process_groups(grace: Duration) {
+    let groups = registered_process_groups();
+    for &pgid in &groups {
+        let _ = signal_group(pgid, Signal::TERM);
+    }
+    let started = Instant::now();
+    let mut remaining: Vec<i32> = groups;
+    loop {
+        remaining.retain(|&pgid| process_group_alive(pgid));
+        let elapsed = started.elapsed();
+        if remaining.is_empty() || elapsed >= grace {
+            break;
+        }
+        std::thread::sleep(poll_interval(elapsed).min(grace - elapsed));
+    }
+    for &pgid in &remaining {
+        let _ = signal_group(pgid, Signal::KILL);
+    }
+    // Return once they are gone, so the plan's last words (the report) come after them.
+    let killed = Instant::now();
+    while remaining.iter().any(|&pgid| process_group_alive(pgid))
+        && killed.elapsed() < KILL_SETTLE_TIMEOUT
+    {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Sends SIGKILL to every registered process group at once (a second Ctrl-C: no more waiting).
+pub fn kill_all_process_groups() {
+    for pgid in registered_process_groups() {
+        let _ = signal_group(pgid, Signal::KILL);
+    }
+}
+
+/// How a process ended, as a lowercase fragment: `exited with status 3`, `was killed by
+/// signal 9 (SIGKILL)`.
+pub fn describe_exit(status: ExitStatus) -> String {
+    if let Some(code) = status.code() {
+        return format!("exited with status {code}");
+    }
+    match status.signal() {
+        Some(signal) => match signal_name(signal) {
+            Some(name) => format!("was killed by signal {signal} ({name})"),
+            None => format!("was killed by signal {signal}"),
+        },
+        None => format!("ended ({status})"),
+    }
+}
+
+fn signal_name(signal: i32) -> Option<&'static str> {
+    Some(match signal {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        3 => "SIGQUIT",
+        4 => "SIGILL",
+        6 => "SIGABRT",
+        7 => "SIGBUS",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        13 => "SIGPIPE",
+        14 => "SIGALRM",
+        15 => "SIGTERM",
+        _ => return None,
+    })
+}
+
+/// Formats a duration for messages: `5s`, `0.2s`, `1.25s`.
+pub(crate) fn format_seconds(duration: Duration) -> String {
+    let text = format!("{:.3}", duration.as_secs_f64());
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text}s")
+}
+
+/// How [`GroupChild::stop`] went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopOutcome {
+    /// How the group leader ended (`None` if its status could not be read).
+    pub status: Option<ExitStatus>,
+    /// Whether something of the group was still running when the grace period ran out and
+    /// had to be killed.
+    pub killed: bool,
+}
+
+struct ChildSlot {
+    child: Child,
+    status: Option<ExitStatus>,
+}
+
+impl ChildSlot {
+    fn try_status(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            match self.child.try_wait() {
+                Ok(status) => self.status = status,
+                // ECHILD: other code in the plan reaped it, so it is gone and its status
+                // lost; a plain exit keeps callers from waiting for it forever.
+                Err(_) => self.status = Some(ExitStatus::from_raw(0)),
+            }
+        }
+        self.status
+    }
+}
+
+/// A child process leading its own process group, registered from spawn until stopped.
+///
+/// Dropping it without [`GroupChild::stop`] kills the group: a forgotten handle must not leave
+/// processes behind.
+pub struct GroupChild {
+    pid: u32,
+    slot: Mutex<ChildSlot>,
+    stopped: AtomicBool,
+    outcome: Mutex<Option<StopOutcome>>,
+}
+
+impl std::fmt::Debug for GroupChild {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupChild")
+            .field("pid", &self.pid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GroupChild {
+    /// Spawns `command` as the leader of a new process group and registers the group.
+    pub fn spawn(command: &mut Command) -> io::Result<GroupChild> {
+        command.process_group(0);
+        // Spawning under the registry lock: a concurrent terminate_all either sees the new
+        // group or runs before it exists, never between spawn and registration.
+        let mut groups = registry();
+        let child = command.spawn()?;
+        let pid = child.id();
+        groups.insert(pid as i32);
+        drop(groups);
+        Ok(GroupChild {
+            pid,
+            slot: Mutex::new(ChildSlot {
+                child,
+                status: None,
+            }),
+            stopped: AtomicBool::new(false),
+            outcome: Mutex::new(None),
+        })
+    }
+
+    /// The leader's pid, which is also the process group id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    fn slot(&self) -> MutexGuard<'_, ChildSlot> {
+        self.slot.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The leader's exit status once it has exited (it is reaped then, and the status kept).
+    pub fn try_status(&self) -> Option<ExitStatus> {
+        self.slot().try_status()
+    }
+
+    /// Whether [`GroupChild::stop`] has been called.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
+    /// Stops the group: SIGTERM to all of it, up to `grace` for the leader to exit and every
+    /// other member to go, then SIGKILL to the group regardless (a grandchild that outlived
+    /// the leader dies too), reaps the leader and unregisters the group. Calling it again
+    /// returns the first outcome.
+    pub fn stop(&self, grace: Duration) -> StopOutcome {
+        let mut outcome_slot = self.outcome.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(outcome) = *outcome_slot {
+            return outcome;
+        }
+        self.stopped.store(true, Ordering::SeqCst);
+        let pgid = self.pid as i32;
+        let _ = signal_group(pgid, Signal::TERM);
+        let started = Instant::now();
+        let killed = loop {
+            if self.try_status().is_some() && !process_group_alive(pgid) {
+                break false;
+            }
+            let elapsed = started.elapsed();
+            if elapsed >= grace {
+                break true;
+            }
+            std::thread::sleep(poll_interval(elapsed).min(grace - elapsed));
+        };
+        let status = self.finish();
+        let outcome = StopOutcome { status, killed };
+        *outcome_slot = Some(outcome);
+        outcome
+    }
+
+    /// SIGKILL to the group, reap the leader, unregister: the end of every path.
+    fn finish(&self) -> Option<ExitStatus> {
+        let pgid = self.pid as i32;
+        let signalled = signal_group(pgid, Signal::KILL).unwrap_or(true);
+        let mut slot = self.slot();
+        if slot.status.is_none() {
+            slot.status = slot.child.wait().ok();
+        }
+        let status = slot.status;
+        drop(slot);
+        if signalled {
+            // kill(2) returns before the signal is acted on; members other than the leader
+            // are not ours to wait for, so watch them go (SIGKILL takes milliseconds).
+            let started = Instant::now();
+            while process_group_alive(pgid) && started.elapsed() < KILL_SETTLE_TIMEOUT {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        unregister_process_group(pgid);
+        status
+    }
+}
+
+impl Drop for GroupChild {
+    fn drop(&mut self) {
+        let outcome = self
+            .outcome
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        if outcome.is_none() {
+            self.finish();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Command {
+        let mut command = Command::new("/bin/sh");
+        command.arg("-c").arg(script);
+        command
+    }
+
+    fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+        let started = Instant::now();
+        while !condition() {
+            assert!(started.elapsed() < timeout, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    #[test]
+    fn a_group_that_exits_on_sigterm_stops_gracefully_and_is_unregistered() {
+        let child = GroupChild::spawn(&mut sh("exec sleep 30")).unwrap();
+        let pgid = child.pid() as i32;
+        assert!(registered_process_groups().contains(&pgid));
+        assert_eq!(
+            process_state(child.pid()).map(|(_, pgrp)| pgrp),
+            Some(pgid),
+            "leads its own group"
+        );
+        let outcome = child.stop(Duration::from_secs(5));
+        assert!(!outcome.killed);
+        assert_eq!(outcome.status.and_then(|status| status.signal()), Some(15));
+        assert!(!registered_process_groups().contains(&pgid));
+        assert!(!process_running(child.pid()));
+        assert_eq!(
+            child.stop(Duration::from_secs(5)),
+            outcome,
+            "a second stop returns the first outcome"
+        );
+    }
+
+    #[test]
+    fn a_group_that_ignores_sigterm_is_killed_after_the_grace_period() {
+        let child = GroupChild::spawn(
+            sh("trap '' TERM; echo; sleep 30").stdout(std::process::Stdio::piped()),
+        )
+        .unwrap();
+        // Wait until the trap is set, or SIGTERM could arrive before it.
+        let mut stdout = child.slot().child.stdout.take().unwrap();
+        io::Read::read(&mut stdout, &mut [0u8; 1]).unwrap();
+        let started = Instant::now();
+        let outcome = child.stop(Duration::from_millis(150));
+        assert!(outcome.killed);
+        assert!(started.elapsed() >= Duration::from_millis(150));
+        assert_eq!(outcome.status.and_then(|status| status.signal()), Some(9));
+        assert!(!process_group_alive(child.pid() as i32));
+    }
+
+    #[test]
+    fn dropping_a_group_child_kills_its_group() {
+        let child = GroupChild::spawn(&mut sh("sleep 30 & wait")).unwrap();
+        let pgid = child.pid() as i32;
+        wait_until("the grandchild", Duration::from_secs(2), || {
+            std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+                let pid = entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|name| name.parse::<u32>().ok());
+                pid.is_some_and(|pid| {
+                    pid != child.pid() && process_state(pid).is_some_and(|(_, pgrp)| pgrp == pgid)
+                })
+            })
+        });
+        drop(child);
+        assert!(!process_group_alive(pgid));
+        assert!(!registered_process_groups().contains(&pgid));
+    }
+
+    #[test]
+    fn a_zombie_leader_does_not_keep_its_group_alive() {
+        let child = GroupChild::spawn(&mut sh("exit 0")).unwrap();
+        let pid = child.pid();
+        wait_until("the leader to exit", Duration::from_secs(2), || {
+            process_state(pid).is_some_and(|(state, _)| state == 'Z')
+        });
+        assert!(
+            !process_group_alive(pid as i32),
+            "only an unreaped zombie is left"
+        );
+        assert!(child.try_status().is_some_and(|status| status.success()));
+        assert!(!process_running(pid));
+    }
+
+    #[test]
+    fn the_registry_remembers_groups_until_unregistered() {
+        // Beyond any pid_max: nothing real can be signalled by mistake.
+        let fake = 2_000_000_000;
+        register_process_group(fake);
+        assert!(registered_process_groups().contains(&fake));
+        assert!(!process_group_alive(fake));
+        unregister_process_group(fake);
+        assert!(!registered_process_groups().contains(&fake));
+        assert!(!process_group_alive(1), "init's group is never a driver's");
+        assert!(
+            !process_group_alive(rustix::process::getpgrp().as_raw_pid()),
+            "nor the plan's own"
+        );
+    }
+
+    #[test]
+    fn exit_statuses_and_durations_read_well() {
+        assert_eq!(
+            describe_exit(ExitStatus::from_raw(3 << 8)),
+            "exited with status 3"
+        );
+        assert_eq!(
+            describe_exit(ExitStatus::from_raw(9)),
+            "was killed by signal 9 (SIGKILL)"
+        );
+        assert_eq!(
+            describe_exit(ExitStatus::from_raw(40)),
+            "was killed by signal 40"
+        );
+        assert_eq!(format_seconds(Duration::from_secs(5)), "5s");
+        assert_eq!(format_seconds(Duration::from_millis(200)), "0.2s");
+        assert_eq!(format_seconds(Duration::from_millis(1250)), "1.25s");
+    }
+
+    const CHILD_VARIABLE: &str = "TESTRIG_PROCESS_GROUPS_TEST_CHILD";
+
+    /// Signalling every registered group would hit the groups of tests running concurrently
+    /// in this process, so the real functions run in a child test process of their own.
+    #[test]
+    fn terminate_all_and_kill_all_stop_every_registered_group() {
+        let output = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "drivers::process::tests::in_a_child_process_signal_all_groups",
+            ])
+            .args(["--ignored", "--nocapture", "--test-threads=1"])
+            .env(CHILD_VARIABLE, "1")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(output.status.success(), "the child test failed:\n{text}");
+        assert!(
+            text.contains("1 passed"),
+            "the child test did not run:\n{text}"
+        );
+    }
+
+    #[test]
+    #[ignore = "run in a child process by terminate_all_and_kill_all_stop_every_registered_group"]
+    fn in_a_child_process_signal_all_groups() {
+        if std::env::var_os(CHILD_VARIABLE).is_none() {
+            return;
+        }
+        let polite = GroupChild::spawn(&mut sh("exec sleep 30")).unwrap();
+        let stubborn = GroupChild::spawn(
+            sh("trap '' TERM; echo; sleep 30").stdout(std::process::Stdio::piped()),
+        )
+        .unwrap();
+        let mut stdout = stubborn.slot().child.stdout.take().unwrap();
+        io::Read::read(&mut stdout, &mut [0u8; 1]).unwrap();
+        // A group registered by id only, as after a re-exec that adopted its drivers.
+        let mut foreign = sh("exec sleep 30").process_group(0).spawn().unwrap();
+        register_process_group(foreign.id() as i32);
+
+        let started = Instant::now();
+        terminate_all_process_groups(Duration::from_millis(150));
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed >= Duration::from_millis(150),
+            "waited for the stubborn group: {elapsed:?}"
+        );
+        assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+        for pgid in [polite.pid(), stubborn.pid(), foreign.id()] {
+            assert!(!process_group_alive(pgid as i32), "group {pgid} survived");
+        }
+        assert_eq!(
+            polite.try_status().and_then(|status| status.signal()),
+            Some(15)
+        );
+        assert_eq!(
+            stubborn.try_status().and_then(|status| status.signal()),
+            Some(9)
+        );
+        assert_eq!(foreign.wait().unwrap().signal(), Some(15));
+        unregister_process_group(foreign.id() as i32);
+        drop((polite, stubborn));
+        assert!(registered_process_groups().is_empty());
+
+        let stubborn = GroupChild::spawn(
+            sh("trap '' TERM; echo; sleep 30").stdout(std::process::Stdio::piped()),
+        )
+        .unwrap();
+        let mut stdout = stubborn.slot().child.stdout.take().unwrap();
+        io::Read::read(&mut stdout, &mut [0u8; 1]).unwrap();
+        let started = Instant::now();
+        kill_all_process_groups();
+        wait_until("the kill", Duration::from_secs(2), || {
+            !process_group_alive(stubborn.pid() as i32)
+        });
+        assert!(started.elapsed() < Duration::from_millis(500));
+        assert_eq!(
+            stubborn.try_status().and_then(|status| status.signal()),
+            Some(9)
+        );
+    }
+}
