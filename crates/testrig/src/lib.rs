@@ -46,7 +46,7 @@ pub use testrig_model as model;
 
 /// What a plan file needs in scope: `use testrig::prelude::*;`.
 pub mod prelude {
-    pub use crate::env::Env;
+    pub use crate::env::{DriverError, DriverSettings, Env, context};
     pub use crate::plan::Plan;
     pub use crate::result::{
         Comparator, DictMatchOptions, ErrorExpectation, ExpectedTable, Recorder, Table,

@@ -13,6 +13,7 @@ use clap::Parser;
 use testrig_model::{Event, Report};
 
 use crate::cli::{ColorChoice, ListFormat, Options, ShuffleWhat};
+use crate::drivers::terminate_all_process_groups;
 use crate::events::{EventSink, now};
 use crate::export::{
     ConsoleOptions, ConsoleReporter, Verbosity, write_json_report, write_junit_reports,
@@ -231,6 +232,9 @@ fn run_selection(
         &finished,
         Duration::from_secs_f64(options.interrupt_grace.max(0.0)),
     );
+    // Environments stop themselves when their test ends; after an interrupt whose grace
+    // ran out some may still be up. No driver process outlives the plan.
+    terminate_all_process_groups(Duration::from_secs(1));
 
     let was_interrupted = interrupted();
     sink.emit(Event::PlanFinished {

@@ -454,7 +454,14 @@ fn a_failing_environment_errors_its_test_and_the_others_continue() {
     // It failed to start, was then stopped (nothing of it is left running); the report
     // keeps why it failed.
     assert_eq!(broken.drivers[0].status, DriverStatus::Stopped);
-    assert!(broken.drivers[0].error.as_ref().unwrap().message.starts_with("not ready"));
+    assert!(
+        broken.drivers[0]
+            .error
+            .as_ref()
+            .unwrap()
+            .message
+            .starts_with("not ready")
+    );
     assert_eq!(broken.drivers[0].log_tail, ["last words"]);
     let testcase = &broken.testcases()[0];
     assert_eq!(testcase.status, Status::Error);

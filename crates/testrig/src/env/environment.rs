@@ -352,7 +352,9 @@ impl Environment {
                     let _ = done.send((index, result));
                 });
             };
-            let roots: Vec<usize> = (0..count).filter(|&index| waiting_for[index] == 0).collect();
+            let roots: Vec<usize> = (0..count)
+                .filter(|&index| waiting_for[index] == 0)
+                .collect();
             for index in roots {
                 launch(index, &scope, &mut running, &mut launched);
             }
@@ -444,7 +446,9 @@ impl Environment {
                     let _ = done.send((index, result));
                 });
             };
-            let leaves: Vec<usize> = (0..count).filter(|&index| dependents_left[index] == 0).collect();
+            let leaves: Vec<usize> = (0..count)
+                .filter(|&index| dependents_left[index] == 0)
+                .collect();
             for index in leaves {
                 launch(index, &mut running, &mut launched);
             }

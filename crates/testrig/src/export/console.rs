@@ -329,7 +329,7 @@ impl ConsoleReporter {
                     offset(driver.start.end),
                     duration(&driver.start),
                     duration(&driver.stop),
-                    describe_attributes(&driver.attributes),
+                    describe_attributes(&short_attributes(&driver.attributes)),
                 ));
             }
         }
@@ -369,6 +369,19 @@ impl ConsoleReporter {
         self.line(text.to_string());
         self.flush();
     }
+}
+
+/// Attributes that fit on a timeline line (paths and command lines are in the JSON report).
+fn short_attributes(attributes: &crate::env::Attributes) -> crate::env::Attributes {
+    attributes
+        .iter()
+        .filter(|(_, value)| {
+            value
+                .as_str()
+                .is_none_or(|text| text.len() <= 32 && !text.contains('/'))
+        })
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect()
 }
 
 /// `test::suite::testcase <params>`, the name users filter on.

@@ -1,6 +1,6 @@
 //! Ctrl-C and SIGTERM: the first stops scheduling and lets running testcases finish for a
 //! short grace period, after which the partial report is written and the plan exits 130;
-//! the second exits at once.
+//! the second kills every driver process group and exits at once.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -15,7 +15,8 @@ pub const INTERRUPTED_EXIT_CODE: u8 = 130;
 pub fn install_interrupt_handler(grace_seconds: f64) {
     let _ = ctrlc::set_handler(move || {
         if SIGNALS.fetch_add(1, Ordering::SeqCst) > 0 {
-            eprintln!("testrig: interrupted again; exiting now");
+            eprintln!("testrig: interrupted again; killing driver processes and exiting now");
+            crate::drivers::kill_all_process_groups();
             std::process::exit(i32::from(INTERRUPTED_EXIT_CODE));
         }
         INTERRUPTED.store(true, Ordering::SeqCst);
