@@ -21,8 +21,8 @@ use crate::export::{
 };
 use crate::report::ReportBuilder;
 use crate::runner::{
-    INTERRUPTED_EXIT_CODE, RunContext, install_interrupt_handler, install_panic_hook, interrupted,
-    run_tests,
+    INTERRUPTED_EXIT_CODE, LiveEnvironments, RunContext, install_interrupt_handler,
+    install_panic_hook, interrupted, run_tests,
 };
 use crate::testing::{
     Filter, IgnoredMode, MultiTest, Pattern, PlanError, Selection, ShuffleScope, fresh_seed,
@@ -219,21 +219,27 @@ fn run_selection(
             .map(|n| n.get())
             .unwrap_or(1)
     });
+    let live_environments = LiveEnvironments::default();
     let context = RunContext {
         sink: sink.clone(),
         runpath: runpath.to_path_buf(),
+        live_environments: live_environments.clone(),
     };
     let (done, finished) = mpsc::channel();
     std::thread::spawn(move || {
         run_tests(jobs, workers, &context);
         let _ = done.send(());
     });
-    wait_for_run(
+    let finished_in_time = wait_for_run(
         &finished,
         Duration::from_secs_f64(options.interrupt_grace.max(0.0)),
     );
-    // Environments stop themselves when their test ends; after an interrupt whose grace
-    // ran out some may still be up. No driver process outlives the plan.
+    if !finished_in_time {
+        // Testcases still hold their workers after the grace period: stop their
+        // environments from here, so drivers stop in order and the report says how.
+        live_environments.stop_all();
+    }
+    // The last line of defence: no driver process outlives the plan.
     terminate_all_process_groups(Duration::from_secs(1));
 
     let was_interrupted = interrupted();
@@ -272,17 +278,18 @@ fn run_selection(
     }
 }
 
-/// Waits for the runner; after an interrupt, waits at most `grace` more.
-fn wait_for_run(finished: &mpsc::Receiver<()>, grace: Duration) {
+/// Waits for the runner; after an interrupt, waits at most `grace` more. True when the
+/// runner finished.
+fn wait_for_run(finished: &mpsc::Receiver<()>, grace: Duration) -> bool {
     let mut interrupted_at: Option<Instant> = None;
     loop {
         match finished.recv_timeout(Duration::from_millis(50)) {
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => return true,
             Err(RecvTimeoutError::Timeout) => {
                 if interrupted()
                     && interrupted_at.get_or_insert_with(Instant::now).elapsed() >= grace
                 {
-                    return;
+                    return false;
                 }
             }
         }

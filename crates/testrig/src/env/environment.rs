@@ -83,8 +83,8 @@ pub struct Environment {
     drivers: Vec<Arc<dyn Driver>>,
     dependencies: Option<Vec<(String, String)>>,
     statuses: Mutex<Vec<DriverStatus>>,
-    /// A crashed driver is reported once.
-    crash_reported: Mutex<Vec<bool>>,
+    /// Why each driver that died while started died; reported once, remembered after.
+    crashes: Mutex<Vec<Option<DriverError>>>,
 }
 
 impl Environment {
@@ -100,7 +100,7 @@ impl Environment {
             drivers,
             dependencies,
             statuses: Mutex::new(vec![DriverStatus::NotStarted; count]),
-            crash_reported: Mutex::new(vec![false; count]),
+            crashes: Mutex::new(vec![None; count]),
         }
     }
 
@@ -109,8 +109,8 @@ impl Environment {
         if let Ok(statuses) = self.statuses.get_mut() {
             statuses.push(DriverStatus::NotStarted);
         }
-        if let Ok(reported) = self.crash_reported.get_mut() {
-            reported.push(false);
+        if let Ok(crashes) = self.crashes.get_mut() {
+            crashes.push(None);
         }
     }
 
@@ -482,28 +482,28 @@ impl Environment {
         problems
     }
 
-    /// A started driver that has died since (a process that exited on its own), reported
-    /// once as a FAILED status change.
+    /// A started driver that has died since (a process that exited on its own). The first
+    /// call that sees it reports a FAILED status change; later calls return the same failure.
     pub fn failure(&self, run: &EnvironmentRun) -> Option<(String, DriverError)> {
+        let Ok(mut crashes) = self.crashes.lock() else {
+            return None;
+        };
         for (index, driver) in self.drivers.iter().enumerate() {
+            if let Some(error) = &crashes[index] {
+                return Some((driver.name().to_string(), error.clone()));
+            }
             if self.status(index) != DriverStatus::Started {
                 continue;
             }
             if let Some(error) = driver.failure() {
-                let first_report = self
-                    .crash_reported
-                    .lock()
-                    .map(|mut reported| !std::mem::replace(&mut reported[index], true))
-                    .unwrap_or(false);
-                if first_report {
-                    self.set_status(index, DriverStatus::Failed);
-                    run.emit(
-                        driver.name(),
-                        DriverStatus::Failed,
-                        Attributes::new(),
-                        Some(&error),
-                    );
-                }
+                self.set_status(index, DriverStatus::Failed);
+                run.emit(
+                    driver.name(),
+                    DriverStatus::Failed,
+                    Attributes::new(),
+                    Some(&error),
+                );
+                crashes[index] = Some(error.clone());
                 return Some((driver.name().to_string(), error));
             }
         }

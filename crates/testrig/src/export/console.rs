@@ -212,11 +212,15 @@ impl ConsoleReporter {
                     .as_ref()
                     .map(|l| format!(" (at {l})"))
                     .unwrap_or_default();
+                let mut message = error.message.lines();
+                let first = message.next().unwrap_or_default();
                 self.line(format!(
-                    "{label} {}: {}{where_}",
-                    uid.replace('/', "::"),
-                    error.message
+                    "{label} {}: {first}{where_}",
+                    uid.replace('/', "::")
                 ));
+                for line in message {
+                    self.line(format!("{:14}{line}", ""));
+                }
             }
             _ => {}
         }

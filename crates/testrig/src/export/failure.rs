@@ -31,10 +31,14 @@ pub fn failure_summary(node: &ReportNode) -> String {
 pub fn failure_lines(node: &ReportNode) -> Vec<String> {
     let mut lines = Vec::new();
     if let Some(error) = &node.error {
+        let mut message = error.message.lines();
+        let first = message.next().unwrap_or_default();
         match &error.location {
-            Some(location) => lines.push(format!("error: {} (at {location})", error.message)),
-            None => lines.push(format!("error: {}", error.message)),
+            Some(location) => lines.push(format!("error: {first} (at {location})")),
+            None => lines.push(format!("error: {first}")),
         }
+        // Multi-line messages (a driver's log tail) stay under their error.
+        lines.extend(message.map(|line| format!("    {line}")));
     }
     for entry in node
         .entries

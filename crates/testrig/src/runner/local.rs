@@ -32,6 +32,47 @@ pub struct RunContext {
     pub sink: EventSink,
     /// The plan's output folder; each test gets a folder below it.
     pub runpath: PathBuf,
+    /// Environments that are up, so an interrupted plan can stop them while a testcase
+    /// still holds its worker thread.
+    pub live_environments: LiveEnvironments,
+}
+
+/// The environments of a run that are started and not yet stopped.
+#[derive(Clone, Default)]
+pub struct LiveEnvironments(Arc<Mutex<Vec<(Arc<Environment>, EnvironmentRun)>>>);
+
+impl std::fmt::Debug for LiveEnvironments {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LiveEnvironments")
+    }
+}
+
+impl LiveEnvironments {
+    fn add(&self, environment: &Arc<Environment>, run: &EnvironmentRun) {
+        if let Ok(mut live) = self.0.lock() {
+            live.push((environment.clone(), run.clone()));
+        }
+    }
+
+    fn remove(&self, environment: &Arc<Environment>) {
+        if let Ok(mut live) = self.0.lock() {
+            live.retain(|(other, _)| !Arc::ptr_eq(other, environment));
+        }
+    }
+
+    /// Stops every live environment, in parallel, each in reverse dependency order.
+    pub fn stop_all(&self) {
+        let live = self
+            .0
+            .lock()
+            .map(|mut live| std::mem::take(&mut *live))
+            .unwrap_or_default();
+        std::thread::scope(|scope| {
+            for (environment, run) in &live {
+                scope.spawn(move || environment.stop(run));
+            }
+        });
+    }
 }
 
 /// Runs the selected tests on `workers` threads and returns when all are done.
@@ -144,8 +185,8 @@ fn run_multitest(selected: &SelectedTest, mut multitest: MultiTest, context: &Ru
         let message = failure.to_string();
         for case in selected.suites.iter().flat_map(|suite| suite.cases.iter()) {
             let error = error_info(format!(
-                "not run: the environment failed to start: {}",
-                failure
+                "not run: the environment failed to start (driver `{}`)",
+                failure.driver
             ));
             context.sink.emit(Event::TestcaseFinished {
                 uid: case.uid.clone(),
@@ -157,6 +198,9 @@ fn run_multitest(selected: &SelectedTest, mut multitest: MultiTest, context: &Ru
         test_error = error_info(message);
     }
     if test_error.is_none() {
+        context
+            .live_environments
+            .add(&environment, &environment_run);
         let mut guard = EnvironmentGuard {
             environment: environment.clone(),
             run: &environment_run,
@@ -181,6 +225,7 @@ fn run_multitest(selected: &SelectedTest, mut multitest: MultiTest, context: &Ru
             run_suite(suite, suite_object.as_mut(), &test);
         }
         guard.stop();
+        context.live_environments.remove(&environment);
         if !guard.problems.is_empty() {
             let problems: Vec<String> = guard
                 .problems

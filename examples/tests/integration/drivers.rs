@@ -1,0 +1,218 @@
+//! Drivers against real processes: faults, the no-orphans rule, a real redis-server.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use testrig::model::{DriverStatus, Report, Status};
+
+use crate::util::{run_plan, scratch_dir};
+
+#[test]
+fn driver_faults_error_their_test_with_reason_and_log_tail() {
+    let run = run_plan(env!("CARGO_BIN_EXE_driver_faults"), "driver-faults", &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert_eq!(run.last_line(), "1 passed, 6 failed, 0 skipped");
+    let report = run.report();
+    let test = |name: &str| {
+        report
+            .plan
+            .children
+            .iter()
+            .find(|test| test.name == name)
+            .unwrap()
+    };
+
+    let early = test("ExitsEarly");
+    assert_eq!(early.status, Status::Error);
+    let message = &early.error.as_ref().unwrap().message;
+    assert!(
+        message
+            .contains("failed to start driver `service`: exited with status 3 before it was ready"),
+        "{message}"
+    );
+    assert!(
+        early.drivers[0]
+            .log_tail
+            .iter()
+            .any(|line| line.contains("config.toml: no such file"))
+    );
+
+    let never = test("NeverReady");
+    assert!(
+        never
+            .error
+            .as_ref()
+            .unwrap()
+            .message
+            .contains("not ready after 0.5s")
+    );
+    assert!(
+        never.drivers[0]
+            .log_tail
+            .iter()
+            .any(|line| line.contains("warming up"))
+    );
+
+    let crashed = test("CrashesMidRun");
+    let cases = crashed.testcases();
+    assert_eq!(cases[0].status, Status::Error);
+    assert!(
+        cases[0]
+            .error
+            .as_ref()
+            .unwrap()
+            .message
+            .contains("exited with status 139 while running")
+    );
+    assert_eq!(cases[1].status, Status::Error);
+    assert!(
+        cases[1]
+            .error
+            .as_ref()
+            .unwrap()
+            .message
+            .starts_with("not run: the environment is down")
+    );
+    assert!(
+        crashed.drivers[0]
+            .log_tail
+            .iter()
+            .any(|line| line.contains("segfault in worker"))
+    );
+
+    assert_eq!(test("Healthy").status, Status::Passed);
+    assert_eq!(test("Healthy").drivers[0].status, DriverStatus::Stopped);
+    assert!(
+        run.stdout
+            .contains("DRIVER FAIL CrashesMidRun: driver `service`: exited with status 139"),
+        "{}",
+        run.stdout
+    );
+}
+
+fn alive(pid: u64) -> bool {
+    // A zombie is dead: it only waits for a parent (or init) to reap it.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => false,
+        Ok(stat) => stat
+            .rsplit(") ")
+            .next()
+            .is_some_and(|rest| !rest.starts_with('Z')),
+    }
+}
+
+/// Runs the orphans plan until its drivers are up, signals it, and returns its report.
+fn interrupt_orphans(name: &str, signal: &str) -> (Option<i32>, Report) {
+    let dir = scratch_dir(name);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_orphans"))
+        .arg("--runpath")
+        .arg(dir.join("runpath"))
+        .arg("--json")
+        .arg(dir.join("report.json"))
+        .arg("--interrupt-grace")
+        .arg("1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let forker_log = dir.join("runpath/Resists/forker/stdout");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&forker_log).is_ok_and(|text| text.contains("ready child")) {
+        assert!(Instant::now() < deadline, "the drivers did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Let the testcase begin, then interrupt.
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut stdout = String::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        stdout.push_str(&line.unwrap());
+        stdout.push('\n');
+    }
+    let code = child.wait().unwrap().code();
+    let report =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).expect(&stdout))
+            .unwrap();
+    (code, report)
+}
+
+fn driver_pids(report: &Report) -> Vec<u64> {
+    let test = &report.plan.children[0];
+    let mut pids = Vec::new();
+    for driver in &test.drivers {
+        for key in ["pid", "shell", "grandchild"] {
+            if let Some(value) = driver.attributes.get(key) {
+                pids.push(
+                    value
+                        .as_u64()
+                        .or_else(|| value.as_str().and_then(|text| text.parse().ok()))
+                        .unwrap(),
+                );
+            }
+        }
+    }
+    pids
+}
+
+#[test]
+fn no_driver_process_outlives_an_interrupted_plan() {
+    for (name, signal) in [("orphans-int", "-INT"), ("orphans-term", "-TERM")] {
+        let (code, report) = interrupt_orphans(name, signal);
+        assert_eq!(code, Some(130), "{signal}");
+        assert!(report.interrupted);
+        let pids = driver_pids(&report);
+        assert_eq!(
+            pids.len(),
+            4,
+            "stubborn pid + shell, forker pid + grandchild: {pids:?}"
+        );
+        let survivors: Vec<u64> = pids.into_iter().filter(|&pid| alive(pid)).collect();
+        assert!(
+            survivors.is_empty(),
+            "still running after {signal}: {survivors:?}"
+        );
+        let stubborn = &report.plan.children[0].drivers[0];
+        assert_eq!(stubborn.name, "stubborn");
+        assert!(
+            stubborn
+                .error
+                .as_ref()
+                .is_some_and(|error| error.message.contains("killed")),
+            "the SIGTERM-ignoring driver is reported as killed: {stubborn:?}"
+        );
+    }
+}
+
+#[test]
+fn a_real_redis_server_answers_over_its_protocol() {
+    let found = std::env::var_os("PATH")
+        .map(|paths| {
+            std::env::split_paths(&paths).any(|dir| Path::new(&dir).join("redis-server").is_file())
+        })
+        .unwrap_or(false);
+    assert!(
+        found,
+        "redis-server is not installed: apt-get install -y redis-server (.ci/run does this)"
+    );
+    let run = run_plan(env!("CARGO_BIN_EXE_redis"), "redis", &["--driver-info"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.last_line(), "3 passed, 0 failed, 0 skipped");
+    assert!(
+        run.stdout.contains("Environment of `Redis`: started in"),
+        "{}",
+        run.stdout
+    );
+    let report = run.report();
+    let redis = &report.plan.children[0].drivers[0];
+    assert_eq!(redis.status, DriverStatus::Stopped);
+    let pid = redis.attributes["pid"].as_u64().unwrap();
+    assert!(!alive(pid), "redis-server {pid} still runs");
+}
