@@ -39,7 +39,10 @@ pub struct RunContext {
 
 /// The environments of a run that are started and not yet stopped.
 #[derive(Clone, Default)]
-pub struct LiveEnvironments(Arc<Mutex<Vec<(Arc<Environment>, EnvironmentRun)>>>);
+pub struct LiveEnvironments(Arc<Mutex<Vec<LiveEnvironment>>>);
+
+/// A started environment and where its events go.
+type LiveEnvironment = (Arc<Environment>, EnvironmentRun);
 
 impl std::fmt::Debug for LiveEnvironments {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
