@@ -474,3 +474,58 @@ fn a_failing_environment_errors_its_test_and_the_others_continue() {
             .starts_with("not run: the environment failed to start")
     );
 }
+
+#[test]
+fn hooks_run_around_each_phase_and_a_failing_pre_start_fails_the_start() {
+    let timeline = Timeline::default();
+    let (before, after) = (timeline.clone(), timeline.clone());
+    let hooked = Fake::new("hooked", 0, &timeline)
+        .pre_start(move |driver| {
+            before
+                .lock()
+                .unwrap()
+                .push((format!("{} pre_start", driver.name()), Instant::now()));
+            Ok(())
+        })
+        .post_stop(move |driver| {
+            after
+                .lock()
+                .unwrap()
+                .push((format!("{} post_stop", driver.name()), Instant::now()));
+            Ok(())
+        });
+    let environment = Environment::new(vec![hooked.into()], None);
+    environment.start(&run()).unwrap();
+    environment.stop(&run());
+    assert!(when(&timeline, "hooked pre_start") <= when(&timeline, "hooked start"));
+    assert!(when(&timeline, "hooked post_stop") >= when(&timeline, "hooked stop"));
+
+    let refusing =
+        Fake::new("refusing", 0, &timeline).pre_start(|_| Err("port 80 needs root".into()));
+    let environment = Environment::new(vec![refusing.into()], None);
+    let failure = environment.start(&run()).unwrap_err();
+    assert_eq!(
+        failure.error.message,
+        "pre_start hook failed: port 80 needs root"
+    );
+    assert!(!happened(&timeline, "refusing start"));
+}
+
+#[test]
+fn an_invalid_environment_stops_the_plan_before_anything_starts() {
+    let timeline = Timeline::default();
+    let outcome = Plan::new("cyclic")
+        .add(
+            MultiTest::new("Cycle")
+                .suite(UsesDrivers)
+                .drivers([
+                    Fake::new("a", 0, &timeline).into(),
+                    Fake::new("b", 0, &timeline).into(),
+                ])
+                .dependencies([("a", "b"), ("b", "a")]),
+        )
+        .run_with(testrig::cli::Options::from_args(["plan"]).unwrap());
+    assert_eq!(outcome.exit_code, 2);
+    assert!(outcome.report.is_none());
+    assert!(timeline.lock().unwrap().is_empty(), "nothing started");
+}
