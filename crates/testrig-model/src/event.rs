@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use std::collections::BTreeMap;
 
-use crate::{DriverStatus, Entry, ErrorInfo, Status};
+use crate::{DriverStatus, Entry, ErrorInfo, RuntimeStatus, Status};
 
 /// Something that happened during a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,6 +95,22 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         log_tail: Vec<String>,
     },
+    /// A node was queued, started or finished in an interactive run.
+    RuntimeStatus {
+        /// The node's UID.
+        uid: String,
+        /// Its new runtime status.
+        runtime_status: RuntimeStatus,
+    },
+    /// A test's environment changed as a whole (interactive runs).
+    EnvStatus {
+        /// The test's UID.
+        uid: String,
+        /// The environment's new status.
+        env_status: DriverStatus,
+    },
+    /// Every result was cleared (interactive runs); readers start from a fresh snapshot.
+    Reset,
     /// The run is over; nothing follows.
     PlanFinished {
         /// Seconds since the Unix epoch.
@@ -115,8 +131,10 @@ impl Event {
             | Event::TestcaseStarted { uid, .. }
             | Event::EntryRecorded { uid, .. }
             | Event::TestcaseFinished { uid, .. }
-            | Event::DriverStatusChanged { uid, .. } => Some(uid),
-            Event::PlanFinished { .. } => None,
+            | Event::DriverStatusChanged { uid, .. }
+            | Event::RuntimeStatus { uid, .. }
+            | Event::EnvStatus { uid, .. } => Some(uid),
+            Event::PlanFinished { .. } | Event::Reset => None,
         }
     }
 }

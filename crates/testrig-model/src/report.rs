@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Counts, DriverReport, Entry, RuntimeStatus, SCHEMA_VERSION, Status};
+use crate::{Counts, DriverReport, DriverStatus, Entry, RuntimeStatus, SCHEMA_VERSION, Status};
 
 /// A whole run: the plan node plus facts about the run itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -149,6 +149,12 @@ pub struct ReportNode {
     /// Assertions and logs recorded directly on this node (testcases; suites for hooks).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub entries: Vec<Entry>,
+    /// Changes whenever anything at or below this node changes (live views compare it).
+    #[serde(default)]
+    pub hash: u64,
+    /// Where a test's environment is in its life cycle (interactive runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env_status: Option<DriverStatus>,
     /// The drivers of a test's environment.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drivers: Vec<DriverReport>,
@@ -175,7 +181,33 @@ impl ReportNode {
             counts: Counts::default(),
             error: None,
             entries: Vec::new(),
+            hash: 0,
+            env_status: None,
             drivers: Vec::new(),
+            children: Vec::new(),
+        }
+    }
+
+    /// A copy of this node without its children (a shallow node of the interactive API).
+    pub fn without_children(&self) -> ReportNode {
+        ReportNode {
+            uid: self.uid.clone(),
+            name: self.name.clone(),
+            kind: self.kind,
+            status: self.status,
+            runtime_status: self.runtime_status,
+            tags: self.tags.clone(),
+            description: self.description.clone(),
+            location: self.location.clone(),
+            parameters: self.parameters.clone(),
+            reason: self.reason.clone(),
+            timer: self.timer,
+            counts: self.counts,
+            error: self.error.clone(),
+            entries: self.entries.clone(),
+            hash: self.hash,
+            env_status: self.env_status,
+            drivers: self.drivers.clone(),
             children: Vec::new(),
         }
     }
@@ -194,6 +226,34 @@ impl ReportNode {
         for child in &self.children {
             child.collect_testcases(found);
         }
+    }
+
+    /// Recomputes `status` and `counts` of this node from its direct children only (they
+    /// must be up to date): the cheap update along one path after a single change.
+    pub fn recompute_shallow(&mut self) {
+        if self.kind == NodeKind::Testcase {
+            self.counts = Counts::default();
+            self.counts.add_status(self.status);
+            return;
+        }
+        let mut counts = Counts::default();
+        let mut status = if self.error.is_some() {
+            Status::Error
+        } else {
+            Status::Skipped
+        };
+        for child in &self.children {
+            counts.merge(&child.counts);
+            status = status.combine(child.status);
+        }
+        if self.children.is_empty() && self.error.is_none() {
+            status = Status::Unknown;
+        }
+        if self.entries.iter().any(|entry| entry.passed == Some(false)) {
+            status = status.combine(Status::Failed);
+        }
+        self.counts = counts;
+        self.status = status;
     }
 
     /// Recomputes `status` and `counts` of every group node from its testcases.

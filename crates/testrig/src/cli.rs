@@ -76,6 +76,28 @@ pub struct Options {
     #[arg(long, value_name = "PATH")]
     pub xml: Option<PathBuf>,
 
+    /// Interactive mode: keep the plan up and serve the UI and API on PORT (0 or none: any
+    /// free port).
+    #[arg(short = 'i', long, value_name = "PORT", num_args = 0..=1, default_missing_value = "0")]
+    pub interactive: Option<u16>,
+
+    /// Address the interactive server binds (default 127.0.0.1); any other address requires
+    /// an access token.
+    #[arg(
+        long = "interactive-host",
+        value_name = "ADDR",
+        default_value = "127.0.0.1"
+    )]
+    pub interactive_host: std::net::IpAddr,
+
+    /// Access token for the interactive server (generated when binding beyond loopback).
+    #[arg(long = "interactive-token", value_name = "TOKEN")]
+    pub interactive_token: Option<String>,
+
+    /// How the UI links source locations to your editor, e.g. `vscode://file/{path}:{line}`.
+    #[arg(long = "editor-url", value_name = "PATTERN")]
+    pub editor_url: Option<String>,
+
     /// Print when each driver started and stopped, and its attributes.
     #[arg(long = "driver-info")]
     pub driver_info: bool,

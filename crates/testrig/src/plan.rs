@@ -19,9 +19,10 @@ use crate::export::{
     ConsoleOptions, ConsoleReporter, Verbosity, write_json_report, write_junit_reports,
     write_terse, write_tree,
 };
+use crate::interactive::InteractiveState;
 use crate::report::ReportBuilder;
 use crate::runner::{
-    INTERRUPTED_EXIT_CODE, LiveEnvironments, RunContext, install_interrupt_handler,
+    INTERRUPTED_EXIT_CODE, LiveEnvironments, RunContext, TestSession, install_interrupt_handler,
     install_panic_hook, interrupted, run_tests,
 };
 use crate::testing::{
@@ -138,6 +139,9 @@ impl Plan {
                 runpath.display()
             ))
         })?;
+        if let Some(port) = options.interactive {
+            return run_interactive(self, selection, &options, &runpath, port);
+        }
         let outcome = run_selection(self, selection, &options, &runpath, seed);
         Ok(outcome)
     }
@@ -220,11 +224,8 @@ fn run_selection(
             .unwrap_or(1)
     });
     let live_environments = LiveEnvironments::default();
-    let context = RunContext {
-        sink: sink.clone(),
-        runpath: runpath.to_path_buf(),
-        live_environments: live_environments.clone(),
-    };
+    let mut context = RunContext::new(sink.clone(), runpath.to_path_buf());
+    context.live_environments = live_environments.clone();
     let (done, finished) = mpsc::channel();
     std::thread::spawn(move || {
         run_tests(jobs, workers, &context);
@@ -421,4 +422,111 @@ fn host_name() -> String {
         .map(|name| name.trim().to_string())
         .filter(|name| !name.is_empty())
         .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// `-i`: serve the UI and API until Ctrl-C, then stop every environment and write the
+/// report files that were asked for.
+fn run_interactive(
+    plan: Plan,
+    selection: Selection,
+    options: &Options,
+    runpath: &Path,
+    port: u16,
+) -> Result<RunOutcome, PlanError> {
+    install_panic_hook();
+    install_interrupt_handler(0.0);
+    let host = options.interactive_host;
+    let token = match (&options.interactive_token, host.is_loopback()) {
+        (Some(token), _) => Some(token.clone()),
+        (None, true) => None,
+        (None, false) => Some(generate_token()),
+    };
+    let listener = crate::interactive::bind(std::net::SocketAddr::new(host, port)).map_err(|error| {
+        PlanError(format!("failed to listen on {host}:{port} for interactive mode: {error}; choose another port with -i PORT"))
+    })?;
+    let address = listener
+        .local_addr()
+        .map_err(|error| PlanError(format!("failed to read the bound address: {error}")))?;
+    let report = Report::new(
+        selection.skeleton(&plan.name),
+        host_name(),
+        runpath.display().to_string(),
+    );
+    let (sink, events) = EventSink::channel();
+    let mut context = RunContext::new(sink, runpath.to_path_buf());
+    context.abandonable = true;
+    let mut tests: Vec<Option<MultiTest>> = plan.tests.into_iter().map(Some).collect();
+    let mut sessions = Vec::new();
+    for selected in &selection.tests {
+        let Some(multitest) = tests[selected.test_index].take() else {
+            continue;
+        };
+        let session = TestSession::new(selected, multitest, &context).map_err(PlanError)?;
+        sessions.push((selected.uid.clone(), session));
+    }
+    let state = InteractiveState::start(
+        selection,
+        sessions,
+        report,
+        events,
+        context,
+        options.editor_url.clone(),
+    );
+    crate::interactive::serve(
+        listener,
+        crate::interactive::router(state.clone(), token.clone()),
+    )
+    .map_err(|error| PlanError(format!("failed to start the interactive server: {error}")))?;
+    let query = token
+        .as_ref()
+        .map(|token| format!("?token={token}"))
+        .unwrap_or_default();
+    println!("Interactive testrig UI: http://{address}/{query}");
+    println!(
+        "API: http://{address}/api/v1/interactive/report (OpenAPI: http://{address}/api/v1/openapi.json)"
+    );
+    println!("Press Ctrl-C to stop.");
+    let _ = std::io::stdout().flush();
+    while !interrupted() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    println!("stopping environments…");
+    state.stop_all_environments();
+    terminate_all_process_groups(Duration::from_secs(1));
+    let mut exit_code = 0;
+    if let Some(report) = state.report() {
+        if let Some(path) = &options.json
+            && let Err(error) = write_json_report(&report, path)
+        {
+            eprintln!(
+                "error: failed to write the JSON report `{}`: {error}",
+                path.display()
+            );
+            exit_code = 2;
+        }
+        return Ok(RunOutcome {
+            report: Some(report),
+            exit_code,
+        });
+    }
+    Ok(RunOutcome {
+        report: None,
+        exit_code,
+    })
+}
+
+/// 128 random bits from the standard library's per-process random hash keys.
+fn generate_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let part = || {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0),
+        );
+        hasher.finish()
+    };
+    format!("{:016x}{:016x}", part(), part())
 }

@@ -60,6 +60,30 @@ impl ReportBuilder {
     /// Folds one event into the tree. Events about unknown nodes are ignored; events about a
     /// testcase that already finished (a timed-out testcase that kept running) too.
     pub fn apply(&mut self, event: &Event) {
+        self.fold(event);
+        if let Some(uid) = event.uid() {
+            self.touch(uid);
+        }
+    }
+
+    /// Bumps the hash of the node and its ancestors and refolds their counts and statuses,
+    /// so a live view reading any node sees it current.
+    fn touch(&mut self, uid: &str) {
+        let Some(path) = self.paths.get(uid).cloned() else {
+            return;
+        };
+        touch_path(&mut self.report.plan, &path);
+    }
+
+    /// Clears every result (interactive reset): statuses, entries, errors and timers go; the
+    /// drivers keep their state, since environments stay up.
+    pub fn reset_results(&mut self) {
+        reset_node(&mut self.report.plan);
+        self.report.interrupted = false;
+        self.report.plan.recompute();
+    }
+
+    fn fold(&mut self, event: &Event) {
         match event {
             Event::TestStarted { uid, time } | Event::SuiteStarted { uid, time } => {
                 if self.report.plan.timer.start.is_none() {
@@ -173,6 +197,20 @@ impl ReportBuilder {
                 close_unfinished(&mut self.report.plan, *time);
                 self.report.plan.recompute();
             }
+            Event::RuntimeStatus {
+                uid,
+                runtime_status,
+            } => {
+                if let Some(node) = self.node_mut(uid) {
+                    node.runtime_status = *runtime_status;
+                }
+            }
+            Event::EnvStatus { uid, env_status } => {
+                if let Some(node) = self.node_mut(uid) {
+                    node.env_status = Some(*env_status);
+                }
+            }
+            Event::Reset => self.reset_results(),
             _ => {}
         }
     }
@@ -181,6 +219,26 @@ impl ReportBuilder {
     pub fn finish(mut self) -> Report {
         self.report.plan.recompute();
         self.report
+    }
+}
+
+fn touch_path(node: &mut ReportNode, path: &[usize]) {
+    node.hash = node.hash.wrapping_add(1);
+    if let Some((&first, rest)) = path.split_first() {
+        touch_path(&mut node.children[first], rest);
+    }
+    node.recompute_shallow();
+}
+
+fn reset_node(node: &mut ReportNode) {
+    node.status = Status::Unknown;
+    node.runtime_status = RuntimeStatus::Ready;
+    node.timer = Timer::default();
+    node.error = None;
+    node.entries.clear();
+    node.hash = node.hash.wrapping_add(1);
+    for child in &mut node.children {
+        reset_node(child);
     }
 }
 

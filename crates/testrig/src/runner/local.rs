@@ -9,13 +9,13 @@
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
-use testrig_model::{ErrorInfo, Event, Status};
+use testrig_model::{DriverStatus, ErrorInfo, Event, Status};
 
-use crate::env::{Env, Environment, EnvironmentRun};
+use crate::env::{Env, Environment, EnvironmentRun, StartFailure};
 use crate::events::{EventSink, now};
 use crate::result::Recorder;
 use crate::runner::interrupt::interrupted;
@@ -35,6 +35,28 @@ pub struct RunContext {
     /// Environments that are up, so an interrupted plan can stop them while a testcase
     /// still holds its worker thread.
     pub live_environments: LiveEnvironments,
+    /// Set to cancel what is queued and running (interactive mode).
+    pub cancel: Arc<AtomicBool>,
+    /// Run every testcase body on its own thread so a cancel can abandon it (interactive).
+    pub abandonable: bool,
+}
+
+impl RunContext {
+    /// A context for a batch run.
+    pub fn new(sink: EventSink, runpath: PathBuf) -> RunContext {
+        RunContext {
+            sink,
+            runpath,
+            live_environments: LiveEnvironments::default(),
+            cancel: Arc::new(AtomicBool::new(false)),
+            abandonable: false,
+        }
+    }
+
+    /// True once nothing more should be scheduled: an interrupt or a cancel.
+    pub fn stopping(&self) -> bool {
+        interrupted() || self.cancel.load(Ordering::SeqCst)
+    }
 }
 
 /// The environments of a run that are started and not yet stopped.
@@ -96,7 +118,7 @@ pub fn run_tests(tests: Vec<(SelectedTest, MultiTest)>, workers: usize, context:
                     let Some((selected, multitest)) = job else {
                         break;
                     };
-                    if interrupted() {
+                    if context.stopping() {
                         break;
                     }
                     run_multitest(&selected, multitest, &context);
@@ -138,22 +160,22 @@ struct TestRun<'a> {
 }
 
 /// Stops the environment when the test is done, also when the runner unwinds from a panic.
-struct EnvironmentGuard<'a> {
+struct EnvironmentGuard {
     environment: Arc<Environment>,
-    run: &'a EnvironmentRun,
+    run: EnvironmentRun,
     problems: Vec<(String, crate::env::DriverError)>,
     stopped: bool,
 }
 
-impl EnvironmentGuard<'_> {
+impl EnvironmentGuard {
     fn stop(&mut self) {
         if !std::mem::replace(&mut self.stopped, true) {
-            self.problems = self.environment.stop(self.run);
+            self.problems = self.environment.stop(&self.run);
         }
     }
 }
 
-impl Drop for EnvironmentGuard<'_> {
+impl Drop for EnvironmentGuard {
     fn drop(&mut self) {
         self.stop();
     }
@@ -166,80 +188,174 @@ fn error_info(message: String) -> Option<ErrorInfo> {
     })
 }
 
-fn run_multitest(selected: &SelectedTest, mut multitest: MultiTest, context: &RunContext) {
-    context.sink.emit(Event::TestStarted {
-        uid: selected.uid.clone(),
-        time: now(),
-    });
-    let runpath = test_runpath(&context.runpath, &selected.name);
-    let environment = Arc::new(std::mem::take(&mut multitest.environment));
-    let environment_run = EnvironmentRun {
-        test_uid: selected.uid.clone(),
-        sink: Some(context.sink.clone()),
-        runpath: runpath.clone(),
-    };
-    let mut test_error = None;
-    if let Err(error) = std::fs::create_dir_all(&runpath) {
-        test_error = error_info(format!(
-            "failed to create the test's runpath `{}`: {error}",
-            runpath.display()
-        ));
-    } else if let Err(failure) = environment.start(&environment_run) {
-        let message = failure.to_string();
-        for case in selected.suites.iter().flat_map(|suite| suite.cases.iter()) {
-            let error = error_info(format!(
-                "not run: the environment failed to start (driver `{}`)",
-                failure.driver
-            ));
-            context.sink.emit(Event::TestcaseFinished {
-                uid: case.uid.clone(),
-                time: now(),
-                status: Status::Error,
-                error,
-            });
-        }
-        test_error = error_info(message);
-    }
-    if test_error.is_none() {
-        context
-            .live_environments
-            .add(&environment, &environment_run);
-        let mut guard = EnvironmentGuard {
-            environment: environment.clone(),
-            run: &environment_run,
-            problems: Vec::new(),
-            stopped: false,
+/// One test with its environment, kept across runs: batch mode runs it once, interactive
+/// mode runs parts of it on demand while its environment stays up.
+pub struct TestSession {
+    multitest: MultiTest,
+    environment: Arc<Environment>,
+    environment_run: EnvironmentRun,
+    env: Arc<Env>,
+    context: RunContext,
+    thread_pool_size: usize,
+}
+
+impl TestSession {
+    /// A session for `selected` (its drivers not started yet).
+    pub fn new(
+        selected: &SelectedTest,
+        mut multitest: MultiTest,
+        context: &RunContext,
+    ) -> Result<TestSession, String> {
+        let runpath = test_runpath(&context.runpath, &selected.name);
+        std::fs::create_dir_all(&runpath).map_err(|error| {
+            format!(
+                "failed to create the test's runpath `{}`: {error}",
+                runpath.display()
+            )
+        })?;
+        let environment = Arc::new(std::mem::take(&mut multitest.environment));
+        let environment_run = EnvironmentRun {
+            test_uid: selected.uid.clone(),
+            sink: Some(context.sink.clone()),
+            runpath: runpath.clone(),
         };
-        let test = TestRun {
+        Ok(TestSession {
             env: Arc::new(Env::with_environment(
                 selected.name.clone(),
                 runpath,
                 environment.clone(),
             )),
-            environment: environment_run.clone(),
+            multitest,
+            environment,
+            environment_run,
+            context: context.clone(),
             thread_pool_size: selected.thread_pool_size,
-            context,
-        };
-        for suite in &selected.suites {
-            if interrupted() {
-                break;
+        })
+    }
+
+    /// The environment.
+    pub fn environment(&self) -> &Arc<Environment> {
+        &self.environment
+    }
+
+    /// True while the environment has started drivers.
+    pub fn environment_is_up(&self) -> bool {
+        self.environment.statuses().iter().any(|(_, status)| {
+            matches!(
+                status,
+                DriverStatus::Started | DriverStatus::Starting | DriverStatus::Failed
+            )
+        })
+    }
+
+    fn emit_env_status(&self, env_status: DriverStatus) {
+        self.context.sink.emit(Event::EnvStatus {
+            uid: self.environment_run.test_uid.clone(),
+            env_status,
+        });
+    }
+
+    /// Starts the environment; on failure the drivers already started are stopped again.
+    pub fn start_environment(&self) -> Result<(), StartFailure> {
+        self.emit_env_status(DriverStatus::Starting);
+        match self.environment.start(&self.environment_run) {
+            Ok(()) => {
+                self.context
+                    .live_environments
+                    .add(&self.environment, &self.environment_run);
+                self.emit_env_status(DriverStatus::Started);
+                Ok(())
             }
-            let suite_object = &mut multitest.suites[suite.suite_index];
-            run_suite(suite, suite_object.as_mut(), &test);
-        }
-        guard.stop();
-        context.live_environments.remove(&environment);
-        if !guard.problems.is_empty() {
-            let problems: Vec<String> = guard
-                .problems
-                .iter()
-                .map(|(driver, error)| {
-                    format!("driver `{driver}` failed to stop: {}", error.message)
-                })
-                .collect();
-            test_error = error_info(problems.join("; "));
+            Err(failure) => {
+                self.emit_env_status(DriverStatus::Failed);
+                Err(failure)
+            }
         }
     }
+
+    /// Stops the environment; returns the drivers that did not stop cleanly.
+    pub fn stop_environment(&self) -> Vec<(String, crate::env::DriverError)> {
+        self.emit_env_status(DriverStatus::Stopping);
+        let problems = self.environment.stop(&self.environment_run);
+        self.context.live_environments.remove(&self.environment);
+        self.emit_env_status(if problems.is_empty() {
+            DriverStatus::Stopped
+        } else {
+            DriverStatus::Failed
+        });
+        problems
+    }
+
+    /// Runs the suites and testcases of `selected` (all of the test, or part of it).
+    pub fn run(&mut self, selected: &SelectedTest) {
+        let test = TestRun {
+            env: self.env.clone(),
+            environment: self.environment_run.clone(),
+            thread_pool_size: self.thread_pool_size,
+            context: &self.context,
+        };
+        for suite in &selected.suites {
+            if self.context.stopping() {
+                break;
+            }
+            let suite_object = &mut self.multitest.suites[suite.suite_index];
+            run_suite(suite, suite_object.as_mut(), &test);
+        }
+    }
+}
+
+/// Marks testcases as errored without running them.
+pub fn error_testcases(selected: &SelectedTest, message: &str, sink: &EventSink) {
+    for case in selected.suites.iter().flat_map(|suite| suite.cases.iter()) {
+        let error = error_info(message.to_string());
+        sink.emit(Event::TestcaseFinished {
+            uid: case.uid.clone(),
+            time: now(),
+            status: Status::Error,
+            error,
+        });
+    }
+}
+
+fn run_multitest(selected: &SelectedTest, multitest: MultiTest, context: &RunContext) {
+    context.sink.emit(Event::TestStarted {
+        uid: selected.uid.clone(),
+        time: now(),
+    });
+    let test_error = match TestSession::new(selected, multitest, context) {
+        Err(message) => error_info(message),
+        Ok(mut session) => match session.start_environment() {
+            Err(failure) => {
+                let message = format!(
+                    "not run: the environment failed to start (driver `{}`)",
+                    failure.driver
+                );
+                error_testcases(selected, &message, &context.sink);
+                error_info(failure.to_string())
+            }
+            Ok(()) => {
+                let mut guard = EnvironmentGuard {
+                    environment: session.environment.clone(),
+                    run: session.environment_run.clone(),
+                    problems: Vec::new(),
+                    stopped: false,
+                };
+                session.run(selected);
+                guard.stopped = true;
+                let problems = session.stop_environment();
+                let problems: Vec<String> = problems
+                    .iter()
+                    .map(|(driver, error)| {
+                        format!("driver `{driver}` failed to stop: {}", error.message)
+                    })
+                    .collect();
+                (!problems.is_empty()).then(|| ErrorInfo {
+                    message: problems.join("; "),
+                    location: None,
+                })
+            }
+        },
+    };
     context.sink.emit(Event::TestFinished {
         uid: selected.uid.clone(),
         time: now(),
@@ -330,6 +446,10 @@ fn run_hook(
 /// Testcases run in order, unless the test has a thread pool and testcases have execution
 /// groups: then testcases without a group run first, in order, and each group after that
 /// runs its testcases in parallel, one group after another (Testplan's semantics).
+fn context_stopping(test: &TestRun) -> bool {
+    test.context.stopping()
+}
+
 fn run_cases(selected: &SelectedSuite, suite: &dyn SuiteObject, test: &TestRun) {
     let grouped = test.thread_pool_size > 1
         && selected
@@ -338,7 +458,7 @@ fn run_cases(selected: &SelectedSuite, suite: &dyn SuiteObject, test: &TestRun) 
             .any(|case| case.execution_group.is_some());
     if !grouped {
         for case in &selected.cases {
-            if interrupted() {
+            if context_stopping(test) {
                 return;
             }
             run_case(case, suite, test);
@@ -355,7 +475,7 @@ fn run_cases(selected: &SelectedSuite, suite: &dyn SuiteObject, test: &TestRun) 
         }
     }
     for (group, cases) in batches {
-        if interrupted() {
+        if context_stopping(test) {
             return;
         }
         match group {
@@ -373,7 +493,7 @@ fn run_in_parallel(cases: &[&SelectedCase], suite: &dyn SuiteObject, test: &Test
                 loop {
                     let index = next.fetch_add(1, Ordering::SeqCst);
                     let Some(case) = cases.get(index) else { break };
-                    if interrupted() {
+                    if context_stopping(test) {
                         break;
                     }
                     run_case(case, suite, test);
@@ -433,14 +553,23 @@ fn run_case(case: &SelectedCase, suite: &dyn SuiteObject, test: &TestRun) {
                 ..error
             }),
         ),
-        Ok(()) => match case.timeout {
+        Ok(()) => match case
+            .timeout
+            .or(context.abandonable.then_some(Duration::MAX))
+        {
             None => {
                 let bound = suite.bind(case.index);
                 let outcome = catch_testcase_panic(|| bound(env, &mut recorder)).and_then(|o| o);
                 (recorder, outcome)
             }
             Some(limit) => {
-                match run_with_timeout(suite.bind(case.index), env.clone(), recorder, limit) {
+                match run_with_timeout(
+                    suite.bind(case.index),
+                    env.clone(),
+                    recorder,
+                    limit,
+                    &context.cancel,
+                ) {
                     Ok((recorder, outcome)) => (recorder, outcome),
                     Err(error) => (
                         new_recorder(),
@@ -507,6 +636,7 @@ fn run_with_timeout(
     env: Arc<Env>,
     mut recorder: Recorder,
     limit: Duration,
+    cancel: &AtomicBool,
 ) -> Result<(Recorder, Outcome), TestcaseError> {
     let (done, finished) = mpsc::channel();
     let spawned = std::thread::Builder::new()
@@ -521,13 +651,39 @@ fn run_with_timeout(
             location: None,
         });
     }
-    finished.recv_timeout(limit).map_err(|_| TestcaseError {
-        message: format!(
-            "timed out after {}; the testcase was abandoned",
-            format_duration(limit)
-        ),
-        location: None,
-    })
+    let started = std::time::Instant::now();
+    loop {
+        // Wake up now and then to notice a cancel; the result itself arrives at once.
+        let wait = limit
+            .saturating_sub(started.elapsed())
+            .min(Duration::from_millis(20));
+        match finished.recv_timeout(wait) {
+            Ok(result) => return Ok(result),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(TestcaseError {
+                    message: "the testcase thread ended without a result".into(),
+                    location: None,
+                });
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if cancel.load(Ordering::SeqCst) {
+                    return Err(TestcaseError {
+                        message: "cancelled while running; the testcase was abandoned".into(),
+                        location: None,
+                    });
+                }
+                if started.elapsed() >= limit {
+                    return Err(TestcaseError {
+                        message: format!(
+                            "timed out after {}; the testcase was abandoned",
+                            format_duration(limit)
+                        ),
+                        location: None,
+                    });
+                }
+            }
+        }
+    }
 }
 
 /// `2s`, `1.5s`, `250ms`.

@@ -1,0 +1,8 @@
+//! Interactive mode: the plan stays up; a REST API and a browser UI run testcases on demand
+//! and start and stop environments, with every change pushed to connected browsers.
+
+mod server;
+mod state;
+
+pub use server::{OPENAPI, WebAssets, bind, router, serve};
+pub use state::{InteractiveState, LiveReport, Refusal, Update, testcase_uids};

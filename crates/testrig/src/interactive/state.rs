@@ -1,0 +1,496 @@
+//! The interactive back end's state: the report builder (sole owner of the tree, fed by
+//! the event stream on its own thread), the broadcast of numbered updates to connected
+//! browsers, and the run queue that turns API requests into runs on worker threads.
+//!
+//! Testcases of one test run one after another (they share an environment); different
+//! tests run at once. A request for something already queued or running is refused.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+
+use testrig_model::{DriverStatus, Event, NodeKind, Report, ReportNode, RuntimeStatus};
+use tokio::sync::broadcast;
+
+use crate::events::EventSink;
+use crate::report::ReportBuilder;
+use crate::runner::{RunContext, TestSession, error_testcases};
+use crate::testing::{SelectedTest, Selection};
+
+/// One numbered update pushed to browsers: `{"seq": N, "event": …}`.
+#[derive(Debug, Clone)]
+pub struct Update {
+    /// Position in the stream; a snapshot says which updates it already contains.
+    pub seq: u64,
+    /// The serialized update.
+    pub json: Arc<str>,
+}
+
+/// Why a request was refused, as an HTTP status and a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// 404: no node with that UID.
+    UnknownNode(String),
+    /// 409: it is queued or running already, or a run blocks a reset.
+    Conflict(String),
+    /// 400: the request makes no sense for that node.
+    BadRequest(String),
+}
+
+/// What a worker does for a request.
+enum Job {
+    /// Run these testcases (starting the environment first if it is down).
+    Run {
+        node: String,
+        selected: SelectedTest,
+        cases: Vec<String>,
+    },
+    /// Start the environment.
+    StartEnvironment,
+    /// Stop the environment.
+    StopEnvironment,
+}
+
+/// A test's session and its queue.
+struct TestSlot {
+    session: Mutex<TestSession>,
+    queue: Mutex<VecDeque<Job>>,
+    wake: Condvar,
+}
+
+/// The report as the builder thread maintains it, with the number of the last update.
+pub struct LiveReport {
+    /// Number of the last update folded into `builder`.
+    pub seq: u64,
+    /// The report builder.
+    pub builder: ReportBuilder,
+}
+
+/// Everything the HTTP handlers and the workers share.
+pub struct InteractiveState {
+    /// The report; written only by the builder thread.
+    pub report: RwLock<LiveReport>,
+    /// Updates for connected browsers.
+    pub updates: broadcast::Sender<Update>,
+    /// The plan's runpath (attachments are served from below it only).
+    pub runpath: std::path::PathBuf,
+    /// `--editor-url`.
+    pub editor_url: Option<String>,
+    selection: Selection,
+    slots: HashMap<String, Arc<TestSlot>>,
+    active: Mutex<HashSet<String>>,
+    running_jobs: Mutex<usize>,
+    context: RunContext,
+}
+
+impl InteractiveState {
+    /// The state, its builder thread and one worker per test.
+    pub fn start(
+        selection: Selection,
+        sessions: Vec<(String, TestSession)>,
+        report: Report,
+        events: Receiver<Event>,
+        context: RunContext,
+        editor_url: Option<String>,
+    ) -> Arc<InteractiveState> {
+        let (updates, _) = broadcast::channel(65_536);
+        let slots = sessions
+            .into_iter()
+            .map(|(uid, session)| {
+                (
+                    uid,
+                    Arc::new(TestSlot {
+                        session: Mutex::new(session),
+                        queue: Mutex::new(VecDeque::new()),
+                        wake: Condvar::new(),
+                    }),
+                )
+            })
+            .collect();
+        let state = Arc::new(InteractiveState {
+            report: RwLock::new(LiveReport {
+                seq: 0,
+                builder: ReportBuilder::new(report),
+            }),
+            updates,
+            runpath: context.runpath.clone(),
+            editor_url,
+            selection,
+            slots,
+            active: Mutex::new(HashSet::new()),
+            running_jobs: Mutex::new(0),
+            context,
+        });
+        let builder_state = state.clone();
+        std::thread::Builder::new()
+            .name("testrig-report-builder".into())
+            .spawn(move || builder_state.fold_events(events))
+            .expect("the report builder thread starts");
+        for (uid, slot) in &state.slots {
+            let worker_state = state.clone();
+            let slot = slot.clone();
+            std::thread::Builder::new()
+                .name(format!("testrig-interactive-{uid}"))
+                .spawn(move || worker_state.work(&slot))
+                .expect("an interactive worker thread starts");
+        }
+        state
+    }
+
+    /// The single writer of the report tree: folds each event and pushes it, numbered.
+    fn fold_events(&self, events: Receiver<Event>) {
+        for event in events {
+            let json = serde_json::to_string(&event).unwrap_or_else(|_| "null".into());
+            let Ok(mut live) = self.report.write() else {
+                return;
+            };
+            live.builder.apply(&event);
+            live.seq += 1;
+            let update = Update {
+                seq: live.seq,
+                json: format!("{{\"seq\":{},\"event\":{json}}}", live.seq).into(),
+            };
+            // Sent under the lock so a snapshot and the updates after it never overlap.
+            let _ = self.updates.send(update);
+        }
+    }
+
+    /// The sink runs and API calls emit on.
+    pub fn sink(&self) -> &EventSink {
+        &self.context.sink
+    }
+
+    /// `{"seq": N, "report": …}` — the whole report and the update it is current to.
+    pub fn snapshot_json(&self) -> String {
+        match self.report.read() {
+            Ok(live) => {
+                let report =
+                    serde_json::to_string(live.builder.report()).unwrap_or_else(|_| "null".into());
+                format!("{{\"seq\":{},\"report\":{report}}}", live.seq)
+            }
+            Err(_) => "{\"seq\":0,\"report\":null}".into(),
+        }
+    }
+
+    /// The node's own data plus its children's UIDs; `None` for the plan node.
+    pub fn shallow_node(&self, uid: Option<&str>) -> Option<serde_json::Value> {
+        let live = self.report.read().ok()?;
+        let node = match uid {
+            None => &live.builder.report().plan,
+            Some(uid) => live
+                .builder
+                .node(uid)
+                .filter(|node| node.kind != NodeKind::Plan)?,
+        };
+        let mut value = serde_json::to_value(node.without_children()).ok()?;
+        let children: Vec<&str> = node
+            .children
+            .iter()
+            .map(|child| child.uid.as_str())
+            .collect();
+        value["children"] = serde_json::json!(children);
+        Some(value)
+    }
+
+    /// The kind of a node below the plan (a test may share the plan's name, so the plan is
+    /// never looked up by UID).
+    fn node_kind(&self, uid: &str) -> Option<NodeKind> {
+        let live = self.report.read().ok()?;
+        live.builder
+            .node(uid)
+            .map(|node| node.kind)
+            .filter(|kind| *kind != NodeKind::Plan)
+    }
+
+    /// The plan's UID.
+    pub fn plan_uid(&self) -> String {
+        self.report
+            .read()
+            .map(|live| live.builder.report().plan.uid.clone())
+            .unwrap_or_default()
+    }
+
+    /// Queues a run of a node (a test, suite, parametrization or testcase), or of the whole
+    /// plan when `uid` is `None`.
+    pub fn run_node(&self, uid: Option<&str>) -> Result<usize, Refusal> {
+        let Some(uid) = uid else {
+            let plan = self.plan_uid();
+            return self.queue_runs(&plan, &|_| true);
+        };
+        self.node_kind(uid)
+            .ok_or_else(|| Refusal::UnknownNode(format!("no node with uid `{uid}`")))?;
+        let prefix = format!("{uid}/");
+        self.queue_runs(uid, &|case_uid| {
+            case_uid == uid || case_uid.starts_with(&prefix)
+        })
+    }
+
+    /// Queues a run of a set of testcases.
+    pub fn run_selection(&self, uids: &[String]) -> Result<usize, Refusal> {
+        for uid in uids {
+            if self.node_kind(uid) != Some(NodeKind::Testcase) {
+                return Err(Refusal::UnknownNode(format!(
+                    "no testcase with uid `{uid}`"
+                )));
+            }
+        }
+        let wanted: HashSet<&str> = uids.iter().map(String::as_str).collect();
+        self.queue_runs("", &|case_uid| wanted.contains(case_uid))
+    }
+
+    fn queue_runs(&self, node: &str, wanted: &dyn Fn(&str) -> bool) -> Result<usize, Refusal> {
+        let mut jobs = Vec::new();
+        for test in &self.selection.tests {
+            let mut subset = SelectedTest {
+                suites: Vec::new(),
+                ..test.clone()
+            };
+            for suite in &test.suites {
+                let cases: Vec<_> = suite
+                    .cases
+                    .iter()
+                    .filter(|case| wanted(&case.uid))
+                    .cloned()
+                    .collect();
+                if !cases.is_empty() {
+                    subset.suites.push(crate::testing::SelectedSuite {
+                        cases,
+                        ..suite.clone()
+                    });
+                }
+            }
+            if !subset.suites.is_empty() {
+                let cases: Vec<String> = subset
+                    .suites
+                    .iter()
+                    .flat_map(|suite| suite.cases.iter().map(|case| case.uid.clone()))
+                    .collect();
+                jobs.push((test.uid.clone(), subset, cases));
+            }
+        }
+        if jobs.is_empty() {
+            return Err(Refusal::BadRequest(format!(
+                "`{node}` has no testcases to run"
+            )));
+        }
+        let mut active = self
+            .active
+            .lock()
+            .map_err(|_| Refusal::Conflict("the run queue is broken".into()))?;
+        if let Some(busy) = jobs
+            .iter()
+            .flat_map(|(_, _, cases)| cases)
+            .find(|case| active.contains(*case))
+        {
+            return Err(Refusal::Conflict(format!(
+                "`{busy}` is already queued or running; wait for it or cancel"
+            )));
+        }
+        let mut count = 0;
+        for (test_uid, selected, cases) in jobs {
+            count += cases.len();
+            active.extend(cases.iter().cloned());
+            let node = if node.is_empty() {
+                test_uid.clone()
+            } else {
+                node.to_string()
+            };
+            self.enqueue(
+                &test_uid,
+                Job::Run {
+                    node,
+                    selected,
+                    cases,
+                },
+            );
+        }
+        if !node.is_empty() {
+            self.sink().emit(Event::RuntimeStatus {
+                uid: node.to_string(),
+                runtime_status: RuntimeStatus::Waiting,
+            });
+        }
+        Ok(count)
+    }
+
+    /// Starts or stops a test's environment.
+    pub fn set_environment(&self, uid: &str, wanted: DriverStatus) -> Result<(), Refusal> {
+        if !self.slots.contains_key(uid) {
+            return Err(Refusal::UnknownNode(format!("no test with uid `{uid}`")));
+        }
+        let job = match wanted {
+            DriverStatus::Started => Job::StartEnvironment,
+            DriverStatus::Stopped => Job::StopEnvironment,
+            other => {
+                return Err(Refusal::BadRequest(format!(
+                    "env_status must be `started` or `stopped`, not `{other}`"
+                )));
+            }
+        };
+        self.enqueue(uid, job);
+        Ok(())
+    }
+
+    fn enqueue(&self, test_uid: &str, job: Job) {
+        if let Some(slot) = self.slots.get(test_uid)
+            && let Ok(mut queue) = slot.queue.lock()
+        {
+            queue.push_back(job);
+            slot.wake.notify_one();
+        }
+    }
+
+    /// Cancels queued runs and abandons running testcases; environments stay up.
+    pub fn cancel(&self) -> usize {
+        self.context.cancel.store(true, Ordering::SeqCst);
+        let mut dropped = 0;
+        for slot in self.slots.values() {
+            let Ok(mut queue) = slot.queue.lock() else {
+                continue;
+            };
+            queue.retain(|job| match job {
+                Job::Run { node, cases, .. } => {
+                    dropped += 1;
+                    self.release(cases);
+                    self.sink().emit(Event::RuntimeStatus {
+                        uid: node.clone(),
+                        runtime_status: RuntimeStatus::Ready,
+                    });
+                    false
+                }
+                _ => true,
+            });
+        }
+        // Running jobs notice the flag between testcases (and abandon the running one);
+        // clear it once they have all returned.
+        loop {
+            let idle = self
+                .running_jobs
+                .lock()
+                .map(|count| *count == 0)
+                .unwrap_or(true);
+            if idle {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        self.context.cancel.store(false, Ordering::SeqCst);
+        dropped
+    }
+
+    /// Clears every result; refused while something runs.
+    pub fn reset(&self) -> Result<(), Refusal> {
+        let busy = self
+            .active
+            .lock()
+            .map(|active| !active.is_empty())
+            .unwrap_or(true);
+        if busy {
+            return Err(Refusal::Conflict(
+                "testcases are queued or running; cancel them before a reset".into(),
+            ));
+        }
+        self.sink().emit(Event::Reset);
+        Ok(())
+    }
+
+    fn release(&self, cases: &[String]) {
+        if let Ok(mut active) = self.active.lock() {
+            for case in cases {
+                active.remove(case);
+            }
+        }
+    }
+
+    /// A worker: takes the jobs of one test in order.
+    fn work(&self, slot: &TestSlot) {
+        loop {
+            let job = {
+                let Ok(mut queue) = slot.queue.lock() else {
+                    return;
+                };
+                loop {
+                    if let Some(job) = queue.pop_front() {
+                        break job;
+                    }
+                    queue = match slot.wake.wait(queue) {
+                        Ok(queue) => queue,
+                        Err(_) => return,
+                    };
+                }
+            };
+            if let Ok(mut running) = self.running_jobs.lock() {
+                *running += 1;
+            }
+            let Ok(mut session) = slot.session.lock() else {
+                return;
+            };
+            match job {
+                Job::StartEnvironment => {
+                    if !session.environment_is_up() {
+                        let _ = session.start_environment();
+                    }
+                }
+                Job::StopEnvironment => {
+                    session.stop_environment();
+                }
+                Job::Run {
+                    node,
+                    selected,
+                    cases,
+                } => {
+                    self.sink().emit(Event::RuntimeStatus {
+                        uid: node.clone(),
+                        runtime_status: RuntimeStatus::Running,
+                    });
+                    let up = session.environment_is_up() || session.environment().is_empty();
+                    let started = if up {
+                        Ok(())
+                    } else {
+                        session.start_environment()
+                    };
+                    match started {
+                        Ok(()) => session.run(&selected),
+                        Err(failure) => error_testcases(
+                            &selected,
+                            &format!("not run: the environment failed to start: {failure}"),
+                            self.sink(),
+                        ),
+                    }
+                    self.release(&cases);
+                    self.sink().emit(Event::RuntimeStatus {
+                        uid: node,
+                        runtime_status: RuntimeStatus::Finished,
+                    });
+                }
+            }
+            drop(session);
+            if let Ok(mut running) = self.running_jobs.lock() {
+                *running -= 1;
+            }
+        }
+    }
+
+    /// Stops every environment (on shutdown).
+    pub fn stop_all_environments(&self) {
+        self.context.cancel.store(true, Ordering::SeqCst);
+        self.context.live_environments.stop_all();
+    }
+
+    /// The report as it stands.
+    pub fn report(&self) -> Option<Report> {
+        self.report
+            .read()
+            .ok()
+            .map(|live| live.builder.report().clone())
+    }
+}
+
+/// Testcase UIDs below a node of the report (for tests of the queue rules).
+pub fn testcase_uids(node: &ReportNode) -> Vec<String> {
+    node.testcases()
+        .into_iter()
+        .map(|testcase| testcase.uid.clone())
+        .collect()
+}
