@@ -192,13 +192,9 @@ struct NodeChange {
     env_status: Option<DriverStatus>,
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Response> {
-    serde_json::from_slice(body).map_err(|problem| {
-        error(
-            StatusCode::BAD_REQUEST,
-            format!("invalid request body: {problem}"),
-        )
-    })
+fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Refusal> {
+    serde_json::from_slice(body)
+        .map_err(|problem| Refusal::BadRequest(format!("invalid request body: {problem}")))
 }
 
 async fn change_node(app: &AppState, uid: Option<String>, body: &[u8]) -> Response {

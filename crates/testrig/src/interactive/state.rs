@@ -43,7 +43,7 @@ enum Job {
     /// Run these testcases (starting the environment first if it is down).
     Run {
         node: String,
-        selected: SelectedTest,
+        selected: Box<SelectedTest>,
         cases: Vec<String>,
     },
     /// Start the environment.
@@ -300,7 +300,7 @@ impl InteractiveState {
                 &test_uid,
                 Job::Run {
                     node,
-                    selected,
+                    selected: Box::new(selected),
                     cases,
                 },
             );
