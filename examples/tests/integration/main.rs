@@ -6,6 +6,7 @@ mod drivers;
 mod failures;
 mod filtering;
 mod groups;
+mod interactive;
 mod interrupt;
 mod user_crate;
 mod util;
