@@ -481,16 +481,20 @@ fn run_interactive(
         .as_ref()
         .map(|token| format!("?token={token}"))
         .unwrap_or_default();
-    println!("Interactive testrig UI: http://{address}/{query}");
-    println!(
+    // Whoever started the plan may have stopped reading its output; no reason to fail.
+    let say = |text: String| {
+        let mut stdout = std::io::stdout();
+        let _ = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
+    };
+    say(format!("Interactive testrig UI: http://{address}/{query}"));
+    say(format!(
         "API: http://{address}/api/v1/interactive/report (OpenAPI: http://{address}/api/v1/openapi.json)"
-    );
-    println!("Press Ctrl-C to stop.");
-    let _ = std::io::stdout().flush();
+    ));
+    say("Press Ctrl-C to stop.".to_string());
     while !interrupted() {
         std::thread::sleep(Duration::from_millis(50));
     }
-    println!("stopping environments…");
+    say("stopping environments…".to_string());
     state.stop_all_environments();
     terminate_all_process_groups(Duration::from_secs(1));
     let mut exit_code = 0;

@@ -18,6 +18,7 @@ use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use futures_util::stream::{self, Stream};
 use rust_embed::RustEmbed;
 use serde::Deserialize;
@@ -393,6 +394,11 @@ pub fn serve(listener: std::net::TcpListener, router: Router) -> std::io::Result
             runtime.block_on(async move {
                 match tokio::net::TcpListener::from_std(listener) {
                     Ok(listener) => {
+                        // Pushed updates are small writes: without NODELAY, Nagle's algorithm
+                        // and delayed ACKs hold them back by tens of milliseconds.
+                        let listener = listener.tap_io(|stream| {
+                            let _ = stream.set_nodelay(true);
+                        });
                         if let Err(problem) = axum::serve(listener, router).await {
                             eprintln!("testrig: the interactive server stopped: {problem}");
                         }

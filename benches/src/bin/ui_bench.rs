@@ -1,0 +1,139 @@
+//! Interactive-mode figures on the 10,000-testcase plan: launch to first API answer, GET
+//! latency of the plan node and of a suite of 100 testcases, the delay from a testcase
+//! finishing to its event reaching a connected client (p50 and p99 over 1,000 testcases),
+//! and the plan's peak RSS. Runs `plan10k -i 0` (built beside this binary).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+fn request(address: &str, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(address)?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    Ok((status, response))
+}
+
+fn median_ms(address: &str, path: &str) -> f64 {
+    let mut times: Vec<f64> = (0..21)
+        .map(|_| {
+            let started = Instant::now();
+            let _ = request(address, "GET", path, "");
+            started.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn main() {
+    let plan = std::env::current_exe()
+        .expect("own path")
+        .with_file_name("plan10k");
+    let runpath = std::env::temp_dir().join(format!("testrig-ui-bench-{}", std::process::id()));
+    let launched = Instant::now();
+    let mut child = Command::new(&plan)
+        .args(["-i", "0", "--runpath"])
+        .arg(&runpath)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("failed to start {}: {error}; build it with cargo build --release -p testrig-benches", plan.display()));
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped"))
+        .read_line(&mut line)
+        .expect("the plan prints its URL");
+    let address = line
+        .trim()
+        .trim_start_matches("Interactive testrig UI: http://")
+        .trim_end_matches('/')
+        .to_string();
+    loop {
+        if let Ok((200, _)) = request(&address, "GET", "/api/v1/interactive/report", "") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    println!(
+        "ui_first_answer_ms {:.1} ms",
+        launched.elapsed().as_secs_f64() * 1000.0
+    );
+    println!(
+        "ui_get_plan_ms {:.2} ms",
+        median_ms(&address, "/api/v1/interactive/report")
+    );
+    println!(
+        "ui_get_suite_ms {:.2} ms",
+        median_ms(&address, "/api/v1/interactive/nodes/Test0/Suite0")
+    );
+
+    // Follow the push channel while 1,000 testcases (one test) run.
+    let mut stream = TcpStream::connect(&address).expect("connect");
+    write!(
+        stream,
+        "GET /api/v1/interactive/events HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    .expect("send");
+    let mut events = BufReader::new(stream);
+    let (status, body) = request(
+        &address,
+        "PUT",
+        "/api/v1/interactive/nodes/Test0",
+        r#"{"runtime_status":"running"}"#,
+    )
+    .expect("put");
+    assert_eq!(status, 202, "{body}");
+    let mut delays = Vec::new();
+    let mut line = String::new();
+    while delays.len() < 1000 {
+        line.clear();
+        if events.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        let Some(data) = line.strip_prefix("data: ") else {
+            continue;
+        };
+        if !data.contains("\"testcase_finished\"") {
+            continue;
+        }
+        let received = now();
+        let update: serde_json::Value = serde_json::from_str(data.trim_end()).unwrap_or_default();
+        if let Some(time) = update["event"]["time"].as_f64() {
+            delays.push((received - time) * 1000.0);
+        }
+    }
+    delays.sort_by(f64::total_cmp);
+    let percentile = |p: f64| delays[((delays.len() as f64 - 1.0) * p).round() as usize];
+    println!("push_delay_p50_ms {:.2} ms", percentile(0.5));
+    println!("push_delay_p99_ms {:.2} ms", percentile(0.99));
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    let peak_kb: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0.0);
+    println!("ui_peak_rss_mb {:.1} MB", peak_kb / 1024.0);
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(runpath);
+}
