@@ -72,6 +72,10 @@ pub struct Options {
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
 
+    /// Write the report as one self-contained HTML file (the UI with the data inlined).
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
+
     /// Write JUnit XML: to PATH if it ends in .xml, else one file per test in folder PATH.
     #[arg(long, value_name = "PATH")]
     pub xml: Option<PathBuf>,

@@ -16,8 +16,8 @@ use crate::cli::{ColorChoice, ListFormat, Options, ShuffleWhat};
 use crate::drivers::terminate_all_process_groups;
 use crate::events::{EventSink, now};
 use crate::export::{
-    ConsoleOptions, ConsoleReporter, Verbosity, write_json_report, write_junit_reports,
-    write_terse, write_tree,
+    ConsoleOptions, ConsoleReporter, Verbosity, write_html_report, write_json_report,
+    write_junit_reports, write_terse, write_tree,
 };
 use crate::interactive::InteractiveState;
 use crate::report::ReportBuilder;
@@ -306,6 +306,18 @@ fn write_reports(report: &Report, options: &Options, console: &mut ConsoleReport
             Err(error) => {
                 eprintln!(
                     "error: failed to write the JSON report `{}`: {error}",
+                    path.display()
+                );
+                all_written = false;
+            }
+        }
+    }
+    if let Some(path) = &options.html {
+        match write_html_report(report, path, options.editor_url.as_deref()) {
+            Ok(()) => console.note(&format!("HTML report: {}", path.display())),
+            Err(error) => {
+                eprintln!(
+                    "error: failed to write the HTML report `{}`: {error}",
                     path.display()
                 );
                 all_written = false;
