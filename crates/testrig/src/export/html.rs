@@ -34,6 +34,17 @@ fn asset_text(name: &str) -> std::io::Result<String> {
         .map_err(|_| std::io::Error::other(format!("`web/{name}` is not UTF-8")))
 }
 
+/// The module files of `web/bundle-order.json`: `{"modules": [...]}` (or a bare list).
+fn module_order(text: &str) -> std::io::Result<Vec<String>> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|error| {
+        std::io::Error::other(format!("`web/bundle-order.json` does not parse: {error}"))
+    })?;
+    let list = value.get("modules").unwrap_or(&value);
+    serde_json::from_value(list.clone()).map_err(|_| {
+        std::io::Error::other("`web/bundle-order.json` must list the module files under `modules`")
+    })
+}
+
 /// Text safe inside a `<script>` or `<style>` element.
 fn inline_safe(text: &str) -> String {
     text.replace("</", "<\\/")
@@ -43,12 +54,7 @@ fn inline_safe(text: &str) -> String {
 pub fn render_html_report(report: &Report, editor_url: Option<&str>) -> std::io::Result<String> {
     let index = asset_text("index.html")?;
     let style = asset_text("style.css")?;
-    let order: Vec<String> =
-        serde_json::from_str(&asset_text("bundle-order.json")?).map_err(|error| {
-            std::io::Error::other(format!(
-                "`web/bundle-order.json` is not a list of files: {error}"
-            ))
-        })?;
+    let order = module_order(&asset_text("bundle-order.json")?)?;
     let mut bundle = String::new();
     for module in &order {
         let source = asset_text(module)?;

@@ -299,6 +299,10 @@ async fn get_config(State(app): State<AppState>) -> Response {
 
 /// `attachments/<path>`: only files below the runpath, by a relative path without `..`.
 async fn get_attachment(State(app): State<AppState>, UrlPath(path): UrlPath<String>) -> Response {
+    read_attachment(&app.state.runpath, &path)
+}
+
+fn read_attachment(runpath: &Path, path: &str) -> Response {
     let relative = Path::new(&path);
     let safe = relative
         .components()
@@ -309,8 +313,8 @@ async fn get_attachment(State(app): State<AppState>, UrlPath(path): UrlPath<Stri
             format!("attachment path `{path}` must be relative, without `..`"),
         );
     }
-    let file = app.state.runpath.join(relative);
-    let inside = match (file.canonicalize(), app.state.runpath.canonicalize()) {
+    let file = runpath.join(relative);
+    let inside = match (file.canonicalize(), runpath.canonicalize()) {
         (Ok(file), Ok(root)) => file.starts_with(root),
         _ => false,
     };
@@ -413,3 +417,24 @@ pub fn serve(listener: std::net::TcpListener, router: Router) -> std::io::Result
 }
 
 use futures_util::StreamExt as _;
+
+/// A read-only server over a saved report: the self-contained HTML report at `/`, and the
+/// attachments from the report's runpath.
+pub fn report_router(report: &testrig_model::Report) -> std::io::Result<Router> {
+    let page = crate::export::render_html_report(report, None)?;
+    let runpath = std::path::PathBuf::from(&report.runpath);
+    Ok(Router::new()
+        .route(
+            "/",
+            get(
+                move || async move { ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page) },
+            ),
+        )
+        .route(
+            "/api/v1/interactive/attachments/{*path}",
+            get(move |UrlPath(path): UrlPath<String>| {
+                let runpath = runpath.clone();
+                async move { read_attachment(&runpath, &path) }
+            }),
+        ))
+}

@@ -1,0 +1,400 @@
+// Entry point: wires the header, the filter, the tree and the details pane to the live API
+// (or, in static mode, to the report embedded in the page as window.TESTRIG_REPORT).
+
+import { h, clearElement, isFailureStatus } from './util.js';
+import { EventFeed, fetchConfig, fetchFullReport, runNode, runPlan, runSelection, cancelRuns, resetResults, setEnvironment } from './api.js';
+import { ReportModel } from './state.js';
+import { STATUS_CHIPS, parseFilter, visibleUids, matchingTestcases } from './filter.js';
+import { renderDetails, countsBar } from './details.js';
+import { TreeView } from './tree.js';
+
+// Group details (which list children) re-render at most this often while a run streams in.
+const GROUP_DETAILS_INTERVAL_MS = 300;
+
+const ui = {
+  model: null,
+  seq: 0,
+  staticMode: false,
+  ctx: { editorUrl: null, sourceRoot: null, staticMode: false, failuresOnly: false },
+  selected: null,
+  chips: new Set(),
+  filter: parseFilter('', new Set()),
+  dirty: new Set(),
+  dirtyAll: false,
+  frame: 0,
+  detailsRenderedAt: 0,
+  detailsTimer: 0,
+  resync: null,
+  feed: null,
+  tree: null,
+  elements: {},
+};
+
+function byTestId(id) {
+  return document.querySelector(`[data-testid="${id}"]`);
+}
+
+export function showToast(message, kind) {
+  const box = ui.elements.toasts;
+  if (!box) return;
+  const toast = h('div', { class: `toast ${kind || 'info'}`, role: kind === 'error' ? 'alert' : 'status', dataset: { testid: 'toast', kind: kind || 'info' } }, message);
+  box.appendChild(toast);
+  setTimeout(() => toast.classList.add('leaving'), kind === 'error' ? 6000 : 3000);
+  setTimeout(() => toast.remove(), kind === 'error' ? 6400 : 3400);
+}
+
+function setConnection(state) {
+  const element = ui.elements.connection;
+  const labels = {
+    connecting: 'connecting…',
+    connected: 'connected',
+    reconnecting: 'reconnecting…',
+    offline: 'offline — retrying…',
+    static: 'static report',
+  };
+  element.dataset.state = state;
+  element.querySelector('.conn-text').textContent = labels[state] || state;
+  document.body.classList.toggle('disconnected', state !== 'connected' && state !== 'static');
+}
+
+// ---- model changes ----
+
+function adoptModel(model) {
+  const previous = ui.model;
+  ui.model = model;
+  if (previous && previous.shapeKey() === model.shapeKey()) ui.tree.swapModel(model);
+  else ui.tree.setModel(model);
+  populateTags();
+  applyFilter();
+  if (!ui.selected || !model.node(ui.selected)) selectNode(selectionFromHash() || model.plan.uid, false);
+  else ui.tree.markSelected(ui.selected, false);
+  renderHeader();
+  renderSelectedDetails(true);
+}
+
+function onSnapshot(data) {
+  if (!data || !data.report) return;
+  ui.resync = null;
+  ui.seq = data.seq || 0;
+  adoptModel(new ReportModel(data.report, ui.seq));
+}
+
+function onUpdate(data) {
+  if (!ui.model || typeof data.seq !== 'number') return;
+  if (data.seq <= ui.seq) return;
+  if (data.seq !== ui.seq + 1) {
+    // A gap: start over from a new snapshot rather than show a wrong tree.
+    ui.feed.reopen();
+    return;
+  }
+  ui.seq = data.seq;
+  if (ui.resync) ui.resync.buffer.push(data);
+  const changed = ui.model.apply(data.event);
+  markDirty(changed);
+  if (data.event && data.event.event === 'reset') startResync();
+}
+
+// Refetches the full report (after a reset); updates that arrive meanwhile are replayed on it.
+function startResync() {
+  const resync = { buffer: [] };
+  ui.resync = resync;
+  fetchFullReport()
+    .then((data) => {
+      if (ui.resync !== resync || !data || !data.report) return;
+      ui.resync = null;
+      const model = new ReportModel(data.report, data.seq);
+      for (const update of resync.buffer) if (update.seq > data.seq) model.apply(update.event);
+      ui.seq = Math.max(ui.seq, data.seq);
+      adoptModel(model);
+    })
+    .catch((problem) => {
+      if (ui.resync === resync) ui.resync = null;
+      showToast(`Could not reload the report: ${problem.message}`, 'error');
+    });
+}
+
+function markDirty(changed) {
+  if (changed === 'all') ui.dirtyAll = true;
+  else for (const uid of changed) ui.dirty.add(uid);
+  if (!ui.frame) ui.frame = requestAnimationFrame(flush);
+}
+
+function flush() {
+  ui.frame = 0;
+  const all = ui.dirtyAll;
+  const dirty = ui.dirty;
+  ui.dirtyAll = false;
+  ui.dirty = new Set();
+  ui.tree.updateRows(all ? 'all' : dirty);
+  if (ui.filter.statuses.size > 0) applyFilter();
+  renderHeader();
+  if (all || dirty.has(ui.selected)) renderSelectedDetails(false);
+}
+
+// ---- header ----
+
+function renderHeader() {
+  const model = ui.model;
+  if (!model) return;
+  const plan = model.plan;
+  ui.elements.planName.textContent = plan.name;
+  document.title = `${plan.name} · testrig`;
+  const counts = plan.counts;
+  const totals = ui.elements.totals;
+  clearElement(totals);
+  const chip = (key, label, value, extra) => h('span', { class: `total t-${key}${value ? '' : ' zero'}${extra ? ` ${extra}` : ''}`, dataset: { testid: `count-${key}` }, title: label },
+    h('b', null, String(value)), ` ${label}`);
+  totals.appendChild(chip('passed', 'passed', counts.passed));
+  totals.appendChild(chip('failed', 'failed', counts.failed + counts.incomplete));
+  totals.appendChild(chip('error', 'error', counts.error));
+  if (counts.skipped + counts.xfail) totals.appendChild(chip('skipped', 'skipped', counts.skipped + counts.xfail));
+  totals.appendChild(chip('unknown', 'not run', counts.unknown));
+  if (!ui.staticMode) totals.appendChild(chip('running', 'running', model.running.size, model.running.size ? 'active' : ''));
+  const progress = ui.elements.progress;
+  clearElement(progress);
+  progress.appendChild(countsBar(counts, 'progress-bar'));
+  progress.classList.toggle('running', plan.runtime_status === 'running' || model.running.size > 0);
+  if (model.report.interrupted) totals.appendChild(h('span', { class: 'total t-interrupted', dataset: { testid: 'interrupted' } }, 'interrupted'));
+}
+
+function updateSelectedButton() {
+  const count = ui.tree ? ui.tree.checked.size : 0;
+  const button = ui.elements.runSelected;
+  button.textContent = `▶ Run selected (${count})`;
+  button.disabled = count === 0;
+  button.dataset.count = String(count);
+}
+
+// ---- details ----
+
+function renderSelectedDetails(force) {
+  if (!ui.model) return;
+  const node = ui.model.node(ui.selected);
+  const now = performance.now();
+  if (!force && node && node.kind !== 'testcase' && now - ui.detailsRenderedAt < GROUP_DETAILS_INTERVAL_MS) {
+    if (!ui.detailsTimer) {
+      ui.detailsTimer = setTimeout(() => {
+        ui.detailsTimer = 0;
+        renderSelectedDetails(true);
+      }, GROUP_DETAILS_INTERVAL_MS);
+    }
+    return;
+  }
+  ui.detailsRenderedAt = now;
+  const pane = ui.elements.details;
+  const scroll = pane.scrollTop;
+  const sameNode = pane.dataset.uid === ui.selected;
+  clearElement(pane);
+  pane.appendChild(renderDetails(ui.model, ui.selected, ui.ctx, detailActions));
+  pane.dataset.uid = ui.selected || '';
+  if (sameNode) pane.scrollTop = scroll;
+}
+
+function selectNode(uid, reveal) {
+  if (!ui.model || !ui.model.node(uid)) return;
+  ui.selected = uid;
+  ui.tree.markSelected(uid, reveal);
+  const hash = `#node=${encodeURIComponent(uid)}`;
+  if (window.location.hash !== hash) {
+    try {
+      history.replaceState(null, '', hash);
+    } catch (problem) {
+      // file:// pages may refuse; the selection still works.
+    }
+  }
+  renderSelectedDetails(true);
+}
+
+function selectionFromHash() {
+  const match = /^#node=(.*)$/.exec(window.location.hash);
+  if (!match) return null;
+  try {
+    return decodeURIComponent(match[1]);
+  } catch (problem) {
+    return null;
+  }
+}
+
+// ---- actions ----
+
+function notifyOutcome(promise, success) {
+  return promise
+    .then((data) => {
+      if (success) showToast(typeof success === 'function' ? success(data) : success, 'info');
+      return data;
+    })
+    .catch((problem) => showToast(problem.message, 'error'));
+}
+
+function runUid(uid) {
+  const node = ui.model && ui.model.node(uid);
+  const request = ui.model && uid === ui.model.plan.uid ? runPlan() : runNode(uid);
+  notifyOutcome(request, (data) => `Queued ${node ? node.name : uid}${data && data.queued ? ` (${data.queued} testcase${data.queued === 1 ? '' : 's'})` : ''}`);
+}
+
+function setEnv(uid, wanted) {
+  const node = ui.model && ui.model.node(uid);
+  notifyOutcome(setEnvironment(uid, wanted), `${wanted === 'started' ? 'Starting' : 'Stopping'} the environment of ${node ? node.name : uid}`);
+}
+
+const detailActions = {
+  run: runUid,
+  setEnv,
+  select: (uid) => selectNode(uid, true),
+  toggleFailuresOnly: () => {
+    ui.ctx.failuresOnly = !ui.ctx.failuresOnly;
+    renderSelectedDetails(true);
+  },
+};
+
+// ---- filter ----
+
+function applyFilter() {
+  if (!ui.model) return;
+  const visible = visibleUids(ui.model, ui.filter);
+  ui.tree.setVisible(visible);
+  const summary = ui.elements.filterSummary;
+  if (visible === null) {
+    summary.textContent = `${ui.model.testcaseCount} testcase${ui.model.testcaseCount === 1 ? '' : 's'}`;
+  } else {
+    summary.textContent = `${visible.matched} of ${ui.model.testcaseCount} testcases match`;
+  }
+}
+
+function onFilterInput() {
+  ui.filter = parseFilter(ui.elements.filter.value, ui.chips);
+  applyFilter();
+}
+
+function populateTags() {
+  const select = ui.elements.tagSelect;
+  const tags = [...ui.model.tags].sort();
+  const key = tags.join('\n');
+  if (select.dataset.key === key) return;
+  select.dataset.key = key;
+  clearElement(select);
+  select.appendChild(h('option', { value: '' }, tags.length ? 'Tag…' : 'No tags'));
+  for (const tag of tags) select.appendChild(h('option', { value: tag }, tag));
+  select.disabled = tags.length === 0;
+}
+
+function buildChips() {
+  const box = ui.elements.chips;
+  for (const chip of STATUS_CHIPS) {
+    box.appendChild(h('button', {
+      type: 'button',
+      class: `chip chip-${chip.key}`,
+      'aria-pressed': 'false',
+      dataset: { testid: `chip-${chip.key}`, chip: chip.key },
+      onclick: (event) => {
+        const button = event.currentTarget;
+        if (ui.chips.has(chip.key)) ui.chips.delete(chip.key);
+        else ui.chips.add(chip.key);
+        button.setAttribute('aria-pressed', String(ui.chips.has(chip.key)));
+        onFilterInput();
+      },
+    }, chip.label));
+  }
+}
+
+// ---- start ----
+
+function wireControls() {
+  const e = ui.elements;
+  let debounce = 0;
+  e.filter.addEventListener('input', () => {
+    clearTimeout(debounce);
+    debounce = setTimeout(onFilterInput, 120);
+  });
+  e.filter.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter') {
+      clearTimeout(debounce);
+      onFilterInput();
+    } else if (event.key === 'Escape') {
+      e.filter.value = '';
+      onFilterInput();
+    }
+  });
+  e.tagSelect.addEventListener('change', () => {
+    const tag = e.tagSelect.value;
+    e.tagSelect.value = '';
+    if (!tag) return;
+    const token = `tag:${tag}`;
+    const words = e.filter.value.split(/\s+/).filter(Boolean);
+    if (!words.includes(token)) words.push(token);
+    e.filter.value = words.join(' ');
+    onFilterInput();
+  });
+  buildChips();
+  byTestId('select-filtered').addEventListener('click', () => ui.model && ui.tree.replaceChecked(matchingTestcases(ui.model, ui.filter)));
+  byTestId('select-failed').addEventListener('click', () => {
+    if (!ui.model) return;
+    const failed = [];
+    for (const node of ui.model.nodes.values()) if (node.kind === 'testcase' && isFailureStatus(node.status)) failed.push(node.uid);
+    ui.tree.replaceChecked(failed);
+  });
+  byTestId('select-none').addEventListener('click', () => ui.tree.replaceChecked([]));
+  byTestId('expand-all').addEventListener('click', () => ui.tree.setAllExpanded(true));
+  byTestId('collapse-all').addEventListener('click', () => ui.tree.setAllExpanded(false));
+  byTestId('run-all').addEventListener('click', () => ui.model && runUid(ui.model.plan.uid));
+  e.runSelected.addEventListener('click', () => {
+    const uids = [...ui.tree.checked];
+    if (uids.length) notifyOutcome(runSelection(uids), (data) => `Queued ${data && data.queued !== undefined ? data.queued : uids.length} selected testcase(s)`);
+  });
+  byTestId('cancel').addEventListener('click', () => notifyOutcome(cancelRuns(), 'Cancelled queued and running testcases'));
+  byTestId('reset').addEventListener('click', () => notifyOutcome(resetResults(), 'Results cleared'));
+  e.planName.addEventListener('click', () => ui.model && selectNode(ui.model.plan.uid, true));
+  window.addEventListener('hashchange', () => {
+    const uid = selectionFromHash();
+    if (uid && uid !== ui.selected) selectNode(uid, true);
+  });
+}
+
+export function startApp() {
+  ui.elements = {
+    planName: byTestId('plan-name'),
+    connection: byTestId('connection'),
+    totals: byTestId('totals'),
+    progress: byTestId('progress'),
+    runSelected: byTestId('run-selected'),
+    filter: byTestId('filter'),
+    tagSelect: byTestId('tag-select'),
+    chips: byTestId('status-chips'),
+    filterSummary: byTestId('filter-summary'),
+    details: byTestId('details-pane'),
+    toasts: byTestId('toasts'),
+  };
+  const embedded = window.TESTRIG_REPORT;
+  ui.staticMode = !!embedded;
+  ui.ctx.staticMode = ui.staticMode;
+  document.body.classList.toggle('static', ui.staticMode);
+  ui.tree = new TreeView(byTestId('tree'), {
+    onSelect: (uid) => selectNode(uid, false),
+    onRun: runUid,
+    onEnv: setEnv,
+    onCheckedChange: updateSelectedButton,
+  }, ui.staticMode);
+  wireControls();
+  updateSelectedButton();
+  if (ui.staticMode) {
+    const config = window.TESTRIG_CONFIG || {};
+    ui.ctx.editorUrl = config.editor_url || null;
+    ui.ctx.sourceRoot = config.source_root || null;
+    byTestId('static-badge').hidden = false;
+    setConnection('static');
+    const report = embedded.report && embedded.report.plan ? embedded.report : embedded;
+    adoptModel(new ReportModel(report, embedded.seq || 0));
+    return;
+  }
+  fetchConfig()
+    .then((config) => {
+      ui.ctx.editorUrl = (config && config.editor_url) || null;
+      ui.ctx.sourceRoot = (config && config.source_root) || null;
+      if (ui.model) renderSelectedDetails(true);
+    })
+    .catch(() => {});
+  ui.feed = new EventFeed({ onSnapshot, onUpdate, onState: setConnection });
+  ui.feed.open();
+}
+
+startApp();

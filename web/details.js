@@ -1,0 +1,221 @@
+// The right-hand pane: everything about the selected node.
+//
+// `actions`: { run(uid), setEnv(uid, 'started' | 'stopped'), select(uid), toggleFailuresOnly() }
+
+import { h, appendChildren, formatDuration, formatTime, timerDuration, statusBadge, prettyJson, pluralize, isFailureStatus } from './util.js';
+import { renderEntryList, renderLocation, entryFailed } from './entries.js';
+
+const MAX_CHILD_ROWS = 300;
+
+const KIND_LABELS = {
+  plan: 'Plan',
+  test: 'Test',
+  suite: 'Suite',
+  parametrization: 'Parametrized testcase',
+  testcase: 'Testcase',
+};
+
+export function countsBar(counts, testid) {
+  const total = counts.total || 0;
+  const bar = h('div', { class: 'counts-bar', dataset: { testid: testid || 'counts-bar' }, title: countsText(counts) });
+  if (total === 0) return bar;
+  for (const key of ['passed', 'failed', 'error', 'incomplete', 'xfail', 'skipped', 'unknown']) {
+    if (!counts[key]) continue;
+    bar.appendChild(h('span', { class: `seg seg-${key}`, style: `flex-grow: ${counts[key]}` }));
+  }
+  return bar;
+}
+
+export function countsText(counts) {
+  const parts = [];
+  for (const [key, label] of [['passed', 'passed'], ['failed', 'failed'], ['error', 'errored'], ['incomplete', 'incomplete'], ['xfail', 'xfail'], ['skipped', 'skipped'], ['unknown', 'not run']]) {
+    if (counts[key]) parts.push(`${counts[key]} ${label}`);
+  }
+  return `${pluralize(counts.total || 0, 'testcase')}${parts.length ? `: ${parts.join(', ')}` : ''}`;
+}
+
+function runtimeBadge(node) {
+  if (node.runtime_status === 'running') return h('span', { class: 'badge rt running', dataset: { testid: 'runtime-status' } }, 'running');
+  if (node.runtime_status === 'waiting') return h('span', { class: 'badge rt waiting', dataset: { testid: 'runtime-status' } }, 'waiting');
+  return null;
+}
+
+function breadcrumbs(model, uid, actions) {
+  const path = model.pathUp(uid).reverse().slice(0, -1);
+  if (path.length === 0) return null;
+  const crumbs = h('nav', { class: 'crumbs' });
+  path.forEach((ancestor, index) => {
+    const node = model.node(ancestor);
+    if (index > 0) crumbs.appendChild(h('span', { class: 'sep' }, '›'));
+    crumbs.appendChild(h('a', { href: '#', dataset: { uid: ancestor }, onclick: (event) => { event.preventDefault(); actions.select(ancestor); } }, node.name));
+  });
+  return crumbs;
+}
+
+function header(model, node, ctx, actions) {
+  const buttons = h('div', { class: 'head-actions live-only' },
+    h('button', { class: 'btn primary', dataset: { testid: 'details-run', uid: node.uid }, title: `Run ${node.name}`, onclick: () => actions.run(node.uid) }, '▶ Run'));
+  return h('div', { class: 'details-head' },
+    breadcrumbs(model, node.uid, actions),
+    h('div', { class: 'title-row' },
+      h('span', { class: 'kind' }, KIND_LABELS[node.kind] || node.kind),
+      h('h2', { dataset: { testid: 'details-title' } }, node.name),
+      statusBadge(node.status),
+      runtimeBadge(node),
+      h('span', { class: 'spacer' }),
+      ctx.staticMode ? null : buttons));
+}
+
+function metaGrid(node, ctx, extra) {
+  const rows = [];
+  const add = (key, value) => {
+    if (value === null || value === undefined || value === '') return;
+    rows.push(h('div', { class: 'k' }, key), h('div', { class: 'v' }, value));
+  };
+  add('UID', h('code', null, node.uid));
+  const duration = timerDuration(node.timer);
+  if (duration !== null) add('Duration', `${formatDuration(duration)} (started ${formatTime(node.timer.start)})`);
+  else if (node.timer && node.timer.start) add('Started', formatTime(node.timer.start));
+  if (node.tags.length) add('Tags', node.tags.map((tag) => h('span', { class: 'tag' }, tag)));
+  add('Defined at', renderLocation(node.location, ctx));
+  add('Description', node.description ? h('div', { class: 'description' }, node.description) : null);
+  add(node.status === 'skipped' ? 'Skipped because' : 'Reason', node.reason);
+  for (const [key, value] of extra || []) add(key, value);
+  return h('div', { class: 'meta' }, rows);
+}
+
+function parametersTable(node) {
+  if (!node.parameters.length) return null;
+  return h('section', { class: 'panel' },
+    h('h3', null, 'Parameters'),
+    h('table', { class: 'data params', dataset: { testid: 'parameters' } },
+      h('tbody', null, node.parameters.map(([name, value]) => h('tr', null, h('th', null, name), h('td', null, h('code', null, value)))))));
+}
+
+function errorBox(error, ctx, title) {
+  if (!error) return null;
+  return h('section', { class: 'error-box', dataset: { testid: 'node-error' } },
+    h('div', { class: 'error-head' }, h('strong', null, title || 'Error'), h('span', { class: 'spacer' }), renderLocation(error.location, ctx)),
+    h('pre', null, error.message));
+}
+
+function entriesSection(node, ctx, actions, title) {
+  if (!node.entries.length) {
+    if (node.kind !== 'testcase') return null;
+    const note = node.runtime_status === 'running' ? 'No entries yet…' : node.status === 'unknown' ? 'Not run yet.' : 'No entries recorded.';
+    return h('section', { class: 'panel' }, h('h3', null, title || 'Entries'), h('div', { class: 'empty' }, note));
+  }
+  const failed = node.entries.filter(entryFailed).length;
+  const toggle = h('label', { class: 'toggle' },
+    h('input', { type: 'checkbox', checked: ctx.failuresOnly, dataset: { testid: 'failures-only' }, onchange: () => actions.toggleFailuresOnly() }),
+    ' failures only');
+  const list = renderEntryList(node.entries, ctx);
+  return h('section', { class: 'panel' },
+    h('div', { class: 'panel-head' },
+      h('h3', null, title || 'Entries'),
+      h('span', { class: 'note' }, `${node.entries.length} ${node.entries.length === 1 ? 'entry' : 'entries'}${failed ? `, ${failed} failed` : ''}`),
+      h('span', { class: 'spacer' }),
+      toggle),
+    list.childNodes.length ? list : h('div', { class: 'empty' }, 'No failed assertions.'));
+}
+
+function childrenSection(model, node, actions) {
+  if (!node.children.length) return null;
+  const rows = node.children.slice(0, MAX_CHILD_ROWS).map((child) => {
+    const duration = timerDuration(child.timer);
+    return h('tr', { class: `st-${child.status} rt-${child.runtime_status}`, dataset: { uid: child.uid, testid: 'child-row' } },
+      h('td', { class: 'status-cell' }, h('span', { class: 'dot' })),
+      h('td', null, h('a', { href: '#', onclick: (event) => { event.preventDefault(); actions.select(child.uid); } }, child.name)),
+      h('td', null, statusBadge(child.status)),
+      h('td', { class: 'num' }, child.kind === 'testcase' ? '' : `${child.counts.passed}/${child.counts.total}`),
+      h('td', { class: 'num' }, duration === null ? '' : formatDuration(duration)));
+  });
+  return h('section', { class: 'panel' },
+    h('h3', null, `${KIND_LABELS[node.children[0].kind] || 'Children'}s`.replace('testcases', 'Testcases'), h('span', { class: 'note' }, ` ${node.children.length}`)),
+    h('table', { class: 'data children-table' },
+      h('thead', null, h('tr', null, h('th'), h('th', null, 'Name'), h('th', null, 'Status'), h('th', { class: 'num' }, 'Passed'), h('th', { class: 'num' }, 'Duration'))),
+      h('tbody', null, rows)),
+    node.children.length > MAX_CHILD_ROWS ? h('div', { class: 'note' }, `${node.children.length - MAX_CHILD_ROWS} more not shown; use the tree.`) : null);
+}
+
+function summarySection(node) {
+  return h('section', { class: 'panel summary' },
+    countsBar(node.counts),
+    h('div', { class: 'summary-text', dataset: { testid: 'details-counts' } }, countsText(node.counts)));
+}
+
+function driverTimer(label, timer) {
+  if (!timer || timer.start === undefined || timer.start === null) return null;
+  const duration = timerDuration(timer);
+  return `${label} ${formatTime(timer.start)}${duration === null ? ' …' : ` (${formatDuration(duration)})`}`;
+}
+
+function renderDriver(driver, ctx) {
+  const attributes = Object.entries(driver.attributes || {});
+  return h('div', { class: `driver drv-${driver.status}`, dataset: { testid: 'driver', driver: driver.name, status: driver.status } },
+    h('div', { class: 'driver-head' },
+      h('span', { class: `drv-dot drv-${driver.status}` }),
+      h('strong', null, driver.name),
+      h('span', { class: 'kind' }, driver.kind),
+      h('span', { class: `badge drv drv-${driver.status}`, dataset: { testid: 'driver-state' } }, driver.status.replace('_', ' ')),
+      h('span', { class: 'spacer' }),
+      h('span', { class: 'note' }, [driverTimer('started', driver.start), driverTimer('stopped', driver.stop)].filter(Boolean).join(' · '))),
+    attributes.length
+      ? h('table', { class: 'data attrs' }, h('tbody', null, attributes.map(([key, value]) => h('tr', null,
+        h('th', null, key),
+        h('td', null, h('code', null, typeof value === 'string' ? value : prettyJson(value)))))))
+      : null,
+    driver.error ? h('div', { class: 'error-box small' }, h('pre', null, driver.error.message)) : null,
+    driver.log_tail && driver.log_tail.length ? h('div', null, h('div', { class: 'k' }, 'last log lines'), h('pre', { class: 'value log-tail' }, driver.log_tail.join('\n'))) : null);
+}
+
+function environmentSection(node, ctx, actions) {
+  const envStatus = node.env_status || 'stopped';
+  const busy = envStatus === 'starting' || envStatus === 'stopping';
+  const up = envStatus === 'started' || envStatus === 'starting';
+  const controls = ctx.staticMode ? null : h('div', { class: 'env-controls' },
+    h('button', { class: 'btn', disabled: busy || up, dataset: { testid: 'env-start' }, onclick: () => actions.setEnv(node.uid, 'started') }, 'Start environment'),
+    h('button', { class: 'btn', disabled: busy || !up, dataset: { testid: 'env-stop' }, onclick: () => actions.setEnv(node.uid, 'stopped') }, 'Stop environment'));
+  return h('section', { class: 'panel', dataset: { testid: 'environment' } },
+    h('div', { class: 'panel-head' },
+      h('h3', null, 'Environment'),
+      h('span', { class: `badge env env-${envStatus}`, dataset: { testid: 'env-status' } }, envStatus),
+      h('span', { class: 'spacer' }),
+      controls),
+    node.drivers.length ? node.drivers.map((driver) => renderDriver(driver, ctx)) : h('div', { class: 'empty' }, 'This test has no drivers.'));
+}
+
+function planFacts(model) {
+  const report = model.report;
+  const facts = [['Host', report.host], ['PID', report.pid === undefined ? null : String(report.pid)], ['Runpath', report.runpath ? h('code', null, report.runpath) : null]];
+  if (report.shuffle_seed !== undefined && report.shuffle_seed !== null) facts.push(['Shuffle seed', String(report.shuffle_seed)]);
+  if (report.interrupted) facts.push(['Interrupted', h('span', { class: 'bad-text' }, 'yes: the run was cut short')]);
+  return facts;
+}
+
+export function renderDetails(model, uid, ctx, actions) {
+  const node = model.node(uid);
+  if (!node) return h('div', { class: 'empty big' }, 'Select a test, suite or testcase.');
+  const pane = h('div', { class: `details kind-${node.kind}`, dataset: { testid: 'details', uid: node.uid, kind: node.kind } });
+  if (node.kind === 'testcase') {
+    const errorTitle = node.status === 'xpass_strict' ? 'Strict expected failure passed' : isFailureStatus(node.status) ? 'Error' : 'Note';
+    appendChildren(pane, [
+      header(model, node, ctx, actions),
+      metaGrid(node, ctx),
+      errorBox(node.error, ctx, errorTitle),
+      parametersTable(node),
+      entriesSection(node, ctx, actions),
+    ]);
+    return pane;
+  }
+  appendChildren(pane, [
+    header(model, node, ctx, actions),
+    summarySection(node),
+    metaGrid(node, ctx, node.kind === 'plan' ? planFacts(model) : null),
+    errorBox(node.error, ctx, node.kind === 'suite' ? 'Suite error' : node.kind === 'test' ? 'Test error' : 'Error'),
+    node.kind === 'test' && (node.drivers.length || node.env_status) ? environmentSection(node, ctx, actions) : null,
+    entriesSection(node, ctx, actions, node.kind === 'suite' ? 'Hook entries' : 'Entries'),
+    childrenSection(model, node, actions),
+  ]);
+  return pane;
+}
