@@ -392,7 +392,9 @@ export function startApp() {
       ui.ctx.sourceRoot = (config && config.source_root) || null;
       if (ui.model) renderSelectedDetails(true);
     })
-    .catch(() => {});
+    .catch((problem) => {
+      if (problem.status === 401) showToast(problem.message, 'error');
+    });
   ui.feed = new EventFeed({ onSnapshot, onUpdate, onState: setConnection });
   ui.feed.open();
 }

@@ -2,6 +2,7 @@
 //! console output and the report files they write.
 
 mod assertions;
+mod browser;
 mod drivers;
 mod failures;
 mod filtering;
