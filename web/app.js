@@ -126,7 +126,7 @@ function flush() {
   ui.dirtyAll = false;
   ui.dirty = new Set();
   ui.tree.updateRows(all ? 'all' : dirty);
-  if (ui.filter.statuses.size > 0) applyFilter();
+  if (ui.filter.statuses.size > 0) applyFilter(true);
   renderHeader();
   if (all || dirty.has(ui.selected)) renderSelectedDetails(false);
 }
@@ -249,10 +249,10 @@ const detailActions = {
 
 // ---- filter ----
 
-function applyFilter() {
+function applyFilter(liveRefresh) {
   if (!ui.model) return;
   const visible = visibleUids(ui.model, ui.filter);
-  ui.tree.setVisible(visible);
+  ui.tree.setVisible(visible, !!liveRefresh);
   const summary = ui.elements.filterSummary;
   if (visible === null) {
     summary.textContent = `${ui.model.testcaseCount} testcase${ui.model.testcaseCount === 1 ? '' : 's'}`;

@@ -217,11 +217,12 @@ export class TreeView {
     }
   }
 
-  // Shows only these UIDs (null: all). Small results open the groups that hold them.
-  setVisible(visible) {
+  // Shows only these UIDs (null: all). Small results of a new filter open the groups that
+  // hold them; a live refresh of the same filter (`keepExpansion`) leaves groups as they are.
+  setVisible(visible, keepExpansion) {
     this.visible = visible;
-    this.filterExpanded.clear();
-    if (visible !== null && (visible.matched || 0) <= FILTER_EXPAND_LIMIT) {
+    if (!keepExpansion) this.filterExpanded.clear();
+    if (!keepExpansion && visible !== null && (visible.matched || 0) <= FILTER_EXPAND_LIMIT) {
       for (const uid of visible) {
         const node = this.model.node(uid);
         if (node && node.kind !== 'testcase') this.filterExpanded.add(uid);

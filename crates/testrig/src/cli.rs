@@ -85,6 +85,11 @@ pub struct Options {
     #[arg(short = 'i', long, value_name = "PORT", num_args = 0..=1, default_missing_value = "0")]
     pub interactive: Option<u16>,
 
+    /// Run the plan as usual and show it live in the browser UI on PORT (0 or none: any free
+    /// port); the finished report stays served until Ctrl-C.
+    #[arg(long, value_name = "PORT", num_args = 0..=1, default_missing_value = "0", conflicts_with = "interactive")]
+    pub ui: Option<u16>,
+
     /// Address the interactive server binds (default 127.0.0.1); any other address requires
     /// an access token.
     #[arg(

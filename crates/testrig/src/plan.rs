@@ -139,7 +139,7 @@ impl Plan {
                 runpath.display()
             ))
         })?;
-        if let Some(port) = options.interactive {
+        if let Some(port) = options.interactive.or(options.ui) {
             return run_interactive(self, selection, &options, &runpath, port);
         }
         let outcome = run_selection(self, selection, &options, &runpath, seed);
@@ -503,13 +503,33 @@ fn run_interactive(
         "API: http://{address}/api/v1/interactive/report (OpenAPI: http://{address}/api/v1/openapi.json)"
     ));
     say("Press Ctrl-C to stop.".to_string());
+    let mut exit_code = 0;
+    if options.ui.is_some() {
+        // `--ui`: a batch run shown live; the finished report stays served.
+        state
+            .run_node(None)
+            .map_err(|refusal| PlanError(format!("failed to start the run: {refusal:?}")))?;
+        while !state.is_idle() && !interrupted() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        state.stop_environments();
+        if let Some(report) = state.report() {
+            let mut console =
+                ConsoleReporter::new(ConsoleOptions::detect(Verbosity::Quiet, None), 0);
+            console.failures(&report);
+            console.summary(&report);
+            exit_code = u8::from(report.plan.status.is_failure());
+        }
+        say(format!(
+            "The finished report stays at http://{address}/{query} until Ctrl-C."
+        ));
+    }
     while !interrupted() {
         std::thread::sleep(Duration::from_millis(50));
     }
     say("stopping environments…".to_string());
     state.stop_all_environments();
     terminate_all_process_groups(Duration::from_secs(1));
-    let mut exit_code = 0;
     if let Some(report) = state.report() {
         if let Some(path) = &options.json
             && let Err(error) = write_json_report(&report, path)

@@ -507,3 +507,46 @@ fn every_route_of_the_openapi_document_answers() {
         }
     }
 }
+
+#[test]
+fn a_batch_run_with_ui_runs_everything_and_keeps_serving_the_report() {
+    let dir = crate::util::scratch_dir("interactive-ui");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_assertions"))
+        .args(["--ui", "0", "--runpath"])
+        .arg(dir.join("runpath"))
+        .arg("--json")
+        .arg(dir.join("report.json"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let address = first
+        .trim()
+        .strip_prefix("Interactive testrig UI: http://")
+        .unwrap()
+        .trim_end_matches('/')
+        .to_string();
+    let mut output = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        output.push_str(&line);
+        output.push('\n');
+        if line.starts_with("The finished report stays") {
+            break;
+        }
+    }
+    assert!(output.contains("7 passed, 0 failed, 0 skipped"), "{output}");
+    let server = Server { child, address };
+    let (status, plan) = server.get("/api/v1/interactive/report");
+    assert_eq!(status, 200);
+    assert_eq!(plan["counts"]["passed"], 7, "{plan}");
+    let (status, _, page) = server.request("GET", "/", None, &[]);
+    assert_eq!(status, 200);
+    assert!(page.contains("<script type=\"module\""), "the UI is served");
+    drop(server);
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["plan"]["counts"]["passed"], 7);
+}

@@ -472,6 +472,24 @@ impl InteractiveState {
         }
     }
 
+    /// True when nothing is queued or running.
+    pub fn is_idle(&self) -> bool {
+        self.active
+            .lock()
+            .map(|active| active.is_empty())
+            .unwrap_or(true)
+            && self
+                .running_jobs
+                .lock()
+                .map(|running| *running == 0)
+                .unwrap_or(true)
+    }
+
+    /// Stops every environment that is up, leaving the server able to run again.
+    pub fn stop_environments(&self) {
+        self.context.live_environments.stop_all();
+    }
+
     /// Stops every environment (on shutdown).
     pub fn stop_all_environments(&self) {
         self.context.cancel.store(true, Ordering::SeqCst);

@@ -1,0 +1,68 @@
+//! `testrig serve REPORT.json` serves the UI over a saved report.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Command, Stdio};
+
+use testrig::model::{NodeKind, Report, ReportNode, Status};
+
+#[test]
+fn serves_a_saved_report_in_the_ui() {
+    let dir = std::env::temp_dir().join(format!("testrig-serve-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut plan = ReportNode::new(NodeKind::Plan, "saved", "saved");
+    let mut testcase = ReportNode::new(NodeKind::Testcase, "T/S/c", "c");
+    testcase.status = Status::Passed;
+    plan.children.push(testcase);
+    plan.recompute();
+    let path = dir.join("report.json");
+    std::fs::write(
+        &path,
+        serde_json::to_string(&Report::new(plan, "host".into(), dir.display().to_string()))
+            .unwrap(),
+    )
+    .unwrap();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_testrig"))
+        .arg("serve")
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .split("http://")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .trim_end_matches('/')
+        .to_string();
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    write!(
+        stream,
+        "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut page = String::new();
+    stream.read_to_string(&mut page).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(
+        page.contains("window.TESTRIG_REPORT") && page.contains("\"T/S/c\""),
+        "the report is inlined"
+    );
+
+    let bad = Command::new(env!("CARGO_BIN_EXE_testrig"))
+        .args(["serve", "/no/such/report.json"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr)
+            .contains("failed to read the report `/no/such/report.json`")
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
