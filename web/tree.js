@@ -254,7 +254,10 @@ export class TreeView {
   // Highlights a row, opening its ancestors; `reveal` scrolls it into view.
   markSelected(uid, reveal) {
     const previous = this.selected && this.rows.get(this.selected);
-    if (previous) previous.row.classList.remove('selected');
+    if (previous) {
+      previous.row.classList.remove('selected');
+      previous.row.tabIndex = -1;
+    }
     this.selected = uid;
     if (!this.model || !this.model.node(uid)) return;
     const ancestors = this.model.pathUp(uid).slice(1).reverse();
@@ -268,6 +271,7 @@ export class TreeView {
     const entry = this.rows.get(uid);
     if (!entry) return;
     entry.row.classList.add('selected');
+    entry.row.tabIndex = 0;
     if (reveal) entry.row.scrollIntoView({ block: 'nearest' });
   }
 

@@ -277,7 +277,7 @@ fn one_run_at_a_time_per_testcase_and_cancel_abandons_it() {
     );
     assert_eq!(server.send("POST", "/api/v1/interactive/reset", "").0, 409);
     server.wait_for("EchoTest/Echo/slow", |node| {
-        node["runtime_status"] == "running"
+        node["runtime_status"] == "running" && node["timer"]["start"].is_number()
     });
     let started = Instant::now();
     let (status, _) = server.send("POST", "/api/v1/interactive/cancel", "");

@@ -528,6 +528,16 @@ fn start_driver(driver: &dyn Driver, context: &StartContext) -> Result<Attribute
     let common = driver.common();
     let result = run_hook(&common.pre_start, "pre_start", driver)
         .and_then(|()| {
+            // Each start begins from an empty folder: no database, log or rendered file of an
+            // earlier run leaks into this one.
+            if context.runpath.exists() {
+                std::fs::remove_dir_all(&context.runpath).map_err(|error| {
+                    DriverError::new(format!(
+                        "failed to clear the driver's runpath `{}`: {error}",
+                        context.runpath.display()
+                    ))
+                })?;
+            }
             std::fs::create_dir_all(&context.runpath).map_err(|error| {
                 DriverError::new(format!(
                     "failed to create the driver's runpath `{}`: {error}",

@@ -63,7 +63,11 @@ pub fn render_html_report(report: &Report, editor_url: Option<&str>) -> std::io:
         bundle.push_str(&format!("// --- {module}\n{source}\n"));
     }
     let report_json = serde_json::to_string(report).map_err(std::io::Error::other)?;
-    let config = serde_json::json!({ "editor_url": editor_url, "static": true });
+    let config = serde_json::json!({
+        "editor_url": editor_url,
+        "source_root": crate::interactive::source_root(),
+        "static": true,
+    });
     let data = format!(
         "<script>window.TESTRIG_REPORT = {};\nwindow.TESTRIG_CONFIG = {};</script>",
         inline_safe(&report_json),

@@ -293,13 +293,48 @@ async fn post_reset(State(app): State<AppState>) -> Response {
 }
 
 async fn get_config(State(app): State<AppState>) -> Response {
-    axum::Json(serde_json::json!({ "editor_url": app.state.editor_url, "static": false }))
-        .into_response()
+    axum::Json(serde_json::json!({
+        "editor_url": app.state.editor_url,
+        "source_root": source_root(),
+        "static": false,
+    }))
+    .into_response()
+}
+
+/// The folder source locations are relative to: `file!()` paths are relative to the cargo
+/// workspace root, the nearest ancestor of the working folder with a `Cargo.lock`.
+pub fn source_root() -> Option<String> {
+    let current = std::env::current_dir().ok()?;
+    current
+        .ancestors()
+        .find(|dir| dir.join("Cargo.lock").is_file())
+        .map(|dir| dir.display().to_string())
 }
 
 /// `attachments/<path>`: only files below the runpath, by a relative path without `..`.
 async fn get_attachment(State(app): State<AppState>, UrlPath(path): UrlPath<String>) -> Response {
     read_attachment(&app.state.runpath, &path)
+}
+
+/// Types a browser shows inline; anything else downloads. Never HTML: an attachment must not
+/// run script on the UI's origin.
+fn attachment_type(file: &Path) -> &'static str {
+    match file
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("txt" | "log" | "csv" | "conf" | "cfg" | "ini" | "toml" | "yaml" | "yml" | "md") => {
+            "text/plain; charset=utf-8"
+        }
+        Some("json") => "application/json",
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("gif") => "image/gif",
+        Some("pdf") => "application/pdf",
+        _ => "application/octet-stream",
+    }
 }
 
 fn read_attachment(runpath: &Path, path: &str) -> Response {
@@ -323,7 +358,7 @@ fn read_attachment(runpath: &Path, path: &str) -> Response {
     }
     match std::fs::read(&file) {
         Ok(bytes) => (
-            [(header::CONTENT_TYPE, "application/octet-stream")],
+            [(header::CONTENT_TYPE, attachment_type(&file))],
             Body::from(bytes),
         )
             .into_response(),

@@ -287,15 +287,21 @@ impl InteractiveState {
                 "`{busy}` is already queued or running; wait for it or cancel"
             )));
         }
+        let plan = self.plan_uid();
         let mut count = 0;
         for (test_uid, selected, cases) in jobs {
             count += cases.len();
             active.extend(cases.iter().cloned());
-            let node = if node.is_empty() {
+            // A plan-wide run is tracked per test, so no test finishes the plan for the others.
+            let node = if node.is_empty() || node == plan {
                 test_uid.clone()
             } else {
                 node.to_string()
             };
+            self.sink().emit(Event::RuntimeStatus {
+                uid: node.clone(),
+                runtime_status: RuntimeStatus::Waiting,
+            });
             self.enqueue(
                 &test_uid,
                 Job::Run {
@@ -304,12 +310,6 @@ impl InteractiveState {
                     cases,
                 },
             );
-        }
-        if !node.is_empty() {
-            self.sink().emit(Event::RuntimeStatus {
-                uid: node.to_string(),
-                runtime_status: RuntimeStatus::Waiting,
-            });
         }
         Ok(count)
     }
@@ -444,6 +444,10 @@ impl InteractiveState {
                         uid: node.clone(),
                         runtime_status: RuntimeStatus::Running,
                     });
+                    self.sink().emit(Event::TestStarted {
+                        uid: selected.uid.clone(),
+                        time: crate::events::now(),
+                    });
                     let up = session.environment_is_up() || session.environment().is_empty();
                     let started = if up {
                         Ok(())
@@ -459,6 +463,11 @@ impl InteractiveState {
                         ),
                     }
                     self.release(&cases);
+                    self.sink().emit(Event::TestFinished {
+                        uid: selected.uid.clone(),
+                        time: crate::events::now(),
+                        error: None,
+                    });
                     self.sink().emit(Event::RuntimeStatus {
                         uid: node,
                         runtime_status: RuntimeStatus::Finished,

@@ -91,8 +91,14 @@ impl ReportBuilder {
                     self.report.plan.runtime_status = RuntimeStatus::Running;
                 }
                 if let Some(node) = self.node_mut(uid) {
-                    node.timer.start = Some(*time);
+                    // A re-run (interactive) starts from a clean slate.
+                    node.timer = Timer {
+                        start: Some(*time),
+                        end: None,
+                    };
                     node.runtime_status = RuntimeStatus::Running;
+                    node.error = None;
+                    node.entries.clear();
                 }
             }
             Event::TestFinished { uid, time, error }
@@ -111,8 +117,14 @@ impl ReportBuilder {
                     group.runtime_status = RuntimeStatus::Running;
                 }
                 if let Some(node) = self.node_mut(uid) {
-                    node.timer.start = Some(*time);
+                    node.timer = Timer {
+                        start: Some(*time),
+                        end: None,
+                    };
                     node.runtime_status = RuntimeStatus::Running;
+                    node.status = Status::Unknown;
+                    node.error = None;
+                    node.entries.clear();
                 }
             }
             Event::EntryRecorded { uid, entry } => {
