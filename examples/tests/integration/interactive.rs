@@ -477,7 +477,9 @@ fn every_route_of_the_openapi_document_answers() {
     for (path, operations) in paths {
         let concrete = path
             .replace("{uid}", "EchoTest/Echo/round_trip")
-            .replace("{path}", "missing.txt");
+            .replace("{path}", "missing.txt")
+            .replace("{test}", "EchoTest")
+            .replace("{driver}", "server");
         for method in operations
             .as_object()
             .unwrap()
@@ -549,4 +551,62 @@ fn a_batch_run_with_ui_runs_everything_and_keeps_serving_the_report() {
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
     assert_eq!(report["plan"]["counts"]["passed"], 7);
+}
+
+#[test]
+fn a_reconnecting_client_gets_a_snapshot_that_matches_the_report() {
+    let server = Server::start("interactive-reconnect", &[]);
+    let connect = || {
+        let mut stream = TcpStream::connect(&server.address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            stream,
+            "GET /api/v1/interactive/events HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        .unwrap();
+        BufReader::new(stream)
+    };
+    let snapshot = |reader: &mut BufReader<TcpStream>| -> Value {
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if let Some(data) = line.trim_end().strip_prefix("data: ") {
+                return serde_json::from_str(data).unwrap();
+            }
+        }
+    };
+    let mut first = connect();
+    let before = snapshot(&mut first);
+    drop(first); // the tab goes away mid-run
+    server.send(
+        "PUT",
+        "/api/v1/interactive/report",
+        r#"{"runtime_status":"running"}"#,
+    );
+    server.wait_for(TEST, |node| {
+        node["runtime_status"] == "finished" && node["counts"]["unknown"] == 0
+    });
+    let mut again = connect();
+    let after = snapshot(&mut again);
+    assert!(after["seq"].as_u64() > before["seq"].as_u64());
+    let (_, plan) = server.get("/api/v1/interactive/report");
+    assert_eq!(
+        after["report"]["plan"]["counts"], plan["counts"],
+        "the snapshot is the report as it stands"
+    );
+    assert_eq!(
+        plan["counts"]["passed"].as_u64().unwrap() + plan["counts"]["failed"].as_u64().unwrap(),
+        7,
+        "{plan}"
+    );
+    let (status, log) = server.get("/api/v1/interactive/drivers/EchoTest/server/log");
+    assert_eq!(status, 200, "{log}");
+    assert_eq!(
+        server
+            .get("/api/v1/interactive/drivers/EchoTest/nope/log")
+            .0,
+        404
+    );
 }

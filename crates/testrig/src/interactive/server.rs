@@ -56,7 +56,8 @@ pub fn router(state: Arc<InteractiveState>, token: Option<String>) -> Router {
         .route("/reset", post(post_reset))
         .route("/events", get(events))
         .route("/attachments/{*path}", get(get_attachment))
-        .route("/config", get(get_config));
+        .route("/config", get(get_config))
+        .route("/drivers/{test}/{driver}/log", get(get_driver_log));
     Router::new()
         .nest("/api/v1/interactive", api)
         .route(
@@ -299,6 +300,31 @@ async fn get_config(State(app): State<AppState>) -> Response {
         "static": false,
     }))
     .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct LogQuery {
+    #[serde(default = "default_log_lines")]
+    lines: usize,
+}
+
+fn default_log_lines() -> usize {
+    50
+}
+
+/// The tail of a driver's log files, for the environment panel.
+async fn get_driver_log(
+    State(app): State<AppState>,
+    UrlPath((test, driver)): UrlPath<(String, String)>,
+    Query(query): Query<LogQuery>,
+) -> Response {
+    match app.state.driver_log(&test, &driver, query.lines.min(1000)) {
+        Ok(lines) => {
+            axum::Json(serde_json::json!({ "test": test, "driver": driver, "lines": lines }))
+                .into_response()
+        }
+        Err(refusal) => refusal.into_response(),
+    }
 }
 
 /// The folder source locations are relative to: `file!()` paths are relative to the cargo

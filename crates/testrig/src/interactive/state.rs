@@ -79,6 +79,8 @@ pub struct InteractiveState {
     pub editor_url: Option<String>,
     selection: Selection,
     slots: HashMap<String, Arc<TestSlot>>,
+    /// Each test's environment, readable while a run holds the test's session.
+    environments: HashMap<String, Arc<crate::env::Environment>>,
     active: Mutex<HashSet<String>>,
     running_jobs: Mutex<usize>,
     context: RunContext,
@@ -95,6 +97,10 @@ impl InteractiveState {
         editor_url: Option<String>,
     ) -> Arc<InteractiveState> {
         let (updates, _) = broadcast::channel(65_536);
+        let environments = sessions
+            .iter()
+            .map(|(uid, session)| (uid.clone(), session.environment().clone()))
+            .collect();
         let slots = sessions
             .into_iter()
             .map(|(uid, session)| {
@@ -118,6 +124,7 @@ impl InteractiveState {
             editor_url,
             selection,
             slots,
+            environments,
             active: Mutex::new(HashSet::new()),
             running_jobs: Mutex::new(0),
             context,
@@ -479,6 +486,26 @@ impl InteractiveState {
                 *running -= 1;
             }
         }
+    }
+
+    /// The last `lines` lines of a driver's logs, read now.
+    pub fn driver_log(
+        &self,
+        test: &str,
+        driver: &str,
+        lines: usize,
+    ) -> Result<Vec<String>, Refusal> {
+        let environment = self
+            .environments
+            .get(test)
+            .ok_or_else(|| Refusal::UnknownNode(format!("no test with uid `{test}`")))?;
+        let driver = environment.driver(driver).ok_or_else(|| {
+            Refusal::UnknownNode(format!(
+                "no driver `{driver}` in test `{test}`; drivers: {}",
+                environment.driver_names().join(", ")
+            ))
+        })?;
+        Ok(driver.log_tail(lines))
     }
 
     /// True when nothing is queued or running.
