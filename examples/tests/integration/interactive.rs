@@ -610,3 +610,50 @@ fn a_reconnecting_client_gets_a_snapshot_that_matches_the_report() {
         404
     );
 }
+
+#[test]
+fn binding_beyond_loopback_generates_and_prints_a_token() {
+    let dir = crate::util::scratch_dir("interactive-host");
+    let mut child = Command::new(PLAN)
+        .args(["-i", "0", "--interactive-host", "0.0.0.0", "--runpath"])
+        .arg(dir.join("runpath"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("Interactive testrig UI: http://")
+        .unwrap()
+        .to_string();
+    let (host_port, token) = url
+        .split_once("/?token=")
+        .expect("the printed URL carries the token");
+    assert!(token.len() >= 32, "{token}");
+    let port = host_port.rsplit(':').next().unwrap();
+    let server = Server {
+        child,
+        address: format!("127.0.0.1:{port}"),
+    };
+    assert_eq!(
+        server
+            .request("GET", "/api/v1/interactive/report", None, &[])
+            .0,
+        401
+    );
+    assert_eq!(
+        server
+            .request(
+                "GET",
+                "/api/v1/interactive/report",
+                None,
+                &[("X-Testrig-Token", token)]
+            )
+            .0,
+        200
+    );
+}
