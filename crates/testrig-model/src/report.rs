@@ -260,32 +260,10 @@ impl ReportNode {
     ///
     /// A group keeps an error of its own (e.g. a failed setup) on top of its children's.
     pub fn recompute(&mut self) {
-        if self.kind == NodeKind::Testcase {
-            self.counts = Counts::default();
-            self.counts.add_status(self.status);
-            return;
-        }
-        let mut counts = Counts::default();
-        let mut status = if self.error.is_some() {
-            Status::Error
-        } else {
-            Status::Skipped
-        };
-        let mut any_child = false;
         for child in &mut self.children {
             child.recompute();
-            counts.merge(&child.counts);
-            status = status.combine(child.status);
-            any_child = true;
         }
-        if !any_child && self.error.is_none() {
-            status = Status::Unknown;
-        }
-        if self.entries.iter().any(|entry| entry.passed == Some(false)) {
-            status = status.combine(Status::Failed);
-        }
-        self.counts = counts;
-        self.status = status;
+        self.recompute_shallow();
     }
 }
 
