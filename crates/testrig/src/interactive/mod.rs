@@ -5,4 +5,4 @@ mod server;
 mod state;
 
 pub use server::{OPENAPI, WebAssets, bind, report_router, router, serve, source_root};
-pub use state::{InteractiveState, LiveReport, Refusal, Update, testcase_uids};
+pub use state::{InteractiveState, LiveReport, Refusal, Update};

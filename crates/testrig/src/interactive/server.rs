@@ -13,7 +13,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path as UrlPath, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -395,20 +395,9 @@ fn read_attachment(runpath: &Path, path: &str) -> Response {
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct EventsQuery {
-    #[serde(default)]
-    #[allow(dead_code)]
-    token: Option<String>,
-}
-
 /// Server-sent events: a snapshot first, then every update newer than it, in order. A
 /// client that falls too far behind is disconnected; it reconnects and gets a new snapshot.
-async fn events(
-    State(app): State<AppState>,
-    _query: Query<EventsQuery>,
-    _headers: HeaderMap,
-) -> impl IntoResponse {
+async fn events(State(app): State<AppState>) -> impl IntoResponse {
     // Subscribe before taking the snapshot so nothing falls between the two.
     let receiver = app.state.updates.subscribe();
     let snapshot = app.state.snapshot_json();

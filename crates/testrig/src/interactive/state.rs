@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 
-use testrig_model::{DriverStatus, Event, NodeKind, Report, ReportNode, RuntimeStatus};
+use testrig_model::{DriverStatus, Event, NodeKind, Report, RuntimeStatus};
 use tokio::sync::broadcast;
 
 use crate::events::EventSink;
@@ -539,12 +539,4 @@ impl InteractiveState {
             .ok()
             .map(|live| live.builder.report().clone())
     }
-}
-
-/// Testcase UIDs below a node of the report (for tests of the queue rules).
-pub fn testcase_uids(node: &ReportNode) -> Vec<String> {
-    node.testcases()
-        .into_iter()
-        .map(|testcase| testcase.uid.clone())
-        .collect()
 }

@@ -446,10 +446,6 @@ fn run_hook(
 /// Testcases run in order, unless the test has a thread pool and testcases have execution
 /// groups: then testcases without a group run first, in order, and each group after that
 /// runs its testcases in parallel, one group after another (Testplan's semantics).
-fn context_stopping(test: &TestRun) -> bool {
-    test.context.stopping()
-}
-
 fn run_cases(selected: &SelectedSuite, suite: &dyn SuiteObject, test: &TestRun) {
     let grouped = test.thread_pool_size > 1
         && selected
@@ -458,7 +454,7 @@ fn run_cases(selected: &SelectedSuite, suite: &dyn SuiteObject, test: &TestRun) 
             .any(|case| case.execution_group.is_some());
     if !grouped {
         for case in &selected.cases {
-            if context_stopping(test) {
+            if test.context.stopping() {
                 return;
             }
             run_case(case, suite, test);
@@ -475,7 +471,7 @@ fn run_cases(selected: &SelectedSuite, suite: &dyn SuiteObject, test: &TestRun) 
         }
     }
     for (group, cases) in batches {
-        if context_stopping(test) {
+        if test.context.stopping() {
             return;
         }
         match group {
@@ -493,7 +489,7 @@ fn run_in_parallel(cases: &[&SelectedCase], suite: &dyn SuiteObject, test: &Test
                 loop {
                     let index = next.fetch_add(1, Ordering::SeqCst);
                     let Some(case) = cases.get(index) else { break };
-                    if context_stopping(test) {
+                    if test.context.stopping() {
                         break;
                     }
                     run_case(case, suite, test);
