@@ -32,6 +32,7 @@ pub mod drivers;
 pub mod env;
 pub mod events;
 pub mod export;
+pub mod impact;
 pub mod interactive;
 mod plan;
 pub mod report;

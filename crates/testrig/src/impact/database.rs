@@ -1,0 +1,328 @@
+//! The dependency database of affected-test selection: SQLite (bundled), one file per run
+//! variant, holding the fingerprint of every source unit as of the last recorded run and,
+//! per testcase, the units and files it executed and how it ended.
+//!
+//! Writes happen in one transaction, so an interrupted run never leaves it half-updated. A
+//! missing, corrupt or foreign-version database is reported as such; the caller then runs
+//! everything and records afresh.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// Version of the tables below; a database of another version is rebuilt.
+pub const DATABASE_VERSION: u32 = 1;
+
+/// A source unit as stored: its key, whether it is a function, its file and fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredUnit {
+    /// `file::item path`.
+    pub key: String,
+    /// True for functions; other items fall under the per-file rule.
+    pub is_function: bool,
+    /// The file the unit is in.
+    pub file: String,
+    /// Hash of the unit's tokens.
+    pub fingerprint: String,
+}
+
+/// What a testcase executed and how it ended, as of its last recorded run.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TestcaseRecord {
+    /// Whether it failed or errored.
+    pub failed: bool,
+    /// Keys of the function units it executed.
+    pub units: BTreeSet<String>,
+    /// Files it executed any code in.
+    pub files: BTreeSet<String>,
+    /// Hash of the non-source inputs of its test (binaries, templates, data files).
+    pub inputs: String,
+}
+
+/// Why the database could not be used as it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseState {
+    /// It holds a previous run of this variant.
+    Ready,
+    /// There was none (first run).
+    Missing,
+    /// It could not be read, or was written by another version: it is rebuilt.
+    Unusable(String),
+}
+
+/// The open database.
+pub struct ImpactDatabase {
+    connection: Connection,
+}
+
+impl ImpactDatabase {
+    /// Opens (or creates) the database for `variant` at `path`. A database that cannot be
+    /// used is deleted and recreated; the state says why.
+    pub fn open(path: &Path, variant: &str) -> Result<(ImpactDatabase, DatabaseState), String> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|error| {
+                format!(
+                    "failed to create `{}` for the impact database: {error}",
+                    parent.display()
+                )
+            })?;
+        }
+        let existed = path.exists();
+        let state = if !existed {
+            DatabaseState::Missing
+        } else {
+            match Self::check(path, variant) {
+                Ok(()) => DatabaseState::Ready,
+                Err(reason) => {
+                    std::fs::remove_file(path).map_err(|error| {
+                        format!(
+                            "failed to remove the unusable impact database `{}`: {error}",
+                            path.display()
+                        )
+                    })?;
+                    DatabaseState::Unusable(reason)
+                }
+            }
+        };
+        let connection = Connection::open(path).map_err(|error| {
+            format!(
+                "failed to open the impact database `{}`: {error}",
+                path.display()
+            )
+        })?;
+        let database = ImpactDatabase { connection };
+        database.create(variant)?;
+        Ok((database, state))
+    }
+
+    fn check(path: &Path, variant: &str) -> Result<(), String> {
+        let connection =
+            Connection::open(path).map_err(|error| format!("it cannot be opened: {error}"))?;
+        let version: Option<String> = connection
+            .query_row("select value from meta where key = 'version'", [], |row| {
+                row.get(0)
+            })
+            .optional()
+            .map_err(|error| format!("it cannot be read: {error}"))?;
+        if version.as_deref() != Some(&DATABASE_VERSION.to_string()) {
+            return Err(format!(
+                "it was written by another version ({}; this is {DATABASE_VERSION})",
+                version.unwrap_or_else(|| "none".into())
+            ));
+        }
+        let stored: Option<String> = connection
+            .query_row("select value from meta where key = 'variant'", [], |row| {
+                row.get(0)
+            })
+            .optional()
+            .map_err(|error| format!("it cannot be read: {error}"))?;
+        if stored.as_deref() != Some(variant) {
+            return Err(format!(
+                "it belongs to another run variant ({})",
+                stored.unwrap_or_default()
+            ));
+        }
+        Ok(())
+    }
+
+    fn create(&self, variant: &str) -> Result<(), String> {
+        self.connection
+            .execute_batch(
+                "create table if not exists meta (key text primary key, value text not null);
+                 create table if not exists units (key text primary key, is_function integer not null,
+                     file text not null, fingerprint text not null);
+                 create table if not exists testcases (uid text primary key, failed integer not null,
+                     inputs text not null);
+                 create table if not exists testcase_units (uid text not null, unit text not null,
+                     primary key (uid, unit));
+                 create table if not exists testcase_files (uid text not null, file text not null,
+                     primary key (uid, file));",
+            )
+            .map_err(|error| format!("failed to create the impact database tables: {error}"))?;
+        self.connection
+            .execute(
+                "insert or replace into meta (key, value) values ('version', ?1), ('variant', ?2)",
+                params![DATABASE_VERSION.to_string(), variant],
+            )
+            .map_err(|error| format!("failed to write the impact database: {error}"))?;
+        Ok(())
+    }
+
+    /// The units as of the last recorded run, by key.
+    pub fn units(&self) -> Result<BTreeMap<String, StoredUnit>, String> {
+        let mut statement = self
+            .connection
+            .prepare("select key, is_function, file, fingerprint from units")
+            .map_err(|error| error.to_string())?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok(StoredUnit {
+                    key: row.get(0)?,
+                    is_function: row.get(1)?,
+                    file: row.get(2)?,
+                    fingerprint: row.get(3)?,
+                })
+            })
+            .map_err(|error| error.to_string())?;
+        rows.map(|row| {
+            row.map(|unit| (unit.key.clone(), unit))
+                .map_err(|error| error.to_string())
+        })
+        .collect()
+    }
+
+    /// Every recorded testcase, by UID.
+    pub fn testcases(&self) -> Result<BTreeMap<String, TestcaseRecord>, String> {
+        let mut records: BTreeMap<String, TestcaseRecord> = BTreeMap::new();
+        let read = |sql: &str| -> Result<Vec<(String, String)>, String> {
+            let mut statement = self
+                .connection
+                .prepare(sql)
+                .map_err(|error| error.to_string())?;
+            let rows = statement
+                .query_map([], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+                })
+                .map_err(|error| error.to_string())?;
+            rows.map(|row| row.map_err(|error| error.to_string()))
+                .collect()
+        };
+        for (uid, failed_and_inputs) in read("select uid, failed || ':' || inputs from testcases")?
+        {
+            let (failed, inputs) = failed_and_inputs.split_once(':').unwrap_or(("0", ""));
+            records.insert(
+                uid,
+                TestcaseRecord {
+                    failed: failed == "1",
+                    inputs: inputs.to_string(),
+                    ..Default::default()
+                },
+            );
+        }
+        for (uid, unit) in read("select uid, unit from testcase_units")? {
+            records.entry(uid).or_default().units.insert(unit);
+        }
+        for (uid, file) in read("select uid, file from testcase_files")? {
+            records.entry(uid).or_default().files.insert(file);
+        }
+        Ok(records)
+    }
+
+    /// Replaces the stored units and the records of the testcases that ran, in one
+    /// transaction (testcases that did not run keep their records).
+    pub fn record(
+        &mut self,
+        units: &[StoredUnit],
+        ran: &BTreeMap<String, TestcaseRecord>,
+    ) -> Result<(), String> {
+        let transaction = self
+            .connection
+            .transaction()
+            .map_err(|error| error.to_string())?;
+        let write = |transaction: &rusqlite::Transaction| -> rusqlite::Result<()> {
+            transaction.execute("delete from units", [])?;
+            let mut insert_unit = transaction.prepare(
+                "insert into units (key, is_function, file, fingerprint) values (?1, ?2, ?3, ?4)",
+            )?;
+            for unit in units {
+                insert_unit.execute(params![
+                    unit.key,
+                    unit.is_function,
+                    unit.file,
+                    unit.fingerprint
+                ])?;
+            }
+            for (uid, record) in ran {
+                transaction.execute("delete from testcase_units where uid = ?1", params![uid])?;
+                transaction.execute("delete from testcase_files where uid = ?1", params![uid])?;
+                transaction.execute(
+                    "insert or replace into testcases (uid, failed, inputs) values (?1, ?2, ?3)",
+                    params![uid, if record.failed { "1" } else { "0" }, record.inputs],
+                )?;
+                for unit in &record.units {
+                    transaction.execute(
+                        "insert into testcase_units (uid, unit) values (?1, ?2)",
+                        params![uid, unit],
+                    )?;
+                }
+                for file in &record.files {
+                    transaction.execute(
+                        "insert into testcase_files (uid, file) values (?1, ?2)",
+                        params![uid, file],
+                    )?;
+                }
+            }
+            Ok(())
+        };
+        write(&transaction)
+            .map_err(|error| format!("failed to record the run in the impact database: {error}"))?;
+        transaction
+            .commit()
+            .map_err(|error| format!("failed to commit the impact database: {error}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_path(name: &str) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("testrig-impact-db-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir.join("impact.sqlite")
+    }
+
+    fn unit(key: &str, fingerprint: &str) -> StoredUnit {
+        StoredUnit {
+            key: key.into(),
+            is_function: true,
+            file: "src/lib.rs".into(),
+            fingerprint: fingerprint.into(),
+        }
+    }
+
+    #[test]
+    fn a_recorded_run_reads_back() {
+        let path = temp_path("roundtrip");
+        let (mut database, state) = ImpactDatabase::open(&path, "v1").unwrap();
+        assert_eq!(state, DatabaseState::Missing);
+        let mut ran = BTreeMap::new();
+        ran.insert(
+            "T/S/a".to_string(),
+            TestcaseRecord {
+                failed: true,
+                units: ["src/lib.rs::area".to_string()].into(),
+                files: ["src/lib.rs".to_string()].into(),
+                inputs: "abc".into(),
+            },
+        );
+        database
+            .record(&[unit("src/lib.rs::area", "f1")], &ran)
+            .unwrap();
+        drop(database);
+        let (database, state) = ImpactDatabase::open(&path, "v1").unwrap();
+        assert_eq!(state, DatabaseState::Ready);
+        assert_eq!(
+            database.units().unwrap()["src/lib.rs::area"].fingerprint,
+            "f1"
+        );
+        assert_eq!(database.testcases().unwrap()["T/S/a"], ran["T/S/a"]);
+    }
+
+    #[test]
+    fn another_variant_or_a_corrupt_file_is_rebuilt() {
+        let path = temp_path("variant");
+        ImpactDatabase::open(&path, "v1").unwrap();
+        let (_, state) = ImpactDatabase::open(&path, "v2").unwrap();
+        assert!(
+            matches!(state, DatabaseState::Unusable(ref reason) if reason.contains("another run variant")),
+            "{state:?}"
+        );
+        std::fs::write(&path, b"not a database").unwrap();
+        let (database, state) = ImpactDatabase::open(&path, "v2").unwrap();
+        assert!(matches!(state, DatabaseState::Unusable(_)), "{state:?}");
+        assert!(database.units().unwrap().is_empty());
+    }
+}

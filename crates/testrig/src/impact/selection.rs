@@ -1,0 +1,212 @@
+//! Which testcases a change affects: a testcase is selected when it is new, failed last
+//! time, executed a function whose fingerprint changed, executed code in a file where a
+//! non-function item changed (coverage cannot see structs, consts or derives, so that rule
+//! is conservative), or belongs to a test whose declared inputs changed.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::impact::database::{StoredUnit, TestcaseRecord};
+
+/// Why a testcase is selected.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Reason {
+    /// Never recorded.
+    New,
+    /// Failed or errored last time.
+    FailedLastTime,
+    /// Executed functions that changed (their keys).
+    ChangedFunctions(Vec<String>),
+    /// Executed code in files where a non-function item changed.
+    ChangedItems(Vec<String>),
+    /// The inputs of its test changed.
+    ChangedInputs,
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reason::New => f.write_str("new"),
+            Reason::FailedLastTime => f.write_str("failed last time"),
+            Reason::ChangedFunctions(keys) => write!(f, "changed: {}", keys.join(", ")),
+            Reason::ChangedItems(files) => {
+                write!(f, "changed non-function items in {}", files.join(", "))
+            }
+            Reason::ChangedInputs => f.write_str("changed inputs"),
+        }
+    }
+}
+
+/// What changed between the stored units and the current ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceChanges {
+    /// Function units whose fingerprint changed or that disappeared.
+    pub functions: BTreeSet<String>,
+    /// Files with a changed, added or removed non-function item.
+    pub item_files: BTreeSet<String>,
+}
+
+/// Compares the stored units with the current ones.
+pub fn source_changes(
+    stored: &BTreeMap<String, StoredUnit>,
+    current: &[StoredUnit],
+) -> SourceChanges {
+    let mut changes = SourceChanges::default();
+    let current_by_key: BTreeMap<&str, &StoredUnit> = current
+        .iter()
+        .map(|unit| (unit.key.as_str(), unit))
+        .collect();
+    for unit in current {
+        let changed = stored
+            .get(&unit.key)
+            .is_none_or(|old| old.fingerprint != unit.fingerprint);
+        if changed && !unit.is_function {
+            changes.item_files.insert(unit.file.clone());
+        } else if changed && stored.contains_key(&unit.key) {
+            changes.functions.insert(unit.key.clone());
+        }
+    }
+    for old in stored.values() {
+        if !current_by_key.contains_key(old.key.as_str()) {
+            if old.is_function {
+                changes.functions.insert(old.key.clone());
+            } else {
+                changes.item_files.insert(old.file.clone());
+            }
+        }
+    }
+    changes
+}
+
+/// The reasons each testcase in `testcases` (UID → current inputs hash) is selected; an empty
+/// list means it is not affected.
+pub fn select(
+    testcases: &BTreeMap<String, String>,
+    records: &BTreeMap<String, TestcaseRecord>,
+    changes: &SourceChanges,
+) -> BTreeMap<String, Vec<Reason>> {
+    let mut selection = BTreeMap::new();
+    for (uid, inputs) in testcases {
+        let mut reasons = Vec::new();
+        match records.get(uid) {
+            None => reasons.push(Reason::New),
+            Some(record) => {
+                if record.failed {
+                    reasons.push(Reason::FailedLastTime);
+                }
+                let functions: Vec<String> = record
+                    .units
+                    .intersection(&changes.functions)
+                    .cloned()
+                    .collect();
+                if !functions.is_empty() {
+                    reasons.push(Reason::ChangedFunctions(functions));
+                }
+                let files: Vec<String> = record
+                    .files
+                    .intersection(&changes.item_files)
+                    .cloned()
+                    .collect();
+                if !files.is_empty() {
+                    reasons.push(Reason::ChangedItems(files));
+                }
+                if &record.inputs != inputs {
+                    reasons.push(Reason::ChangedInputs);
+                }
+            }
+        }
+        selection.insert(uid.clone(), reasons);
+    }
+    selection
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(key: &str, is_function: bool, fingerprint: &str) -> StoredUnit {
+        StoredUnit {
+            key: key.into(),
+            is_function,
+            file: key.split("::").next().unwrap().into(),
+            fingerprint: fingerprint.into(),
+        }
+    }
+
+    fn record(units: &[&str], files: &[&str], failed: bool) -> TestcaseRecord {
+        TestcaseRecord {
+            failed,
+            units: units.iter().map(|u| u.to_string()).collect(),
+            files: files.iter().map(|f| f.to_string()).collect(),
+            inputs: "i".into(),
+        }
+    }
+
+    #[test]
+    fn only_testcases_that_executed_a_change_are_selected() {
+        let stored: BTreeMap<String, StoredUnit> = [
+            unit("a.rs::area", true, "1"),
+            unit("a.rs::perimeter", true, "2"),
+            unit("b.rs::Config", false, "3"),
+        ]
+        .into_iter()
+        .map(|u| (u.key.clone(), u))
+        .collect();
+        let current = vec![
+            unit("a.rs::area", true, "1*"),
+            unit("a.rs::perimeter", true, "2"),
+            unit("b.rs::Config", false, "3*"),
+        ];
+        let changes = source_changes(&stored, &current);
+        assert_eq!(changes.functions, ["a.rs::area".to_string()].into());
+        assert_eq!(changes.item_files, ["b.rs".to_string()].into());
+
+        let records: BTreeMap<String, TestcaseRecord> = [
+            (
+                "t/area".to_string(),
+                record(&["a.rs::area"], &["a.rs"], false),
+            ),
+            (
+                "t/perimeter".to_string(),
+                record(&["a.rs::perimeter"], &["a.rs"], false),
+            ),
+            ("t/config".to_string(), record(&[], &["b.rs"], false)),
+            ("t/flaky".to_string(), record(&[], &[], true)),
+        ]
+        .into();
+        let testcases: BTreeMap<String, String> =
+            ["t/area", "t/perimeter", "t/config", "t/flaky", "t/new"]
+                .iter()
+                .map(|uid| (uid.to_string(), "i".to_string()))
+                .collect();
+        let selection = select(&testcases, &records, &changes);
+        assert_eq!(
+            selection["t/area"],
+            [Reason::ChangedFunctions(vec!["a.rs::area".into()])]
+        );
+        assert!(selection["t/perimeter"].is_empty());
+        assert_eq!(
+            selection["t/config"],
+            [Reason::ChangedItems(vec!["b.rs".into()])]
+        );
+        assert_eq!(selection["t/flaky"], [Reason::FailedLastTime]);
+        assert_eq!(selection["t/new"], [Reason::New]);
+    }
+
+    #[test]
+    fn removed_functions_and_changed_inputs_select() {
+        let stored: BTreeMap<String, StoredUnit> = [unit("a.rs::gone", true, "1")]
+            .into_iter()
+            .map(|u| (u.key.clone(), u))
+            .collect();
+        let changes = source_changes(&stored, &[]);
+        assert!(changes.functions.contains("a.rs::gone"));
+        let records: BTreeMap<String, TestcaseRecord> =
+            [("t/x".to_string(), record(&[], &[], false))].into();
+        let testcases: BTreeMap<String, String> =
+            [("t/x".to_string(), "changed".to_string())].into();
+        assert_eq!(
+            select(&testcases, &records, &changes)["t/x"],
+            [Reason::ChangedInputs]
+        );
+    }
+}
