@@ -114,6 +114,43 @@ impl Server {
     }
 }
 
+/// A client of the push channel.
+struct EventStream(BufReader<TcpStream>);
+
+impl EventStream {
+    /// The data of the next server-sent event of this kind (`snapshot` or `update`).
+    fn next(&mut self, kind: &str) -> Value {
+        let mut event = String::new();
+        loop {
+            let mut line = String::new();
+            self.0.read_line(&mut line).unwrap();
+            let line = line.trim_end();
+            if let Some(name) = line.strip_prefix("event: ") {
+                event = name.to_string();
+            } else if let Some(data) = line.strip_prefix("data: ")
+                && event == kind
+            {
+                return serde_json::from_str(data).unwrap();
+            }
+        }
+    }
+}
+
+impl Server {
+    fn events(&self) -> EventStream {
+        let mut stream = TcpStream::connect(&self.address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            stream,
+            "GET /api/v1/interactive/events HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        .unwrap();
+        EventStream(BufReader::new(stream))
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = Command::new("kill")
@@ -361,31 +398,8 @@ fn environments_start_and_stop_on_request() {
 #[test]
 fn the_push_channel_sends_a_snapshot_then_every_update_in_order() {
     let server = Server::start("interactive-events", &[]);
-    let mut stream = TcpStream::connect(&server.address).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "GET /api/v1/interactive/events HTTP/1.1\r\nHost: x\r\n\r\n"
-    )
-    .unwrap();
-    let mut reader = BufReader::new(stream);
-    let mut next_data = |kind: &str| -> Value {
-        let mut event = String::new();
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            let line = line.trim_end();
-            if let Some(name) = line.strip_prefix("event: ") {
-                event = name.to_string();
-            } else if let Some(data) = line.strip_prefix("data: ")
-                && event == kind
-            {
-                return serde_json::from_str(data).unwrap();
-            }
-        }
-    };
+    let mut events = server.events();
+    let mut next_data = |kind: &str| events.next(kind);
     let snapshot = next_data("snapshot");
     let mut seq = snapshot["seq"].as_u64().unwrap();
     assert_eq!(snapshot["report"]["plan"]["counts"]["total"], 7);
@@ -556,27 +570,8 @@ fn a_batch_run_with_ui_runs_everything_and_keeps_serving_the_report() {
 #[test]
 fn a_reconnecting_client_gets_a_snapshot_that_matches_the_report() {
     let server = Server::start("interactive-reconnect", &[]);
-    let connect = || {
-        let mut stream = TcpStream::connect(&server.address).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        write!(
-            stream,
-            "GET /api/v1/interactive/events HTTP/1.1\r\nHost: x\r\n\r\n"
-        )
-        .unwrap();
-        BufReader::new(stream)
-    };
-    let snapshot = |reader: &mut BufReader<TcpStream>| -> Value {
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            if let Some(data) = line.trim_end().strip_prefix("data: ") {
-                return serde_json::from_str(data).unwrap();
-            }
-        }
-    };
+    let connect = || server.events();
+    let snapshot = |events: &mut EventStream| events.next("snapshot");
     let mut first = connect();
     let before = snapshot(&mut first);
     drop(first); // the tab goes away mid-run
