@@ -64,7 +64,7 @@ pub struct Options {
     #[arg(long = "shuffle-seed", value_name = "N")]
     pub shuffle_seed: Option<u64>,
 
-    /// Output folder for logs and attachments [default: <cargo target>/testrig/<plan>].
+    /// Output folder for logs and attachments [default: `<cargo target>/testrig/<plan>`].
     #[arg(long, value_name = "DIR")]
     pub runpath: Option<PathBuf>,
 

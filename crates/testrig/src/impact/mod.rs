@@ -1,8 +1,18 @@
 //! Affected-test selection: which testcases a code change can affect (DESIGN.md §5,
 //! "Affected testcases from coverage, on stable Rust").
 
+mod coverage;
 mod database;
+mod profile;
 mod selection;
 
+pub use coverage::{
+    CounterSnapshot, CoverageError, PINNED_RAW_VERSION, ProfileSections, check_version,
+    is_available, raw_version, reset_counters, snapshot,
+};
 pub use database::{DATABASE_VERSION, DatabaseState, ImpactDatabase, StoredUnit, TestcaseRecord};
+pub use profile::{
+    CoverageMap, ExecutedFunction, FunctionRef, FunctionSpan, PINNED_MAPPING_VERSION, decode,
+    decode_names, demangle, executed_functions, executed_records, name_ref,
+};
 pub use selection::{Reason, SourceChanges, select, source_changes};
