@@ -39,6 +39,18 @@ pub struct RunContext {
     pub cancel: Arc<AtomicBool>,
     /// Run every testcase body on its own thread so a cancel can abandon it (interactive).
     pub abandonable: bool,
+    /// Told before and after every testcase that runs (coverage recording); while one is
+    /// set, testcases run one at a time.
+    pub observer: Option<Arc<dyn TestcaseObserver>>,
+}
+
+/// Something that must see each testcase start and end, one at a time: the coverage
+/// recorder resets the process's counters before a testcase and reads them after it.
+pub trait TestcaseObserver: Send + Sync + std::fmt::Debug {
+    /// Right before the testcase's pre_testcase hook.
+    fn before(&self, uid: &str);
+    /// Right after its post_testcase hook, with its final status.
+    fn after(&self, uid: &str, status: Status);
 }
 
 impl RunContext {
@@ -50,6 +62,7 @@ impl RunContext {
             live_environments: LiveEnvironments::default(),
             cancel: Arc::new(AtomicBool::new(false)),
             abandonable: false,
+            observer: None,
         }
     }
 
@@ -447,7 +460,9 @@ fn run_hook(
 /// groups: then testcases without a group run first, in order, and each group after that
 /// runs its testcases in parallel, one group after another (Testplan's semantics).
 fn run_cases(selected: &SelectedSuite, suite: &dyn SuiteObject, test: &TestRun) {
-    let grouped = test.thread_pool_size > 1
+    // Coverage counters are process-wide: an observer needs testcases one at a time.
+    let grouped = test.context.observer.is_none()
+        && test.thread_pool_size > 1
         && selected
             .cases
             .iter()
@@ -528,6 +543,9 @@ fn run_case(case: &SelectedCase, suite: &dyn SuiteObject, test: &TestRun) {
         uid: case.uid.clone(),
         time: now(),
     });
+    if let Some(observer) = &context.observer {
+        observer.before(&case.uid);
+    }
     let attachments = env.runpath().join("attachments").join(slug(&case.uid_leaf));
     let new_recorder = || {
         Recorder::new(
@@ -617,6 +635,9 @@ fn run_case(case: &SelectedCase, suite: &dyn SuiteObject, test: &TestRun) {
             ),
             location: Some(case.location.clone()),
         });
+    }
+    if let Some(observer) = &context.observer {
+        observer.after(&case.uid, status);
     }
     context.sink.emit(Event::TestcaseFinished {
         uid: case.uid.clone(),

@@ -6,7 +6,7 @@ mod panic_capture;
 
 pub use interrupt::{INTERRUPTED_EXIT_CODE, install_interrupt_handler, interrupted};
 pub use local::{
-    LiveEnvironments, RunContext, TestSession, error_testcases, format_duration, run_tests,
-    test_runpath,
+    LiveEnvironments, RunContext, TestSession, TestcaseObserver, error_testcases, format_duration,
+    run_tests, test_runpath,
 };
 pub use panic_capture::{catch_testcase_panic, install_panic_hook, payload_message};
