@@ -95,6 +95,12 @@ export function resetResults() {
   return apiRequest('POST', '/reset');
 }
 
+// The last `lines` lines of a driver's logs: `{test, driver, lines}` (404 for an unknown test or
+// driver). The test UID is one path segment here, so its `/` are encoded too.
+export function fetchDriverLog(testUid, driverName, lines) {
+  return apiRequest('GET', `/drivers/${encodeURIComponent(testUid)}/${encodeURIComponent(driverName)}/log?lines=${encodeURIComponent(lines)}`);
+}
+
 export function attachmentUrl(path) {
   return withToken(`${API_BASE}/attachments/${encodePath(path)}`);
 }

@@ -5,6 +5,7 @@ import { h, clearElement, isFailureStatus } from './util.js';
 import { EventFeed, fetchConfig, fetchFullReport, runNode, runPlan, runSelection, cancelRuns, resetResults, setEnvironment } from './api.js';
 import { ReportModel } from './state.js';
 import { STATUS_CHIPS, parseFilter, visibleUids, matchingTestcases } from './filter.js';
+import { DriverLogs } from './driverlog.js';
 import { renderDetails, countsBar } from './details.js';
 import { TreeView } from './tree.js';
 
@@ -15,7 +16,7 @@ const ui = {
   model: null,
   seq: 0,
   staticMode: false,
-  ctx: { editorUrl: null, sourceRoot: null, staticMode: false, failuresOnly: false },
+  ctx: { editorUrl: null, sourceRoot: null, staticMode: false, failuresOnly: false, driverLogs: null },
   selected: null,
   chips: new Set(),
   filter: parseFilter('', new Set()),
@@ -27,6 +28,7 @@ const ui = {
   resync: null,
   feed: null,
   tree: null,
+  logs: null,
   elements: {},
 };
 
@@ -91,6 +93,7 @@ function onUpdate(data) {
   if (ui.resync) ui.resync.buffer.push(data);
   const changed = ui.model.apply(data.event);
   markDirty(changed);
+  if (data.event && data.event.event === 'driver_status_changed') ui.logs.driverChanged(data.event.uid);
   if (data.event && data.event.event === 'reset') startResync();
 }
 
@@ -188,6 +191,8 @@ function renderSelectedDetails(force) {
   pane.appendChild(renderDetails(ui.model, ui.selected, ui.ctx, detailActions));
   pane.dataset.uid = ui.selected || '';
   if (sameNode) pane.scrollTop = scroll;
+  // Polls the driver logs the pane now shows (a test's environment panel), or stops polling.
+  ui.logs.show(pane);
 }
 
 function selectNode(uid, reveal) {
@@ -367,6 +372,8 @@ export function startApp() {
   const embedded = window.TESTRIG_REPORT;
   ui.staticMode = !!embedded;
   ui.ctx.staticMode = ui.staticMode;
+  ui.logs = new DriverLogs(ui.staticMode);
+  ui.ctx.driverLogs = ui.logs;
   document.body.classList.toggle('static', ui.staticMode);
   ui.tree = new TreeView(byTestId('tree'), {
     onSelect: (uid) => selectNode(uid, false),

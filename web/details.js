@@ -1,9 +1,11 @@
 // The right-hand pane: everything about the selected node.
 //
 // `actions`: { run(uid), setEnv(uid, 'started' | 'stopped'), select(uid), toggleFailuresOnly() }
+// `ctx.driverLogs`: the page's `DriverLogs` (driverlog.js), whose cache the driver logs show.
 
-import { h, appendChildren, formatDuration, formatTime, timerDuration, statusBadge, prettyJson, pluralize, isFailureStatus } from './util.js';
+import { h, appendChildren, formatDuration, formatTime, formatDateTime, timerDuration, statusBadge, prettyJson, pluralize, isFailureStatus } from './util.js';
 import { renderEntryList, renderLocation, entryFailed } from './entries.js';
+import { driverLogBlock } from './driverlog.js';
 
 const MAX_CHILD_ROWS = 300;
 
@@ -144,13 +146,43 @@ function summarySection(node) {
     h('div', { class: 'summary-text', dataset: { testid: 'details-counts' } }, countsText(node.counts)));
 }
 
-function driverTimer(label, timer) {
-  if (!timer || timer.start === undefined || timer.start === null) return null;
-  const duration = timerDuration(timer);
-  return `${label} ${formatTime(timer.start)}${duration === null ? ' …' : ` (${formatDuration(duration)})`}`;
+// When a driver started (local time, with the date), how long it took to be ready, and when it
+// stopped.
+function driverTimes(driver) {
+  const start = driver.start || {};
+  const stop = driver.stop || {};
+  const parts = [];
+  if (start.start !== undefined && start.start !== null && isFinite(start.start)) {
+    const date = new Date(start.start * 1000);
+    let zone = '';
+    try {
+      zone = Intl.DateTimeFormat().resolvedOptions().timeZone || '';
+    } catch (problem) {
+      zone = '';
+    }
+    parts.push(h('span', null, 'started ', h('time', {
+      datetime: date.toISOString(),
+      title: `${formatDateTime(start.start)}.${String(date.getMilliseconds()).padStart(3, '0')} local time${zone ? ` (${zone})` : ''} · ${date.toISOString()}`,
+      dataset: { testid: 'driver-started' },
+    }, formatDateTime(start.start))));
+    const ready = timerDuration(start);
+    if (ready !== null) parts.push(`ready after ${formatDuration(ready)}`);
+  } else {
+    parts.push('never started');
+  }
+  if (stop.start !== undefined && stop.start !== null) {
+    const took = timerDuration(stop);
+    parts.push(`stopped ${formatTime(stop.start)}${took === null ? ' …' : ` (${formatDuration(took)})`}`);
+  }
+  const note = h('span', { class: 'note driver-times' });
+  parts.forEach((part, index) => {
+    if (index > 0) note.appendChild(document.createTextNode(' · '));
+    appendChildren(note, [part]);
+  });
+  return note;
 }
 
-function renderDriver(driver, ctx) {
+function renderDriver(test, driver, ctx) {
   const attributes = Object.entries(driver.attributes || {});
   return h('div', { class: `driver drv-${driver.status}`, dataset: { testid: 'driver', driver: driver.name, status: driver.status } },
     h('div', { class: 'driver-head' },
@@ -159,14 +191,14 @@ function renderDriver(driver, ctx) {
       h('span', { class: 'kind' }, driver.kind),
       h('span', { class: `badge drv drv-${driver.status}`, dataset: { testid: 'driver-state' } }, driver.status.replace('_', ' ')),
       h('span', { class: 'spacer' }),
-      h('span', { class: 'note' }, [driverTimer('started', driver.start), driverTimer('stopped', driver.stop)].filter(Boolean).join(' · '))),
+      driverTimes(driver)),
     attributes.length
       ? h('table', { class: 'data attrs' }, h('tbody', null, attributes.map(([key, value]) => h('tr', null,
         h('th', null, key),
         h('td', null, h('code', null, typeof value === 'string' ? value : prettyJson(value)))))))
       : null,
     driver.error ? h('div', { class: 'error-box small' }, h('pre', null, driver.error.message)) : null,
-    driver.log_tail && driver.log_tail.length ? h('div', null, h('div', { class: 'k' }, 'last log lines'), h('pre', { class: 'value log-tail' }, driver.log_tail.join('\n'))) : null);
+    driverLogBlock(test.uid, driver, ctx.driverLogs || null, ctx.staticMode));
 }
 
 function environmentSection(node, ctx, actions) {
@@ -182,7 +214,7 @@ function environmentSection(node, ctx, actions) {
       h('span', { class: `badge env env-${envStatus}`, dataset: { testid: 'env-status' } }, envStatus),
       h('span', { class: 'spacer' }),
       controls),
-    node.drivers.length ? node.drivers.map((driver) => renderDriver(driver, ctx)) : h('div', { class: 'empty' }, 'This test has no drivers.'));
+    node.drivers.length ? node.drivers.map((driver) => renderDriver(node, driver, ctx)) : h('div', { class: 'empty' }, 'This test has no drivers.'));
 }
 
 function planFacts(model) {

@@ -63,6 +63,14 @@ export function formatTime(epochSeconds) {
   return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${time}`;
 }
 
+// Epoch seconds → local "YYYY-MM-DD HH:MM:SS" (always with the date).
+export function formatDateTime(epochSeconds) {
+  if (epochSeconds === undefined || epochSeconds === null || !isFinite(epochSeconds)) return '';
+  const date = new Date(epochSeconds * 1000);
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+}
+
 export function formatBytes(bytes) {
   if (bytes === undefined || bytes === null) return '';
   if (bytes < 1024) return `${bytes} B`;
