@@ -80,6 +80,19 @@ pub struct Options {
     #[arg(long, value_name = "PATH")]
     pub xml: Option<PathBuf>,
 
+    /// Run only the testcases a change affects (the plan must be built by
+    /// `cargo testrig affected`, which instruments it for coverage).
+    #[arg(long)]
+    pub affected: bool,
+
+    /// With --affected: list each selected testcase with its reasons.
+    #[arg(long, requires = "affected")]
+    pub explain: bool,
+
+    /// With --affected: print the selection without running it.
+    #[arg(long = "dry-run", requires = "affected")]
+    pub dry_run: bool,
+
     /// Interactive mode: keep the plan up and serve the UI and API on PORT (0 or none: any
     /// free port).
     #[arg(short = 'i', long, value_name = "PORT", num_args = 0..=1, default_missing_value = "0")]

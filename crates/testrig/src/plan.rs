@@ -6,6 +6,7 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,7 @@ use crate::export::{
     ConsoleOptions, ConsoleReporter, Verbosity, write_html_report, write_json_report,
     write_junit_reports, write_terse, write_tree,
 };
+use crate::impact::AffectedRun;
 use crate::interactive::InteractiveState;
 use crate::report::ReportBuilder;
 use crate::runner::{
@@ -120,6 +122,17 @@ impl Plan {
         if let Some(seed) = seed {
             shuffle(&mut selection, scope, seed);
         }
+        let affected = if options.affected {
+            Some(select_affected(&self.name, &mut selection, &options)?)
+        } else {
+            None
+        };
+        if options.dry_run {
+            return Ok(RunOutcome {
+                report: None,
+                exit_code: 0,
+            });
+        }
         if options.list {
             list(&self.name, &selection, options.format)?;
             return Ok(RunOutcome {
@@ -142,9 +155,57 @@ impl Plan {
         if let Some(port) = options.interactive.or(options.ui) {
             return run_interactive(self, selection, &options, &runpath, port);
         }
-        let outcome = run_selection(self, selection, &options, &runpath, seed);
+        let outcome = run_selection(self, selection, &options, &runpath, seed, affected);
         Ok(outcome)
     }
+}
+
+/// `--affected`: narrows the selection to the affected testcases and says why.
+fn select_affected(
+    plan: &str,
+    selection: &mut Selection,
+    options: &Options,
+) -> Result<AffectedRun, PlanError> {
+    let root = crate::interactive::source_root().ok_or_else(|| {
+        PlanError(
+            "--affected needs a cargo workspace: no Cargo.lock above the working folder".into(),
+        )
+    })?;
+    let uids: Vec<String> = selection.cases().map(|case| case.uid.clone()).collect();
+    let affected = AffectedRun::prepare(plan, Path::new(&root), &uids).map_err(PlanError)?;
+    let selected = affected.selected();
+    let total = uids.len();
+    let mut out = std::io::stdout().lock();
+    let _ = match &affected.everything {
+        Some(reason) => writeln!(
+            out,
+            "affected: selected {} of {total} testcases (running everything: {reason})",
+            selected.len()
+        ),
+        None => writeln!(
+            out,
+            "affected: selected {} of {total} testcases",
+            selected.len()
+        ),
+    };
+    if options.explain || options.dry_run {
+        for (uid, reasons) in affected
+            .reasons
+            .iter()
+            .filter(|(_, reasons)| !reasons.is_empty())
+        {
+            let reasons: Vec<String> = reasons.iter().map(ToString::to_string).collect();
+            let _ = writeln!(out, "  {}: {}", uid.replace('/', "::"), reasons.join("; "));
+        }
+    }
+    if !options.dry_run {
+        let _ = writeln!(
+            out,
+            "affected: recording coverage, so testcases run one at a time (coverage counters are process-wide)"
+        );
+    }
+    selection.retain_cases(|case| selected.contains(&case.uid));
+    Ok(affected)
 }
 
 fn run_selection(
@@ -153,6 +214,7 @@ fn run_selection(
     options: &Options,
     runpath: &Path,
     seed: Option<u64>,
+    affected: Option<AffectedRun>,
 ) -> RunOutcome {
     install_panic_hook();
     install_interrupt_handler(options.interrupt_grace);
@@ -226,6 +288,14 @@ fn run_selection(
     let live_environments = LiveEnvironments::default();
     let mut context = RunContext::new(sink.clone(), runpath.to_path_buf());
     context.live_environments = live_environments.clone();
+    // Recording coverage: one test at a time, one testcase at a time.
+    let recorder = affected
+        .as_ref()
+        .map(|affected| Arc::new(affected.recorder()));
+    let workers = if recorder.is_some() { 1 } else { workers };
+    if let Some(recorder) = &recorder {
+        context.observer = Some(recorder.clone() as Arc<dyn crate::runner::TestcaseObserver>);
+    }
     let (done, finished) = mpsc::channel();
     std::thread::spawn(move || {
         run_tests(jobs, workers, &context);
@@ -269,6 +339,20 @@ fn run_selection(
     } else {
         0
     };
+    if let (Some(affected), Some(recorder)) = (&affected, &recorder) {
+        for problem in recorder.problems() {
+            eprintln!("warning: {problem}");
+        }
+        match affected.save(recorder) {
+            Ok(count) => console.note(&format!(
+                "affected: recorded the coverage of {count} testcases"
+            )),
+            Err(error) => {
+                eprintln!("error: {error}; the next --affected run will run everything");
+                exit_code = exit_code.max(2);
+            }
+        }
+    }
     if !write_reports(&report, options, &mut console) && exit_code == 0 {
         exit_code = 2;
     }

@@ -198,6 +198,17 @@ impl Selection {
             .flat_map(|s| s.cases.iter())
     }
 
+    /// Keeps only the testcases `keep` accepts, dropping suites and tests left empty.
+    pub fn retain_cases(&mut self, keep: impl Fn(&SelectedCase) -> bool) {
+        for test in &mut self.tests {
+            for suite in &mut test.suites {
+                suite.cases.retain(&keep);
+            }
+            test.suites.retain(|suite| !suite.cases.is_empty());
+        }
+        self.tests.retain(|test| !test.suites.is_empty());
+    }
+
     /// Number of selected testcases.
     pub fn case_count(&self) -> usize {
         self.cases().count()

@@ -1,0 +1,183 @@
+//! `cargo testrig affected [--test NAME | -p PKG] [-- plan args]`: builds the plan with
+//! coverage instrumentation applied only to the workspace's own crates (not dependencies,
+//! build scripts or proc macros), in a target folder of its own so normal builds are
+//! untouched, then runs it with `--affected`.
+//!
+//! The same binary doubles as the `RUSTC_WORKSPACE_WRAPPER` that adds the flags: cargo
+//! calls it with the real rustc as the first argument, for workspace members only.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+
+use md5::{Digest, Md5};
+
+const WRAPPER_MARK: &str = "TESTRIG_COVERAGE_WRAPPER";
+
+/// The flags that switch instrumentation and testrig's recorder on.
+const COVERAGE_FLAGS: [&str; 4] = ["-C", "instrument-coverage", "--cfg", "testrig_coverage"];
+
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    if std::env::var_os(WRAPPER_MARK).is_some() && args.len() > 1 {
+        return wrap_rustc(&args[1..]);
+    }
+    // `cargo testrig …` runs us as `cargo-testrig testrig …`.
+    let mut rest: Vec<String> = args
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if rest.first().map(String::as_str) == Some("testrig") {
+        rest.remove(0);
+    }
+    match rest.first().map(String::as_str) {
+        Some("affected") => match affected(&rest[1..]) {
+            Ok(code) => code,
+            Err(message) => {
+                eprintln!("error: {message}");
+                ExitCode::from(2)
+            }
+        },
+        _ => {
+            eprintln!(
+                "usage: cargo testrig affected [--test NAME | -p PACKAGE] [-- PLAN ARGS]\n\
+                 builds the plan with per-testcase coverage and runs only the testcases a change affects"
+            );
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs rustc, adding the coverage flags unless this compiles a build script or a proc macro
+/// (their coverage would only describe the build).
+fn wrap_rustc(args: &[OsString]) -> ExitCode {
+    let text: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let build_script = text
+        .windows(2)
+        .any(|w| w[0] == "--crate-name" && w[1].starts_with("build_script_"));
+    let proc_macro = text
+        .windows(2)
+        .any(|w| w[0] == "--crate-type" && w[1] == "proc-macro");
+    let mut command = Command::new(&args[0]);
+    command.args(&args[1..]);
+    if !build_script && !proc_macro {
+        command.args(COVERAGE_FLAGS);
+    }
+    match command.status() {
+        Ok(status) => ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8),
+        Err(error) => {
+            eprintln!(
+                "error: cargo testrig could not run rustc `{}`: {error}",
+                text[0]
+            );
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn workspace_root() -> Result<PathBuf, String> {
+    let output = Command::new(cargo())
+        .args(["locate-project", "--workspace", "--message-format", "plain"])
+        .output()
+        .map_err(|error| format!("failed to run cargo: {error}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "not in a cargo project: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    let manifest = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    Ok(manifest.parent().unwrap_or(Path::new(".")).to_path_buf())
+}
+
+fn cargo() -> OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+fn affected(args: &[String]) -> Result<ExitCode, String> {
+    let (build_args, plan_args) = match args.iter().position(|arg| arg == "--") {
+        Some(split) => (&args[..split], &args[split + 1..]),
+        None => (args, &[][..]),
+    };
+    let root = workspace_root()?;
+    let target = root.join("target").join("testrig-coverage");
+    let me = std::env::current_exe()
+        .map_err(|error| format!("failed to find cargo-testrig itself: {error}"))?;
+    let output = Command::new(cargo())
+        .args([
+            "test",
+            "--no-run",
+            "--message-format",
+            "json-render-diagnostics",
+        ])
+        .args(build_args)
+        .env("CARGO_TARGET_DIR", &target)
+        .env("RUSTC_WORKSPACE_WRAPPER", &me)
+        .env(WRAPPER_MARK, "1")
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|error| format!("failed to run cargo: {error}"))?;
+    if !output.status.success() {
+        return Err("the instrumented build failed (see the compiler's messages above)".into());
+    }
+    let executables: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|message| {
+            message["reason"] == "compiler-artifact" && message["profile"]["test"] == true
+        })
+        .filter(|message| {
+            message["target"]["kind"]
+                .as_array()
+                .is_some_and(|kinds| kinds.iter().any(|k| k == "test"))
+        })
+        .filter_map(|message| message["executable"].as_str().map(str::to_string))
+        .collect();
+    let [executable] = executables.as_slice() else {
+        return Err(format!(
+            "expected one plan binary, the build produced {}: name it with --test NAME",
+            executables.len()
+        ));
+    };
+    let variant = run_variant(&root, build_args);
+    let status = Command::new(executable)
+        .arg("--affected")
+        .args(plan_args)
+        .env("TESTRIG_RUN_VARIANT", variant)
+        .env("LLVM_PROFILE_FILE", target.join("exit-%p.profraw"))
+        .status()
+        .map_err(|error| format!("failed to run `{executable}`: {error}"))?;
+    Ok(ExitCode::from(
+        status.code().unwrap_or(1).clamp(0, 255) as u8
+    ))
+}
+
+/// What must match for recorded coverage to be reused: toolchain, flags, the lock file.
+fn run_variant(root: &Path, build_args: &[String]) -> String {
+    let rustc = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .map(|output| String::from_utf8_lossy(&output.stdout).into_owned())
+        .unwrap_or_default();
+    let lock = std::fs::read(root.join("Cargo.lock")).unwrap_or_default();
+    let lock_digest: String = Md5::digest(&lock)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    let release = rustc
+        .lines()
+        .find(|line| line.starts_with("release:"))
+        .unwrap_or("release: ?");
+    let host = rustc
+        .lines()
+        .find(|line| line.starts_with("host:"))
+        .unwrap_or("host: ?");
+    format!(
+        "{release}; {host}; args: {}; lock: {lock_digest}",
+        build_args.join(" ")
+    )
+}
