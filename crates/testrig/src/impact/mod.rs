@@ -3,7 +3,9 @@
 
 mod coverage;
 mod database;
+mod fingerprint;
 mod profile;
+mod recording;
 mod selection;
 
 pub use coverage::{
@@ -11,8 +13,12 @@ pub use coverage::{
     is_available, raw_version, reset_counters, snapshot,
 };
 pub use database::{DATABASE_VERSION, DatabaseState, ImpactDatabase, StoredUnit, TestcaseRecord};
+pub use fingerprint::{
+    SourceUnit, UnitKind, fingerprint_crate, fingerprint_source, source_key, unit_for_span,
+};
 pub use profile::{
     CoverageMap, ExecutedFunction, FunctionRef, FunctionSpan, PINNED_MAPPING_VERSION, decode,
     decode_names, demangle, executed_functions, executed_records, name_ref,
 };
+pub use recording::{AffectedRun, CoverageRecorder, RUN_VARIANT_VARIABLE};
 pub use selection::{Reason, SourceChanges, select, source_changes};
