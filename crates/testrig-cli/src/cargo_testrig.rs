@@ -3,8 +3,10 @@
 //! build scripts or proc macros), in a target folder of its own so normal builds are
 //! untouched, then runs it with `--affected`.
 //!
-//! The same binary doubles as the `RUSTC_WORKSPACE_WRAPPER` that adds the flags: cargo
-//! calls it with the real rustc as the first argument, for workspace members only.
+//! The same binary doubles as the `RUSTC_WRAPPER` that adds the flags: cargo calls it with
+//! the real rustc as the first argument. The workspace's crates (`CARGO_PRIMARY_PACKAGE`)
+//! get `-C instrument-coverage`; every crate gets `--cfg testrig_coverage`, which switches on
+//! testrig's recorder (a dependency of the plan, not instrumented itself).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -14,8 +16,10 @@ use md5::{Digest, Md5};
 
 const WRAPPER_MARK: &str = "TESTRIG_COVERAGE_WRAPPER";
 
-/// The flags that switch instrumentation and testrig's recorder on.
-const COVERAGE_FLAGS: [&str; 4] = ["-C", "instrument-coverage", "--cfg", "testrig_coverage"];
+/// Instrumentation, for the workspace's own crates.
+const INSTRUMENT: [&str; 2] = ["-C", "instrument-coverage"];
+/// The cfg that switches testrig's recorder on.
+const RECORDER: [&str; 2] = ["--cfg", "testrig_coverage"];
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
@@ -64,8 +68,14 @@ fn wrap_rustc(args: &[OsString]) -> ExitCode {
         .any(|w| w[0] == "--crate-type" && w[1] == "proc-macro");
     let mut command = Command::new(&args[0]);
     command.args(&args[1..]);
-    if !build_script && !proc_macro {
-        command.args(COVERAGE_FLAGS);
+    let probe = text
+        .iter()
+        .any(|arg| arg == "-vV" || arg == "--version" || arg.starts_with("--print"));
+    if !build_script && !proc_macro && !probe {
+        command.args(RECORDER);
+        if std::env::var_os("CARGO_PRIMARY_PACKAGE").is_some() {
+            command.args(INSTRUMENT);
+        }
     }
     match command.status() {
         Ok(status) => ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8),
@@ -104,7 +114,10 @@ fn affected(args: &[String]) -> Result<ExitCode, String> {
         None => (args, &[][..]),
     };
     let root = workspace_root()?;
-    let target = root.join("target").join("testrig-coverage");
+    // A folder of its own keeps normal builds untouched (the flags differ).
+    let target = std::env::var_os("TESTRIG_COVERAGE_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target").join("testrig-coverage"));
     let me = std::env::current_exe()
         .map_err(|error| format!("failed to find cargo-testrig itself: {error}"))?;
     let output = Command::new(cargo())
@@ -116,7 +129,7 @@ fn affected(args: &[String]) -> Result<ExitCode, String> {
         ])
         .args(build_args)
         .env("CARGO_TARGET_DIR", &target)
-        .env("RUSTC_WORKSPACE_WRAPPER", &me)
+        .env("RUSTC_WRAPPER", &me)
         .env(WRAPPER_MARK, "1")
         .stderr(Stdio::inherit())
         .output()
