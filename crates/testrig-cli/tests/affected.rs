@@ -1,15 +1,27 @@
-//! `cargo testrig affected` end to end on a fixture crate: the first run records every
-//! testcase, later runs select only what a change affects, and edits that change no tokens
-//! select nothing.
+//! `cargo testrig affected` end to end on a fixture crate (free functions, methods, a
+//! generic, a closure, an inlined function, a macro and its invocation, a trait default
+//! method, a derive, a const): record, apply scripted edits, and assert the exact set of
+//! testcases each edit selects.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn fixture_copy() -> PathBuf {
+const FILES: [&str; 7] = [
+    "Cargo.toml",
+    "src/lib.rs",
+    "src/geometry.rs",
+    "src/text.rs",
+    "src/macros.rs",
+    "src/traits.rs",
+    "tests/plan.rs",
+];
+
+fn fixture_copy(name: &str) -> PathBuf {
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/affected-demo");
-    let copy = std::env::temp_dir().join(format!("testrig-affected-{}", std::process::id()));
+    let copy = std::env::temp_dir().join(format!("testrig-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&copy);
-    for file in ["Cargo.toml", "src/lib.rs", "tests/plan.rs"] {
+    for file in FILES {
         let target = copy.join(file);
         std::fs::create_dir_all(target.parent().unwrap()).unwrap();
         std::fs::copy(source.join(file), &target).unwrap();
@@ -29,6 +41,7 @@ fn fixture_copy() -> PathBuf {
     copy
 }
 
+/// Runs `cargo testrig affected --test plan -- ARGS` in the fixture.
 fn affected(dir: &Path, plan_args: &[&str]) -> String {
     let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("affected-target");
     let output = Command::new(env!("CARGO_BIN_EXE_cargo-testrig"))
@@ -40,104 +53,228 @@ fn affected(dir: &Path, plan_args: &[&str]) -> String {
         .env("NO_COLOR", "1")
         .output()
         .expect("cargo-testrig runs");
-    let text = format!(
+    format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "{text}");
-    text
+    )
 }
 
-fn edit(dir: &Path, from: &str, to: &str) {
-    let path = dir.join("src/lib.rs");
+/// The testcases a dry run selects (from its explanation lines).
+fn selection(dir: &Path) -> BTreeSet<String> {
+    let text = affected(dir, &["--dry-run"]);
+    assert!(text.contains("affected: selected "), "{text}");
+    text.lines()
+        .filter_map(|line| line.strip_prefix("  Shapes::Shapes::"))
+        .map(|line| line.split(':').next().unwrap().to_string())
+        .collect()
+}
+
+/// Runs the selection, recording it, so the next edit starts from a clean state.
+fn record(dir: &Path) -> String {
+    affected(dir, &[])
+}
+
+fn edit(dir: &Path, file: &str, from: &str, to: &str) {
+    let path = dir.join(file);
     let text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.contains(from), "fixture changed: {from}");
+    assert!(
+        text.contains(from),
+        "fixture changed: `{from}` not in {file}"
+    );
     std::fs::write(path, text.replacen(from, to, 1)).unwrap();
 }
 
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|name| name.to_string()).collect()
+}
+
+const GEOMETRY_USERS: [&str; 4] = [
+    "computes_area",
+    "computes_perimeter",
+    "computes_diagonal",
+    "sums_areas",
+];
+
 #[test]
-fn only_affected_testcases_run_after_a_change() {
-    let dir = fixture_copy();
-    let first = affected(&dir, &[]);
+fn each_kind_of_change_selects_exactly_the_testcases_that_executed_it() {
+    let dir = fixture_copy("affected");
+    let first = record(&dir);
     assert!(
         first.contains(
-            "affected: selected 3 of 3 testcases (running everything: no coverage was recorded yet)"
+            "affected: selected 8 of 8 testcases (running everything: no coverage was recorded yet)"
         ),
         "{first}"
     );
     assert!(
-        first.contains("affected: recorded the coverage of 3 testcases"),
+        first.contains("affected: recording coverage, so testcases run one at a time"),
         "{first}"
     );
-    assert!(first.contains("3 passed, 0 failed, 0 skipped"), "{first}");
-
-    let unchanged = affected(&dir, &[]);
     assert!(
-        unchanged.contains("affected: selected 0 of 3 testcases"),
-        "{unchanged}"
+        first.contains("affected: recorded the coverage of 8 testcases"),
+        "{first}"
     );
+    assert!(first.contains("8 passed, 0 failed, 0 skipped"), "{first}");
+    assert_eq!(selection(&dir), set(&[]), "nothing changed");
 
-    // Comments, whitespace and doc comments are not tokens: nothing is selected.
+    // Edits that change no tokens select nothing.
     edit(
         &dir,
+        "src/geometry.rs",
         "/// The area of a rectangle.",
-        "/// The area of a rectangle, in square units.\n// (a comment)\n",
-    );
-    let cosmetic = affected(&dir, &["--explain"]);
-    assert!(
-        cosmetic.contains("affected: selected 0 of 3 testcases"),
-        "{cosmetic}"
-    );
-
-    // A changed body selects exactly the testcase that executed it, and says why.
-    edit(&dir, "rect.width * rect.height", "rect.height * rect.width");
-    let body = affected(&dir, &["--explain"]);
-    assert!(
-        body.contains("affected: selected 1 of 3 testcases"),
-        "{body}"
-    );
-    assert!(
-        body.contains("Shapes::Shapes::computes_area: changed: src/lib.rs::area"),
-        "{body}"
-    );
-
-    // A generic used with two types maps back to its one definition.
-    edit(
-        &dir,
-        "Some(best) if best >= item",
-        "Some(best) if item <= best",
-    );
-    let generic = affected(&dir, &["--dry-run"]);
-    assert!(
-        generic.contains("affected: selected 1 of 3 testcases"),
-        "{generic}"
-    );
-    assert!(
-        generic.contains("Shapes::Shapes::finds_largest: changed: src/lib.rs::largest"),
-        "{generic}"
-    );
-
-    // A struct's derive list (no coverage of its own) selects every testcase that ran code
-    // in its file.
-    let after_dry_run = affected(&dir, &[]);
-    assert!(
-        after_dry_run.contains("selected 1 of 3"),
-        "a dry run records nothing: {after_dry_run}"
+        "// a comment\n/// The area of a rectangle, in square units.",
     );
     edit(
         &dir,
-        "#[derive(Debug, Clone, Copy)]",
-        "#[derive(Debug, Clone, Copy, PartialEq)]",
+        "src/geometry.rs",
+        "    2 * (rect.width + rect.height)",
+        "    2 *   ( rect.width+rect.height )",
     );
-    let item = affected(&dir, &["--dry-run"]);
+    edit(
+        &dir,
+        "src/geometry.rs",
+        "//! Free functions",
+        "\n\n\n//! Free functions",
+    );
+    assert_eq!(
+        selection(&dir),
+        set(&[]),
+        "comments, whitespace, doc comments, line shifts"
+    );
+
+    let cases: [(&str, &str, &str, &[&str]); 9] = [
+        (
+            "src/geometry.rs",
+            "rect.width * rect.height * UNIT",
+            "UNIT * rect.width * rect.height",
+            &["computes_area"],
+        ),
+        (
+            "src/text.rs",
+            "Some(best) if best >= item",
+            "Some(best) if item <= best",
+            &["finds_largest"],
+        ),
+        (
+            "src/geometry.rs",
+            ".map(|rect| rect.width * rect.height)",
+            ".map(|rect| rect.height * rect.width)",
+            &["sums_areas"],
+        ),
+        (
+            "src/geometry.rs",
+            "    value * value",
+            "    value.pow(2)",
+            &["computes_diagonal"],
+        ),
+        ("src/macros.rs", "value * 2", "value + value", &["doubles"]),
+        (
+            "src/macros.rs",
+            "make_double!(double_u32, u32);",
+            "make_double!(double_u32, u32);\nmake_double!(double_u64, u64);",
+            &["doubles"],
+        ),
+        (
+            "src/traits.rs",
+            "format!(\"hello, {}\", self.name())",
+            "format!(\"hello, {}\", self.name().as_str())",
+            &["greets"],
+        ),
+        (
+            "src/geometry.rs",
+            "#[derive(Debug, Clone, Copy)]",
+            "#[derive(Debug, Clone, Copy, PartialEq)]",
+            &GEOMETRY_USERS,
+        ),
+        (
+            "src/geometry.rs",
+            "pub const UNIT: u32 = 1;",
+            "pub const UNIT: u32 = 2 - 1;",
+            &GEOMETRY_USERS,
+        ),
+    ];
+    for (file, from, to, expected) in cases {
+        edit(&dir, file, from, to);
+        assert_eq!(
+            selection(&dir),
+            set(expected),
+            "after `{from}` → `{to}` in {file}"
+        );
+        let ran = record(&dir);
+        assert!(
+            ran.contains(&format!(
+                "affected: selected {} of 8 testcases",
+                expected.len()
+            )),
+            "{ran}"
+        );
+        assert_eq!(selection(&dir), set(&[]), "recorded after `{to}`");
+    }
+
+    // A testcase that failed last time runs again until it passes.
+    edit(
+        &dir,
+        "tests/plan.rs",
+        "result.is_false(std::path::Path::new(\"fail.flag\").exists()",
+        "result.is_true(std::path::Path::new(\"fail.flag\").exists()",
+    );
+    let failing = record(&dir);
+    assert!(failing.contains("0 passed, 1 failed"), "{failing}");
+    let explained = affected(&dir, &["--dry-run"]);
     assert!(
-        item.contains("affected: selected 3 of 3 testcases"),
-        "{item}"
+        explained.contains("Shapes::Shapes::can_fail: failed last time"),
+        "{explained}"
     );
+    std::fs::write(dir.join("fail.flag"), "").unwrap();
+    let fixed = record(&dir);
+    assert!(fixed.contains("1 passed, 0 failed"), "{fixed}");
+    assert_eq!(selection(&dir), set(&[]));
+
+    // A new testcase is selected (the suite's impl block changed too, so the per-file rule
+    // also selects the other testcases of tests/plan.rs: more than necessary, never less).
+    edit(
+        &dir,
+        "tests/plan.rs",
+        "    /// Fails while",
+        "    #[testcase]\n    fn added_later(&self, _env: &Env, result: &mut Recorder) {\n        result.equal(1, 1, \"one\");\n    }\n\n    /// Fails while",
+    );
+    let with_new = selection(&dir);
+    assert!(with_new.contains("added_later"), "{with_new:?}");
+    let explained = affected(&dir, &["--dry-run"]);
     assert!(
-        item.contains("changed non-function items in src/lib.rs"),
-        "{item}"
+        explained.contains("Shapes::Shapes::added_later: new"),
+        "{explained}"
     );
+    record(&dir);
+
+    // A deleted database means: run everything, say why, rebuild it.
+    let impact = dir.join("target/testrig-impact");
+    std::fs::remove_dir_all(&impact).unwrap();
+    let rebuilt = record(&dir);
+    assert!(
+        rebuilt.contains(
+            "affected: selected 9 of 9 testcases (running everything: no coverage was recorded yet)"
+        ),
+        "{rebuilt}"
+    );
+    assert_eq!(selection(&dir), set(&[]));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_plan_built_without_instrumentation_says_how_to_build_it() {
+    let dir = fixture_copy("affected-plain");
+    let output = Command::new(env!("CARGO"))
+        .args(["test", "--test", "plan", "--", "--affected"])
+        .current_dir(&dir)
+        .env(
+            "CARGO_TARGET_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("affected-plain-target"),
+        )
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(text.contains("--affected needs a plan built with coverage instrumentation: run it with `cargo testrig affected --test <name>`"), "{text}");
     std::fs::remove_dir_all(dir).unwrap();
 }
