@@ -43,10 +43,18 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Some("watch") => match watch(&rest[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("error: {message}");
+                ExitCode::from(2)
+            }
+        },
         _ => {
             eprintln!(
-                "usage: cargo testrig affected [--test NAME | -p PACKAGE] [-- PLAN ARGS]\n\
-                 builds the plan with per-testcase coverage and runs only the testcases a change affects"
+                "usage: cargo testrig affected|watch [--test NAME | -p PACKAGE] [-- PLAN ARGS]\n\
+                 affected: builds the plan with per-testcase coverage and runs only the testcases a change affects\n\
+                 watch: does that again on every saved change under the workspace (Ctrl-C stops)"
             );
             ExitCode::from(2)
         }
@@ -193,4 +201,68 @@ fn run_variant(root: &Path, build_args: &[String]) -> String {
         "{release}; {host}; args: {}; lock: {lock_digest}",
         build_args.join(" ")
     )
+}
+
+/// `cargo testrig watch`: `affected` now and after every saved change under the workspace
+/// (debounced; the target folder is ignored), until Ctrl-C.
+fn watch(args: &[String]) -> Result<(), String> {
+    use notify_debouncer_mini::notify::RecursiveMode;
+
+    let root = workspace_root()?;
+    let target = root.join("target");
+    let (changes, events) = std::sync::mpsc::channel();
+    let mut debouncer =
+        notify_debouncer_mini::new_debouncer(std::time::Duration::from_millis(300), changes)
+            .map_err(|error| format!("failed to watch `{}`: {error}", root.display()))?;
+    debouncer
+        .watcher()
+        .watch(&root, RecursiveMode::Recursive)
+        .map_err(|error| format!("failed to watch `{}`: {error}", root.display()))?;
+    println!(
+        "cargo testrig watch: watching {} (Ctrl-C stops)",
+        root.display()
+    );
+    report_run(affected(args));
+    for batch in events {
+        let Ok(batch) = batch else { continue };
+        let changed: Vec<&Path> = batch
+            .iter()
+            .map(|event| event.path.as_path())
+            .filter(|path| {
+                !path.starts_with(&target)
+                    && !path.components().any(|part| part.as_os_str() == ".git")
+            })
+            .collect();
+        // Name a changed file rather than the folder it is in.
+        let Some(first) = changed
+            .iter()
+            .find(|path| path.is_file())
+            .or(changed.first())
+        else {
+            continue;
+        };
+        let shown = first
+            .strip_prefix(&root)
+            .unwrap_or(first)
+            .display()
+            .to_string();
+        let more = if changed.len() > 1 {
+            format!(" and {} more", changed.len() - 1)
+        } else {
+            String::new()
+        };
+        println!("cargo testrig watch: {shown}{more} changed");
+        report_run(affected(args));
+    }
+    Ok(())
+}
+
+fn report_run(outcome: Result<ExitCode, String>) {
+    match outcome {
+        Ok(code) if code == ExitCode::SUCCESS => {
+            println!("cargo testrig watch: passed; waiting for changes")
+        }
+        Ok(_) => println!("cargo testrig watch: failed; waiting for changes"),
+        Err(message) => println!("cargo testrig watch: {message}; waiting for changes"),
+    }
 }

@@ -278,3 +278,77 @@ fn a_plan_built_without_instrumentation_says_how_to_build_it() {
     assert!(text.contains("--affected needs a plan built with coverage instrumentation: run it with `cargo testrig affected --test <name>`"), "{text}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn watch_reruns_what_a_saved_change_affects() {
+    use std::io::{BufRead, BufReader};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let dir = fixture_copy("affected-watch");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cargo-testrig"))
+        .args(["testrig", "watch", "--test", "plan", "--", "--explain"])
+        .current_dir(&dir)
+        .env("CARGO", env!("CARGO"))
+        .env(
+            "TESTRIG_COVERAGE_TARGET_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("affected-watch-target"),
+        )
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (lines, output) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let wait_for = |needle: &str| -> Vec<String> {
+        let mut seen = Vec::new();
+        loop {
+            let line = output
+                .recv_timeout(Duration::from_secs(240))
+                .unwrap_or_else(|_| panic!("no `{needle}` in {seen:#?}"));
+            let found = line.contains(needle);
+            seen.push(line);
+            if found {
+                return seen;
+            }
+        }
+    };
+    wait_for("waiting for changes");
+    edit(
+        &dir,
+        "src/text.rs",
+        "Some(best) if best >= item",
+        "Some(best) if item <= best",
+    );
+    let second = wait_for("waiting for changes");
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    assert!(
+        second
+            .iter()
+            .any(|line| line.starts_with("cargo testrig watch: ") && line.ends_with(" changed")),
+        "{second:#?}"
+    );
+    assert!(
+        second
+            .iter()
+            .any(|line| line.contains("affected: selected 1 of 8 testcases")),
+        "{second:#?}"
+    );
+    assert!(
+        second
+            .iter()
+            .any(|line| line
+                .contains("Shapes::Shapes::finds_largest: changed: src/text.rs::largest")),
+        "{second:#?}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
