@@ -292,7 +292,7 @@ fn watch_reruns_what_a_saved_change_affects() {
         .env("CARGO", env!("CARGO"))
         .env(
             "TESTRIG_COVERAGE_TARGET_DIR",
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("affected-watch-target"),
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("affected-target"),
         )
         .env("NO_COLOR", "1")
         .stdout(std::process::Stdio::piped())
