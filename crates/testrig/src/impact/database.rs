@@ -137,7 +137,9 @@ impl ImpactDatabase {
                  create table if not exists testcase_units (uid text not null, unit text not null,
                      primary key (uid, unit));
                  create table if not exists testcase_files (uid text not null, file text not null,
-                     primary key (uid, file));",
+                     primary key (uid, file));
+                 create index if not exists testcase_units_by_unit on testcase_units (unit);
+                 create index if not exists testcase_files_by_file on testcase_files (file);",
             )
             .map_err(|error| format!("failed to create the impact database tables: {error}"))?;
         self.connection
@@ -205,6 +207,66 @@ impl ImpactDatabase {
         }
         for (uid, file) in read("select uid, file from testcase_files")? {
             records.entry(uid).or_default().files.insert(file);
+        }
+        Ok(records)
+    }
+
+    /// Every recorded testcase with its status and inputs, but only the executed units and
+    /// files among `units` and `files`: all the selection needs, read through the indexes
+    /// instead of loading every testcase's coverage.
+    pub fn testcases_touching(
+        &self,
+        units: &BTreeSet<String>,
+        files: &BTreeSet<String>,
+    ) -> Result<BTreeMap<String, TestcaseRecord>, String> {
+        let mut records: BTreeMap<String, TestcaseRecord> = BTreeMap::new();
+        let mut statement = self
+            .connection
+            .prepare("select uid, failed, inputs from testcases")
+            .map_err(|error| error.to_string())?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(|error| error.to_string())?;
+        for row in rows {
+            let (uid, failed, inputs) = row.map_err(|error| error.to_string())?;
+            records.insert(
+                uid,
+                TestcaseRecord {
+                    failed: failed == 1,
+                    inputs,
+                    ..TestcaseRecord::default()
+                },
+            );
+        }
+        for (table, column, wanted) in [
+            ("testcase_units", "unit", units),
+            ("testcase_files", "file", files),
+        ] {
+            let mut statement = self
+                .connection
+                .prepare(&format!("select uid from {table} where {column} = ?1"))
+                .map_err(|error| error.to_string())?;
+            for value in wanted {
+                let uids = statement
+                    .query_map(params![value], |row| row.get::<_, String>(0))
+                    .map_err(|error| error.to_string())?;
+                for uid in uids {
+                    let record = records
+                        .entry(uid.map_err(|error| error.to_string())?)
+                        .or_default();
+                    if column == "unit" {
+                        record.units.insert(value.clone());
+                    } else {
+                        record.files.insert(value.clone());
+                    }
+                }
+            }
         }
         Ok(records)
     }
@@ -309,6 +371,18 @@ mod tests {
             "f1"
         );
         assert_eq!(database.testcases().unwrap()["T/S/a"], ran["T/S/a"]);
+        let touching = database
+            .testcases_touching(
+                &["src/lib.rs::other".to_string()].into(),
+                &["src/lib.rs".to_string()].into(),
+            )
+            .unwrap();
+        assert!(
+            touching["T/S/a"].units.is_empty(),
+            "only the asked-for units are read"
+        );
+        assert_eq!(touching["T/S/a"].files, ran["T/S/a"].files);
+        assert!(touching["T/S/a"].failed);
     }
 
     #[test]

@@ -96,7 +96,11 @@ impl AffectedRun {
                 .collect()
         } else {
             let changes = source_changes(&database.units()?, &stored_units(&units));
-            select(&wanted, &database.testcases()?, &changes)
+            select(
+                &wanted,
+                &database.testcases_touching(&changes.functions, &changes.item_files)?,
+                &changes,
+            )
         };
         Ok(AffectedRun {
             root: workspace_root.to_path_buf(),
