@@ -4,9 +4,9 @@
 //! untouched, then runs it with `--affected`.
 //!
 //! The same binary doubles as the `RUSTC_WRAPPER` that adds the flags: cargo calls it with
-//! the real rustc as the first argument. The workspace's crates (`CARGO_PRIMARY_PACKAGE`)
-//! get `-C instrument-coverage`; every crate gets `--cfg testrig_coverage`, which switches on
-//! testrig's recorder (a dependency of the plan, not instrumented itself).
+//! the real rustc as the first argument. The workspace's crates (every member, found by its
+//! manifest folder) get `-C instrument-coverage`; every crate gets `--cfg testrig_coverage`,
+//! which switches on testrig's recorder (a dependency of the plan, never instrumented).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -15,6 +15,8 @@ use std::process::{Command, ExitCode, Stdio};
 use md5::{Digest, Md5};
 
 const WRAPPER_MARK: &str = "TESTRIG_COVERAGE_WRAPPER";
+/// The workspace root, passed to the wrapper so that it can tell the workspace's crates.
+const WORKSPACE_ROOT: &str = "TESTRIG_WORKSPACE_ROOT";
 
 /// Instrumentation, for the workspace's own crates.
 const INSTRUMENT: [&str; 2] = ["-C", "instrument-coverage"];
@@ -52,12 +54,31 @@ fn main() -> ExitCode {
         },
         _ => {
             eprintln!(
-                "usage: cargo testrig affected|watch [--test NAME | -p PACKAGE] [-- PLAN ARGS]\n\
+                "usage: cargo testrig affected|watch [--test NAME | -p PACKAGE] [--variant TEXT]... [-- PLAN ARGS]\n\
                  affected: builds the plan with per-testcase coverage and runs only the testcases a change affects\n\
                  watch: does that again on every saved change under the workspace (Ctrl-C stops)"
             );
             ExitCode::from(2)
         }
+    }
+}
+
+/// testrig's own crates: the recorder runs around every testcase, so instrumenting it (when
+/// it is a member of the workspace, as in testrig's own) would only add noise and cost.
+const FRAMEWORK: [&str; 2] = ["testrig", "testrig_model"];
+
+/// Whether cargo compiles a crate of the workspace being tested (any member, not only the
+/// package named on the command line), rather than a dependency.
+fn is_workspace_crate() -> bool {
+    if std::env::var_os("CARGO_PRIMARY_PACKAGE").is_some() {
+        return true;
+    }
+    match (
+        std::env::var_os(WORKSPACE_ROOT),
+        std::env::var_os("CARGO_MANIFEST_DIR"),
+    ) {
+        (Some(root), Some(manifest)) => Path::new(&manifest).starts_with(root),
+        _ => false,
     }
 }
 
@@ -81,7 +102,11 @@ fn wrap_rustc(args: &[OsString]) -> ExitCode {
         .any(|arg| arg == "-vV" || arg == "--version" || arg.starts_with("--print"));
     if !build_script && !proc_macro && !probe {
         command.args(RECORDER);
-        if std::env::var_os("CARGO_PRIMARY_PACKAGE").is_some() {
+        let crate_name = text
+            .windows(2)
+            .find(|w| w[0] == "--crate-name")
+            .map(|w| w[1].as_str());
+        if is_workspace_crate() && !crate_name.is_some_and(|name| FRAMEWORK.contains(&name)) {
             command.args(INSTRUMENT);
         }
     }
@@ -121,6 +146,8 @@ fn affected(args: &[String]) -> Result<ExitCode, String> {
         Some(split) => (&args[..split], &args[split + 1..]),
         None => (args, &[][..]),
     };
+    let (build_args, variants) = split_variants(build_args)?;
+    let build_args = build_args.as_slice();
     let root = workspace_root()?;
     // A folder of its own keeps normal builds untouched (the flags differ).
     let target = std::env::var_os("TESTRIG_COVERAGE_TARGET_DIR")
@@ -139,6 +166,7 @@ fn affected(args: &[String]) -> Result<ExitCode, String> {
         .env("CARGO_TARGET_DIR", &target)
         .env("RUSTC_WRAPPER", &me)
         .env(WRAPPER_MARK, "1")
+        .env(WORKSPACE_ROOT, &root)
         .stderr(Stdio::inherit())
         .output()
         .map_err(|error| format!("failed to run cargo: {error}"))?;
@@ -164,7 +192,11 @@ fn affected(args: &[String]) -> Result<ExitCode, String> {
             executables.len()
         ));
     };
-    let variant = run_variant(&root, build_args);
+    let mut variant = run_variant(&root, build_args);
+    for extra in &variants {
+        variant.push_str("; ");
+        variant.push_str(extra);
+    }
     let status = Command::new(executable)
         .arg("--affected")
         .args(plan_args)
@@ -175,6 +207,28 @@ fn affected(args: &[String]) -> Result<ExitCode, String> {
     Ok(ExitCode::from(
         status.code().unwrap_or(1).clamp(0, 255) as u8
     ))
+}
+
+/// Takes the `--variant TEXT` options (what else must match for recorded coverage to be
+/// reused, like testmon's `run_variant_expression`: `--variant "db=$DB_VERSION"`) out of the
+/// arguments meant for cargo.
+fn split_variants(args: &[String]) -> Result<(Vec<String>, Vec<String>), String> {
+    let mut cargo_args = Vec::new();
+    let mut variants = Vec::new();
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        if arg == "--variant" {
+            let value = rest
+                .next()
+                .ok_or("--variant needs a value, e.g. --variant \"db=$DB_VERSION\"")?;
+            variants.push(value.clone());
+        } else if let Some(value) = arg.strip_prefix("--variant=") {
+            variants.push(value.to_string());
+        } else {
+            cargo_args.push(arg.clone());
+        }
+    }
+    Ok((cargo_args, variants))
 }
 
 /// What must match for recorded coverage to be reused: toolchain, flags, the lock file.
@@ -222,15 +276,23 @@ fn watch(args: &[String]) -> Result<(), String> {
         "cargo testrig watch: watching {} (Ctrl-C stops)",
         root.display()
     );
+    let mut last_run = std::time::SystemTime::now();
     report_run(affected(args));
     for batch in events {
         let Ok(batch) = batch else { continue };
+        // The watcher also reports files that were only opened (by the build, the
+        // fingerprinting or the plan itself): only a file written since the last run started,
+        // or removed, is a change.
         let changed: Vec<&Path> = batch
             .iter()
             .map(|event| event.path.as_path())
             .filter(|path| {
                 !path.starts_with(&target)
                     && !path.components().any(|part| part.as_os_str() == ".git")
+            })
+            .filter(|path| match std::fs::metadata(path) {
+                Ok(meta) => meta.modified().is_ok_and(|modified| modified >= last_run),
+                Err(_) => true,
             })
             .collect();
         // Name a changed file rather than the folder it is in.
@@ -252,6 +314,7 @@ fn watch(args: &[String]) -> Result<(), String> {
             String::new()
         };
         println!("cargo testrig watch: {shown}{more} changed");
+        last_run = std::time::SystemTime::now();
         report_run(affected(args));
     }
     Ok(())

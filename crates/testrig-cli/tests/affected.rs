@@ -7,8 +7,10 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const FILES: [&str; 7] = [
+const FILES: [&str; 9] = [
     "Cargo.toml",
+    "data/expected.txt",
+    "data/server.conf",
     "src/lib.rs",
     "src/geometry.rs",
     "src/text.rs",
@@ -16,6 +18,16 @@ const FILES: [&str; 7] = [
     "src/traits.rs",
     "tests/plan.rs",
 ];
+
+/// The tests share one instrumented target folder (the build of testrig takes minutes) and
+/// every fixture copy builds the same binary there, so they take turns.
+static SHARED_TARGET: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn take_turn() -> std::sync::MutexGuard<'static, ()> {
+    SHARED_TARGET
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 fn fixture_copy(name: &str) -> PathBuf {
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/affected-demo");
@@ -43,9 +55,16 @@ fn fixture_copy(name: &str) -> PathBuf {
 
 /// Runs `cargo testrig affected --test plan -- ARGS` in the fixture.
 fn affected(dir: &Path, plan_args: &[&str]) -> String {
+    affected_with(dir, &[], plan_args)
+}
+
+/// Runs `cargo testrig affected --test plan OPTIONS -- ARGS` in the fixture.
+fn affected_with(dir: &Path, options: &[&str], plan_args: &[&str]) -> String {
     let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("affected-target");
     let output = Command::new(env!("CARGO_BIN_EXE_cargo-testrig"))
-        .args(["testrig", "affected", "--test", "plan", "--"])
+        .args(["testrig", "affected", "--test", "plan"])
+        .args(options)
+        .arg("--")
         .args(plan_args)
         .current_dir(dir)
         .env("CARGO", env!("CARGO"))
@@ -64,9 +83,11 @@ fn affected(dir: &Path, plan_args: &[&str]) -> String {
 fn selection(dir: &Path) -> BTreeSet<String> {
     let text = affected(dir, &["--dry-run"]);
     assert!(text.contains("affected: selected "), "{text}");
+    // Explanation lines read `  Test::Suite::testcase: reasons`.
     text.lines()
-        .filter_map(|line| line.strip_prefix("  Shapes::Shapes::"))
-        .map(|line| line.split(':').next().unwrap().to_string())
+        .filter(|line| line.starts_with("  "))
+        .filter_map(|line| line.trim().split_once(": "))
+        .map(|(uid, _)| uid.rsplit("::").next().unwrap().to_string())
         .collect()
 }
 
@@ -98,11 +119,12 @@ const GEOMETRY_USERS: [&str; 4] = [
 
 #[test]
 fn each_kind_of_change_selects_exactly_the_testcases_that_executed_it() {
+    let _turn = take_turn();
     let dir = fixture_copy("affected");
     let first = record(&dir);
     assert!(
         first.contains(
-            "affected: selected 8 of 8 testcases (running everything: no coverage was recorded yet)"
+            "affected: selected 9 of 9 testcases (running everything: no coverage was recorded yet)"
         ),
         "{first}"
     );
@@ -111,10 +133,10 @@ fn each_kind_of_change_selects_exactly_the_testcases_that_executed_it() {
         "{first}"
     );
     assert!(
-        first.contains("affected: recorded the coverage of 8 testcases"),
+        first.contains("affected: recorded the coverage of 9 testcases"),
         "{first}"
     );
-    assert!(first.contains("8 passed, 0 failed, 0 skipped"), "{first}");
+    assert!(first.contains("9 passed, 0 failed, 0 skipped"), "{first}");
     assert_eq!(selection(&dir), set(&[]), "nothing changed");
 
     // Edits that change no tokens select nothing.
@@ -203,7 +225,7 @@ fn each_kind_of_change_selects_exactly_the_testcases_that_executed_it() {
         let ran = record(&dir);
         assert!(
             ran.contains(&format!(
-                "affected: selected {} of 8 testcases",
+                "affected: selected {} of 9 testcases",
                 expected.len()
             )),
             "{ran}"
@@ -247,22 +269,70 @@ fn each_kind_of_change_selects_exactly_the_testcases_that_executed_it() {
     );
     record(&dir);
 
+    // A deleted testcase is gone from the selection and the count; added again, it is
+    // selected (its old record must not pass for a current one).
+    let added = "    #[testcase]\n    fn added_later(&self, _env: &Env, result: &mut Recorder) {\n        result.equal(1, 1, \"one\");\n    }\n\n";
+    edit(&dir, "tests/plan.rs", added, "");
+    let without = affected(&dir, &["--dry-run"]);
+    assert!(without.contains(" of 9 testcases"), "{without}");
+    assert!(!without.contains("added_later"), "{without}");
+    record(&dir);
+    edit(
+        &dir,
+        "tests/plan.rs",
+        "    /// Fails while",
+        &format!("{added}    /// Fails while"),
+    );
+    assert!(selection(&dir).contains("added_later"));
+    record(&dir);
+    assert_eq!(selection(&dir), set(&[]));
+
+    // Declared inputs: a test's data file, and a file its driver declares.
+    for file in ["data/expected.txt", "data/server.conf"] {
+        let path = dir.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, format!("{text}# edited\n")).unwrap();
+        let explained = affected(&dir, &["--dry-run"]);
+        assert!(
+            explained.contains(&format!(
+                "Files::Files::reads_expected: changed inputs: {file}"
+            )),
+            "{explained}"
+        );
+        assert_eq!(
+            selection(&dir),
+            set(&["reads_expected"]),
+            "after editing {file}"
+        );
+        record(&dir);
+        assert_eq!(selection(&dir), set(&[]), "recorded after editing {file}");
+    }
+
     // A deleted database means: run everything, say why, rebuild it.
     let impact = dir.join("target/testrig-impact");
     std::fs::remove_dir_all(&impact).unwrap();
     let rebuilt = record(&dir);
     assert!(
         rebuilt.contains(
-            "affected: selected 9 of 9 testcases (running everything: no coverage was recorded yet)"
+            "affected: selected 10 of 10 testcases (running everything: no coverage was recorded yet)"
         ),
         "{rebuilt}"
     );
     assert_eq!(selection(&dir), set(&[]));
+
+    // A user-given part of the run variant keeps records apart, like testmon's
+    // run_variant_expression.
+    let other = affected_with(&dir, &["--variant", "db=2"], &["--dry-run"]);
+    assert!(
+        other.contains("affected: selected 10 of 10 testcases (running everything: the impact database was unusable: it belongs to another run variant"),
+        "{other}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
 fn a_plan_built_without_instrumentation_says_how_to_build_it() {
+    let _turn = take_turn();
     let dir = fixture_copy("affected-plain");
     let output = Command::new(env!("CARGO"))
         .args(["test", "--test", "plan", "--", "--affected"])
@@ -285,6 +355,7 @@ fn watch_reruns_what_a_saved_change_affects() {
     use std::sync::mpsc;
     use std::time::Duration;
 
+    let _turn = take_turn();
     let dir = fixture_copy("affected-watch");
     let mut child = Command::new(env!("CARGO_BIN_EXE_cargo-testrig"))
         .args(["testrig", "watch", "--test", "plan", "--", "--explain"])
@@ -340,7 +411,7 @@ fn watch_reruns_what_a_saved_change_affects() {
     assert!(
         second
             .iter()
-            .any(|line| line.contains("affected: selected 1 of 8 testcases")),
+            .any(|line| line.contains("affected: selected 1 of 9 testcases")),
         "{second:#?}"
     );
     assert!(

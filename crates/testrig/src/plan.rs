@@ -2,6 +2,7 @@
 //! selects and orders testcases, wires the event stream (runner → report builder → console),
 //! waits for the run or for an interrupt, and writes the reports on every exit path.
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -20,7 +21,7 @@ use crate::export::{
     ConsoleOptions, ConsoleReporter, Verbosity, write_html_report, write_json_report,
     write_junit_reports, write_terse, write_tree,
 };
-use crate::impact::AffectedRun;
+use crate::impact::{AffectedRun, inputs_digest};
 use crate::interactive::InteractiveState;
 use crate::report::ReportBuilder;
 use crate::runner::{
@@ -123,7 +124,12 @@ impl Plan {
             shuffle(&mut selection, scope, seed);
         }
         let affected = if options.affected {
-            Some(select_affected(&self.name, &mut selection, &options)?)
+            Some(select_affected(
+                &self.name,
+                &self.tests,
+                &mut selection,
+                &options,
+            )?)
         } else {
             None
         };
@@ -163,6 +169,7 @@ impl Plan {
 /// `--affected`: narrows the selection to the affected testcases and says why.
 fn select_affected(
     plan: &str,
+    tests: &[MultiTest],
     selection: &mut Selection,
     options: &Options,
 ) -> Result<AffectedRun, PlanError> {
@@ -171,7 +178,21 @@ fn select_affected(
             "--affected needs a cargo workspace: no Cargo.lock above the working folder".into(),
         )
     })?;
-    let uids: Vec<String> = selection.cases().map(|case| case.uid.clone()).collect();
+    let digests: BTreeMap<&str, String> = tests
+        .iter()
+        .map(|test| {
+            let digest = inputs_digest(Path::new(&root), &test.declared_inputs());
+            (test.name(), digest)
+        })
+        .collect();
+    let uids: BTreeMap<String, String> = selection
+        .cases()
+        .map(|case| {
+            let test = case.uid.split('/').next().unwrap_or_default();
+            let digest = digests.get(test).cloned().unwrap_or_default();
+            (case.uid.clone(), digest)
+        })
+        .collect();
     let affected = AffectedRun::prepare(plan, Path::new(&root), &uids).map_err(PlanError)?;
     let selected = affected.selected();
     let total = uids.len();

@@ -34,7 +34,9 @@ use serde_json::Value;
 use crate::drivers::process::{GroupChild, describe_exit, format_seconds, poll_interval};
 use crate::env::{
     Attributes, ConfigValue, Driver, DriverCommon, DriverError, DriverSettings, StartContext,
+    common_inputs,
 };
+use crate::impact::{DeclaredInput, program_path};
 
 /// Lines of log shown with an error.
 const LOG_TAIL_LINES: usize = 20;
@@ -395,6 +397,18 @@ impl DriverSettings for App {
 impl Driver for App {
     fn common(&self) -> &DriverCommon {
         &self.common
+    }
+
+    fn inputs(&self) -> Vec<DeclaredInput> {
+        let mut inputs = common_inputs(&self.common);
+        // A program named by a context value is only known at start; one named literally
+        // is an input: rebuilding or upgrading it reruns the test.
+        if let ConfigValue::Literal(binary) = &self.binary
+            && let Some(path) = program_path(binary)
+        {
+            inputs.push(DeclaredInput::File(path));
+        }
+        inputs
     }
 
     fn kind(&self) -> &'static str {

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::env::context::{ConfigValue, ContextScope};
+use crate::impact::DeclaredInput;
 
 /// What a driver publishes once started: host, port, pid, log paths, extracted values.
 pub type Attributes = BTreeMap<String, serde_json::Value>;
@@ -91,6 +92,9 @@ pub struct DriverCommon {
     pub stop_timeout: Duration,
     /// Config templates rendered into the driver's runpath at start: (template text, file name).
     pub install_files: Vec<(String, String)>,
+    /// Files the driver depends on besides its sources (data files, configs read from
+    /// disk): `--affected` reruns the test's testcases when one changes.
+    pub inputs: Vec<PathBuf>,
     /// Runs before start.
     pub pre_start: Option<DriverHook>,
     /// Runs once the driver is ready.
@@ -110,6 +114,7 @@ impl DriverCommon {
             start_timeout: Duration::from_secs(30),
             stop_timeout: Duration::from_secs(5),
             install_files: Vec::new(),
+            inputs: Vec::new(),
             pre_start: None,
             post_start: None,
             pre_stop: None,
@@ -170,6 +175,25 @@ pub trait Driver: Any + Send + Sync {
     fn log_tail(&self, _lines: usize) -> Vec<String> {
         Vec::new()
     }
+
+    /// What the driver depends on besides the plan's sources, for `--affected`: its
+    /// declared input files and config templates (an App adds the program it runs).
+    fn inputs(&self) -> Vec<DeclaredInput> {
+        common_inputs(self.common())
+    }
+}
+
+/// The inputs every driver has: declared files and config templates.
+pub fn common_inputs(common: &DriverCommon) -> Vec<DeclaredInput> {
+    let files = common.inputs.iter().cloned().map(DeclaredInput::File);
+    let templates = common
+        .install_files
+        .iter()
+        .map(|(template, file_name)| DeclaredInput::Text {
+            name: format!("driver `{}` template `{file_name}`", common.name),
+            text: template.clone(),
+        });
+    files.chain(templates).collect()
 }
 
 impl dyn Driver {
@@ -209,6 +233,13 @@ pub trait DriverSettings: Sized {
         self.common_mut()
             .install_files
             .push((template.into(), file_name.into()));
+        self
+    }
+
+    /// A file the driver depends on besides the plan's sources (a data file, a config it
+    /// reads from disk): `cargo testrig affected` reruns the test's testcases when it changes.
+    fn input(mut self, path: impl Into<PathBuf>) -> Self {
+        self.common_mut().inputs.push(path.into());
         self
     }
 

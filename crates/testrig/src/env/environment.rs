@@ -133,6 +133,11 @@ impl Environment {
             .collect()
     }
 
+    /// The drivers in declaration order.
+    pub fn drivers(&self) -> impl Iterator<Item = &Arc<dyn Driver>> {
+        self.drivers.iter()
+    }
+
     /// The driver called `name`.
     pub fn driver(&self, name: &str) -> Option<&Arc<dyn Driver>> {
         self.drivers.iter().find(|driver| driver.name() == name)

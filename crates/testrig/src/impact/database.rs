@@ -129,7 +129,9 @@ impl ImpactDatabase {
     fn create(&self, variant: &str) -> Result<(), String> {
         self.connection
             .execute_batch(
-                "create table if not exists meta (key text primary key, value text not null);
+                // One transaction: one journal and sync instead of one per statement.
+                "begin;
+                 create table if not exists meta (key text primary key, value text not null);
                  create table if not exists units (key text primary key, is_function integer not null,
                      file text not null, fingerprint text not null);
                  create table if not exists testcases (uid text primary key, failed integer not null,
@@ -139,7 +141,8 @@ impl ImpactDatabase {
                  create table if not exists testcase_files (uid text not null, file text not null,
                      primary key (uid, file));
                  create index if not exists testcase_units_by_unit on testcase_units (unit);
-                 create index if not exists testcase_files_by_file on testcase_files (file);",
+                 create index if not exists testcase_files_by_file on testcase_files (file);
+                 commit;",
             )
             .map_err(|error| format!("failed to create the impact database tables: {error}"))?;
         self.connection
@@ -284,9 +287,21 @@ impl ImpactDatabase {
             .map_err(|error| error.to_string())?;
         let write = |transaction: &rusqlite::Transaction| -> rusqlite::Result<()> {
             transaction.execute("delete from units", [])?;
+            // Prepared once: a first run records every testcase of the plan.
             let mut insert_unit = transaction.prepare(
                 "insert into units (key, is_function, file, fingerprint) values (?1, ?2, ?3, ?4)",
             )?;
+            let mut delete_units =
+                transaction.prepare("delete from testcase_units where uid = ?1")?;
+            let mut delete_files =
+                transaction.prepare("delete from testcase_files where uid = ?1")?;
+            let mut insert_testcase = transaction.prepare(
+                "insert or replace into testcases (uid, failed, inputs) values (?1, ?2, ?3)",
+            )?;
+            let mut insert_testcase_unit =
+                transaction.prepare("insert into testcase_units (uid, unit) values (?1, ?2)")?;
+            let mut insert_testcase_file =
+                transaction.prepare("insert into testcase_files (uid, file) values (?1, ?2)")?;
             for unit in units {
                 insert_unit.execute(params![
                     unit.key,
@@ -296,23 +311,18 @@ impl ImpactDatabase {
                 ])?;
             }
             for (uid, record) in ran {
-                transaction.execute("delete from testcase_units where uid = ?1", params![uid])?;
-                transaction.execute("delete from testcase_files where uid = ?1", params![uid])?;
-                transaction.execute(
-                    "insert or replace into testcases (uid, failed, inputs) values (?1, ?2, ?3)",
-                    params![uid, if record.failed { "1" } else { "0" }, record.inputs],
-                )?;
+                delete_units.execute(params![uid])?;
+                delete_files.execute(params![uid])?;
+                insert_testcase.execute(params![
+                    uid,
+                    if record.failed { "1" } else { "0" },
+                    record.inputs
+                ])?;
                 for unit in &record.units {
-                    transaction.execute(
-                        "insert into testcase_units (uid, unit) values (?1, ?2)",
-                        params![uid, unit],
-                    )?;
+                    insert_testcase_unit.execute(params![uid, unit])?;
                 }
                 for file in &record.files {
-                    transaction.execute(
-                        "insert into testcase_files (uid, file) values (?1, ?2)",
-                        params![uid, file],
-                    )?;
+                    insert_testcase_file.execute(params![uid, file])?;
                 }
             }
             Ok(())

@@ -141,18 +141,24 @@ pub fn unit_for_span<'a>(
     file: &str,
     lines: (u32, u32),
 ) -> Option<&'a SourceUnit> {
-    let mut best: Option<&SourceUnit> = None;
-    for unit in units {
+    unit_index_for_span(units, file, lines).map(|index| &units[index])
+}
+
+/// [`unit_for_span`], as an index into `units`.
+pub fn unit_index_for_span(units: &[SourceUnit], file: &str, lines: (u32, u32)) -> Option<usize> {
+    let mut best: Option<(usize, &SourceUnit)> = None;
+    for (index, unit) in units.iter().enumerate() {
         let contains = unit.kind == UnitKind::Function
             && unit.file == file
             && unit.lines.0 <= lines.0
             && lines.1 <= unit.lines.1;
-        let smaller = best.is_none_or(|b| unit.lines.1 - unit.lines.0 <= b.lines.1 - b.lines.0);
+        let smaller =
+            best.is_none_or(|(_, b)| unit.lines.1 - unit.lines.0 <= b.lines.1 - b.lines.0);
         if contains && smaller {
-            best = Some(unit);
+            best = Some((index, unit));
         }
     }
-    best
+    best.map(|(index, _)| index)
 }
 
 /// Runs `parse` on a thread of its own: proc-macro2 keeps the text of every parsed file in a

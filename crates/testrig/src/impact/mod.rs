@@ -4,6 +4,7 @@
 mod coverage;
 mod database;
 mod fingerprint;
+mod inputs;
 mod profile;
 mod recording;
 mod selection;
@@ -15,10 +16,12 @@ pub use coverage::{
 pub use database::{DATABASE_VERSION, DatabaseState, ImpactDatabase, StoredUnit, TestcaseRecord};
 pub use fingerprint::{
     SourceUnit, UnitKind, fingerprint_crate, fingerprint_source, source_key, unit_for_span,
+    unit_index_for_span,
 };
+pub use inputs::{DeclaredInput, changed_inputs, inputs_digest, program_path};
 pub use profile::{
-    CoverageMap, ExecutedFunction, FunctionRef, FunctionSpan, PINNED_MAPPING_VERSION, decode,
-    decode_names, demangle, executed_functions, executed_records, name_ref,
+    CounterIndex, CoverageMap, ExecutedFunction, FunctionRef, FunctionSpan, PINNED_MAPPING_VERSION,
+    decode, decode_names, demangle, executed_functions, executed_records, executed_spans, name_ref,
 };
 pub use recording::{AffectedRun, CoverageRecorder, RUN_VARIANT_VARIABLE};
 pub use selection::{Reason, SourceChanges, select, source_changes};

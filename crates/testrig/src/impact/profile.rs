@@ -24,14 +24,14 @@
 
 use std::borrow::Cow;
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 use std::sync::OnceLock;
 
 use md5::{Digest, Md5};
 use object::{CompressionFormat, Object, ObjectSection};
 
-use super::coverage::{CAPTURE_SOURCE, CounterSnapshot, CoverageError};
+use super::coverage::{CAPTURE_SOURCE, CounterSnapshot, CoverageError, ProfileSections};
 
 /// The coverage-mapping version field this module reads: 6, LLVM's `CovMapVersion7`, which
 /// rustc 1.95 writes. Any other value is refused rather than guessed at.
@@ -88,52 +88,100 @@ pub fn demangle(pgo_name: &str) -> String {
     format!("{:#}", rustc_demangle::demangle(symbol))
 }
 
+/// Where each function's counters are in the counters section: computed once per set of
+/// sections (they do not change while the process runs) and reused for every snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CounterIndex {
+    /// Per function with counters: its first counter, one past its last, and its ref.
+    functions: Vec<(usize, usize, FunctionRef)>,
+}
+
+impl CounterIndex {
+    /// Reads the data records of `sections`, checking each points inside `counters` counters.
+    pub fn new(sections: &ProfileSections, counters: usize) -> Result<CounterIndex, CoverageError> {
+        if !sections.data.len().is_multiple_of(DATA_RECORD_SIZE) {
+            return Err(CoverageError::Malformed(format!(
+                "the profile data section is {} bytes, not a multiple of the {DATA_RECORD_SIZE}-byte \
+                 records of raw format v10",
+                sections.data.len()
+            )));
+        }
+        let mut functions = Vec::new();
+        for (index, record) in sections.data.chunks_exact(DATA_RECORD_SIZE).enumerate() {
+            // Layout (raw v10, x86_64): NameRef u64 @0, FuncHash u64 @8, RelativeCounterPtr
+            // i64 @16, RelativeBitmapPtr @24, FunctionPointer @32, Values @40, NumCounters u32
+            // @48.
+            let num_counters = le_u32(record, 48) as usize;
+            if num_counters == 0 {
+                continue;
+            }
+            // The counter pointer is relative to the record's own address, so that the data
+            // section needs no relocations.
+            let record_address = sections
+                .data_address
+                .wrapping_add((index * DATA_RECORD_SIZE) as u64);
+            let counters_at = record_address.wrapping_add_signed(le_u64(record, 16) as i64);
+            let offset = counters_at.wrapping_sub(sections.counters_address);
+            let first = usize::try_from(offset / 8).unwrap_or(usize::MAX);
+            let end = first
+                .checked_add(num_counters)
+                .filter(|&end| offset.is_multiple_of(8) && end <= counters)
+                .ok_or_else(|| {
+                    CoverageError::Malformed(format!(
+                        "profile data record {index} points at {num_counters} counters outside \
+                         the {counters} of the counters section"
+                    ))
+                })?;
+            functions.push((
+                first,
+                end,
+                FunctionRef {
+                    name_ref: le_u64(record, 0),
+                    func_hash: le_u64(record, 8),
+                },
+            ));
+        }
+        functions.sort_unstable_by_key(|(first, _, _)| *first);
+        Ok(CounterIndex { functions })
+    }
+
+    /// The functions with any nonzero counter in `counters`.
+    pub fn executed(&self, counters: &[u64]) -> Vec<FunctionRef> {
+        let mut executed = Vec::new();
+        // Most counters are zero after a testcase: skip them a block at a time (the OR of a
+        // block vectorizes), and only look up the owners of nonzero ones.
+        const BLOCK: usize = 16;
+        for (block_index, block) in counters.chunks(BLOCK).enumerate() {
+            if block.iter().fold(0, |any, &count| any | count) == 0 {
+                continue;
+            }
+            for (offset, &count) in block.iter().enumerate() {
+                if count == 0 {
+                    continue;
+                }
+                let counter = block_index * BLOCK + offset;
+                // Functions are sorted by their first counter and do not overlap.
+                let owner = self
+                    .functions
+                    .partition_point(|(first, _, _)| *first <= counter)
+                    .checked_sub(1)
+                    .map(|index| self.functions[index])
+                    .filter(|(_, end, _)| counter < *end);
+                if let Some((_, _, function)) = owner
+                    && executed.last() != Some(&function)
+                {
+                    executed.push(function);
+                }
+            }
+        }
+        executed
+    }
+}
+
 /// The functions of `snapshot` with any nonzero counter.
 pub fn executed_records(snapshot: &CounterSnapshot) -> Result<Vec<FunctionRef>, CoverageError> {
-    let sections = snapshot.sections();
-    let counters = snapshot.counters();
-    if !sections.data.len().is_multiple_of(DATA_RECORD_SIZE) {
-        return Err(CoverageError::Malformed(format!(
-            "the profile data section is {} bytes, not a multiple of the {DATA_RECORD_SIZE}-byte \
-             records of raw format v10",
-            sections.data.len()
-        )));
-    }
-    let mut executed = Vec::new();
-    for (index, record) in sections.data.chunks_exact(DATA_RECORD_SIZE).enumerate() {
-        // Layout (raw v10, x86_64): NameRef u64 @0, FuncHash u64 @8, RelativeCounterPtr i64
-        // @16, RelativeBitmapPtr @24, FunctionPointer @32, Values @40, NumCounters u32 @48.
-        let num_counters = le_u32(record, 48) as usize;
-        if num_counters == 0 {
-            continue;
-        }
-        // The counter pointer is relative to the record's own address, so that the data
-        // section needs no relocations.
-        let record_address = sections
-            .data_address
-            .wrapping_add((index * DATA_RECORD_SIZE) as u64);
-        let counters_at = record_address.wrapping_add_signed(le_u64(record, 16) as i64);
-        let offset = counters_at.wrapping_sub(sections.counters_address);
-        let first = usize::try_from(offset / 8).unwrap_or(usize::MAX);
-        let range = first
-            .checked_add(num_counters)
-            .filter(|&end| offset.is_multiple_of(8) && end <= counters.len())
-            .map(|end| first..end)
-            .ok_or_else(|| {
-                CoverageError::Malformed(format!(
-                    "profile data record {index} points at {num_counters} counters outside the \
-                     {} of the counters section",
-                    counters.len()
-                ))
-            })?;
-        if counters[range].iter().any(|&count| count != 0) {
-            executed.push(FunctionRef {
-                name_ref: le_u64(record, 0),
-                func_hash: le_u64(record, 8),
-            });
-        }
-    }
-    Ok(executed)
+    let index = CounterIndex::new(snapshot.sections(), snapshot.counters().len())?;
+    Ok(index.executed(snapshot.counters()))
 }
 
 /// NameRef → PGO name for every name in a `__llvm_prf_names` section: chunks of
@@ -184,17 +232,21 @@ impl CoverageMap {
             .get_or_init(|| {
                 let exe = std::env::current_exe()
                     .map_err(|error| CoverageError::Binary(format!("cannot locate it: {error}")))?;
-                let bytes = std::fs::read(&exe).map_err(|error| {
+                let file = std::fs::File::open(&exe).map_err(|error| {
                     CoverageError::Binary(format!("cannot read {}: {error}", exe.display()))
                 })?;
-                CoverageMap::parse(&bytes)
+                // Read only the headers and the two mapping sections, not the whole
+                // executable (tens of megabytes with debug line tables).
+                CoverageMap::parse(&object::read::ReadCache::new(file))
             })
             .as_ref()
             .map_err(Clone::clone)
     }
 
     /// Parses the `__llvm_covmap` and `__llvm_covfun` sections of an ELF executable.
-    pub fn parse(binary: &[u8]) -> Result<CoverageMap, CoverageError> {
+    pub fn parse<'data, R: object::ReadRef<'data>>(
+        binary: R,
+    ) -> Result<CoverageMap, CoverageError> {
         let file = object::File::parse(binary).map_err(|error| {
             CoverageError::Binary(format!("not an ELF file testrig can read: {error}"))
         })?;
@@ -246,6 +298,14 @@ impl CoverageMap {
         self.spans.get(&function)
     }
 
+    /// Every source file with a mapped function, without duplicates.
+    pub fn files(&self) -> BTreeSet<&Path> {
+        self.spans
+            .values()
+            .map(|span| span.file.as_path())
+            .collect()
+    }
+
     /// Whether a function belongs to the capture code (`coverage.rs`), which runs between
     /// every reset and snapshot and so is left out of decoded snapshots.
     pub fn is_capture(&self, function: FunctionRef) -> bool {
@@ -272,28 +332,15 @@ pub fn decode(
     names: &HashMap<u64, String>,
 ) -> Result<Vec<ExecutedFunction>, CoverageError> {
     let mut functions = Vec::new();
-    for function in executed_records(snapshot)? {
-        if map.is_capture(function) {
-            continue;
-        }
+    for (function, span) in spans_of(executed_records(snapshot)?, map, names)? {
         let pgo_name = names.get(&function.name_ref).ok_or_else(|| {
             CoverageError::Malformed(format!(
                 "executed function {:#018x} has no name in the names section",
                 function.name_ref
             ))
         })?;
-        let name = demangle(pgo_name);
-        // An executed function always has a mapping record in the binary it ran from; a
-        // miss means the executable on disk is not the one that produced the counters.
-        let span = map.span(function).ok_or_else(|| {
-            CoverageError::Malformed(format!(
-                "executed function `{name}` (hash {:#x}) has no coverage-mapping record in the \
-                 executable; was it rebuilt while it ran?",
-                function.func_hash
-            ))
-        })?;
         functions.push(ExecutedFunction {
-            name,
+            name: demangle(pgo_name),
             file: span.file.clone(),
             lines: span.lines,
         });
@@ -304,17 +351,70 @@ pub fn decode(
     Ok(functions)
 }
 
+/// The spans of executed functions, leaving out the capture code.
+fn spans_of<'m>(
+    executed: Vec<FunctionRef>,
+    map: &'m CoverageMap,
+    names: &HashMap<u64, String>,
+) -> Result<Vec<(FunctionRef, &'m FunctionSpan)>, CoverageError> {
+    let mut spans = Vec::with_capacity(executed.len());
+    for function in executed {
+        if map.is_capture(function) {
+            continue;
+        }
+        // An executed function always has a mapping record in the binary it ran from; a
+        // miss means the executable on disk is not the one that produced the counters.
+        let span = map.span(function).ok_or_else(|| {
+            let name = names.get(&function.name_ref).map_or_else(
+                || format!("{:#018x}", function.name_ref),
+                |name| demangle(name),
+            );
+            CoverageError::Malformed(format!(
+                "executed function `{name}` (hash {:#x}) has no coverage-mapping record in the \
+                 executable; was it rebuilt while it ran?",
+                function.func_hash
+            ))
+        })?;
+        spans.push((function, span));
+    }
+    Ok(spans)
+}
+
+/// The name table of the running executable, decoded on first use.
+fn current_names(
+    snapshot: &CounterSnapshot,
+) -> Result<&'static HashMap<u64, String>, CoverageError> {
+    static NAMES: OnceLock<Result<HashMap<u64, String>, CoverageError>> = OnceLock::new();
+    NAMES
+        .get_or_init(|| decode_names(&snapshot.sections().names))
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
 /// Decodes a snapshot taken in this process against the running executable; the name
 /// table and the coverage map are built on first use and reused.
 pub fn executed_functions(
     snapshot: &CounterSnapshot,
 ) -> Result<Vec<ExecutedFunction>, CoverageError> {
-    static NAMES: OnceLock<Result<HashMap<u64, String>, CoverageError>> = OnceLock::new();
-    let names = NAMES
-        .get_or_init(|| decode_names(&snapshot.sections().names))
+    decode(snapshot, CoverageMap::current()?, current_names(snapshot)?)
+}
+
+/// The executed functions of a snapshot taken in this process with their spans, unsorted
+/// and without names: the cheap form for a recorder that caches what each function maps to.
+pub fn executed_spans(
+    snapshot: &CounterSnapshot,
+) -> Result<Vec<(FunctionRef, &'static FunctionSpan)>, CoverageError> {
+    // The sections of this process never change: index them once.
+    static INDEX: OnceLock<Result<CounterIndex, CoverageError>> = OnceLock::new();
+    let index = INDEX
+        .get_or_init(|| CounterIndex::new(snapshot.sections(), snapshot.counters().len()))
         .as_ref()
         .map_err(Clone::clone)?;
-    decode(snapshot, CoverageMap::current()?, names)
+    spans_of(
+        index.executed(snapshot.counters()),
+        CoverageMap::current()?,
+        current_names(snapshot)?,
+    )
 }
 
 /// Reads one `__llvm_covmap` section: per codegen unit, an 8-aligned header

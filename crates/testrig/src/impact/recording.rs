@@ -6,7 +6,7 @@
 //! decoded into executed functions, mapped onto the fingerprinted source units, and written
 //! to the database in one transaction when the run ends.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -15,9 +15,9 @@ use testrig_model::Status;
 use crate::impact::coverage::{check_version, is_available, reset_counters, snapshot};
 use crate::impact::database::{DatabaseState, ImpactDatabase, StoredUnit, TestcaseRecord};
 use crate::impact::fingerprint::{
-    SourceUnit, UnitKind, fingerprint_crate, source_key, unit_for_span,
+    SourceUnit, UnitKind, fingerprint_crate, source_key, unit_index_for_span,
 };
-use crate::impact::profile::executed_functions;
+use crate::impact::profile::{CoverageMap, FunctionRef, executed_spans};
 use crate::impact::selection::{Reason, select, source_changes};
 use crate::runner::TestcaseObserver;
 
@@ -32,6 +32,8 @@ pub struct AffectedRun {
     database_path: PathBuf,
     variant: String,
     units: Vec<SourceUnit>,
+    /// The inputs digest of each testcase's test, stored with what it executed.
+    inputs: BTreeMap<String, String>,
     /// Every testcase of the plan with why it is selected (empty: not affected).
     pub reasons: BTreeMap<String, Vec<Reason>>,
     /// Why everything runs, when it does (no usable database, unparsable sources).
@@ -40,11 +42,12 @@ pub struct AffectedRun {
 
 impl AffectedRun {
     /// Reads the sources and the database and decides what runs. `testcases` are the UIDs of
-    /// every testcase the other filters selected.
+    /// every testcase the other filters selected, each with the digest of its test's
+    /// declared inputs ([`inputs_digest`](crate::impact::inputs_digest)).
     pub fn prepare(
         plan: &str,
         workspace_root: &Path,
-        testcases: &[String],
+        testcases: &BTreeMap<String, String>,
     ) -> Result<AffectedRun, String> {
         if !is_available() {
             return Err(format!(
@@ -68,7 +71,18 @@ impl AffectedRun {
             .join("testrig-impact")
             .join(format!("{slug}.sqlite"));
         let mut everything = None;
-        let units = match fingerprint_crate(workspace_root, &[PathBuf::from(".")]) {
+        // Only files the instrumented code was compiled from can hold code a testcase
+        // executed: fingerprinting those, not every file under the workspace, keeps start-up
+        // short in a large workspace (and leaves out generated code under the target folder).
+        let target = workspace_root.join("target");
+        let files: Vec<PathBuf> = CoverageMap::current()
+            .map_err(|error| error.to_string())?
+            .files()
+            .into_iter()
+            .filter(|file| file.starts_with(workspace_root) && !file.starts_with(&target))
+            .map(Path::to_path_buf)
+            .collect();
+        let units = match fingerprint_crate(workspace_root, &files) {
             Ok(units) => units,
             Err(error) => {
                 everything = Some(format!("the sources could not be fingerprinted ({error})"));
@@ -85,10 +99,7 @@ impl AffectedRun {
                 everything.get_or_insert(format!("the impact database was unusable: {reason}"));
             }
         }
-        let wanted: BTreeMap<String, String> = testcases
-            .iter()
-            .map(|uid| (uid.clone(), String::new()))
-            .collect();
+        let wanted = testcases;
         let reasons = if everything.is_some() {
             wanted
                 .keys()
@@ -97,7 +108,7 @@ impl AffectedRun {
         } else {
             let changes = source_changes(&database.units()?, &stored_units(&units));
             select(
-                &wanted,
+                wanted,
                 &database.testcases_touching(&changes.functions, &changes.item_files)?,
                 &changes,
             )
@@ -107,6 +118,7 @@ impl AffectedRun {
             database_path,
             variant,
             units,
+            inputs: testcases.clone(),
             reasons,
             everything,
         })
@@ -126,18 +138,39 @@ impl AffectedRun {
         CoverageRecorder {
             root: self.root.clone(),
             units: self.units.clone(),
-            records: Mutex::new(BTreeMap::new()),
+            state: Mutex::new(RecorderState::default()),
             problems: Mutex::new(Vec::new()),
         }
     }
 
     /// Writes what the run recorded, in one transaction.
     pub fn save(&self, recorder: &CoverageRecorder) -> Result<usize, String> {
-        let records = recorder
-            .records
+        let state = recorder
+            .state
             .lock()
-            .map(|records| records.clone())
-            .unwrap_or_default();
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let records: BTreeMap<String, TestcaseRecord> = state
+            .records
+            .iter()
+            .map(|(uid, recorded)| {
+                let record = TestcaseRecord {
+                    failed: recorded.failed,
+                    units: recorded
+                        .units
+                        .iter()
+                        .map(|&unit| self.units[unit].key.clone())
+                        .collect(),
+                    files: recorded
+                        .files
+                        .iter()
+                        .map(|&file| state.files[file].clone())
+                        .collect(),
+                    inputs: self.inputs.get(uid).cloned().unwrap_or_default(),
+                };
+                (uid.clone(), record)
+            })
+            .collect();
+        drop(state);
         let (mut database, _) = ImpactDatabase::open(&self.database_path, &self.variant)?;
         database.record(&stored_units(&self.units), &records)?;
         Ok(records.len())
@@ -161,8 +194,28 @@ fn stored_units(units: &[SourceUnit]) -> Vec<StoredUnit> {
 pub struct CoverageRecorder {
     root: PathBuf,
     units: Vec<SourceUnit>,
-    records: Mutex<BTreeMap<String, TestcaseRecord>>,
+    state: Mutex<RecorderState>,
     problems: Mutex<Vec<String>>,
+}
+
+/// What the recorder has seen, kept as indices: a testcase runs in microseconds, so the
+/// names are only written out when the run is saved.
+#[derive(Debug, Default)]
+struct RecorderState {
+    /// What each executed function maps to, worked out once per function: its file under
+    /// the workspace (`None` for dependencies and std) and its unit, as indices.
+    resolved: HashMap<FunctionRef, Option<(usize, Option<usize>)>>,
+    /// Source keys of the files met so far.
+    files: Vec<String>,
+    /// Per testcase UID.
+    records: BTreeMap<String, Recorded>,
+}
+
+#[derive(Debug)]
+struct Recorded {
+    failed: bool,
+    units: BTreeSet<usize>,
+    files: BTreeSet<usize>,
 }
 
 impl CoverageRecorder {
@@ -181,21 +234,38 @@ impl TestcaseObserver for CoverageRecorder {
     }
 
     fn after(&self, uid: &str, status: Status) {
-        let mut record = TestcaseRecord {
+        let mut record = Recorded {
             failed: status.is_failure(),
-            ..TestcaseRecord::default()
+            units: BTreeSet::new(),
+            files: BTreeSet::new(),
         };
-        match snapshot().and_then(|snapshot| executed_functions(&snapshot)) {
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match snapshot().and_then(|snapshot| executed_spans(&snapshot)) {
             Ok(functions) => {
-                for function in functions {
-                    // Dependencies and the standard library are not the user's sources.
-                    let Some(file) = source_key(&self.root, &function.file) else {
-                        continue;
-                    };
-                    if let Some(unit) = unit_for_span(&self.units, &file, function.lines) {
-                        record.units.insert(unit.key.clone());
+                let RecorderState {
+                    resolved, files, ..
+                } = &mut *state;
+                for (function, span) in functions {
+                    let target = resolved.entry(function).or_insert_with(|| {
+                        // Dependencies and the standard library are not the user's sources.
+                        let file = source_key(&self.root, &span.file)?;
+                        let unit = unit_index_for_span(&self.units, &file, span.lines);
+                        let index = match files.iter().position(|known| *known == file) {
+                            Some(index) => index,
+                            None => {
+                                files.push(file);
+                                files.len() - 1
+                            }
+                        };
+                        Some((index, unit))
+                    });
+                    if let Some((file, unit)) = *target {
+                        record.units.extend(unit);
+                        record.files.insert(file);
                     }
-                    record.files.insert(file);
                 }
             }
             Err(error) => {
@@ -206,8 +276,6 @@ impl TestcaseObserver for CoverageRecorder {
                 }
             }
         }
-        if let Ok(mut records) = self.records.lock() {
-            records.insert(uid.to_string(), record);
-        }
+        state.records.insert(uid.to_string(), record);
     }
 }

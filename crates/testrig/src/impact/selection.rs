@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::impact::database::{StoredUnit, TestcaseRecord};
+use crate::impact::inputs::changed_inputs;
 
 /// Why a testcase is selected.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -18,8 +19,8 @@ pub enum Reason {
     ChangedFunctions(Vec<String>),
     /// Executed code in files where a non-function item changed.
     ChangedItems(Vec<String>),
-    /// The inputs of its test changed.
-    ChangedInputs,
+    /// Declared inputs of its test changed (their names).
+    ChangedInputs(Vec<String>),
 }
 
 impl std::fmt::Display for Reason {
@@ -31,7 +32,7 @@ impl std::fmt::Display for Reason {
             Reason::ChangedItems(files) => {
                 write!(f, "changed non-function items in {}", files.join(", "))
             }
-            Reason::ChangedInputs => f.write_str("changed inputs"),
+            Reason::ChangedInputs(names) => write!(f, "changed inputs: {}", names.join(", ")),
         }
     }
 }
@@ -61,7 +62,9 @@ pub fn source_changes(
             .is_none_or(|old| old.fingerprint != unit.fingerprint);
         if changed && !unit.is_function {
             changes.item_files.insert(unit.file.clone());
-        } else if changed && stored.contains_key(&unit.key) {
+        } else if changed {
+            // A function that is new to the stored units can still be in old records: a
+            // testcase deleted and added again must not pass for its old self.
             changes.functions.insert(unit.key.clone());
         }
     }
@@ -110,7 +113,10 @@ pub fn select(
                     reasons.push(Reason::ChangedItems(files));
                 }
                 if &record.inputs != inputs {
-                    reasons.push(Reason::ChangedInputs);
+                    reasons.push(Reason::ChangedInputs(changed_inputs(
+                        &record.inputs,
+                        inputs,
+                    )));
                 }
             }
         }
@@ -202,11 +208,22 @@ mod tests {
         assert!(changes.functions.contains("a.rs::gone"));
         let records: BTreeMap<String, TestcaseRecord> =
             [("t/x".to_string(), record(&[], &[], false))].into();
+        // The record's inputs digest is `i`: one line naming no file with a hash.
         let testcases: BTreeMap<String, String> =
-            [("t/x".to_string(), "changed".to_string())].into();
+            [("t/x".to_string(), "data.csv 0123".to_string())].into();
         assert_eq!(
             select(&testcases, &records, &changes)["t/x"],
-            [Reason::ChangedInputs]
+            [Reason::ChangedInputs(vec!["data.csv".into()])]
         );
+        assert_eq!(
+            Reason::ChangedInputs(vec!["data.csv".into()]).to_string(),
+            "changed inputs: data.csv"
+        );
+    }
+
+    #[test]
+    fn a_function_new_to_the_stored_units_selects_old_records_that_name_it() {
+        let changes = source_changes(&BTreeMap::new(), &[unit("a.rs::back", true, "2")]);
+        assert!(changes.functions.contains("a.rs::back"));
     }
 }

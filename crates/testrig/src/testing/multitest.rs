@@ -11,6 +11,7 @@ use std::time::Duration;
 use testrig_model::SourceLocation;
 
 use crate::env::{DriverBox, Env, Environment};
+use crate::impact::DeclaredInput;
 use crate::result::Recorder;
 use crate::testing::{Outcome, Suite, SuiteDefinition, SuiteHook, TestcaseBody, Xfail};
 
@@ -264,6 +265,7 @@ pub struct MultiTest {
     pub(crate) suites: Vec<Box<dyn SuiteObject>>,
     pub(crate) thread_pool_size: usize,
     pub(crate) environment: Environment,
+    pub(crate) inputs: Vec<std::path::PathBuf>,
 }
 
 impl MultiTest {
@@ -276,6 +278,7 @@ impl MultiTest {
             suites: Vec::new(),
             thread_pool_size: 0,
             environment: Environment::default(),
+            inputs: Vec::new(),
         }
     }
 
@@ -340,9 +343,34 @@ impl MultiTest {
         self
     }
 
+    /// A file the testcases depend on besides the plan's sources (a data file, an expected
+    /// output): `cargo testrig affected` reruns this test's testcases when it changes. A
+    /// relative path is taken from the plan's current directory.
+    pub fn input(mut self, path: impl Into<std::path::PathBuf>) -> MultiTest {
+        self.inputs.push(path.into());
+        self
+    }
+
     /// The test's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Everything the test declares it depends on besides sources: its own input files and
+    /// those of its drivers (programs, templates, data files).
+    pub fn declared_inputs(&self) -> Vec<DeclaredInput> {
+        let mut inputs: Vec<DeclaredInput> = self
+            .inputs
+            .iter()
+            .cloned()
+            .map(DeclaredInput::File)
+            .collect();
+        inputs.extend(
+            self.environment
+                .drivers()
+                .flat_map(|driver| driver.inputs()),
+        );
+        inputs
     }
 }
 
