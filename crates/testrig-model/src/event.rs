@@ -111,6 +111,12 @@ pub enum Event {
     },
     /// Every result was cleared (interactive runs); readers start from a fresh snapshot.
     Reset,
+    /// Code reload in interactive mode moved on: rebuilding, failed (the old code keeps
+    /// serving), or reloading (the process re-executes; clients reconnect).
+    Reload {
+        /// Where the reload is.
+        reload: crate::ReloadStatus,
+    },
     /// The run is over; nothing follows.
     PlanFinished {
         /// Seconds since the Unix epoch.
@@ -134,7 +140,7 @@ impl Event {
             | Event::DriverStatusChanged { uid, .. }
             | Event::RuntimeStatus { uid, .. }
             | Event::EnvStatus { uid, .. } => Some(uid),
-            Event::PlanFinished { .. } | Event::Reset => None,
+            Event::PlanFinished { .. } | Event::Reset | Event::Reload { .. } => None,
         }
     }
 }

@@ -25,6 +25,9 @@ pub struct Report {
     pub interrupted: bool,
     /// The plan node and everything below it.
     pub plan: ReportNode,
+    /// The last code reload of an interactive run, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reload: Option<ReloadStatus>,
 }
 
 impl Report {
@@ -38,6 +41,7 @@ impl Report {
             shuffle_seed: None,
             interrupted: false,
             plan,
+            reload: None,
         }
     }
 }
@@ -316,4 +320,29 @@ mod tests {
         let back: Report = serde_json::from_str(&text).unwrap();
         assert_eq!(back, report);
     }
+}
+
+/// Where a code reload of an interactive run is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReloadPhase {
+    /// cargo is rebuilding the plan.
+    Rebuilding,
+    /// The build failed; the old code keeps serving.
+    Failed,
+    /// The build succeeded; the process re-executes the new binary.
+    Reloading,
+    /// The new code serves.
+    Reloaded,
+}
+
+/// A code reload's phase and what it said (compiler errors, what changed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReloadStatus {
+    /// Where the reload is.
+    pub phase: ReloadPhase,
+    /// The compiler's errors when it failed; a summary otherwise.
+    pub message: String,
+    /// Seconds since the Unix epoch.
+    pub time: f64,
 }

@@ -120,6 +120,15 @@ pub struct Options {
     #[arg(long = "editor-url", value_name = "PATTERN")]
     pub editor_url: Option<String>,
 
+    /// The command that rebuilds the plan for a code reload in interactive mode (default:
+    /// derived from where the plan binary is, e.g. `cargo test --no-run --test NAME`).
+    #[arg(long = "reload-command", value_name = "COMMAND")]
+    pub reload_command: Option<String>,
+
+    /// Internal: the hand-off file of the process image this one replaces on reload.
+    #[arg(long = "reload-handoff", value_name = "FILE", hide = true)]
+    pub reload_handoff: Option<PathBuf>,
+
     /// Print when each driver started and stopped, and its attributes.
     #[arg(long = "driver-info")]
     pub driver_info: bool,

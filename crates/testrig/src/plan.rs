@@ -558,17 +558,60 @@ fn run_interactive(
         (None, true) => None,
         (None, false) => Some(generate_token()),
     };
-    let listener = crate::interactive::bind(std::net::SocketAddr::new(host, port)).map_err(|error| {
-        PlanError(format!("failed to listen on {host}:{port} for interactive mode: {error}; choose another port with -i PORT"))
-    })?;
+    // After a code reload, the previous image of this process hands over its socket and
+    // its report; anything wrong with the hand-off means starting afresh, and saying so.
+    let handoff = options.reload_handoff.as_ref().and_then(|path| {
+        match crate::interactive::Handoff::read(path)
+            .and_then(|handoff| handoff.listener().map(|listener| (handoff.report, listener)))
+        {
+            Ok(adopted) => Some(adopted),
+            Err(error) => {
+                eprintln!("warning: code reload: {error}; starting afresh");
+                None
+            }
+        }
+    });
+    let (previous_report, listener) = match handoff {
+        Some((report, listener)) => (Some(report), listener),
+        None => {
+            let listener = crate::interactive::bind(std::net::SocketAddr::new(host, port)).map_err(|error| {
+                PlanError(format!("failed to listen on {host}:{port} for interactive mode: {error}; choose another port with -i PORT"))
+            })?;
+            (None, listener)
+        }
+    };
     let address = listener
         .local_addr()
         .map_err(|error| PlanError(format!("failed to read the bound address: {error}")))?;
-    let report = Report::new(
+    let mut report = Report::new(
         selection.skeleton(&plan.name),
         host_name(),
         runpath.display().to_string(),
     );
+    if let Some(previous) = &previous_report {
+        let (kept, new, removed) = crate::interactive::carry_results(previous, &mut report);
+        report.reload = Some(testrig_model::ReloadStatus {
+            phase: testrig_model::ReloadPhase::Reloaded,
+            message: format!(
+                "reloaded: {kept} testcases kept their results, {new} new, {removed} removed; environments start again on demand"
+            ),
+            time: now(),
+        });
+    }
+    // Code reload needs a second handle on the socket to pass on, and a build command.
+    let reloader = if options.ui.is_none() {
+        listener
+            .try_clone()
+            .map_err(|error| error.to_string())
+            .and_then(|copy| {
+                crate::interactive::Reloader::new(options.reload_command.as_deref(), copy)
+            })
+            .map_err(|error| eprintln!("note: code reload is off: {error}"))
+            .ok()
+            .map(Arc::new)
+    } else {
+        None
+    };
     let (sink, events) = EventSink::channel();
     let mut context = RunContext::new(sink, runpath.to_path_buf());
     context.abandonable = true;
@@ -591,7 +634,7 @@ fn run_interactive(
     );
     crate::interactive::serve(
         listener,
-        crate::interactive::router(state.clone(), token.clone()),
+        crate::interactive::router(state.clone(), token.clone(), reloader.clone()),
     )
     .map_err(|error| PlanError(format!("failed to start the interactive server: {error}")))?;
     let query = token
@@ -607,6 +650,15 @@ fn run_interactive(
     say(format!(
         "API: http://{address}/api/v1/interactive/report (OpenAPI: http://{address}/api/v1/openapi.json)"
     ));
+    if let Some(reloader) = &reloader {
+        say(format!(
+            "Code reload: the UI's Reload button or POST http://{address}/api/v1/interactive/reload (rebuilds with `{}`)",
+            reloader.command()
+        ));
+    }
+    if let Some(reload) = &previous_report.as_ref().and(report_reload_message(&state)) {
+        say(reload.clone());
+    }
     say("Press Ctrl-C to stop.".to_string());
     let mut exit_code = 0;
     if options.ui.is_some() {
@@ -654,6 +706,13 @@ fn run_interactive(
         report: None,
         exit_code,
     })
+}
+
+/// The reload status message of the live report, if any.
+fn report_reload_message(state: &InteractiveState) -> Option<String> {
+    state
+        .report()
+        .and_then(|report| report.reload.map(|reload| reload.message))
 }
 
 /// 128 random bits from the standard library's per-process random hash keys.

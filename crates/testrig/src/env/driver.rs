@@ -181,6 +181,51 @@ pub trait Driver: Any + Send + Sync {
     fn inputs(&self) -> Vec<DeclaredInput> {
         common_inputs(self.common())
     }
+
+    /// The driver's definition as text (type and settings, context values unresolved), for
+    /// code reload: a running driver is only re-adopted by a new image of the plan whose
+    /// definition of it is the same. The default covers the settings every driver has.
+    fn definition(&self) -> String {
+        let common = self.common();
+        format!(
+            "{} {} templates={:?} inputs={:?}",
+            self.kind(),
+            common.name,
+            common.install_files,
+            common.inputs
+        )
+    }
+
+    /// What a started driver hands to the next image of the plan on code reload, so that
+    /// [`Driver::adopt`] there can take it over; `None` (the default) when it cannot be
+    /// handed over (in-process servers: their sockets close with the image) and is restarted.
+    fn handoff_state(&self) -> Option<serde_json::Value> {
+        None
+    }
+
+    /// Takes over a driver the previous image of the plan started, from its
+    /// [`Driver::handoff_state`]: afterwards the driver is started as before (its processes
+    /// supervised, stoppable) and `attributes` answers as before. On error nothing of the old
+    /// driver may be left running. The default refuses, and the driver is started afresh.
+    fn adopt(&self, _state: &serde_json::Value, _context: &StartContext) -> Result<(), DriverError> {
+        Err(DriverError::new(format!(
+            "{} drivers cannot be taken over; it is started again",
+            self.kind()
+        )))
+    }
+}
+
+/// A started driver as one image of the plan hands it to the next on code reload.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HandedOffDriver {
+    /// The driver's name.
+    pub name: String,
+    /// [`Driver::definition`] in the image that started it.
+    pub definition: String,
+    /// Its attributes then.
+    pub attributes: Attributes,
+    /// [`Driver::handoff_state`].
+    pub state: serde_json::Value,
 }
 
 /// The inputs every driver has: declared files and config templates.

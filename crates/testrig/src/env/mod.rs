@@ -8,7 +8,7 @@ mod handle;
 pub use context::{ConfigValue, ContextScope, ContextValue, check_template_syntax, context};
 pub use driver::{
     Attributes, Driver, DriverBox, DriverCommon, DriverError, DriverHook, DriverSettings,
-    StartContext, common_inputs,
+    HandedOffDriver, StartContext, common_inputs,
 };
 pub use environment::{
     Environment, EnvironmentRun, StartFailure, describe_attributes, exported_variables,

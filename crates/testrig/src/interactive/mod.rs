@@ -1,8 +1,10 @@
 //! Interactive mode: the plan stays up; a REST API and a browser UI run testcases on demand
 //! and start and stop environments, with every change pushed to connected browsers.
 
+mod reload;
 mod server;
 mod state;
 
+pub use reload::{Handoff, Reloader, carry_results};
 pub use server::{OPENAPI, WebAssets, bind, report_router, router, serve, source_root};
 pub use state::{InteractiveState, LiveReport, Refusal, Update};

@@ -25,6 +25,7 @@ use serde::Deserialize;
 use testrig_model::{DriverStatus, RuntimeStatus};
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::interactive::reload::Reloader;
 use crate::interactive::state::{InteractiveState, Refusal};
 
 /// The browser UI: ES modules served as they are.
@@ -42,11 +43,20 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 struct AppState {
     state: Arc<InteractiveState>,
     token: Option<String>,
+    reloader: Option<Arc<Reloader>>,
 }
 
-/// Builds the router.
-pub fn router(state: Arc<InteractiveState>, token: Option<String>) -> Router {
-    let app = AppState { state, token };
+/// Builds the router; `reloader` serves `POST /reload` (code reload), when there is one.
+pub fn router(
+    state: Arc<InteractiveState>,
+    token: Option<String>,
+    reloader: Option<Arc<Reloader>>,
+) -> Router {
+    let app = AppState {
+        state,
+        token,
+        reloader,
+    };
     let api = Router::new()
         .route("/report", get(get_plan).put(put_plan))
         .route("/report/full", get(get_full))
@@ -54,6 +64,7 @@ pub fn router(state: Arc<InteractiveState>, token: Option<String>) -> Router {
         .route("/run", post(post_run))
         .route("/cancel", post(post_cancel))
         .route("/reset", post(post_reset))
+        .route("/reload", post(post_reload))
         .route("/events", get(events))
         .route("/attachments/{*path}", get(get_attachment))
         .route("/config", get(get_config))
@@ -247,6 +258,24 @@ async fn put_plan(State(app): State<AppState>, body: axum::body::Bytes) -> Respo
 #[serde(deny_unknown_fields)]
 struct RunSelection {
     uids: Vec<String>,
+}
+
+/// Starts a code reload: 202 with the build command; 409 while one runs or testcases run.
+async fn post_reload(State(app): State<AppState>) -> Response {
+    let Some(reloader) = app.reloader.clone() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "code reload is not available: the plan's build command is unknown (give it with --reload-command)",
+        );
+    };
+    match reloader.start(&app.state) {
+        Ok(()) => (
+            StatusCode::ACCEPTED,
+            axum::Json(serde_json::json!({ "command": reloader.command() })),
+        )
+            .into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
 }
 
 async fn post_run(State(app): State<AppState>, body: axum::body::Bytes) -> Response {

@@ -223,6 +223,7 @@ impl ReportBuilder {
                 }
             }
             Event::Reset => self.reset_results(),
+            Event::Reload { reload } => self.report.reload = Some(reload.clone()),
             _ => {}
         }
     }

@@ -1,0 +1,361 @@
+//! Code reload in interactive mode: rebuild the plan with cargo in the background, then
+//! re-execute the new binary in place, handing it the listening socket and the report so
+//! that browsers reconnect to the same port and find the results they had.
+//!
+//! The rebuild's progress goes out as `Reload` events on the same stream as everything else
+//! (DESIGN.md §5, "Reload keeps the environment"). A failed build changes nothing: the old
+//! code keeps serving and the compiler's errors are shown. This first version stops the
+//! environments before `exec` and the new image starts them again on demand; re-adopting
+//! running drivers across `exec` is not done yet.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::{Deserialize, Serialize};
+use testrig_model::{Event, NodeKind, ReloadPhase, ReloadStatus, Report, ReportNode};
+
+use crate::events::now;
+use crate::interactive::state::{InteractiveState, Refusal};
+
+/// Version of the hand-off file; another version is refused and the plan starts afresh.
+const HANDOFF_VERSION: u32 = 1;
+
+/// Lines of compiler output kept in a failed reload's message.
+const OUTPUT_LINES: usize = 200;
+
+/// What one process image hands to the next.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Handoff {
+    /// [`HANDOFF_VERSION`].
+    pub version: u32,
+    /// The listening socket's descriptor, kept open across `exec`.
+    pub listener_fd: i32,
+    /// The report as it was, so results survive the reload.
+    pub report: Report,
+}
+
+impl Handoff {
+    /// Reads and checks a hand-off file, then removes it (it is good for one start).
+    pub fn read(path: &Path) -> Result<Handoff, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| format!("cannot read the hand-off `{}`: {error}", path.display()))?;
+        let _ = std::fs::remove_file(path);
+        let handoff: Handoff = serde_json::from_str(&text)
+            .map_err(|error| format!("corrupt hand-off `{}`: {error}", path.display()))?;
+        if handoff.version != HANDOFF_VERSION {
+            return Err(format!(
+                "hand-off version {} is not {HANDOFF_VERSION}",
+                handoff.version
+            ));
+        }
+        Ok(handoff)
+    }
+
+    /// The listening socket the previous image kept open.
+    #[expect(
+        unsafe_code,
+        reason = "a descriptor inherited across exec can only be adopted from its number"
+    )]
+    pub fn listener(&self) -> Result<TcpListener, String> {
+        use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
+        let fd = self.listener_fd;
+        // SAFETY: the previous image of this process cleared close-on-exec on this listening
+        // socket and named it in the hand-off, which is read once (and removed); nothing
+        // else in this image knows the descriptor, so taking ownership cannot double-close.
+        let listener = TcpListener::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        if let Err(error) = listener.local_addr() {
+            // Not a socket after all: let go without closing what is not ours.
+            let _ = listener.into_raw_fd();
+            return Err(format!("the hand-off's descriptor {fd} is not a listening socket: {error}"));
+        }
+        listener
+            .set_nonblocking(true)
+            .map_err(|error| format!("cannot use the hand-off's socket: {error}"))?;
+        Ok(listener)
+    }
+}
+
+/// Rebuilds and re-executes the plan on request.
+pub struct Reloader {
+    command: Vec<String>,
+    /// Where cargo runs (the workspace root).
+    dir: PathBuf,
+    /// Where cargo builds (the target folder the running binary came from).
+    target_dir: Option<PathBuf>,
+    /// A second handle on the listening socket, passed to the next image.
+    listener: TcpListener,
+    busy: AtomicBool,
+}
+
+impl Reloader {
+    /// A reloader for the running binary: `command` overrides the derived build command.
+    pub fn new(command: Option<&str>, listener: TcpListener) -> Result<Reloader, String> {
+        let exe = std::env::current_exe()
+            .map_err(|error| format!("cannot locate the plan binary: {error}"))?;
+        let (derived, target_dir) = derive_build(&exe);
+        let command = match command {
+            Some(text) => text.split_whitespace().map(str::to_string).collect(),
+            None => derived.ok_or_else(|| {
+                format!(
+                    "cannot tell how `{}` was built; give the command with --reload-command",
+                    exe.display()
+                )
+            })?,
+        };
+        let dir = super::source_root()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Ok(Reloader {
+            command,
+            dir,
+            target_dir,
+            listener,
+            busy: AtomicBool::new(false),
+        })
+    }
+
+    /// The build command, as shown to users.
+    pub fn command(&self) -> String {
+        self.command.join(" ")
+    }
+
+    /// Starts a rebuild in the background; refused while one runs or testcases run.
+    pub fn start(self: &Arc<Self>, state: &Arc<InteractiveState>) -> Result<(), Refusal> {
+        if !state.is_idle() {
+            return Err(Refusal::Conflict(
+                "testcases are running: cancel them or wait before reloading".into(),
+            ));
+        }
+        if self.busy.swap(true, Ordering::SeqCst) {
+            return Err(Refusal::Conflict("a reload is already in progress".into()));
+        }
+        let reloader = self.clone();
+        let state = state.clone();
+        std::thread::Builder::new()
+            .name("testrig-reload".into())
+            .spawn(move || {
+                reloader.rebuild_and_exec(&state);
+                reloader.busy.store(false, Ordering::SeqCst);
+            })
+            .map_err(|error| Refusal::Conflict(format!("cannot start the rebuild: {error}")))?;
+        Ok(())
+    }
+
+    fn rebuild_and_exec(&self, state: &Arc<InteractiveState>) {
+        let say = |phase: ReloadPhase, message: String| {
+            state.sink().emit(Event::Reload {
+                reload: ReloadStatus {
+                    phase,
+                    message,
+                    time: now(),
+                },
+            });
+        };
+        say(ReloadPhase::Rebuilding, format!("$ {}", self.command()));
+        let executable = match self.build() {
+            Ok(executable) => executable,
+            Err(output) => {
+                say(ReloadPhase::Failed, output);
+                return;
+            }
+        };
+        say(
+            ReloadPhase::Reloading,
+            format!("re-executing {}", executable.display()),
+        );
+        let error = self.exec(state, &executable);
+        say(
+            ReloadPhase::Failed,
+            format!("the rebuilt plan could not be started: {error}"),
+        );
+    }
+
+    /// Runs the build; the new executable, or the compiler's output.
+    fn build(&self) -> Result<PathBuf, String> {
+        let mut command = Command::new(&self.command[0]);
+        command
+            .args(&self.command[1..])
+            .current_dir(&self.dir)
+            .stdin(Stdio::null());
+        if let Some(target) = &self.target_dir {
+            command.env("CARGO_TARGET_DIR", target);
+        }
+        let output = command
+            .output()
+            .map_err(|error| format!("failed to run `{}`: {error}", self.command()))?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let tail: Vec<&str> = stderr.lines().collect();
+        let tail = tail[tail.len().saturating_sub(OUTPUT_LINES)..].join("\n");
+        if !output.status.success() {
+            return Err(format!("{} failed:\n{tail}", self.command()));
+        }
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let executables: Vec<String> = stdout
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|message| message["reason"] == "compiler-artifact")
+            .filter_map(|message| message["executable"].as_str().map(str::to_string))
+            .collect();
+        match executables.as_slice() {
+            [] => std::env::current_exe()
+                .map_err(|error| format!("cannot locate the plan binary: {error}")),
+            [one] => Ok(PathBuf::from(one)),
+            many => Err(format!(
+                "the build produced {} executables ({}); name the plan in --reload-command",
+                many.len(),
+                many.join(", ")
+            )),
+        }
+    }
+
+    /// Hands everything over and re-executes; returns only on failure.
+    fn exec(&self, state: &Arc<InteractiveState>, executable: &Path) -> String {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::process::CommandExt;
+
+        let Some(report) = state.report() else {
+            return "the report is not readable".into();
+        };
+        let handoff = Handoff {
+            version: HANDOFF_VERSION,
+            listener_fd: self.listener.as_raw_fd(),
+            report,
+        };
+        let path = PathBuf::from(&handoff.report.runpath).join("reload-handoff.json");
+        let text = match serde_json::to_string(&handoff) {
+            Ok(text) => text,
+            Err(error) => return format!("cannot write the hand-off: {error}"),
+        };
+        if let Err(error) = std::fs::write(&path, text) {
+            return format!("cannot write the hand-off `{}`: {error}", path.display());
+        }
+        if let Err(error) =
+            rustix::io::fcntl_setfd(&self.listener, rustix::io::FdFlags::empty())
+        {
+            return format!("cannot keep the listening socket across exec: {error}");
+        }
+        // Processes of this image would outlive it unsupervised: stop them first.
+        state.stop_all_environments();
+        let mut args: Vec<OsString> = std::env::args_os().skip(1).collect();
+        if let Some(at) = args.iter().position(|arg| arg == "--reload-handoff") {
+            args.drain(at..(at + 2).min(args.len()));
+        }
+        let error = Command::new(executable)
+            .args(&args)
+            .arg("--reload-handoff")
+            .arg(&path)
+            .exec();
+        let _ = rustix::io::fcntl_setfd(&self.listener, rustix::io::FdFlags::CLOEXEC);
+        error.to_string()
+    }
+}
+
+/// Copies the results of testcases that still exist from the report of the previous image
+/// into the new skeleton; returns (kept, new, removed) testcase counts.
+pub fn carry_results(old: &Report, new: &mut Report) -> (usize, usize, usize) {
+    fn testcases(node: &ReportNode, out: &mut HashMap<String, ReportNode>) {
+        if node.kind == NodeKind::Testcase {
+            out.insert(node.uid.clone(), node.clone());
+        }
+        for child in &node.children {
+            testcases(child, out);
+        }
+    }
+    fn apply(node: &mut ReportNode, old: &mut HashMap<String, ReportNode>, counts: &mut (usize, usize)) {
+        if node.kind == NodeKind::Testcase {
+            match old.remove(&node.uid) {
+                Some(previous) => {
+                    node.status = previous.status;
+                    node.timer = previous.timer;
+                    node.error = previous.error;
+                    node.entries = previous.entries;
+                    counts.0 += 1;
+                }
+                None => counts.1 += 1,
+            }
+        }
+        for child in &mut node.children {
+            apply(child, old, counts);
+        }
+    }
+    let mut previous = HashMap::new();
+    testcases(&old.plan, &mut previous);
+    let mut counts = (0, 0);
+    apply(&mut new.plan, &mut previous, &mut counts);
+    new.plan.recompute();
+    (counts.0, counts.1, previous.len())
+}
+
+/// The cargo command that rebuilds the binary at `exe`, and the target folder it is in:
+/// `target/<profile>/deps/<name>-<hash>` is a test target, `target/<profile>/<name>` a bin,
+/// `target/<profile>/examples/<name>` an example.
+fn derive_build(exe: &Path) -> (Option<Vec<String>>, Option<PathBuf>) {
+    let name = exe.file_name().and_then(|name| name.to_str());
+    let parent = exe.parent();
+    let parent_name = parent.and_then(Path::file_name).and_then(|n| n.to_str());
+    let (kind, name, profile_dir) = match (name, parent_name) {
+        (Some(file), Some("deps")) => {
+            let Some((name, _hash)) = file.rsplit_once('-') else {
+                return (None, None);
+            };
+            ("--test", name.to_string(), parent.and_then(Path::parent))
+        }
+        (Some(file), Some("examples")) => {
+            ("--example", file.to_string(), parent.and_then(Path::parent))
+        }
+        (Some(file), Some(_)) => ("--bin", file.to_string(), parent),
+        _ => return (None, None),
+    };
+    let Some(profile_dir) = profile_dir else {
+        return (None, None);
+    };
+    let profile = profile_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("debug");
+    let target_dir = profile_dir.parent().map(Path::to_path_buf);
+    let mut command: Vec<String> = vec!["cargo".into()];
+    command.extend(
+        if kind == "--test" {
+            ["test", "--no-run"]
+        } else {
+            ["build", "--quiet"]
+        }
+        .map(String::from),
+    );
+    command.extend(["--message-format", "json-render-diagnostics", kind].map(String::from));
+    command.push(name);
+    match profile {
+        "debug" => {}
+        "release" => command.push("--release".into()),
+        other => command.extend(["--profile".to_string(), other.to_string()]),
+    }
+    (Some(command), target_dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_build_command_follows_from_where_the_binary_is() {
+        let (command, target) = derive_build(Path::new("/w/target/debug/deps/app-0123abcd"));
+        assert_eq!(
+            command.unwrap().join(" "),
+            "cargo test --no-run --message-format json-render-diagnostics --test app"
+        );
+        assert_eq!(target, Some(PathBuf::from("/w/target")));
+        let (command, _) = derive_build(Path::new("/w/target/release/plan10k"));
+        assert_eq!(
+            command.unwrap().join(" "),
+            "cargo build --quiet --message-format json-render-diagnostics --bin plan10k --release"
+        );
+        let (command, _) = derive_build(Path::new("/w/target/ci/examples/demo"));
+        assert!(command.unwrap().join(" ").ends_with("--example demo --profile ci"));
+    }
+}
