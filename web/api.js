@@ -97,6 +97,10 @@ export function resetResults() {
 
 // The last `lines` lines of a driver's logs: `{test, driver, lines}` (404 for an unknown test or
 // driver). The test UID is one path segment here, so its `/` are encoded too.
+export function reloadPlan() {
+  return apiRequest('POST', '/reload');
+}
+
 export function fetchDriverLog(testUid, driverName, lines) {
   return apiRequest('GET', `/drivers/${encodeURIComponent(testUid)}/${encodeURIComponent(driverName)}/log?lines=${encodeURIComponent(lines)}`);
 }

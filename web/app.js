@@ -2,7 +2,7 @@
 // (or, in static mode, to the report embedded in the page as window.TESTRIG_REPORT).
 
 import { h, clearElement, isFailureStatus } from './util.js';
-import { EventFeed, fetchConfig, fetchFullReport, runNode, runPlan, runSelection, cancelRuns, resetResults, setEnvironment } from './api.js';
+import { EventFeed, fetchConfig, fetchFullReport, runNode, runPlan, runSelection, cancelRuns, resetResults, reloadPlan, setEnvironment } from './api.js';
 import { ReportModel } from './state.js';
 import { STATUS_CHIPS, parseFilter, visibleUids, matchingTestcases } from './filter.js';
 import { DriverLogs } from './driverlog.js';
@@ -158,6 +158,28 @@ function renderHeader() {
   progress.appendChild(countsBar(counts, 'progress-bar'));
   progress.classList.toggle('running', plan.runtime_status === 'running' || model.running.size > 0);
   if (model.report.interrupted) totals.appendChild(h('span', { class: 'total t-interrupted', dataset: { testid: 'interrupted' } }, 'interrupted'));
+  renderReload(model.report.reload);
+}
+
+const RELOAD_TITLES = {
+  rebuilding: 'Rebuilding…',
+  failed: 'Reload failed: the previous code keeps running',
+  reloading: 'Reloading…',
+  reloaded: 'Reloaded',
+};
+
+// The state of the last code reload: progress, the compiler's errors, or what changed.
+function renderReload(reload) {
+  const box = ui.elements.reloadStatus;
+  clearElement(box);
+  box.hidden = !reload || ui.staticMode;
+  if (box.hidden) return;
+  box.dataset.phase = reload.phase;
+  box.appendChild(h('b', { dataset: { testid: 'reload-phase' } }, RELOAD_TITLES[reload.phase] || reload.phase));
+  if (reload.message) box.appendChild(h('pre', { dataset: { testid: 'reload-message' } }, reload.message));
+  if (reload.phase === 'failed' || reload.phase === 'reloaded') {
+    box.appendChild(h('button', { type: 'button', class: 'btn small', onclick: () => { box.hidden = true; } }, 'Dismiss'));
+  }
 }
 
 function updateSelectedButton() {
@@ -348,6 +370,7 @@ function wireControls() {
   });
   byTestId('cancel').addEventListener('click', () => notifyOutcome(cancelRuns(), 'Cancelled queued and running testcases'));
   byTestId('reset').addEventListener('click', () => notifyOutcome(resetResults(), 'Results cleared'));
+  byTestId('reload').addEventListener('click', () => notifyOutcome(reloadPlan(), 'Rebuilding the plan'));
   e.planName.addEventListener('click', () => ui.model && selectNode(ui.model.plan.uid, true));
   window.addEventListener('hashchange', () => {
     const uid = selectionFromHash();
@@ -368,6 +391,7 @@ export function startApp() {
     filterSummary: byTestId('filter-summary'),
     details: byTestId('details-pane'),
     toasts: byTestId('toasts'),
+    reloadStatus: byTestId('reload-status'),
   };
   const embedded = window.TESTRIG_REPORT;
   ui.staticMode = !!embedded;

@@ -182,6 +182,7 @@ export class ReportModel {
           // A rerun starts clean.
           node.entries = [];
           node.error = null;
+          node.stale = false;
           this.running.add(node.uid);
         }
         touch(event.uid);
@@ -243,6 +244,9 @@ export class ReportModel {
       case 'reset':
         this.resetResults();
         return 'all';
+      case 'reload':
+        this.report.reload = event.reload;
+        return changed;
       default:
         // Unknown events (a newer server) change nothing we know how to show.
         if (event.uid !== undefined) touch(event.uid);
@@ -375,6 +379,7 @@ export class ReportModel {
       node.timer = {};
       node.error = null;
       node.entries = [];
+      node.stale = false;
       node.hash = (node.hash || 0) + 1;
       for (const child of node.children) walk(child);
     };

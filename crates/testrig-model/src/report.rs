@@ -159,6 +159,9 @@ pub struct ReportNode {
     /// Where a test's environment is in its life cycle (interactive runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env_status: Option<DriverStatus>,
+    /// The result is from code that has changed since (kept across a code reload).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stale: bool,
     /// The drivers of a test's environment.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drivers: Vec<DriverReport>,
@@ -187,6 +190,7 @@ impl ReportNode {
             entries: Vec::new(),
             hash: 0,
             env_status: None,
+            stale: false,
             drivers: Vec::new(),
             children: Vec::new(),
         }
@@ -211,6 +215,7 @@ impl ReportNode {
             entries: self.entries.clone(),
             hash: self.hash,
             env_status: self.env_status,
+            stale: self.stale,
             drivers: self.drivers.clone(),
             children: Vec::new(),
         }

@@ -125,6 +125,11 @@ pub struct Options {
     #[arg(long = "reload-command", value_name = "COMMAND")]
     pub reload_command: Option<String>,
 
+    /// In interactive mode, do not rebuild and reload on every saved change (the Reload
+    /// button and `POST /api/v1/interactive/reload` still work).
+    #[arg(long = "no-reload-watch")]
+    pub no_reload_watch: bool,
+
     /// Internal: the hand-off file of the process image this one replaces on reload.
     #[arg(long = "reload-handoff", value_name = "FILE", hide = true)]
     pub reload_handoff: Option<PathBuf>,

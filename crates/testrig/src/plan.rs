@@ -561,9 +561,16 @@ fn run_interactive(
     // After a code reload, the previous image of this process hands over its socket and
     // its report; anything wrong with the hand-off means starting afresh, and saying so.
     let handoff = options.reload_handoff.as_ref().and_then(|path| {
-        match crate::interactive::Handoff::read(path)
-            .and_then(|handoff| handoff.listener().map(|listener| (handoff.report, listener)))
-        {
+        match crate::interactive::Handoff::read(path).and_then(|handoff| {
+            handoff.listener().map(|listener| {
+                let previous = (
+                    handoff.report,
+                    handoff.testcase_fingerprints,
+                    handoff.build_seconds,
+                );
+                (previous, handoff.drivers, listener)
+            })
+        }) {
             Ok(adopted) => Some(adopted),
             Err(error) => {
                 eprintln!("warning: code reload: {error}; starting afresh");
@@ -571,13 +578,13 @@ fn run_interactive(
             }
         }
     });
-    let (previous_report, listener) = match handoff {
-        Some((report, listener)) => (Some(report), listener),
+    let (previous_report, handed_off, listener) = match handoff {
+        Some((report, drivers, listener)) => (Some(report), drivers, listener),
         None => {
             let listener = crate::interactive::bind(std::net::SocketAddr::new(host, port)).map_err(|error| {
                 PlanError(format!("failed to listen on {host}:{port} for interactive mode: {error}; choose another port with -i PORT"))
             })?;
-            (None, listener)
+            (None, BTreeMap::new(), listener)
         }
     };
     let address = listener
@@ -588,12 +595,23 @@ fn run_interactive(
         host_name(),
         runpath.display().to_string(),
     );
-    if let Some(previous) = &previous_report {
-        let (kept, new, removed) = crate::interactive::carry_results(previous, &mut report);
+    let source_root = crate::interactive::source_root().map(PathBuf::from);
+    let fingerprints = source_root
+        .as_deref()
+        .map(|root| crate::interactive::testcase_fingerprints(&report, root))
+        .unwrap_or_default();
+    if let Some((previous, old_fingerprints, build_seconds)) = &previous_report {
+        let carried = crate::interactive::carry_results(
+            previous,
+            &mut report,
+            old_fingerprints,
+            &fingerprints,
+        );
         report.reload = Some(testrig_model::ReloadStatus {
             phase: testrig_model::ReloadPhase::Reloaded,
             message: format!(
-                "reloaded: {kept} testcases kept their results, {new} new, {removed} removed; environments start again on demand"
+                "reloaded (built in {build_seconds:.2} s): {} testcases kept their results ({} stale: their code changed), {} new, {} removed",
+                carried.kept, carried.stale, carried.new, carried.removed
             ),
             time: now(),
         });
@@ -604,7 +622,11 @@ fn run_interactive(
             .try_clone()
             .map_err(|error| error.to_string())
             .and_then(|copy| {
-                crate::interactive::Reloader::new(options.reload_command.as_deref(), copy)
+                crate::interactive::Reloader::new(
+                    options.reload_command.as_deref(),
+                    copy,
+                    fingerprints.clone(),
+                )
             })
             .map_err(|error| eprintln!("note: code reload is off: {error}"))
             .ok()
@@ -650,6 +672,13 @@ fn run_interactive(
     say(format!(
         "API: http://{address}/api/v1/interactive/report (OpenAPI: http://{address}/api/v1/openapi.json)"
     ));
+    take_over_environments(&state, handed_off);
+    if let Some(reloader) = &reloader
+        && !options.no_reload_watch
+        && let Err(error) = reloader.watch(&state)
+    {
+        eprintln!("note: reload on save is off: {error}");
+    }
     if let Some(reloader) = &reloader {
         say(format!(
             "Code reload: the UI's Reload button or POST http://{address}/api/v1/interactive/reload (rebuilds with `{}`)",
@@ -706,6 +735,59 @@ fn run_interactive(
         report: None,
         exit_code,
     })
+}
+
+/// After a code reload: offers each test's environment the drivers the previous image left
+/// running, starts those environments (taking over what is unchanged), stops the processes
+/// of tests that are gone, and says what became of each driver.
+fn take_over_environments(
+    state: &Arc<InteractiveState>,
+    handed_off: BTreeMap<String, Vec<crate::env::HandedOffDriver>>,
+) {
+    if handed_off.is_empty() {
+        return;
+    }
+    let mut notes = Vec::new();
+    for (test, drivers) in handed_off {
+        if state.has_test(&test) {
+            crate::env::offer_adoption(&test, drivers);
+            let _ = state.set_environment(&test, testrig_model::DriverStatus::Started);
+        } else {
+            for driver in &drivers {
+                crate::env::discard_handed_off(driver);
+                notes.push(format!(
+                    "`{}` stopped: its test `{test}` is gone",
+                    driver.name
+                ));
+            }
+        }
+    }
+    let state = state.clone();
+    std::thread::spawn(move || {
+        // Environment starts are queued on the tests' workers: wait for them to finish.
+        std::thread::sleep(Duration::from_millis(20));
+        while !state.is_idle() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        for (test, drivers) in crate::env::withdraw_adoption_offers() {
+            for driver in &drivers {
+                crate::env::discard_handed_off(driver);
+                notes.push(format!(
+                    "`{}` stopped: its test `{test}` did not start",
+                    driver.name
+                ));
+            }
+        }
+        notes.extend(crate::env::adoption_notes());
+        let summary = report_reload_message(&state).unwrap_or_default();
+        state.sink().emit(Event::Reload {
+            reload: testrig_model::ReloadStatus {
+                phase: testrig_model::ReloadPhase::Reloaded,
+                message: format!("{summary}\ndrivers: {}", notes.join("; ")),
+                time: now(),
+            },
+        });
+    });
 }
 
 /// The reload status message of the live report, if any.

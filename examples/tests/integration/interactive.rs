@@ -11,18 +11,25 @@ use serde_json::{Value, json};
 const PLAN: &str = env!("CARGO_BIN_EXE_interactive");
 
 /// A plan running with `-i 0`, stopped (Ctrl-C) when dropped.
-struct Server {
-    child: Child,
-    address: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) address: String,
 }
 
 impl Server {
     fn start(name: &str, extra: &[&str]) -> Server {
         let dir = crate::util::scratch_dir(name);
-        let mut child = Command::new(PLAN)
+        let mut command = Command::new(PLAN);
+        command
             .args(["-i", "0", "--runpath"])
             .arg(dir.join("runpath"))
-            .args(extra)
+            .args(extra);
+        Server::spawn(command)
+    }
+
+    /// Starts an interactive plan (`command` has its `-i 0`) and reads its address.
+    pub(crate) fn spawn(mut command: Command) -> Server {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -42,7 +49,7 @@ impl Server {
         Server { child, address }
     }
 
-    fn request(
+    pub(crate) fn request(
         &self,
         method: &str,
         path: &str,
@@ -80,17 +87,17 @@ impl Server {
         (status, head.to_string(), body.to_string())
     }
 
-    fn get(&self, path: &str) -> (u16, Value) {
+    pub(crate) fn get(&self, path: &str) -> (u16, Value) {
         let (status, _, body) = self.request("GET", path, None, &[]);
         (status, serde_json::from_str(&body).unwrap_or(Value::Null))
     }
 
-    fn send(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
+    pub(crate) fn send(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
         let (status, _, body) = self.request(method, path, Some(body), &[]);
         (status, serde_json::from_str(&body).unwrap_or(Value::Null))
     }
 
-    fn node(&self, uid: &str) -> Value {
+    pub(crate) fn node(&self, uid: &str) -> Value {
         self.get(&format!(
             "/api/v1/interactive/nodes/{}",
             uid.replace(' ', "%20")
@@ -482,7 +489,8 @@ fn a_token_is_required_when_configured() {
 
 #[test]
 fn every_route_of_the_openapi_document_answers() {
-    let server = Server::start("interactive-openapi", &[]);
+    // A build command that fails at once: POST /reload answers without rebuilding anything.
+    let server = Server::start("interactive-openapi", &["--reload-command", "false"]);
     let (status, document) = server.get("/api/v1/openapi.json");
     assert_eq!(status, 200);
     assert_eq!(document["openapi"], "3.0.3");

@@ -9,5 +9,6 @@ mod filtering;
 mod groups;
 mod interactive;
 mod interrupt;
+
 mod user_crate;
 mod util;

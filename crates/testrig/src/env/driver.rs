@@ -207,7 +207,11 @@ pub trait Driver: Any + Send + Sync {
     /// [`Driver::handoff_state`]: afterwards the driver is started as before (its processes
     /// supervised, stoppable) and `attributes` answers as before. On error nothing of the old
     /// driver may be left running. The default refuses, and the driver is started afresh.
-    fn adopt(&self, _state: &serde_json::Value, _context: &StartContext) -> Result<(), DriverError> {
+    fn adopt(
+        &self,
+        _state: &serde_json::Value,
+        _context: &StartContext,
+    ) -> Result<(), DriverError> {
         Err(DriverError::new(format!(
             "{} drivers cannot be taken over; it is started again",
             self.kind()

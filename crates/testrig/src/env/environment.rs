@@ -14,11 +14,75 @@ use std::time::Instant;
 use testrig_model::{DriverReport, DriverStatus, ErrorInfo, Event};
 
 use crate::env::context::{ContextScope, check_template_syntax};
-use crate::env::driver::{Attributes, Driver, DriverBox, DriverError, DriverHook, StartContext};
+use crate::env::driver::{
+    Attributes, Driver, DriverBox, DriverError, DriverHook, HandedOffDriver, StartContext,
+};
 use crate::events::{EventSink, now};
 
 /// Lines of a failed driver's logs kept in the report.
 const LOG_TAIL_LINES: usize = 20;
+
+/// Drivers the previous image of the plan handed over on code reload, by test UID, until
+/// that test's environment starts and takes them over; and what became of them.
+static ADOPTION: Mutex<Adoption> = Mutex::new(Adoption {
+    offers: BTreeMap::new(),
+    notes: Vec::new(),
+});
+
+struct Adoption {
+    offers: BTreeMap<String, Vec<HandedOffDriver>>,
+    notes: Vec<String>,
+}
+
+fn adoption() -> std::sync::MutexGuard<'static, Adoption> {
+    ADOPTION
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Offers the drivers a previous image of the plan handed over to the environment of test
+/// `test_uid`: its next start takes over those whose definition is unchanged.
+pub fn offer_adoption(test_uid: &str, drivers: Vec<HandedOffDriver>) {
+    adoption().offers.insert(test_uid.to_string(), drivers);
+}
+
+/// Takes back the offers of tests whose environments did not take them (the test is gone):
+/// their processes must be stopped by the caller.
+pub fn withdraw_adoption_offers() -> BTreeMap<String, Vec<HandedOffDriver>> {
+    std::mem::take(&mut adoption().offers)
+}
+
+/// What the environments did with the drivers they were offered (taken over, or started
+/// again and why), since the last call.
+pub fn adoption_notes() -> Vec<String> {
+    std::mem::take(&mut adoption().notes)
+}
+
+/// Kills what a handed-over driver left running when nothing takes it over: the process
+/// group of its `pid`, if its hand-off state names one (it leads its own group and is a
+/// child of this process, so it is reaped too).
+pub fn discard_handed_off(driver: &HandedOffDriver) {
+    use rustix::process::{Pid, Signal, WaitOptions, kill_process_group, waitpid};
+    let Some(pid) = driver.state["pid"]
+        .as_i64()
+        .and_then(|pid| i32::try_from(pid).ok())
+        .and_then(Pid::from_raw)
+    else {
+        return;
+    };
+    let _ = kill_process_group(pid, Signal::KILL);
+    let _ = waitpid(Some(pid), WaitOptions::empty());
+}
+
+/// How a driver came to be started.
+enum Origin {
+    /// Started afresh.
+    Started,
+    /// Taken over from the previous image, with the same attributes as there.
+    Kept,
+    /// Taken over, but its attributes differ (e.g. another port): dependents restart.
+    Moved,
+}
 
 /// Where events go and where drivers write, for one run of an environment.
 #[derive(Debug, Clone)]
@@ -141,6 +205,23 @@ impl Environment {
     /// The driver called `name`.
     pub fn driver(&self, name: &str) -> Option<&Arc<dyn Driver>> {
         self.drivers.iter().find(|driver| driver.name() == name)
+    }
+
+    /// The started drivers that can be handed to the next image of the plan on code reload.
+    pub fn handoff(&self) -> Vec<HandedOffDriver> {
+        self.drivers
+            .iter()
+            .enumerate()
+            .filter(|&(index, _)| self.status(index) == DriverStatus::Started)
+            .filter_map(|(_, driver)| {
+                driver.handoff_state().map(|state| HandedOffDriver {
+                    name: driver.name().to_string(),
+                    definition: driver.definition(),
+                    attributes: driver.attributes(),
+                    state,
+                })
+            })
+            .collect()
     }
 
     /// The report entries of the drivers before anything started.
@@ -326,18 +407,32 @@ impl Environment {
         let predecessors = self.predecessors();
         let mut waiting_for: Vec<usize> = predecessors.iter().map(Vec::len).collect();
         let mut launched = vec![false; count];
+        let mut kept = vec![false; count];
+        let mut offers: BTreeMap<String, HandedOffDriver> = adoption()
+            .offers
+            .remove(&run.test_uid)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|driver| (driver.name.clone(), driver))
+            .collect();
         let mut scope = ContextScope::new();
         let mut failure: Option<StartFailure> = None;
-        let (done, finished) = mpsc::channel::<(usize, Result<Attributes, DriverError>)>();
+        let (done, finished) =
+            mpsc::channel::<(usize, Result<(Attributes, Origin), DriverError>)>();
         let mut running = 0;
         std::thread::scope(|threads| {
             let launch = |index: usize,
                           scope: &ContextScope,
                           running: &mut usize,
-                          launched: &mut Vec<bool>| {
+                          launched: &mut Vec<bool>,
+                          kept: &[bool],
+                          offers: &mut BTreeMap<String, HandedOffDriver>| {
                 launched[index] = true;
                 *running += 1;
                 let driver = self.drivers[index].clone();
+                let offer = offers.remove(driver.name());
+                // Taken over only when nothing it depends on was started afresh or moved.
+                let upstream_kept = predecessors[index].iter().all(|&before| kept[before]);
                 let context = StartContext {
                     runpath: run.runpath.join(driver.name()),
                     scope: scope.clone(),
@@ -353,7 +448,7 @@ impl Environment {
                 );
                 let done = done.clone();
                 threads.spawn(move || {
-                    let result = start_driver(driver.as_ref(), &context);
+                    let result = adopt_or_start(driver.as_ref(), &context, offer, upstream_kept);
                     let _ = done.send((index, result));
                 });
             };
@@ -361,7 +456,14 @@ impl Environment {
                 .filter(|&index| waiting_for[index] == 0)
                 .collect();
             for index in roots {
-                launch(index, &scope, &mut running, &mut launched);
+                launch(
+                    index,
+                    &scope,
+                    &mut running,
+                    &mut launched,
+                    &kept,
+                    &mut offers,
+                );
             }
             while running > 0 {
                 let Ok((index, result)) = finished.recv() else {
@@ -370,7 +472,8 @@ impl Environment {
                 running -= 1;
                 let name = self.drivers[index].name().to_string();
                 match result {
-                    Ok(attributes) => {
+                    Ok((attributes, origin)) => {
+                        kept[index] = matches!(origin, Origin::Kept);
                         self.set_status(index, DriverStatus::Started);
                         run.emit(&name, DriverStatus::Started, attributes.clone(), None);
                         scope.insert(name, attributes);
@@ -381,7 +484,14 @@ impl Environment {
                             if !launched[next] && predecessors[next].contains(&index) {
                                 waiting_for[next] -= 1;
                                 if waiting_for[next] == 0 {
-                                    launch(next, &scope, &mut running, &mut launched);
+                                    launch(
+                                        next,
+                                        &scope,
+                                        &mut running,
+                                        &mut launched,
+                                        &kept,
+                                        &mut offers,
+                                    );
                                 }
                             }
                         }
@@ -397,6 +507,13 @@ impl Environment {
                 }
             }
         });
+        // Drivers handed over that this environment no longer has.
+        for offer in offers.values() {
+            discard_handed_off(offer);
+            adoption()
+                .notes
+                .push(format!("`{}` stopped: it was removed", offer.name));
+        }
         match failure {
             None => Ok(()),
             Some(failure) => {
@@ -529,6 +646,49 @@ fn run_hook(
 }
 
 /// One driver's start: hooks, start, readiness. The driver's log tail is added to errors.
+/// Starts a driver, or takes it over from the previous image of the plan when it was handed
+/// over with the same definition and nothing it depends on was started afresh. A driver
+/// that was handed over but cannot be taken over is taken over only to be stopped, so that
+/// no process of the previous image runs unsupervised, and then started afresh.
+fn adopt_or_start(
+    driver: &dyn Driver,
+    context: &StartContext,
+    offer: Option<HandedOffDriver>,
+    upstream_kept: bool,
+) -> Result<(Attributes, Origin), DriverError> {
+    let name = driver.name().to_string();
+    let note = |text: String| adoption().notes.push(text);
+    if let Some(offer) = offer {
+        let reason = if offer.definition != driver.definition() {
+            Some("its definition changed".to_string())
+        } else if !upstream_kept {
+            Some("a driver it depends on was started again".to_string())
+        } else {
+            None
+        };
+        match (reason, driver.adopt(&offer.state, context)) {
+            (None, Ok(())) => {
+                let attributes = driver.attributes();
+                let origin = if attributes == offer.attributes {
+                    note(format!("`{name}` kept running"));
+                    Origin::Kept
+                } else {
+                    note(format!("`{name}` kept running with other attributes"));
+                    Origin::Moved
+                };
+                return Ok((attributes, origin));
+            }
+            (Some(reason), Ok(())) => {
+                let _ = driver.stop();
+                note(format!("`{name}` started again: {reason}"));
+            }
+            (Some(reason), Err(_)) => note(format!("`{name}` started again: {reason}")),
+            (None, Err(error)) => note(format!("`{name}` started again: {error}")),
+        }
+    }
+    start_driver(driver, context).map(|attributes| (attributes, Origin::Started))
+}
+
 fn start_driver(driver: &dyn Driver, context: &StartContext) -> Result<Attributes, DriverError> {
     let common = driver.common();
     let result = run_hook(&common.pre_start, "pre_start", driver)

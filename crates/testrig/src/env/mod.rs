@@ -11,6 +11,7 @@ pub use driver::{
     HandedOffDriver, StartContext, common_inputs,
 };
 pub use environment::{
-    Environment, EnvironmentRun, StartFailure, describe_attributes, exported_variables,
+    Environment, EnvironmentRun, StartFailure, adoption_notes, describe_attributes,
+    discard_handed_off, exported_variables, offer_adoption, withdraw_adoption_offers,
 };
 pub use handle::Env;

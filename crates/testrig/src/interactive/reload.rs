@@ -8,7 +8,7 @@
 //! environments before `exec` and the new image starts them again on demand; re-adopting
 //! running drivers across `exec` is not done yet.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -19,7 +19,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde::{Deserialize, Serialize};
 use testrig_model::{Event, NodeKind, ReloadPhase, ReloadStatus, Report, ReportNode};
 
+use crate::env::HandedOffDriver;
 use crate::events::now;
+use crate::impact::{fingerprint_source, unit_index_for_span};
 use crate::interactive::state::{InteractiveState, Refusal};
 
 /// Version of the hand-off file; another version is refused and the plan starts afresh.
@@ -37,6 +39,16 @@ pub struct Handoff {
     pub listener_fd: i32,
     /// The report as it was, so results survive the reload.
     pub report: Report,
+    /// The started drivers that keep running across the reload, by test UID.
+    #[serde(default)]
+    pub drivers: BTreeMap<String, Vec<HandedOffDriver>>,
+    /// Each testcase's source fingerprint when the previous image started: a result whose
+    /// testcase's fingerprint differs now is marked stale.
+    #[serde(default)]
+    pub testcase_fingerprints: BTreeMap<String, String>,
+    /// How long the rebuild took, in seconds.
+    #[serde(default)]
+    pub build_seconds: f64,
 }
 
 impl Handoff {
@@ -71,7 +83,9 @@ impl Handoff {
         if let Err(error) = listener.local_addr() {
             // Not a socket after all: let go without closing what is not ours.
             let _ = listener.into_raw_fd();
-            return Err(format!("the hand-off's descriptor {fd} is not a listening socket: {error}"));
+            return Err(format!(
+                "the hand-off's descriptor {fd} is not a listening socket: {error}"
+            ));
         }
         listener
             .set_nonblocking(true)
@@ -90,11 +104,17 @@ pub struct Reloader {
     /// A second handle on the listening socket, passed to the next image.
     listener: TcpListener,
     busy: AtomicBool,
+    /// The testcases' fingerprints as of this image's start.
+    fingerprints: BTreeMap<String, String>,
 }
 
 impl Reloader {
     /// A reloader for the running binary: `command` overrides the derived build command.
-    pub fn new(command: Option<&str>, listener: TcpListener) -> Result<Reloader, String> {
+    pub fn new(
+        command: Option<&str>,
+        listener: TcpListener,
+        fingerprints: BTreeMap<String, String>,
+    ) -> Result<Reloader, String> {
         let exe = std::env::current_exe()
             .map_err(|error| format!("cannot locate the plan binary: {error}"))?;
         let (derived, target_dir) = derive_build(&exe);
@@ -116,7 +136,75 @@ impl Reloader {
             target_dir,
             listener,
             busy: AtomicBool::new(false),
+            fingerprints,
         })
+    }
+
+    /// Reloads on every saved change under the workspace (debounced; the target folder,
+    /// hidden folders and files that were only opened are ignored), for as long as the
+    /// process runs. A change while testcases run or a build is under way waits for the
+    /// next save.
+    pub fn watch(self: &Arc<Self>, state: &Arc<InteractiveState>) -> Result<(), String> {
+        use notify_debouncer_mini::notify::RecursiveMode;
+
+        let root = self.dir.clone();
+        let target = self
+            .target_dir
+            .clone()
+            .unwrap_or_else(|| root.join("target"));
+        let (changes, events) = std::sync::mpsc::channel();
+        let mut debouncer =
+            notify_debouncer_mini::new_debouncer(std::time::Duration::from_millis(200), changes)
+                .map_err(|error| format!("cannot watch `{}`: {error}", root.display()))?;
+        // Watch the root's own files and every folder but the target and hidden ones: a
+        // recursive watch of the root would also cover the build's thousands of folders.
+        let mut watch = |path: &Path, mode: RecursiveMode| {
+            debouncer
+                .watcher()
+                .watch(path, mode)
+                .map_err(|error| format!("cannot watch `{}`: {error}", path.display()))
+        };
+        watch(&root, RecursiveMode::NonRecursive)?;
+        let entries = std::fs::read_dir(&root)
+            .map_err(|error| format!("cannot read `{}`: {error}", root.display()))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let hidden = entry.file_name().to_string_lossy().starts_with('.');
+            if path.is_dir() && !hidden && path != target && path != root.join("target") {
+                watch(&path, RecursiveMode::Recursive)?;
+            }
+        }
+        let reloader = self.clone();
+        let state = state.clone();
+        // Only files written since the last rebuild began count: the build itself opens
+        // every source, which the watcher reports too.
+        let mut since = std::time::SystemTime::now();
+        std::thread::Builder::new()
+            .name("testrig-reload-watch".into())
+            .spawn(move || {
+                let _debouncer = debouncer;
+                for batch in events {
+                    let Ok(batch) = batch else { continue };
+                    let saved = batch.iter().any(|event| {
+                        let path = &event.path;
+                        !path.starts_with(&target)
+                            && !path.starts_with(root.join("target"))
+                            && !path
+                                .components()
+                                .any(|part| part.as_os_str().to_string_lossy().starts_with('.'))
+                            && std::fs::metadata(path)
+                                .and_then(|meta| meta.modified())
+                                .is_ok_and(|modified| modified >= since)
+                            && path.is_file()
+                    });
+                    if saved {
+                        since = std::time::SystemTime::now();
+                        let _ = reloader.start(&state);
+                    }
+                }
+            })
+            .map_err(|error| format!("cannot start the watcher: {error}"))?;
+        Ok(())
     }
 
     /// The build command, as shown to users.
@@ -157,7 +245,10 @@ impl Reloader {
             });
         };
         say(ReloadPhase::Rebuilding, format!("$ {}", self.command()));
-        let executable = match self.build() {
+        let started = std::time::Instant::now();
+        let built = self.build();
+        let build_seconds = started.elapsed().as_secs_f64();
+        let executable = match built {
             Ok(executable) => executable,
             Err(output) => {
                 say(ReloadPhase::Failed, output);
@@ -166,9 +257,12 @@ impl Reloader {
         };
         say(
             ReloadPhase::Reloading,
-            format!("re-executing {}", executable.display()),
+            format!(
+                "built in {build_seconds:.2} s; re-executing {}",
+                executable.display()
+            ),
         );
-        let error = self.exec(state, &executable);
+        let error = self.exec(state, &executable, build_seconds);
         say(
             ReloadPhase::Failed,
             format!("the rebuilt plan could not be started: {error}"),
@@ -214,7 +308,7 @@ impl Reloader {
     }
 
     /// Hands everything over and re-executes; returns only on failure.
-    fn exec(&self, state: &Arc<InteractiveState>, executable: &Path) -> String {
+    fn exec(&self, state: &Arc<InteractiveState>, executable: &Path, build_seconds: f64) -> String {
         use std::os::fd::AsRawFd;
         use std::os::unix::process::CommandExt;
 
@@ -225,6 +319,9 @@ impl Reloader {
             version: HANDOFF_VERSION,
             listener_fd: self.listener.as_raw_fd(),
             report,
+            drivers: state.handoff_drivers(),
+            testcase_fingerprints: self.fingerprints.clone(),
+            build_seconds,
         };
         let path = PathBuf::from(&handoff.report.runpath).join("reload-handoff.json");
         let text = match serde_json::to_string(&handoff) {
@@ -234,13 +331,11 @@ impl Reloader {
         if let Err(error) = std::fs::write(&path, text) {
             return format!("cannot write the hand-off `{}`: {error}", path.display());
         }
-        if let Err(error) =
-            rustix::io::fcntl_setfd(&self.listener, rustix::io::FdFlags::empty())
-        {
+        if let Err(error) = rustix::io::fcntl_setfd(&self.listener, rustix::io::FdFlags::empty()) {
             return format!("cannot keep the listening socket across exec: {error}");
         }
-        // Processes of this image would outlive it unsupervised: stop them first.
-        state.stop_all_environments();
+        // Driver processes stay up: they remain children of this PID across exec, and the
+        // new image takes them over. In-process drivers end with this image.
         let mut args: Vec<OsString> = std::env::args_os().skip(1).collect();
         if let Some(at) = args.iter().position(|arg| arg == "--reload-handoff") {
             args.drain(at..(at + 2).min(args.len()));
@@ -255,9 +350,28 @@ impl Reloader {
     }
 }
 
+/// What a reload did to the results: testcases that kept theirs (and how many of those are
+/// stale), new ones, and removed ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CarriedResults {
+    /// Testcases that exist in both images and kept their results.
+    pub kept: usize,
+    /// Of those, the ones whose source changed: marked stale.
+    pub stale: usize,
+    /// Testcases only the new image has.
+    pub new: usize,
+    /// Testcases only the previous image had.
+    pub removed: usize,
+}
+
 /// Copies the results of testcases that still exist from the report of the previous image
-/// into the new skeleton; returns (kept, new, removed) testcase counts.
-pub fn carry_results(old: &Report, new: &mut Report) -> (usize, usize, usize) {
+/// into the new skeleton, marking stale those whose fingerprint changed.
+pub fn carry_results(
+    old: &Report,
+    new: &mut Report,
+    old_fingerprints: &BTreeMap<String, String>,
+    new_fingerprints: &BTreeMap<String, String>,
+) -> CarriedResults {
     fn testcases(node: &ReportNode, out: &mut HashMap<String, ReportNode>) {
         if node.kind == NodeKind::Testcase {
             out.insert(node.uid.clone(), node.clone());
@@ -266,29 +380,66 @@ pub fn carry_results(old: &Report, new: &mut Report) -> (usize, usize, usize) {
             testcases(child, out);
         }
     }
-    fn apply(node: &mut ReportNode, old: &mut HashMap<String, ReportNode>, counts: &mut (usize, usize)) {
-        if node.kind == NodeKind::Testcase {
-            match old.remove(&node.uid) {
-                Some(previous) => {
-                    node.status = previous.status;
-                    node.timer = previous.timer;
-                    node.error = previous.error;
-                    node.entries = previous.entries;
-                    counts.0 += 1;
-                }
-                None => counts.1 += 1,
-            }
-        }
-        for child in &mut node.children {
-            apply(child, old, counts);
-        }
-    }
     let mut previous = HashMap::new();
     testcases(&old.plan, &mut previous);
-    let mut counts = (0, 0);
-    apply(&mut new.plan, &mut previous, &mut counts);
+    let mut carried = CarriedResults::default();
+    let mut stack = vec![&mut new.plan];
+    while let Some(node) = stack.pop() {
+        if node.kind == NodeKind::Testcase {
+            match previous.remove(&node.uid) {
+                Some(result) => {
+                    let ran = result.status != testrig_model::Status::Unknown;
+                    node.status = result.status;
+                    node.timer = result.timer;
+                    node.error = result.error;
+                    node.entries = result.entries;
+                    node.stale = ran
+                        && (result.stale
+                            || old_fingerprints.get(&node.uid) != new_fingerprints.get(&node.uid));
+                    carried.kept += 1;
+                    carried.stale += usize::from(node.stale);
+                }
+                None => carried.new += 1,
+            }
+        }
+        stack.extend(node.children.iter_mut());
+    }
     new.plan.recompute();
-    (counts.0, counts.1, previous.len())
+    carried.removed = previous.len();
+    carried
+}
+
+/// Each testcase's fingerprint: the hash of the tokens of the function it is defined in
+/// (comments and whitespace do not count), found from its source location under `root`.
+pub fn testcase_fingerprints(report: &Report, root: &Path) -> BTreeMap<String, String> {
+    let mut by_file: BTreeMap<String, Vec<(String, u32)>> = BTreeMap::new();
+    let mut stack = vec![&report.plan];
+    while let Some(node) = stack.pop() {
+        if node.kind == NodeKind::Testcase
+            && let Some(location) = &node.location
+        {
+            by_file
+                .entry(location.file.clone())
+                .or_default()
+                .push((node.uid.clone(), location.line));
+        }
+        stack.extend(node.children.iter());
+    }
+    let mut fingerprints = BTreeMap::new();
+    for (file, testcases) in by_file {
+        let Ok(source) = std::fs::read_to_string(root.join(&file)) else {
+            continue;
+        };
+        let Ok(units) = fingerprint_source(&file, &source) else {
+            continue;
+        };
+        for (uid, line) in testcases {
+            if let Some(index) = unit_index_for_span(&units, &file, (line, line)) {
+                fingerprints.insert(uid, units[index].fingerprint.clone());
+            }
+        }
+    }
+    fingerprints
 }
 
 /// The cargo command that rebuilds the binary at `exe`, and the target folder it is in:
@@ -319,7 +470,9 @@ fn derive_build(exe: &Path) -> (Option<Vec<String>>, Option<PathBuf>) {
         .and_then(|n| n.to_str())
         .unwrap_or("debug");
     let target_dir = profile_dir.parent().map(Path::to_path_buf);
-    let mut command: Vec<String> = vec!["cargo".into()];
+    // Under `cargo test` or `cargo run`, CARGO names the cargo that built the plan.
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command: Vec<String> = vec![cargo];
     command.extend(
         if kind == "--test" {
             ["test", "--no-run"]
@@ -346,16 +499,21 @@ mod tests {
     fn the_build_command_follows_from_where_the_binary_is() {
         let (command, target) = derive_build(Path::new("/w/target/debug/deps/app-0123abcd"));
         assert_eq!(
-            command.unwrap().join(" "),
-            "cargo test --no-run --message-format json-render-diagnostics --test app"
+            command.unwrap()[1..].join(" "),
+            "test --no-run --message-format json-render-diagnostics --test app"
         );
         assert_eq!(target, Some(PathBuf::from("/w/target")));
         let (command, _) = derive_build(Path::new("/w/target/release/plan10k"));
         assert_eq!(
-            command.unwrap().join(" "),
-            "cargo build --quiet --message-format json-render-diagnostics --bin plan10k --release"
+            command.unwrap()[1..].join(" "),
+            "build --quiet --message-format json-render-diagnostics --bin plan10k --release"
         );
         let (command, _) = derive_build(Path::new("/w/target/ci/examples/demo"));
-        assert!(command.unwrap().join(" ").ends_with("--example demo --profile ci"));
+        assert!(
+            command
+                .unwrap()
+                .join(" ")
+                .ends_with("--example demo --profile ci")
+        );
     }
 }

@@ -521,6 +521,23 @@ impl InteractiveState {
                 .unwrap_or(true)
     }
 
+    /// The started drivers of every test that can be handed to the next image of the plan
+    /// on code reload, by test UID.
+    pub fn handoff_drivers(
+        &self,
+    ) -> std::collections::BTreeMap<String, Vec<crate::env::HandedOffDriver>> {
+        self.environments
+            .iter()
+            .map(|(uid, environment)| (uid.clone(), environment.handoff()))
+            .filter(|(_, drivers)| !drivers.is_empty())
+            .collect()
+    }
+
+    /// Whether the plan has a test with this UID.
+    pub fn has_test(&self, uid: &str) -> bool {
+        self.slots.contains_key(uid)
+    }
+
     /// Stops every environment that is up, leaving the server able to run again.
     pub fn stop_environments(&self) {
         self.context.live_environments.stop_all();
