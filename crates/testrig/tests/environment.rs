@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use testrig::env::{
     Attributes, ConfigValue, Driver, DriverCommon, DriverError, DriverSettings, Environment,
-    EnvironmentRun, StartContext, context,
+    EnvironmentRun, StartContext, adoption_notes, context, default_definition, offer_adoption,
 };
 use testrig::model::{DriverStatus, Status};
 use testrig::prelude::*;
@@ -102,6 +102,20 @@ impl Driver for Fake {
         } else {
             Ok(())
         }
+    }
+
+    fn definition(&self) -> String {
+        format!("{} setting={:?}", default_definition(self), self.setting)
+    }
+
+    fn handoff_state(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!({ "resolved": *self.resolved.lock().unwrap() }))
+    }
+
+    fn adopt(&self, state: &serde_json::Value, _context: &StartContext) -> Result<(), DriverError> {
+        self.note("adopted");
+        *self.resolved.lock().unwrap() = state["resolved"].as_str().map(str::to_string);
+        Ok(())
     }
 
     fn attributes(&self) -> Attributes {
@@ -528,4 +542,67 @@ fn an_invalid_environment_stops_the_plan_before_anything_starts() {
     assert_eq!(outcome.exit_code, 2);
     assert!(outcome.report.is_none());
     assert!(timeline.lock().unwrap().is_empty(), "nothing started");
+}
+
+/// Code reload: the next image of the plan takes over the drivers whose definition did not
+/// change and whose upstream drivers were taken over; the rest start again (after the old
+/// one is taken over only to be stopped), and a driver that is gone is stopped.
+#[test]
+fn a_reloaded_environment_takes_over_unchanged_drivers_and_restarts_the_rest() {
+    let timeline = Timeline::default();
+    let before = Environment::new(
+        vec![
+            Fake::new("a", 0, &timeline).setting("1").into(),
+            Fake::new("b", 0, &timeline)
+                .setting(context("a", "{{port}}"))
+                .into(),
+            Fake::new("c", 0, &timeline).into(),
+        ],
+        Some(vec![("a".into(), "b".into())]),
+    );
+    before.start(&run()).unwrap();
+    let handed_off = before.handoff();
+    assert_eq!(handed_off.len(), 3);
+
+    let after_timeline = Timeline::default();
+    let after = Environment::new(
+        vec![
+            Fake::new("a", 0, &after_timeline).setting("2").into(),
+            Fake::new("b", 0, &after_timeline)
+                .setting(context("a", "{{port}}"))
+                .into(),
+            Fake::new("c", 0, &after_timeline).into(),
+        ],
+        Some(vec![("a".into(), "b".into())]),
+    );
+    let mut reloaded = run();
+    reloaded.test_uid = "reloaded".into();
+    let mut offered = handed_off.clone();
+    offered.push(testrig::env::HandedOffDriver {
+        name: "removed".into(),
+        definition: String::new(),
+        attributes: Attributes::new(),
+        state: serde_json::json!({}),
+    });
+    offer_adoption("reloaded", offered);
+    after.start(&reloaded).unwrap();
+    assert!(happened(&after_timeline, "c adopted") && !happened(&after_timeline, "c start"));
+    for restarted in ["a", "b"] {
+        assert!(
+            happened(&after_timeline, &format!("{restarted} stop"))
+                && happened(&after_timeline, &format!("{restarted} start")),
+            "{restarted} is taken over, stopped and started again"
+        );
+    }
+    let notes = adoption_notes();
+    for note in [
+        "`c` kept running",
+        "`a` started again: its definition changed",
+        "`b` started again: a driver it depends on was started again",
+        "`removed` stopped: it was removed",
+    ] {
+        assert!(notes.iter().any(|n| n == note), "{note} in {notes:?}");
+    }
+    after.stop(&reloaded);
+    before.stop(&run());
 }

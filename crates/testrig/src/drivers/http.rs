@@ -21,7 +21,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::tcp::{
-    ACCEPT_POLL, bind_listener, host_port, io_reason, lock, lowercase_first, parse_port,
+    ACCEPT_POLL, bind_listener, handed_off_port, host_port, io_reason, lock, lowercase_first,
+    parse_port, server_definition,
 };
 use crate::env::{
     Attributes, ConfigValue, Driver, DriverCommon, DriverError, DriverSettings, StartContext,
@@ -354,6 +355,48 @@ impl HttpServer {
             .map(|address| address.port())
     }
 
+    /// Starts on the configured port, or on `port` when given (code reload).
+    fn start_on(&self, context: &StartContext, port: Option<u16>) -> Result<(), DriverError> {
+        let name = &self.common.name;
+        if lock(&self.accept_thread).is_some() {
+            return Err(DriverError::new(format!(
+                "driver `{name}` is already started"
+            )));
+        }
+        let host = context.resolve(&self.host)?;
+        let port = match port {
+            Some(port) => port,
+            None => parse_port(&context.resolve(&self.port)?, name)?,
+        };
+        let (listener, address) = bind_listener(&host, port, name)?;
+        {
+            let mut state = lock(&self.shared.state);
+            // Responses queued before the start are kept: queueing first is a natural order.
+            state.host = host;
+            state.address = Some(address);
+            state.requests.clear();
+            state.taken = 0;
+        }
+        self.shared.stop.store(false, Ordering::SeqCst);
+        let config = Arc::new(ServeConfig {
+            name: name.clone(),
+            response_timeout: self.response_timeout,
+            default_response: self.default_response.clone(),
+        });
+        let shared = Arc::clone(&self.shared);
+        let thread = std::thread::Builder::new()
+            .name(format!("http-server-{name}"))
+            .spawn(move || accept_loop(listener, shared, config))
+            .map_err(|error| {
+                DriverError::new(format!(
+                    "failed to start the accept thread of driver `{name}`: {}",
+                    io_reason(&error)
+                ))
+            })?;
+        *lock(&self.accept_thread) = Some(thread);
+        Ok(())
+    }
+
     /// `http://host:port`, once started.
     pub fn url(&self) -> Option<String> {
         let state = lock(&self.shared.state);
@@ -642,41 +685,21 @@ impl Driver for HttpServer {
     }
 
     fn start(&self, context: &StartContext) -> Result<(), DriverError> {
-        let name = &self.common.name;
-        if lock(&self.accept_thread).is_some() {
-            return Err(DriverError::new(format!(
-                "driver `{name}` is already started"
-            )));
-        }
-        let host = context.resolve(&self.host)?;
-        let port = parse_port(&context.resolve(&self.port)?, name)?;
-        let (listener, address) = bind_listener(&host, port, name)?;
-        {
-            let mut state = lock(&self.shared.state);
-            // Responses queued before the start are kept: queueing first is a natural order.
-            state.host = host;
-            state.address = Some(address);
-            state.requests.clear();
-            state.taken = 0;
-        }
-        self.shared.stop.store(false, Ordering::SeqCst);
-        let config = Arc::new(ServeConfig {
-            name: name.clone(),
-            response_timeout: self.response_timeout,
-            default_response: self.default_response.clone(),
-        });
-        let shared = Arc::clone(&self.shared);
-        let thread = std::thread::Builder::new()
-            .name(format!("http-server-{name}"))
-            .spawn(move || accept_loop(listener, shared, config))
-            .map_err(|error| {
-                DriverError::new(format!(
-                    "failed to start the accept thread of driver `{name}`: {}",
-                    io_reason(&error)
-                ))
-            })?;
-        *lock(&self.accept_thread) = Some(thread);
-        Ok(())
+        self.start_on(context, None)
+    }
+
+    fn definition(&self) -> String {
+        server_definition(self, &self.host, &self.port)
+    }
+
+    fn handoff_state(&self) -> Option<serde_json::Value> {
+        self.bound_port().map(|port| json!({ "port": port }))
+    }
+
+    /// Its socket closed with the previous image: listen again on the same port.
+    fn adopt(&self, state: &serde_json::Value, context: &StartContext) -> Result<(), DriverError> {
+        let port = handed_off_port(state, &self.common.name)?;
+        self.start_on(context, Some(port))
     }
 
     fn stop(&self) -> Result<(), DriverError> {

@@ -19,6 +19,7 @@ use serde_json::json;
 
 use crate::env::{
     Attributes, ConfigValue, Driver, DriverCommon, DriverError, DriverSettings, StartContext,
+    default_definition,
 };
 
 /// How long receives wait by default.
@@ -72,6 +73,28 @@ pub(super) fn host_port(host: &str, port: u16) -> String {
 
 /// Binds a listener for a server driver and makes it nonblocking, so its accept loop can
 /// notice a stop request between polls.
+/// The port an in-process server had in the previous image of the plan (its hand-off
+/// state), to bind again on code reload so that its clients' settings stay true.
+pub(super) fn handed_off_port(state: &serde_json::Value, driver: &str) -> Result<u16, DriverError> {
+    state["port"]
+        .as_u64()
+        .and_then(|port| u16::try_from(port).ok())
+        .ok_or_else(|| {
+            DriverError::new(format!(
+                "the hand-off of driver `{driver}` has no `port`: it is started again"
+            ))
+        })
+}
+
+/// The definition of an in-process server: the common settings plus where it listens.
+pub(super) fn server_definition(
+    driver: &(impl Driver + ?Sized),
+    host: &ConfigValue,
+    port: &ConfigValue,
+) -> String {
+    format!("{} host={host:?} port={port:?}", default_definition(driver))
+}
+
 pub(super) fn bind_listener(
     host: &str,
     port: u16,
@@ -303,6 +326,40 @@ impl TcpServer {
             .map(|address| address.port())
     }
 
+    /// Starts on the configured port, or on `port` when given (code reload).
+    fn start_on(&self, context: &StartContext, port: Option<u16>) -> Result<(), DriverError> {
+        let name = &self.common.name;
+        if lock(&self.accept_thread).is_some() {
+            return Err(DriverError::new(format!(
+                "driver `{name}` is already started"
+            )));
+        }
+        let host = context.resolve(&self.host)?;
+        let port = match port {
+            Some(port) => port,
+            None => parse_port(&context.resolve(&self.port)?, name)?,
+        };
+        let (listener, address) = bind_listener(&host, port, name)?;
+        *lock(&self.shared.state) = ServerState {
+            host,
+            address: Some(address),
+            ..ServerState::default()
+        };
+        self.shared.stop.store(false, Ordering::SeqCst);
+        let shared = Arc::clone(&self.shared);
+        let thread = std::thread::Builder::new()
+            .name(format!("tcp-server-{name}"))
+            .spawn(move || accept_loop(listener, shared))
+            .map_err(|error| {
+                DriverError::new(format!(
+                    "failed to start the accept thread of driver `{name}`: {}",
+                    io_reason(&error)
+                ))
+            })?;
+        *lock(&self.accept_thread) = Some(thread);
+        Ok(())
+    }
+
     /// Waits up to `timeout` for a connection not yet returned by this method and returns its
     /// index (connections are numbered from 0 in the order they were accepted).
     pub fn accept_connection(&self, timeout: Duration) -> Result<usize, DriverError> {
@@ -513,33 +570,21 @@ impl Driver for TcpServer {
     }
 
     fn start(&self, context: &StartContext) -> Result<(), DriverError> {
-        let name = &self.common.name;
-        if lock(&self.accept_thread).is_some() {
-            return Err(DriverError::new(format!(
-                "driver `{name}` is already started"
-            )));
-        }
-        let host = context.resolve(&self.host)?;
-        let port = parse_port(&context.resolve(&self.port)?, name)?;
-        let (listener, address) = bind_listener(&host, port, name)?;
-        *lock(&self.shared.state) = ServerState {
-            host,
-            address: Some(address),
-            ..ServerState::default()
-        };
-        self.shared.stop.store(false, Ordering::SeqCst);
-        let shared = Arc::clone(&self.shared);
-        let thread = std::thread::Builder::new()
-            .name(format!("tcp-server-{name}"))
-            .spawn(move || accept_loop(listener, shared))
-            .map_err(|error| {
-                DriverError::new(format!(
-                    "failed to start the accept thread of driver `{name}`: {}",
-                    io_reason(&error)
-                ))
-            })?;
-        *lock(&self.accept_thread) = Some(thread);
-        Ok(())
+        self.start_on(context, None)
+    }
+
+    fn definition(&self) -> String {
+        server_definition(self, &self.host, &self.port)
+    }
+
+    fn handoff_state(&self) -> Option<serde_json::Value> {
+        self.bound_port().map(|port| json!({ "port": port }))
+    }
+
+    /// Its socket closed with the previous image: listen again on the same port.
+    fn adopt(&self, state: &serde_json::Value, context: &StartContext) -> Result<(), DriverError> {
+        let port = handed_off_port(state, &self.common.name)?;
+        self.start_on(context, Some(port))
     }
 
     fn stop(&self) -> Result<(), DriverError> {
@@ -902,6 +947,31 @@ mod tests {
         let server = TcpServer::new("server");
         server.start(&start_context("tcp", &[])).unwrap();
         server
+    }
+
+    #[test]
+    fn a_reloaded_server_listens_on_its_old_port_and_a_changed_one_is_told_apart() {
+        let server = started_server();
+        let state = server
+            .handoff_state()
+            .expect("a started server hands over its port");
+        let attributes = server.attributes();
+        let definition = server.definition();
+        server.stop().unwrap();
+        // The next image of the plan: an identical definition takes over the port.
+        let again = TcpServer::new("server");
+        assert_eq!(again.definition(), definition);
+        again.adopt(&state, &start_context("tcp", &[])).unwrap();
+        assert_eq!(again.attributes(), attributes);
+        again.stop().unwrap();
+        assert_ne!(TcpServer::new("server").port(9).definition(), definition);
+        assert!(
+            again
+                .adopt(&serde_json::json!({}), &start_context("tcp", &[]))
+                .unwrap_err()
+                .message
+                .contains("has no `port`")
+        );
     }
 
     fn client_of(server: &TcpServer) -> TcpClient {

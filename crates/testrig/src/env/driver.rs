@@ -186,14 +186,7 @@ pub trait Driver: Any + Send + Sync {
     /// code reload: a running driver is only re-adopted by a new image of the plan whose
     /// definition of it is the same. The default covers the settings every driver has.
     fn definition(&self) -> String {
-        let common = self.common();
-        format!(
-            "{} {} templates={:?} inputs={:?}",
-            self.kind(),
-            common.name,
-            common.install_files,
-            common.inputs
-        )
+        default_definition(self)
     }
 
     /// What a started driver hands to the next image of the plan on code reload, so that
@@ -230,6 +223,19 @@ pub struct HandedOffDriver {
     pub attributes: Attributes,
     /// [`Driver::handoff_state`].
     pub state: serde_json::Value,
+}
+
+/// The part of a [`Driver::definition`] every driver has: type, name, templates, inputs;
+/// drivers that override `definition` start from it.
+pub fn default_definition(driver: &(impl Driver + ?Sized)) -> String {
+    let common = driver.common();
+    format!(
+        "{} {} templates={:?} inputs={:?}",
+        driver.kind(),
+        common.name,
+        common.install_files,
+        common.inputs
+    )
 }
 
 /// The inputs every driver has: declared files and config templates.

@@ -8,7 +8,7 @@ mod handle;
 pub use context::{ConfigValue, ContextScope, ContextValue, check_template_syntax, context};
 pub use driver::{
     Attributes, Driver, DriverBox, DriverCommon, DriverError, DriverHook, DriverSettings,
-    HandedOffDriver, StartContext, common_inputs,
+    HandedOffDriver, StartContext, common_inputs, default_definition,
 };
 pub use environment::{
     Environment, EnvironmentRun, StartFailure, adoption_notes, describe_attributes,
