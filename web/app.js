@@ -172,13 +172,23 @@ const RELOAD_TITLES = {
 function renderReload(reload) {
   const box = ui.elements.reloadStatus;
   clearElement(box);
-  box.hidden = !reload || ui.staticMode;
+  box.hidden = !reload || ui.staticMode || ui.reloadDismissed === reload.time;
   if (box.hidden) return;
   box.dataset.phase = reload.phase;
   box.appendChild(h('b', { dataset: { testid: 'reload-phase' } }, RELOAD_TITLES[reload.phase] || reload.phase));
   if (reload.message) box.appendChild(h('pre', { dataset: { testid: 'reload-message' } }, reload.message));
+  const stale = ui.model ? [...ui.model.nodes.values()].filter((node) => node.kind === 'testcase' && node.stale).map((node) => node.uid) : [];
+  if (reload.phase === 'reloaded' && stale.length > 0) {
+    box.appendChild(h('button', {
+      type: 'button',
+      class: 'btn small primary',
+      dataset: { testid: 'run-stale' },
+      title: 'Run the testcases whose code changed in this reload',
+      onclick: () => notifyOutcome(runSelection(stale), `Queued ${stale.length} changed testcase(s)`),
+    }, `▶ Run ${stale.length} changed`));
+  }
   if (reload.phase === 'failed' || reload.phase === 'reloaded') {
-    box.appendChild(h('button', { type: 'button', class: 'btn small', onclick: () => { box.hidden = true; } }, 'Dismiss'));
+    box.appendChild(h('button', { type: 'button', class: 'btn small', onclick: () => { ui.reloadDismissed = reload.time; box.hidden = true; } }, 'Dismiss'));
   }
 }
 

@@ -9,6 +9,6 @@ mod filtering;
 mod groups;
 mod interactive;
 mod interrupt;
-
+mod reload;
 mod user_crate;
 mod util;

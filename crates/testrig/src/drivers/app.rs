@@ -34,7 +34,7 @@ use serde_json::Value;
 use crate::drivers::process::{GroupChild, describe_exit, format_seconds, poll_interval};
 use crate::env::{
     Attributes, ConfigValue, Driver, DriverCommon, DriverError, DriverSettings, StartContext,
-    common_inputs,
+    common_inputs, default_definition,
 };
 use crate::impact::{DeclaredInput, program_path};
 
@@ -576,6 +576,106 @@ impl Driver for App {
         self.run()
             .map(|run| run.log_tail(lines))
             .unwrap_or_default()
+    }
+
+    fn definition(&self) -> String {
+        let patterns = |regexes: &[Regex]| -> Vec<String> {
+            regexes
+                .iter()
+                .map(|regex| regex.as_str().to_string())
+                .collect()
+        };
+        format!(
+            "{} binary={:?} args={:?} env={:?} working_dir={:?} stdout={:?} stderr={:?} tcp={:?} http={:?} files={:?}",
+            default_definition(self),
+            self.binary,
+            self.args,
+            self.env,
+            self.working_dir,
+            patterns(&self.stdout_patterns),
+            patterns(&self.stderr_patterns),
+            self.tcp_ports,
+            self.http_urls,
+            self.files
+        )
+    }
+
+    fn handoff_state(&self) -> Option<Value> {
+        let run = self.run()?;
+        if run.child.is_stopped() || run.child.try_status().is_some() {
+            return None;
+        }
+        Some(serde_json::json!({
+            "pid": run.child.pid(),
+            "binary": run.binary,
+            "cmd": run.cmd,
+            "runpath": run.runpath,
+            "stdout": run.stdout,
+            "stderr": run.stderr,
+            "extracts": *run.extracts(),
+            "uptime_seconds": run.started_at.elapsed().as_secs_f64(),
+        }))
+    }
+
+    /// The process is still a child of this PID after `exec`: supervise it again.
+    fn adopt(&self, state: &Value, context: &StartContext) -> Result<(), DriverError> {
+        let name = &self.common.name;
+        let field = |key: &str| {
+            state[key].as_str().map(str::to_string).ok_or_else(|| {
+                DriverError::new(format!(
+                    "cannot take over app `{name}`: its hand-off has no `{key}`"
+                ))
+            })
+        };
+        let pid = state["pid"]
+            .as_u64()
+            .and_then(|pid| u32::try_from(pid).ok())
+            .ok_or_else(|| {
+                DriverError::new(format!(
+                    "cannot take over app `{name}`: its hand-off has no `pid`"
+                ))
+            })?;
+        let (binary, cmd) = (field("binary")?, field("cmd")?);
+        let (runpath, stdout, stderr) = (field("runpath")?, field("stdout")?, field("stderr")?);
+        let extracts: BTreeMap<String, String> = serde_json::from_value(state["extracts"].clone())
+            .map_err(|error| {
+                DriverError::new(format!(
+                    "cannot take over app `{name}`: its hand-off has no valid `extracts`: {error}"
+                ))
+            })?;
+        let uptime = Duration::from_secs_f64(state["uptime_seconds"].as_f64().unwrap_or(0.0));
+        let child = GroupChild::adopt(pid)
+            .map_err(|error| DriverError::new(format!("cannot take over app `{name}`: {error}")))?;
+        let run = Run {
+            child,
+            started_at: Instant::now()
+                .checked_sub(uptime)
+                .unwrap_or_else(Instant::now),
+            binary,
+            cmd,
+            runpath: PathBuf::from(runpath),
+            stdout: PathBuf::from(stdout),
+            stderr: PathBuf::from(stderr),
+            // Readiness was reached by the previous image; nothing is waited for again.
+            tcp_ports: Vec::new(),
+            http_urls: Vec::new(),
+            files: Vec::new(),
+            extracts: Mutex::new(extracts),
+        };
+        let mut app = self.state();
+        app.run = Some(Arc::new(run));
+        app.last_context = Some(context.clone());
+        drop(app);
+        if let Some(error) = self.failure() {
+            // Exited between the hand-off and now: nothing to supervise, say why.
+            let _ = self.stop();
+            return Err(DriverError::new(format!(
+                "cannot take over app `{name}`: {}",
+                error.message
+            ))
+            .with_log_tail(error.log_tail));
+        }
+        Ok(())
     }
 }
 
@@ -1275,6 +1375,59 @@ mod tests {
             error.message
         );
         assert!(!process_running(grandchild));
+    }
+
+    #[test]
+    fn a_running_app_is_taken_over_by_the_next_image_and_still_supervised() {
+        let context = start_context("adopt");
+        let script = "echo ready port=4321; exec sleep 30";
+        let old = App::new("server", "/bin/sh")
+            .arg("-c")
+            .arg(script)
+            .ready_on_stdout(r"port=(?P<port>\d+)");
+        old.start(&context).unwrap();
+        old.wait_ready(&context).unwrap();
+        let state = old.handoff_state().expect("a running app hands over");
+        let attributes = old.attributes();
+        let definition = old.definition();
+        let pid = old.pid().unwrap();
+        // The old image goes away by `exec`: nothing of it runs, its process stays.
+        std::mem::forget(old);
+
+        // The guard stops whatever the new App supervises when the test ends.
+        let new = Started {
+            app: App::new("server", "/bin/sh")
+                .arg("-c")
+                .arg(script)
+                .ready_on_stdout(r"port=(?P<port>\d+)"),
+            runpath: context.runpath.clone(),
+        };
+        assert_eq!(new.definition(), definition);
+        new.adopt(&state, &context).unwrap();
+        assert_eq!(new.pid(), Some(pid));
+        assert_eq!(new.attributes(), attributes);
+        assert!(new.failure().is_none());
+        assert!(
+            new.log_tail(5)
+                .iter()
+                .any(|line| line.contains("ready port=4321"))
+        );
+        new.stop().unwrap();
+        assert!(!process_running(pid), "stopped after the take-over");
+
+        // Gone meanwhile, or a hand-off that lacks what is needed: an error, nothing running.
+        let error = new.adopt(&state, &context).unwrap_err();
+        assert!(
+            error.message.contains("cannot take over app `server`"),
+            "{error}"
+        );
+        let error = new.adopt(&json!({ "pid": 1 }), &context).unwrap_err();
+        assert!(error.message.contains("has no `binary`"), "{error}");
+        assert_ne!(
+            sh("server", "exec sleep 1").definition(),
+            definition,
+            "another command is another definition"
+        );
     }
 
     #[test]

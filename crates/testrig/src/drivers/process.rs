@@ -95,6 +95,18 @@ pub(crate) fn process_state(pid: u32) -> Option<(char, i32)> {
     Some((state, pgrp))
 }
 
+/// Whether `pid` is a child of this process (its parent pid in `/proc/<pid>/stat`).
+fn is_child(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let parent = stat
+        .rfind(')')
+        .and_then(|end| stat[end + 1..].split_whitespace().nth(1))
+        .and_then(|field| field.parse::<u32>().ok());
+    parent == Some(std::process::id())
+}
+
 /// Whether a process exists and is not a zombie.
 #[cfg(test)]
 pub(crate) fn process_running(pid: u32) -> bool {
@@ -219,14 +231,31 @@ pub struct StopOutcome {
 }
 
 struct ChildSlot {
-    child: Child,
+    leader: Leader,
     status: Option<ExitStatus>,
+}
+
+/// The group leader: spawned by this image of the plan, or taken over from the previous one
+/// after a code reload (`exec` keeps children; only their pid is known then).
+enum Leader {
+    Spawned(Child),
+    Adopted(Pid),
 }
 
 impl ChildSlot {
     fn try_status(&mut self) -> Option<ExitStatus> {
         if self.status.is_none() {
-            match self.child.try_wait() {
+            let status = match &mut self.leader {
+                Leader::Spawned(child) => child.try_wait(),
+                Leader::Adopted(pid) => {
+                    rustix::process::waitpid(Some(*pid), rustix::process::WaitOptions::NOHANG)
+                        .map(|reaped| {
+                            reaped.map(|(_, status)| ExitStatus::from_raw(status.as_raw()))
+                        })
+                        .map_err(io::Error::from)
+                }
+            };
+            match status {
                 Ok(status) => self.status = status,
                 // ECHILD: other code in the plan reaped it, so it is gone and its status
                 // lost; a plain exit keeps callers from waiting for it forever.
@@ -234,6 +263,28 @@ impl ChildSlot {
             }
         }
         self.status
+    }
+
+    /// The spawned child, for tests that read its pipes.
+    #[cfg(test)]
+    fn spawned(&mut self) -> &mut Child {
+        match &mut self.leader {
+            Leader::Spawned(child) => child,
+            Leader::Adopted(pid) => panic!("process {pid:?} was adopted, not spawned"),
+        }
+    }
+
+    /// Waits for the leader to exit and reaps it.
+    fn wait(&mut self) -> Option<ExitStatus> {
+        match &mut self.leader {
+            Leader::Spawned(child) => child.wait().ok(),
+            Leader::Adopted(pid) => {
+                rustix::process::waitpid(Some(*pid), rustix::process::WaitOptions::empty())
+                    .ok()
+                    .flatten()
+                    .map(|(_, status)| ExitStatus::from_raw(status.as_raw()))
+            }
+        }
     }
 }
 
@@ -270,7 +321,36 @@ impl GroupChild {
         Ok(GroupChild {
             pid,
             slot: Mutex::new(ChildSlot {
-                child,
+                leader: Leader::Spawned(child),
+                status: None,
+            }),
+            stopped: AtomicBool::new(false),
+            outcome: Mutex::new(None),
+        })
+    }
+
+    /// Takes over a process group the previous image of this plan spawned (code reload:
+    /// `exec` keeps the children): `pid` must be alive, a child of this process and the
+    /// leader of its own group. It is registered again, so no exit path leaves it behind.
+    pub fn adopt(pid: u32) -> io::Result<GroupChild> {
+        let not_ours = |why: &str| io::Error::other(format!("process {pid} {why}"));
+        let raw = i32::try_from(pid).map_err(|_| not_ours("is not a valid pid"))?;
+        let leader = Pid::from_raw(raw).ok_or_else(|| not_ours("is not a valid pid"))?;
+        match process_state(pid) {
+            None | Some(('Z' | 'X', _)) => return Err(not_ours("is gone")),
+            Some((_, group)) if group != raw => {
+                return Err(not_ours("does not lead its own process group"));
+            }
+            Some(_) => {}
+        }
+        if !is_child(pid) {
+            return Err(not_ours("is not a child of this plan"));
+        }
+        registry().insert(raw);
+        Ok(GroupChild {
+            pid,
+            slot: Mutex::new(ChildSlot {
+                leader: Leader::Adopted(leader),
                 status: None,
             }),
             stopped: AtomicBool::new(false),
@@ -332,7 +412,7 @@ impl GroupChild {
         let signalled = signal_group(pgid, Signal::KILL).unwrap_or(true);
         let mut slot = self.slot();
         if slot.status.is_none() {
-            slot.status = slot.child.wait().ok();
+            slot.status = slot.wait();
         }
         let status = slot.status;
         drop(slot);
@@ -402,13 +482,58 @@ mod tests {
     }
 
     #[test]
+    fn a_group_spawned_elsewhere_in_this_process_is_taken_over_and_stopped() {
+        // As after a code reload: the child exists, but only its pid is known.
+        let spawned = sh("exec sleep 30").process_group(0).spawn().unwrap();
+        let pid = spawned.id();
+        std::mem::forget(spawned);
+        let adopted = GroupChild::adopt(pid).unwrap();
+        assert!(registered_process_groups().contains(&(pid as i32)));
+        assert_eq!(adopted.try_status(), None);
+        let outcome = adopted.stop(Duration::from_secs(5));
+        assert!(!outcome.killed);
+        assert_eq!(outcome.status.and_then(|status| status.signal()), Some(15));
+        assert!(!registered_process_groups().contains(&(pid as i32)));
+        assert!(process_state(pid).is_none(), "reaped");
+
+        let exits = sh("exit 3").process_group(0).spawn().unwrap();
+        let pid = exits.id();
+        std::mem::forget(exits);
+        let adopted = GroupChild::adopt(pid).unwrap();
+        wait_until("the exit", Duration::from_secs(5), || {
+            adopted.try_status().is_some()
+        });
+        assert_eq!(
+            adopted.try_status().and_then(|status| status.code()),
+            Some(3)
+        );
+    }
+
+    #[test]
+    fn only_a_live_child_leading_its_own_group_can_be_taken_over() {
+        let error = GroupChild::adopt(1).unwrap_err().to_string();
+        assert!(error.starts_with("process 1 "), "{error}");
+        let same_group = sh("exec sleep 30").spawn().unwrap();
+        let error = GroupChild::adopt(same_group.id()).unwrap_err().to_string();
+        assert!(
+            error.contains("does not lead its own process group"),
+            "{error}"
+        );
+        let mut same_group = same_group;
+        let _ = same_group.kill();
+        let _ = same_group.wait();
+        let error = GroupChild::adopt(same_group.id()).unwrap_err().to_string();
+        assert!(error.contains("is gone"), "{error}");
+    }
+
+    #[test]
     fn a_group_that_ignores_sigterm_is_killed_after_the_grace_period() {
         let child = GroupChild::spawn(
             sh("trap '' TERM; echo; sleep 30").stdout(std::process::Stdio::piped()),
         )
         .unwrap();
         // Wait until the trap is set, or SIGTERM could arrive before it.
-        let mut stdout = child.slot().child.stdout.take().unwrap();
+        let mut stdout = child.slot().spawned().stdout.take().unwrap();
         io::Read::read(&mut stdout, &mut [0u8; 1]).unwrap();
         let started = Instant::now();
         let outcome = child.stop(Duration::from_millis(150));
@@ -526,7 +651,7 @@ mod tests {
             sh("trap '' TERM; echo; sleep 30").stdout(std::process::Stdio::piped()),
         )
         .unwrap();
-        let mut stdout = stubborn.slot().child.stdout.take().unwrap();
+        let mut stdout = stubborn.slot().spawned().stdout.take().unwrap();
         io::Read::read(&mut stdout, &mut [0u8; 1]).unwrap();
         // A group registered by id only, as after a re-exec that adopted its drivers.
         let mut foreign = sh("exec sleep 30").process_group(0).spawn().unwrap();
@@ -560,7 +685,7 @@ mod tests {
             sh("trap '' TERM; echo; sleep 30").stdout(std::process::Stdio::piped()),
         )
         .unwrap();
-        let mut stdout = stubborn.slot().child.stdout.take().unwrap();
+        let mut stdout = stubborn.slot().spawned().stdout.take().unwrap();
         io::Read::read(&mut stdout, &mut [0u8; 1]).unwrap();
         let started = Instant::now();
         kill_all_process_groups();

@@ -154,7 +154,7 @@ impl Reloader {
             .unwrap_or_else(|| root.join("target"));
         let (changes, events) = std::sync::mpsc::channel();
         let mut debouncer =
-            notify_debouncer_mini::new_debouncer(std::time::Duration::from_millis(200), changes)
+            notify_debouncer_mini::new_debouncer(std::time::Duration::from_millis(50), changes)
                 .map_err(|error| format!("cannot watch `{}`: {error}", root.display()))?;
         // Watch the root's own files and every folder but the target and hidden ones: a
         // recursive watch of the root would also cover the build's thousands of folders.

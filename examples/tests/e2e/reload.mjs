@@ -1,0 +1,61 @@
+// End-to-end test of code reload in the browser: the UI stays open while the plan rebuilds
+// and re-executes itself, reconnects by itself and shows the new tree.
+// Usage: node reload.mjs <interactive UI URL> <plan source to edit> <screenshot dir>
+// Prints one line per check and a closing `N passed, N failed` line; exits 1 on failure.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { chromium } from 'playwright-core';
+
+const [url, planSource, artifacts] = process.argv.slice(2);
+const results = { passed: 0, failed: 0 };
+
+async function check(name, body) {
+  try {
+    await body();
+    results.passed += 1;
+    console.log(`ok - ${name}`);
+  } catch (error) {
+    results.failed += 1;
+    console.log(`not ok - ${name}\n  ${String(error && error.stack || error).split('\n').join('\n  ')}`);
+  }
+}
+
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--no-first-run'],
+});
+const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+page.setDefaultTimeout(10000);
+const row = (uid) => page.locator(`[data-testid="tree-row"][data-uid="${uid}"]`);
+
+try {
+  await page.goto(url);
+  await check('the tree shows the plan', async () => {
+    await row('Service/Service/value').waitFor();
+    await page.locator('[data-testid="connection"]').filter({ hasText: /connected/i }).waitFor();
+  });
+
+  await check('the Reload button rebuilds, and the open tab reconnects and shows the new testcase', async () => {
+    const source = readFileSync(planSource, 'utf8');
+    const added = '    #[testcase]\n    fn added_in_the_browser(&self, _env: &Env, result: &mut Recorder) {\n        result.is_true(true, "added");\n    }\n\n';
+    writeFileSync(planSource, source.replace('    #[testcase]\n    fn value(', `${added}    #[testcase]\n    fn value(`));
+    await page.locator('[data-testid="reload"]').click();
+    await page.locator('[data-testid="reload-status"][data-phase="reloaded"]').waitFor({ timeout: 240000 });
+    await row('Service/Service/added_in_the_browser').waitFor({ timeout: 30000 });
+    await page.locator('[data-testid="connection"]').filter({ hasText: /connected/i }).waitFor();
+    const status = await page.locator('[data-testid="reload-status"]').innerText();
+    if (!/Reloaded/.test(status) || !/1 new/.test(status)) throw new Error(`reload status: ${status}`);
+  });
+
+  await check('the new testcase runs from the reloaded tab', async () => {
+    await row('Service/Service/added_in_the_browser').locator('[data-testid="run-node"]').click();
+    await page.locator('[data-testid="tree-row"][data-uid="Service/Service/added_in_the_browser"][data-status="passed"]').waitFor({ timeout: 30000 });
+  });
+
+  await page.screenshot({ path: `${artifacts}/reload.png` });
+} finally {
+  await browser.close();
+}
+
+console.log(`${results.passed} passed, ${results.failed} failed`);
+process.exit(results.failed === 0 ? 0 : 1);

@@ -1,0 +1,304 @@
+//! Code reload in interactive mode, as a user meets it: a fresh crate with a plan whose
+//! environment runs a real server process (`echo_server`) and an in-process mock; the plan
+//! runs with `-i`, its sources are edited, and the reload must keep the server process
+//! (same pid, same port) while the changed testcase runs its new code, keep the unchanged
+//! results, restart a driver whose definition changed, survive a compile error, and leave
+//! no process behind after Ctrl-C.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::interactive::Server;
+
+const CARGO_TOML: &str = r#"[package]
+name = "reload-plan"
+version = "0.1.0"
+edition = "2024"
+publish = false
+
+[dev-dependencies]
+testrig = { path = "TESTRIG_PATH" }
+
+[[test]]
+name = "plan"
+harness = false
+
+[workspace]
+"#;
+
+const PLAN: &str = r#"use testrig::drivers::{App, TcpClient, TcpServer};
+use testrig::prelude::*;
+
+#[suite]
+struct Service;
+
+#[suite]
+impl Service {
+    #[testcase]
+    fn answers(&self, env: &Env, result: &mut Recorder) -> Result<(), DriverError> {
+        let client = env.driver::<TcpClient>("client");
+        client.send_text("ping\n")?;
+        let reply = client.receive_until(b"\n")?;
+        result.equal(String::from_utf8_lossy(&reply).as_ref(), "ping\n", "echo");
+        Ok(())
+    }
+
+    #[testcase]
+    fn value(&self, _env: &Env, result: &mut Recorder) {
+        result.equal(1, 1, "the value");
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let server = App::new("server", std::env::var("RELOAD_ECHO_SERVER").unwrap_or_default())
+        .env("MODE", "1")
+        .ready_on_stdout(r"listening on (?P<host>[^:]+):(?P<port>\d+)");
+    let client = TcpClient::new("client")
+        .host(context("server", "{{host}}"))
+        .port(context("server", "{{port}}"));
+    Plan::new("reload")
+        .add(
+            MultiTest::new("Service")
+                .suite(Service)
+                .driver(server)
+                .driver(TcpServer::new("mock"))
+                .driver(client),
+        )
+        .run_from_args()
+}
+"#;
+
+fn create_crate() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("testrig-reload-crate-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("tests")).unwrap();
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let testrig = workspace.join("crates").join("testrig");
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        CARGO_TOML.replace("TESTRIG_PATH", testrig.to_str().unwrap()),
+    )
+    .unwrap();
+    std::fs::write(dir.join("src").join("lib.rs"), "").unwrap();
+    std::fs::write(dir.join("tests").join("plan.rs"), PLAN).unwrap();
+    std::fs::copy(workspace.join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+    dir
+}
+
+fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("reload-target")
+}
+
+/// Builds the plan as `cargo test --no-run` does; its executable.
+fn build(dir: &Path) -> PathBuf {
+    let output = Command::new(env!("CARGO"))
+        .args([
+            "test",
+            "--no-run",
+            "--message-format",
+            "json-render-diagnostics",
+            "--test",
+            "plan",
+        ])
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", target_dir())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+        .expect("the build names the plan executable")
+}
+
+fn edit(dir: &Path, from: &str, to: &str) {
+    let path = dir.join("tests").join("plan.rs");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "`{from}` not in the plan");
+    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
+/// The report's `reload` field once `done` holds for it (builds take seconds).
+fn wait_for_reload(server: &Server, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(240);
+    loop {
+        let (_, full) = server.get("/api/v1/interactive/report/full");
+        let reload = &full["report"]["reload"];
+        if done(reload) {
+            return reload.clone();
+        }
+        assert!(Instant::now() < deadline, "no reload: {reload}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn wait_until(server: &Server, uid: &str, what: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let node = server.node(uid);
+        if what(&node) {
+            return node;
+        }
+        assert!(Instant::now() < deadline, "timed out on {uid}: {node}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The server driver's pid and port, once every driver is started.
+fn server_process(server: &Server) -> (u64, String) {
+    let test = wait_until(server, "Service", |node| {
+        node["drivers"]
+            .as_array()
+            .is_some_and(|drivers| drivers.iter().all(|d| d["status"] == "started"))
+    });
+    let driver = test["drivers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|driver| driver["name"] == "server")
+        .unwrap()
+        .clone();
+    (
+        driver["attributes"]["pid"].as_u64().unwrap(),
+        driver["attributes"]["port"].as_str().unwrap().to_string(),
+    )
+}
+
+fn run(server: &Server, uid: &str) -> Value {
+    let (status, body) = server.send(
+        "PUT",
+        &format!("/api/v1/interactive/nodes/{uid}"),
+        r#"{"runtime_status":"running"}"#,
+    );
+    assert_eq!(status, 202, "{body}");
+    wait_until(server, uid, |node| {
+        node["runtime_status"] == "finished" && node["status"] != "unknown"
+    })
+}
+
+fn alive(pid: u64) -> bool {
+    Command::new("kill")
+        .args(["-0", &pid.to_string()])
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+#[test]
+fn a_reload_keeps_the_server_process_and_runs_the_changed_code() {
+    let dir = create_crate();
+    let plan = build(&dir);
+    let mut command = Command::new(&plan);
+    command
+        .args(["-i", "0", "--runpath"])
+        .arg(dir.join("runpath"))
+        .current_dir(&dir)
+        .env("RELOAD_ECHO_SERVER", env!("CARGO_BIN_EXE_echo_server"))
+        .env("CARGO", env!("CARGO"));
+    let server = Server::spawn(command);
+    let (status, _) = server.send(
+        "PUT",
+        "/api/v1/interactive/nodes/Service",
+        r#"{"env_status":"started"}"#,
+    );
+    assert_eq!(status, 202);
+    let (pid, port) = server_process(&server);
+    let answers = run(&server, "Service/Service/answers");
+    assert_eq!(answers["status"], "passed", "{answers}");
+    assert_eq!(run(&server, "Service/Service/value")["status"], "passed");
+
+    // A saved one-line edit of a testcase reloads by itself (the plan watches its crate).
+    edit(
+        &dir,
+        "result.equal(1, 1, \"the value\")",
+        "result.equal(1, 2, \"the value\")",
+    );
+    let reload = wait_for_reload(&server, |reload| {
+        reload["phase"] == "reloaded" && reload["message"].as_str().unwrap().contains("drivers:")
+    });
+    let message = reload["message"].as_str().unwrap();
+    assert!(message.contains("`server` kept running"), "{message}");
+    assert!(message.contains("1 stale"), "{message}");
+    assert_eq!(
+        server_process(&server),
+        (pid, port.clone()),
+        "the same server process on the same port"
+    );
+    let unchanged = server.node("Service/Service/answers");
+    assert_eq!(unchanged["status"], "passed", "{unchanged}");
+    assert!(unchanged["stale"].is_null(), "{unchanged}");
+    let changed = server.node("Service/Service/value");
+    assert_eq!(changed["status"], "passed");
+    assert_eq!(changed["stale"], true, "{changed}");
+    assert_eq!(
+        run(&server, "Service/Service/value")["status"],
+        "failed",
+        "the new code runs"
+    );
+    assert_eq!(run(&server, "Service/Service/answers")["status"], "passed");
+
+    // A changed driver definition restarts that driver (and what depends on it).
+    edit(&dir, ".env(\"MODE\", \"1\")", ".env(\"MODE\", \"2\")");
+    wait_for_reload(&server, |reload| {
+        reload["phase"] == "reloaded"
+            && reload["message"]
+                .as_str()
+                .unwrap()
+                .contains("`server` started again: its definition changed")
+    });
+    let (new_pid, _) = server_process(&server);
+    assert_ne!(new_pid, pid, "the changed driver was restarted");
+    assert!(!alive(pid), "the old server process is gone");
+    assert_eq!(run(&server, "Service/Service/answers")["status"], "passed");
+
+    // In the browser: the Reload button, the open tab reconnecting, the new tree.
+    let e2e = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e");
+    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let browser = Command::new("node")
+        .arg(e2e.join("reload.mjs"))
+        .arg(format!("http://{}/", server.address))
+        .arg(dir.join("tests").join("plan.rs"))
+        .arg(&artifacts)
+        .output()
+        .expect("node runs");
+    let text = String::from_utf8_lossy(&browser.stdout);
+    println!("{text}");
+    assert!(
+        browser.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&browser.stderr)
+    );
+    assert_eq!(
+        server_process(&server).0,
+        new_pid,
+        "kept across the browser's reload"
+    );
+
+    // A compile error keeps the old code serving and shows the compiler's message.
+    edit(&dir, "fn value(", "fn value(,");
+    let failed = wait_for_reload(&server, |reload| reload["phase"] == "failed");
+    assert!(
+        failed["message"].as_str().unwrap().contains("error"),
+        "{failed}"
+    );
+    assert_eq!(run(&server, "Service/Service/answers")["status"], "passed");
+    assert_eq!(server_process(&server).0, new_pid);
+
+    // No process of any generation outlives Ctrl-C.
+    drop(server);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(new_pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!alive(new_pid), "the server process is gone after Ctrl-C");
+    let _ = std::fs::remove_dir_all(dir);
+}
