@@ -567,6 +567,7 @@ fn run_interactive(
                     handoff.report,
                     handoff.testcase_fingerprints,
                     handoff.build_seconds,
+                    handoff.rebuild_pending,
                 );
                 (previous, handoff.drivers, listener)
             })
@@ -600,7 +601,7 @@ fn run_interactive(
         .as_deref()
         .map(|root| crate::interactive::testcase_fingerprints(&report, root))
         .unwrap_or_default();
-    if let Some((previous, old_fingerprints, build_seconds)) = &previous_report {
+    if let Some((previous, old_fingerprints, build_seconds, _)) = &previous_report {
         let carried = crate::interactive::carry_results(
             previous,
             &mut report,
@@ -675,9 +676,15 @@ fn run_interactive(
     take_over_environments(&state, handed_off);
     if let Some(reloader) = &reloader
         && !options.no_reload_watch
-        && let Err(error) = reloader.watch(&state)
     {
-        eprintln!("note: reload on save is off: {error}");
+        match reloader.watch(&state) {
+            // Sources saved while the previous image was building: build them too.
+            Ok(()) if previous_report.as_ref().is_some_and(|previous| previous.3) => {
+                reloader.request();
+            }
+            Ok(()) => {}
+            Err(error) => eprintln!("note: reload on save is off: {error}"),
+        }
     }
     if let Some(reloader) = &reloader {
         say(format!(

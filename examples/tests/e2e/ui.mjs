@@ -1,27 +1,10 @@
 // End-to-end test of the testrig web UI in Debian's Chromium, driven by playwright-core.
 // Usage: node ui.mjs <interactive UI URL> <self-contained HTML report path> <screenshot dir>
 // Prints one line per check and a closing `N passed, N failed` line; exits 1 on failure.
-import { chromium } from 'playwright-core';
+import { check, finish, launchBrowser } from './harness.mjs';
 
 const [url, htmlReport, artifacts] = process.argv.slice(2);
-const results = { passed: 0, failed: 0 };
-
-async function check(name, body) {
-  try {
-    await body();
-    results.passed += 1;
-    console.log(`ok - ${name}`);
-  } catch (error) {
-    results.failed += 1;
-    console.log(`not ok - ${name}\n  ${String(error && error.stack || error).split('\n').join('\n  ')}`);
-  }
-}
-
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run'],
-});
+const browser = await launchBrowser();
 const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
 page.setDefaultTimeout(10000);
 const row = (uid) => page.locator(`[data-testid="tree-row"][data-uid="${uid}"]`);
@@ -96,5 +79,4 @@ try {
   await browser.close();
 }
 
-console.log(`${results.passed} passed, ${results.failed} failed`);
-process.exit(results.failed === 0 ? 0 : 1);
+finish();

@@ -13,22 +13,6 @@ use serde_json::Value;
 
 use crate::interactive::Server;
 
-const CARGO_TOML: &str = r#"[package]
-name = "reload-plan"
-version = "0.1.0"
-edition = "2024"
-publish = false
-
-[dev-dependencies]
-testrig = { path = "TESTRIG_PATH" }
-
-[[test]]
-name = "plan"
-harness = false
-
-[workspace]
-"#;
-
 const PLAN: &str = r#"use testrig::drivers::{App, TcpClient, TcpServer};
 use testrig::prelude::*;
 
@@ -70,24 +54,6 @@ fn main() -> std::process::ExitCode {
         .run_from_args()
 }
 "#;
-
-fn create_crate() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("testrig-reload-crate-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("tests")).unwrap();
-    std::fs::create_dir_all(dir.join("src")).unwrap();
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let testrig = workspace.join("crates").join("testrig");
-    std::fs::write(
-        dir.join("Cargo.toml"),
-        CARGO_TOML.replace("TESTRIG_PATH", testrig.to_str().unwrap()),
-    )
-    .unwrap();
-    std::fs::write(dir.join("src").join("lib.rs"), "").unwrap();
-    std::fs::write(dir.join("tests").join("plan.rs"), PLAN).unwrap();
-    std::fs::copy(workspace.join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
-    dir
-}
 
 fn target_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("reload-target")
@@ -194,7 +160,7 @@ fn alive(pid: u64) -> bool {
 
 #[test]
 fn a_reload_keeps_the_server_process_and_runs_the_changed_code() {
-    let dir = create_crate();
+    let dir = crate::util::create_fresh_crate("reload-plan", PLAN);
     let plan = build(&dir);
     let mut command = Command::new(&plan);
     command
@@ -222,7 +188,8 @@ fn a_reload_keeps_the_server_process_and_runs_the_changed_code() {
         "result.equal(1, 2, \"the value\")",
     );
     let reload = wait_for_reload(&server, |reload| {
-        reload["phase"] == "reloaded" && reload["message"].as_str().unwrap().contains("drivers:")
+        let message = reload["message"].as_str().unwrap_or_default();
+        reload["phase"] == "reloaded" && message.contains("drivers:") && message.contains("1 stale")
     });
     let message = reload["message"].as_str().unwrap();
     assert!(message.contains("`server` kept running"), "{message}");

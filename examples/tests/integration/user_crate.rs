@@ -1,24 +1,8 @@
 //! What a new user does: a fresh crate outside this workspace with `testrig` as a path
 //! dev-dependency and a `harness = false` plan, run with `cargo test` and `cargo nextest`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-const CARGO_TOML: &str = r#"[package]
-name = "user-plan"
-version = "0.1.0"
-edition = "2024"
-publish = false
-
-[dev-dependencies]
-testrig = { path = "TESTRIG_PATH" }
-
-[[test]]
-name = "plan"
-harness = false
-
-[workspace]
-"#;
 
 const PLAN: &str = r#"use testrig::prelude::*;
 
@@ -53,31 +37,6 @@ fn main() -> std::process::ExitCode {
 }
 "#;
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn create_user_crate() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("testrig-user-crate-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("tests")).unwrap();
-    std::fs::create_dir_all(dir.join("src")).unwrap();
-    let testrig = workspace_root().join("crates").join("testrig");
-    std::fs::write(
-        dir.join("Cargo.toml"),
-        CARGO_TOML.replace("TESTRIG_PATH", testrig.to_str().unwrap()),
-    )
-    .unwrap();
-    std::fs::write(dir.join("src").join("lib.rs"), "").unwrap();
-    std::fs::write(dir.join("tests").join("plan.rs"), PLAN).unwrap();
-    // The workspace's lock file pins the same versions, so nothing new is downloaded.
-    std::fs::copy(workspace_root().join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
-    dir
-}
-
 fn cargo(dir: &Path, args: &[&str]) -> (i32, String) {
     let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("user-crate-target");
     let output = Command::new(env!("CARGO"))
@@ -98,7 +57,7 @@ fn cargo(dir: &Path, args: &[&str]) -> (i32, String) {
 
 #[test]
 fn a_fresh_crate_runs_its_plan_with_cargo_test_and_cargo_nextest() {
-    let dir = create_user_crate();
+    let dir = crate::util::create_fresh_crate("user-plan", PLAN);
 
     let (code, out) = cargo(&dir, &["test", "--test", "plan"]);
     assert_eq!(code, 0, "{out}");

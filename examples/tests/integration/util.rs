@@ -31,6 +31,30 @@ impl PlanRun {
     }
 }
 
+/// What a new user has: a crate outside this workspace (its own `[workspace]`) named `name`,
+/// with `testrig` as a path dev-dependency, an empty library and `tests/plan.rs` (`plan`) as
+/// a `harness = false` test target, and this workspace's lock file so nothing new is
+/// downloaded. Created afresh in the system's temporary folder.
+pub fn create_fresh_crate(name: &str, plan: &str) -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let dir = std::env::temp_dir().join(format!("testrig-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("tests")).unwrap();
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    let testrig = workspace.join("crates").join("testrig");
+    let manifest = format!(
+        "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\npublish = false\n\n\
+         [dev-dependencies]\ntestrig = {{ path = \"{}\" }}\n\n\
+         [[test]]\nname = \"plan\"\nharness = false\n\n[workspace]\n",
+        testrig.display()
+    );
+    std::fs::write(dir.join("Cargo.toml"), manifest).unwrap();
+    std::fs::write(dir.join("src").join("lib.rs"), "").unwrap();
+    std::fs::write(dir.join("tests").join("plan.rs"), plan).unwrap();
+    std::fs::copy(workspace.join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+    dir
+}
+
 /// A fresh folder for one test's files, under the cargo target folder.
 pub fn scratch_dir(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))

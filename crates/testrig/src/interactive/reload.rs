@@ -49,6 +49,9 @@ pub struct Handoff {
     /// How long the rebuild took, in seconds.
     #[serde(default)]
     pub build_seconds: f64,
+    /// Sources were saved again during the build: the new image reloads once more.
+    #[serde(default)]
+    pub rebuild_pending: bool,
 }
 
 impl Handoff {
@@ -104,6 +107,9 @@ pub struct Reloader {
     /// A second handle on the listening socket, passed to the next image.
     listener: TcpListener,
     busy: AtomicBool,
+    /// A save came while a build or a run was under way: reload again afterwards (handed
+    /// to the next image when the reload in progress succeeds).
+    pending: AtomicBool,
     /// The testcases' fingerprints as of this image's start.
     fingerprints: BTreeMap<String, String>,
 }
@@ -136,6 +142,7 @@ impl Reloader {
             target_dir,
             listener,
             busy: AtomicBool::new(false),
+            pending: AtomicBool::new(false),
             fingerprints,
         })
     }
@@ -176,6 +183,7 @@ impl Reloader {
         }
         let reloader = self.clone();
         let state = state.clone();
+        let runpath = state.runpath.clone();
         // Only files written since the last rebuild began count: the build itself opens
         // every source, which the watcher reports too.
         let mut since = std::time::SystemTime::now();
@@ -183,12 +191,18 @@ impl Reloader {
             .name("testrig-reload-watch".into())
             .spawn(move || {
                 let _debouncer = debouncer;
-                for batch in events {
-                    let Ok(batch) = batch else { continue };
+                loop {
+                    let batch = match events.recv_timeout(std::time::Duration::from_millis(100)) {
+                        Ok(Ok(batch)) => batch,
+                        Ok(Err(_)) => continue,
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Vec::new(),
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+                    };
                     let saved = batch.iter().any(|event| {
                         let path = &event.path;
                         !path.starts_with(&target)
                             && !path.starts_with(root.join("target"))
+                            && !path.starts_with(&runpath)
                             && !path
                                 .components()
                                 .any(|part| part.as_os_str().to_string_lossy().starts_with('.'))
@@ -199,12 +213,25 @@ impl Reloader {
                     });
                     if saved {
                         since = std::time::SystemTime::now();
-                        let _ = reloader.start(&state);
+                        reloader.pending.store(true, Ordering::SeqCst);
+                    }
+                    // A save during a build or a run is not lost: it waits for them to end.
+                    if reloader.pending.load(Ordering::SeqCst)
+                        && !reloader.busy.load(Ordering::SeqCst)
+                        && state.is_idle()
+                        && reloader.start(&state).is_ok()
+                    {
+                        reloader.pending.store(false, Ordering::SeqCst);
                     }
                 }
             })
             .map_err(|error| format!("cannot start the watcher: {error}"))?;
         Ok(())
+    }
+
+    /// Asks for a reload as soon as nothing runs (the watcher starts it).
+    pub fn request(&self) {
+        self.pending.store(true, Ordering::SeqCst);
     }
 
     /// The build command, as shown to users.
@@ -322,6 +349,7 @@ impl Reloader {
             drivers: state.handoff_drivers(),
             testcase_fingerprints: self.fingerprints.clone(),
             build_seconds,
+            rebuild_pending: self.pending.load(Ordering::SeqCst),
         };
         let path = PathBuf::from(&handoff.report.runpath).join("reload-handoff.json");
         let text = match serde_json::to_string(&handoff) {
