@@ -183,9 +183,9 @@ function renderReload(reload) {
       type: 'button',
       class: 'btn small primary',
       dataset: { testid: 'run-stale' },
-      title: 'Run the testcases whose code changed in this reload',
-      onclick: () => notifyOutcome(runSelection(stale), `Queued ${stale.length} changed testcase(s)`),
-    }, `▶ Run ${stale.length} changed`));
+      title: 'Run the testcases this reload affects: their own code changed, or code they ran did (as `cargo testrig affected` recorded it)',
+      onclick: () => notifyOutcome(runSelection(stale), `Queued ${stale.length} affected testcase(s)`),
+    }, `▶ Run ${stale.length} affected`));
   }
   if (reload.phase === 'failed' || reload.phase === 'reloaded') {
     box.appendChild(h('button', { type: 'button', class: 'btn small', onclick: () => { ui.reloadDismissed = reload.time; box.hidden = true; } }, 'Dismiss'));

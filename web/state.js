@@ -182,7 +182,7 @@ export class ReportModel {
           // A rerun starts clean.
           node.entries = [];
           node.error = null;
-          node.stale = false;
+          node.stale = null;
           this.running.add(node.uid);
         }
         touch(event.uid);
@@ -379,7 +379,7 @@ export class ReportModel {
       node.timer = {};
       node.error = null;
       node.entries = [];
-      node.stale = false;
+      node.stale = null;
       node.hash = (node.hash || 0) + 1;
       for (const child of node.children) walk(child);
     };

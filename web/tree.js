@@ -171,7 +171,7 @@ export class TreeView {
     const bad = counts.failed + counts.error + counts.incomplete;
     const envStatus = node.env_status || '';
     const driverKey = node.drivers.map((driver) => driver.status).join(',');
-    const signature = `${node.status}|${node.runtime_status}|${counts.total}|${counts.passed}|${bad}|${envStatus}|${driverKey}|${!!node.stale}`;
+    const signature = `${node.status}|${node.runtime_status}|${counts.total}|${counts.passed}|${bad}|${envStatus}|${driverKey}|${node.stale || ''}`;
     if (signature === entry.signature) return;
     entry.signature = signature;
     const row = entry.row;
@@ -179,7 +179,7 @@ export class TreeView {
     row.dataset.status = node.status;
     row.dataset.stale = node.stale ? 'true' : 'false';
     row.dataset.runtimeStatus = node.runtime_status;
-    row.title = `${node.uid}\n${statusLabel(node.status)}${node.runtime_status === 'running' || node.runtime_status === 'waiting' ? ` (${node.runtime_status})` : ''}${node.stale ? '\nstale: its code changed since this result' : ''}`;
+    row.title = `${node.uid}\n${statusLabel(node.status)}${node.runtime_status === 'running' || node.runtime_status === 'waiting' ? ` (${node.runtime_status})` : ''}${node.stale ? `\nstale: ${node.stale}` : ''}`;
     if (entry.counts) {
       clearElement(entry.counts);
       if (bad > 0) entry.counts.appendChild(h('span', { class: 'cnt fail', title: `${bad} failed or errored` }, `✗ ${bad}`));

@@ -423,3 +423,180 @@ fn watch_reruns_what_a_saved_change_affects() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// One HTTP request to the interactive plan at `address`; the status and the JSON body.
+fn http(address: &str, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    (status, serde_json::from_str(body).unwrap_or_default())
+}
+
+/// Polls the full interactive report until `done` holds for it; on a timeout, shows the
+/// plan's error output from `log`.
+fn wait_for_report(
+    address: &str,
+    log: &Path,
+    what: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        let (_, full) = http(address, "GET", "/api/v1/interactive/report/full", "");
+        if done(&full["report"]) {
+            return full["report"].clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}: {}\n{}",
+            full["report"]["reload"],
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Every testcase of a report, by name, with why its result is stale (`None`: fresh).
+fn stale_testcases(
+    report: &serde_json::Value,
+) -> std::collections::BTreeMap<String, Option<String>> {
+    fn walk(
+        node: &serde_json::Value,
+        out: &mut std::collections::BTreeMap<String, Option<String>>,
+    ) {
+        if node["kind"] == "testcase" {
+            out.insert(
+                node["name"].as_str().unwrap().to_string(),
+                node["stale"].as_str().map(str::to_string),
+            );
+        }
+        for child in node["children"].as_array().into_iter().flatten() {
+            walk(child, out);
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(&report["plan"], &mut out);
+    out
+}
+
+#[test]
+fn a_code_reload_marks_stale_the_results_of_testcases_that_ran_the_changed_code() {
+    use std::io::{BufRead, BufReader};
+
+    let _turn = take_turn();
+    let dir = fixture_copy("affected-reload");
+    let recorded = record(&dir);
+    assert!(
+        recorded.contains("affected: recorded the coverage of 9 testcases"),
+        "{recorded}"
+    );
+    // The interactive plan is an ordinary build (no instrumentation): it only reads what
+    // `cargo testrig affected` recorded.
+    let build = Command::new(env!("CARGO"))
+        .args([
+            "test",
+            "--no-run",
+            "--message-format",
+            "json-render-diagnostics",
+            "--test",
+            "plan",
+        ])
+        .current_dir(&dir)
+        .env(
+            "CARGO_TARGET_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("reload-target"),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let plan = String::from_utf8_lossy(&build.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+        .expect("the build names the plan executable");
+    // Beside the crate, not in it: the plan reloads on any file saved in its crate.
+    let log = dir.with_extension("stderr");
+    let mut child = Command::new(plan)
+        .args(["-i", "0", "--runpath"])
+        .arg(dir.join("runpath"))
+        .current_dir(&dir)
+        .env("CARGO", env!("CARGO"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let address = line
+        .trim()
+        .strip_prefix("Interactive testrig UI: http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .trim_end_matches('/')
+        .to_string();
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+
+    let (status, body) = http(
+        &address,
+        "PUT",
+        "/api/v1/interactive/report",
+        r#"{"runtime_status":"running"}"#,
+    );
+    assert_eq!(status, 202, "{body}");
+    wait_for_report(&address, &log, "the run", |report| {
+        report["plan"]["counts"]["passed"] == 9
+    });
+
+    // `area` is not a testcase: only the coverage knows that `computes_area` runs it.
+    edit(
+        &dir,
+        "src/geometry.rs",
+        "rect.width * rect.height * UNIT",
+        "rect.height * rect.width * UNIT",
+    );
+    let report = wait_for_report(&address, &log, "the reload", |report| {
+        report["reload"]["phase"] == "reloaded"
+    });
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let message = report["reload"]["message"].as_str().unwrap();
+    assert!(message.contains("(1 stale"), "{message}");
+    assert!(
+        message.contains("as `cargo testrig affected` recorded it"),
+        "{message}"
+    );
+    let stale = stale_testcases(&report);
+    assert_eq!(stale.len(), 9, "{stale:?}");
+    for (name, reason) in stale {
+        if name == "computes_area" {
+            assert_eq!(
+                reason.as_deref(),
+                Some("changed: src/geometry.rs::area"),
+                "{name}"
+            );
+        } else {
+            assert_eq!(reason, None, "{name}");
+        }
+    }
+    assert_eq!(report["plan"]["counts"]["passed"], 9, "results are kept");
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -159,9 +159,14 @@ pub struct ReportNode {
     /// Where a test's environment is in its life cycle (interactive runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env_status: Option<DriverStatus>,
-    /// The result is from code that has changed since (kept across a code reload).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub stale: bool,
+    /// Why the result is stale: it is from code that has changed since (kept across a code
+    /// reload), e.g. "its code changed" or "changed: src/geometry.rs::area".
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "stale_reason"
+    )]
+    pub stale: Option<String>,
     /// The drivers of a test's environment.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drivers: Vec<DriverReport>,
@@ -190,7 +195,7 @@ impl ReportNode {
             entries: Vec::new(),
             hash: 0,
             env_status: None,
-            stale: false,
+            stale: None,
             drivers: Vec::new(),
             children: Vec::new(),
         }
@@ -215,7 +220,7 @@ impl ReportNode {
             entries: self.entries.clone(),
             hash: self.hash,
             env_status: self.env_status,
-            stale: self.stale,
+            stale: self.stale.clone(),
             drivers: self.drivers.clone(),
             children: Vec::new(),
         }
@@ -276,6 +281,24 @@ impl ReportNode {
     }
 }
 
+/// Reads `stale` as a reason, or as the `true` reports of the first code-reload version
+/// wrote (no reason given).
+fn stale_reason<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stale {
+        Flag(bool),
+        Reason(String),
+    }
+    Ok(match Option::<Stale>::deserialize(deserializer)? {
+        None | Some(Stale::Flag(false)) => None,
+        Some(Stale::Flag(true)) => Some("its code changed".to_string()),
+        Some(Stale::Reason(reason)) => Some(reason),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,6 +307,25 @@ mod tests {
         let mut node = ReportNode::new(NodeKind::Testcase, uid, uid);
         node.status = status;
         node
+    }
+
+    #[test]
+    fn stale_reads_as_a_reason_or_the_older_flag() {
+        let read = |stale: &str| {
+            let text = format!(
+                r#"{{"uid":"t","name":"t","kind":"testcase","status":"passed","stale":{stale}}}"#
+            );
+            serde_json::from_str::<ReportNode>(&text).unwrap().stale
+        };
+        assert_eq!(
+            read(r#""changed: src/a.rs::f""#).as_deref(),
+            Some("changed: src/a.rs::f")
+        );
+        assert_eq!(read("true").as_deref(), Some("its code changed"));
+        assert_eq!(read("false"), None);
+        assert_eq!(read("null"), None);
+        let node = testcase("t", Status::Passed);
+        assert!(!serde_json::to_string(&node).unwrap().contains("stale"));
     }
 
     #[test]

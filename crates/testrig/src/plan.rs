@@ -504,10 +504,9 @@ fn list(plan_name: &str, selection: &Selection, format: ListFormat) -> Result<()
         .map_err(|error| PlanError(format!("failed to print the list: {error}")))
 }
 
-/// `<cargo target dir>/testrig/<plan>`: the plan binary lives in `target/<profile>/deps/`
-/// (a `[[test]]`) or `target/<profile>/` (a bin or example).
-fn default_runpath(plan_name: &str) -> PathBuf {
-    let slug: String = plan_name
+/// A plan's name as one file name: ASCII letters, digits and `-` kept, the rest `_`.
+pub(crate) fn plan_slug(plan_name: &str) -> String {
+    plan_name
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' {
@@ -516,7 +515,13 @@ fn default_runpath(plan_name: &str) -> PathBuf {
                 '_'
             }
         })
-        .collect();
+        .collect()
+}
+
+/// `<cargo target dir>/testrig/<plan>`: the plan binary lives in `target/<profile>/deps/`
+/// (a `[[test]]`) or `target/<profile>/` (a bin or example).
+fn default_runpath(plan_name: &str) -> PathBuf {
+    let slug = plan_slug(plan_name);
     let target = std::env::current_exe().ok().and_then(|exe| {
         let dir = exe.parent()?;
         let profile = if dir.file_name()? == "deps" || dir.file_name()? == "examples" {
@@ -561,17 +566,9 @@ fn run_interactive(
     // After a code reload, the previous image of this process hands over its socket and
     // its report; anything wrong with the hand-off means starting afresh, and saying so.
     let handoff = options.reload_handoff.as_ref().and_then(|path| {
-        match crate::interactive::Handoff::read(path).and_then(|handoff| {
-            handoff.listener().map(|listener| {
-                let previous = (
-                    handoff.report,
-                    handoff.testcase_fingerprints,
-                    handoff.build_seconds,
-                    handoff.rebuild_pending,
-                );
-                (previous, handoff.drivers, listener)
-            })
-        }) {
+        match crate::interactive::Handoff::read(path)
+            .and_then(|handoff| handoff.listener().map(|listener| (handoff, listener)))
+        {
             Ok(adopted) => Some(adopted),
             Err(error) => {
                 eprintln!("warning: code reload: {error}; starting afresh");
@@ -579,8 +576,11 @@ fn run_interactive(
             }
         }
     });
-    let (previous_report, handed_off, listener) = match handoff {
-        Some((report, drivers, listener)) => (Some(report), drivers, listener),
+    let (previous, handed_off, listener) = match handoff {
+        Some((mut handoff, listener)) => {
+            let drivers = std::mem::take(&mut handoff.drivers);
+            (Some(handoff), drivers, listener)
+        }
         None => {
             let listener = crate::interactive::bind(std::net::SocketAddr::new(host, port)).map_err(|error| {
                 PlanError(format!("failed to listen on {host}:{port} for interactive mode: {error}; choose another port with -i PORT"))
@@ -596,23 +596,26 @@ fn run_interactive(
         host_name(),
         runpath.display().to_string(),
     );
-    let source_root = crate::interactive::source_root().map(PathBuf::from);
-    let fingerprints = source_root
-        .as_deref()
-        .map(|root| crate::interactive::testcase_fingerprints(&report, root))
-        .unwrap_or_default();
-    if let Some((previous, old_fingerprints, build_seconds, _)) = &previous_report {
-        let carried = crate::interactive::carry_results(
-            previous,
-            &mut report,
-            old_fingerprints,
-            &fingerprints,
-        );
+    let mut code = crate::interactive::source_root()
+        .map(|root| crate::interactive::CodeState::capture(&report, Path::new(&root), &plan.name));
+    if let Some(previous) = &previous {
+        let stale = code
+            .as_mut()
+            .map(|code| code.stale_since(&previous.code))
+            .unwrap_or_default();
+        let carried = crate::interactive::carry_results(&previous.report, &mut report, &stale);
+        let coverage = match code.as_ref().map(|code| (&code.snapshot.units, &code.coverage_note)) {
+            Some((_, Some(note))) => format!("; recorded coverage not used: {note}"),
+            Some((Some(_), None)) if previous.code.units.is_some() => {
+                "; stale also where a testcase ran changed code, as `cargo testrig affected` recorded it".to_string()
+            }
+            _ => String::new(),
+        };
         report.reload = Some(testrig_model::ReloadStatus {
             phase: testrig_model::ReloadPhase::Reloaded,
             message: format!(
-                "reloaded (built in {build_seconds:.2} s): {} testcases kept their results ({} stale: their code changed), {} new, {} removed",
-                carried.kept, carried.stale, carried.new, carried.removed
+                "reloaded (built in {:.2} s): {} testcases kept their results ({} stale: their code changed), {} new, {} removed{coverage}",
+                previous.build_seconds, carried.kept, carried.stale, carried.new, carried.removed
             ),
             time: now(),
         });
@@ -626,7 +629,7 @@ fn run_interactive(
                 crate::interactive::Reloader::new(
                     options.reload_command.as_deref(),
                     copy,
-                    fingerprints.clone(),
+                    code.map(|code| code.snapshot).unwrap_or_default(),
                 )
             })
             .map_err(|error| eprintln!("note: code reload is off: {error}"))
@@ -679,7 +682,11 @@ fn run_interactive(
     {
         match reloader.watch(&state) {
             // Sources saved while the previous image was building: build them too.
-            Ok(()) if previous_report.as_ref().is_some_and(|previous| previous.3) => {
+            Ok(())
+                if previous
+                    .as_ref()
+                    .is_some_and(|previous| previous.rebuild_pending) =>
+            {
                 reloader.request();
             }
             Ok(()) => {}
@@ -692,7 +699,7 @@ fn run_interactive(
             reloader.command()
         ));
     }
-    if let Some(reload) = &previous_report.as_ref().and(report_reload_message(&state)) {
+    if let Some(reload) = &previous.as_ref().and(report_reload_message(&state)) {
         say(reload.clone());
     }
     say("Press Ctrl-C to stop.".to_string());

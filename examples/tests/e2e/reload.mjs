@@ -21,7 +21,12 @@ try {
   await check('the Reload button rebuilds, and the open tab reconnects and shows the new testcase', async () => {
     const source = readFileSync(planSource, 'utf8');
     const added = '    #[testcase]\n    fn added_in_the_browser(&self, _env: &Env, result: &mut Recorder) {\n        result.is_true(true, "added");\n    }\n\n';
-    writeFileSync(planSource, source.replace('    #[testcase]\n    fn value(', `${added}    #[testcase]\n    fn value(`));
+    // The testcase `value` changes too: its result (failed) is kept, marked stale.
+    const edited = source
+      .replace('    #[testcase]\n    fn value(', `${added}    #[testcase]\n    fn value(`)
+      .replace('result.equal(1, 2, "the value")', 'result.equal(2, 2, "the value")');
+    if (edited === source || !edited.includes('equal(2, 2')) throw new Error('the plan source is not as expected');
+    writeFileSync(planSource, edited);
     await page.locator('[data-testid="reload"]').click();
     await page.locator('[data-testid="reload-status"][data-phase="reloaded"]').waitFor({ timeout: 240000 });
     await row('Service/Service/added_in_the_browser').waitFor({ timeout: 30000 });
@@ -34,6 +39,18 @@ try {
   await check('the new testcase runs from the reloaded tab', async () => {
     await row('Service/Service/added_in_the_browser').locator('[data-testid="run-node"]').click();
     await page.locator('[data-testid="tree-row"][data-uid="Service/Service/added_in_the_browser"][data-status="passed"]').waitFor({ timeout: 30000 });
+  });
+
+  await check('the banner runs the testcases the reload affects in one click, and their results are fresh again', async () => {
+    await page.locator('[data-testid="tree-row"][data-uid="Service/Service/value"][data-stale="true"]').waitFor();
+    const title = await row('Service/Service/value').getAttribute('title');
+    if (!/stale: /.test(title)) throw new Error(`row title: ${title}`);
+    const button = page.locator('[data-testid="run-stale"]');
+    const label = await button.innerText();
+    if (!/Run 1 affected/.test(label)) throw new Error(`button: ${label}`);
+    await page.screenshot({ path: `${artifacts}/reload-stale.png` });
+    await button.click();
+    await page.locator('[data-testid="tree-row"][data-uid="Service/Service/value"][data-status="passed"][data-stale="false"]').waitFor({ timeout: 30000 });
   });
 
   await page.screenshot({ path: `${artifacts}/reload.png` });

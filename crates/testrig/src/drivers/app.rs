@@ -1431,6 +1431,35 @@ mod tests {
     }
 
     #[test]
+    fn an_app_that_exited_before_the_take_over_is_an_error_and_leaves_nothing_behind() {
+        let context = start_context("adopt-exited");
+        // The leader exits at once and leaves a grandchild in its group.
+        let script = "sleep 30 & echo ready child=$!; sleep 0.2; exit 5";
+        let old = sh("server", script).ready_on_stdout(r"child=(?P<child>\d+)");
+        old.start(&context).unwrap();
+        old.wait_ready(&context).unwrap();
+        let state = old.handoff_state().expect("a running app hands over");
+        let grandchild: u32 = old.attributes()["child"].as_str().unwrap().parse().unwrap();
+        std::mem::forget(old);
+        let leader = state["pid"].as_u64().unwrap() as u32;
+        wait_until("the leader's exit", Duration::from_secs(5), || {
+            matches!(process_state(leader), Some(('Z', _)))
+        });
+
+        let new = sh("server", script).ready_on_stdout(r"child=(?P<child>\d+)");
+        let error = new.adopt(&state, &context).unwrap_err();
+        assert!(
+            error.message.contains("cannot take over app `server`") && error.message.contains('5'),
+            "{error}"
+        );
+        assert!(
+            !process_running(grandchild),
+            "the rest of its group is killed"
+        );
+        assert!(!process_running(leader), "the leader is reaped");
+    }
+
+    #[test]
     fn failure_reports_a_program_that_exited_on_its_own() {
         let context = start_context("failure");
         let app = started(

@@ -330,14 +330,16 @@ impl GroupChild {
     }
 
     /// Takes over a process group the previous image of this plan spawned (code reload:
-    /// `exec` keeps the children): `pid` must be alive, a child of this process and the
-    /// leader of its own group. It is registered again, so no exit path leaves it behind.
+    /// `exec` keeps the children): `pid` must be a child of this process and the leader of
+    /// its own group. It is registered again, so no exit path leaves it behind. A leader
+    /// that exited meanwhile (a zombie) is taken over too: its exit status is read, and
+    /// stopping it still kills what is left of its group and reaps it.
     pub fn adopt(pid: u32) -> io::Result<GroupChild> {
         let not_ours = |why: &str| io::Error::other(format!("process {pid} {why}"));
         let raw = i32::try_from(pid).map_err(|_| not_ours("is not a valid pid"))?;
         let leader = Pid::from_raw(raw).ok_or_else(|| not_ours("is not a valid pid"))?;
         match process_state(pid) {
-            None | Some(('Z' | 'X', _)) => return Err(not_ours("is gone")),
+            None | Some(('X', _)) => return Err(not_ours("is gone")),
             Some((_, group)) if group != raw => {
                 return Err(not_ours("does not lead its own process group"));
             }

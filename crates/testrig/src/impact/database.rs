@@ -9,13 +9,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 /// Version of the tables below; a database of another version is rebuilt.
 pub const DATABASE_VERSION: u32 = 1;
 
 /// A source unit as stored: its key, whether it is a function, its file and fingerprint.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StoredUnit {
     /// `file::item path`.
     pub key: String,
@@ -96,21 +96,23 @@ impl ImpactDatabase {
         Ok((database, state))
     }
 
+    /// Opens an existing database to read it, whatever its run variant (which testcase
+    /// executes which function hardly depends on the toolchain or flags): `None` when there
+    /// is none, an error when it cannot be used. Nothing is written.
+    pub fn open_to_read(path: &Path) -> Result<Option<ImpactDatabase>, String> {
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let connection = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|error| format!("it cannot be opened: {error}"))?;
+        Self::check_version(&connection)?;
+        Ok(Some(ImpactDatabase { connection }))
+    }
+
     fn check(path: &Path, variant: &str) -> Result<(), String> {
         let connection =
             Connection::open(path).map_err(|error| format!("it cannot be opened: {error}"))?;
-        let version: Option<String> = connection
-            .query_row("select value from meta where key = 'version'", [], |row| {
-                row.get(0)
-            })
-            .optional()
-            .map_err(|error| format!("it cannot be read: {error}"))?;
-        if version.as_deref() != Some(&DATABASE_VERSION.to_string()) {
-            return Err(format!(
-                "it was written by another version ({}; this is {DATABASE_VERSION})",
-                version.unwrap_or_else(|| "none".into())
-            ));
-        }
+        Self::check_version(&connection)?;
         let stored: Option<String> = connection
             .query_row("select value from meta where key = 'variant'", [], |row| {
                 row.get(0)
@@ -121,6 +123,22 @@ impl ImpactDatabase {
             return Err(format!(
                 "it belongs to another run variant ({})",
                 stored.unwrap_or_default()
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_version(connection: &Connection) -> Result<(), String> {
+        let version: Option<String> = connection
+            .query_row("select value from meta where key = 'version'", [], |row| {
+                row.get(0)
+            })
+            .optional()
+            .map_err(|error| format!("it cannot be read: {error}"))?;
+        if version.as_deref() != Some(&DATABASE_VERSION.to_string()) {
+            return Err(format!(
+                "it was written by another version ({}; this is {DATABASE_VERSION})",
+                version.unwrap_or_else(|| "none".into())
             ));
         }
         Ok(())
@@ -175,6 +193,20 @@ impl ImpactDatabase {
                 .map_err(|error| error.to_string())
         })
         .collect()
+    }
+
+    /// The source files the stored units are in (every file the recorded plan was
+    /// compiled from, under the workspace).
+    pub fn files(&self) -> Result<Vec<String>, String> {
+        let mut statement = self
+            .connection
+            .prepare("select distinct file from units order by file")
+            .map_err(|error| error.to_string())?;
+        let rows = statement
+            .query_map([], |row| row.get::<_, String>(0))
+            .map_err(|error| error.to_string())?;
+        rows.map(|row| row.map_err(|error| error.to_string()))
+            .collect()
     }
 
     /// Every recorded testcase, by UID.

@@ -7,6 +7,7 @@ mod fingerprint;
 mod inputs;
 mod profile;
 mod recording;
+mod reload;
 mod selection;
 
 pub use coverage::{
@@ -24,4 +25,5 @@ pub use profile::{
     decode, decode_names, demangle, executed_functions, executed_records, executed_spans, name_ref,
 };
 pub use recording::{AffectedRun, CoverageRecorder, RUN_VARIANT_VARIABLE};
-pub use selection::{Reason, SourceChanges, select, source_changes};
+pub use reload::{RecordedCoverage, database_path};
+pub use selection::{Reason, SourceChanges, changed_code, select, source_changes};

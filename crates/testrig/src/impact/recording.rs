@@ -18,6 +18,7 @@ use crate::impact::fingerprint::{
     SourceUnit, UnitKind, fingerprint_crate, source_key, unit_index_for_span,
 };
 use crate::impact::profile::{CoverageMap, FunctionRef, executed_spans};
+use crate::impact::reload::database_path;
 use crate::impact::selection::{Reason, select, source_changes};
 use crate::runner::TestcaseObserver;
 
@@ -56,20 +57,7 @@ impl AffectedRun {
         }
         check_version().map_err(|error| error.to_string())?;
         let variant = std::env::var(RUN_VARIANT_VARIABLE).unwrap_or_else(|_| "default".to_string());
-        let slug: String = plan
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let database_path = workspace_root
-            .join("target")
-            .join("testrig-impact")
-            .join(format!("{slug}.sqlite"));
+        let database_path = database_path(workspace_root, plan);
         let mut everything = None;
         // Only files the instrumented code was compiled from can hold code a testcase
         // executed: fingerprinting those, not every file under the workspace, keeps start-up

@@ -80,6 +80,29 @@ pub fn source_changes(
     changes
 }
 
+/// Why the code `record` says a testcase executed is affected by `changes`: the changed
+/// functions it executed, the files with changed items it executed code in (empty: none).
+pub fn changed_code(record: &TestcaseRecord, changes: &SourceChanges) -> Vec<Reason> {
+    let mut reasons = Vec::new();
+    let functions: Vec<String> = record
+        .units
+        .intersection(&changes.functions)
+        .cloned()
+        .collect();
+    if !functions.is_empty() {
+        reasons.push(Reason::ChangedFunctions(functions));
+    }
+    let files: Vec<String> = record
+        .files
+        .intersection(&changes.item_files)
+        .cloned()
+        .collect();
+    if !files.is_empty() {
+        reasons.push(Reason::ChangedItems(files));
+    }
+    reasons
+}
+
 /// The reasons each testcase in `testcases` (UID → current inputs hash) is selected; an empty
 /// list means it is not affected.
 pub fn select(
@@ -96,22 +119,7 @@ pub fn select(
                 if record.failed {
                     reasons.push(Reason::FailedLastTime);
                 }
-                let functions: Vec<String> = record
-                    .units
-                    .intersection(&changes.functions)
-                    .cloned()
-                    .collect();
-                if !functions.is_empty() {
-                    reasons.push(Reason::ChangedFunctions(functions));
-                }
-                let files: Vec<String> = record
-                    .files
-                    .intersection(&changes.item_files)
-                    .cloned()
-                    .collect();
-                if !files.is_empty() {
-                    reasons.push(Reason::ChangedItems(files));
-                }
+                reasons.extend(changed_code(record, changes));
                 if &record.inputs != inputs {
                     reasons.push(Reason::ChangedInputs(changed_inputs(
                         &record.inputs,

@@ -5,6 +5,6 @@ mod reload;
 mod server;
 mod state;
 
-pub use reload::{CarriedResults, Handoff, Reloader, carry_results, testcase_fingerprints};
+pub use reload::{CarriedResults, CodeSnapshot, CodeState, Handoff, Reloader, carry_results};
 pub use server::{OPENAPI, WebAssets, bind, report_router, router, serve, source_root};
 pub use state::{InteractiveState, LiveReport, Refusal, Update};

@@ -4,9 +4,10 @@
 //!
 //! The rebuild's progress goes out as `Reload` events on the same stream as everything else
 //! (DESIGN.md §5, "Reload keeps the environment"). A failed build changes nothing: the old
-//! code keeps serving and the compiler's errors are shown. This first version stops the
-//! environments before `exec` and the new image starts them again on demand; re-adopting
-//! running drivers across `exec` is not done yet.
+//! code keeps serving and the compiler's errors are shown. Started drivers are handed over
+//! too: their processes stay children of this PID across `exec`, and the new image takes
+//! over those whose definition is unchanged (`env::Environment::start`). Which kept results
+//! are stale follows from what the previous image knew of its code ([`CodeSnapshot`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
@@ -21,7 +22,7 @@ use testrig_model::{Event, NodeKind, ReloadPhase, ReloadStatus, Report, ReportNo
 
 use crate::env::HandedOffDriver;
 use crate::events::now;
-use crate::impact::{fingerprint_source, unit_index_for_span};
+use crate::impact::{RecordedCoverage, StoredUnit, fingerprint_source, unit_index_for_span};
 use crate::interactive::state::{InteractiveState, Refusal};
 
 /// Version of the hand-off file; another version is refused and the plan starts afresh.
@@ -42,10 +43,10 @@ pub struct Handoff {
     /// The started drivers that keep running across the reload, by test UID.
     #[serde(default)]
     pub drivers: BTreeMap<String, Vec<HandedOffDriver>>,
-    /// Each testcase's source fingerprint when the previous image started: a result whose
-    /// testcase's fingerprint differs now is marked stale.
-    #[serde(default)]
-    pub testcase_fingerprints: BTreeMap<String, String>,
+    /// What the previous image's code was when it started: a result whose code changed
+    /// since is marked stale.
+    #[serde(flatten)]
+    pub code: CodeSnapshot,
     /// How long the rebuild took, in seconds.
     #[serde(default)]
     pub build_seconds: f64,
@@ -110,8 +111,8 @@ pub struct Reloader {
     /// A save came while a build or a run was under way: reload again afterwards (handed
     /// to the next image when the reload in progress succeeds).
     pending: AtomicBool,
-    /// The testcases' fingerprints as of this image's start.
-    fingerprints: BTreeMap<String, String>,
+    /// The code as of this image's start.
+    code: CodeSnapshot,
 }
 
 impl Reloader {
@@ -119,7 +120,7 @@ impl Reloader {
     pub fn new(
         command: Option<&str>,
         listener: TcpListener,
-        fingerprints: BTreeMap<String, String>,
+        code: CodeSnapshot,
     ) -> Result<Reloader, String> {
         let exe = std::env::current_exe()
             .map_err(|error| format!("cannot locate the plan binary: {error}"))?;
@@ -143,7 +144,7 @@ impl Reloader {
             listener,
             busy: AtomicBool::new(false),
             pending: AtomicBool::new(false),
-            fingerprints,
+            code,
         })
     }
 
@@ -347,7 +348,7 @@ impl Reloader {
             listener_fd: self.listener.as_raw_fd(),
             report,
             drivers: state.handoff_drivers(),
-            testcase_fingerprints: self.fingerprints.clone(),
+            code: self.code.clone(),
             build_seconds,
             rebuild_pending: self.pending.load(Ordering::SeqCst),
         };
@@ -393,12 +394,11 @@ pub struct CarriedResults {
 }
 
 /// Copies the results of testcases that still exist from the report of the previous image
-/// into the new skeleton, marking stale those whose fingerprint changed.
+/// into the new skeleton, marking stale those `stale` names (with why).
 pub fn carry_results(
     old: &Report,
     new: &mut Report,
-    old_fingerprints: &BTreeMap<String, String>,
-    new_fingerprints: &BTreeMap<String, String>,
+    stale: &BTreeMap<String, String>,
 ) -> CarriedResults {
     fn testcases(node: &ReportNode, out: &mut HashMap<String, ReportNode>) {
         if node.kind == NodeKind::Testcase {
@@ -421,11 +421,12 @@ pub fn carry_results(
                     node.timer = result.timer;
                     node.error = result.error;
                     node.entries = result.entries;
+                    // Stale stays stale until the testcase runs again.
                     node.stale = ran
-                        && (result.stale
-                            || old_fingerprints.get(&node.uid) != new_fingerprints.get(&node.uid));
+                        .then(|| stale.get(&node.uid).cloned().or(result.stale))
+                        .flatten();
                     carried.kept += 1;
-                    carried.stale += usize::from(node.stale);
+                    carried.stale += usize::from(node.stale.is_some());
                 }
                 None => carried.new += 1,
             }
@@ -437,9 +438,86 @@ pub fn carry_results(
     carried
 }
 
+/// What an image knew of its code when it started, handed to the next one to tell which
+/// results the reload made stale.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CodeSnapshot {
+    /// Each testcase's fingerprint: the hash of the tokens of the function it is defined in.
+    #[serde(default, rename = "testcase_fingerprints")]
+    pub testcases: BTreeMap<String, String>,
+    /// The source units of the files `cargo testrig affected` recorded coverage of, when it
+    /// did (then a change to any function a testcase executed makes it stale).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub units: Option<Vec<StoredUnit>>,
+}
+
+/// The code of the running image and the recorded coverage that relates it to testcases.
+pub struct CodeState {
+    /// What is handed on.
+    pub snapshot: CodeSnapshot,
+    coverage: Option<RecordedCoverage>,
+    /// Why the recorded coverage is not used, when it is not.
+    pub coverage_note: Option<String>,
+}
+
+impl CodeState {
+    /// Fingerprints the code of the plan `plan` whose report skeleton is `report`, from the
+    /// sources under the workspace `root`.
+    pub fn capture(report: &Report, root: &Path, plan: &str) -> CodeState {
+        let testcases = testcase_fingerprints(report, root);
+        let (coverage, coverage_note) = match RecordedCoverage::open(root, plan) {
+            Ok(coverage) => (coverage, None),
+            Err(error) => (None, Some(error)),
+        };
+        let (units, coverage_note) = match coverage.as_ref().map(RecordedCoverage::snapshot) {
+            Some(Ok(units)) => (Some(units), coverage_note),
+            Some(Err(error)) => (
+                None,
+                Some(format!("the sources could not be fingerprinted ({error})")),
+            ),
+            None => (None, coverage_note),
+        };
+        CodeState {
+            snapshot: CodeSnapshot { testcases, units },
+            coverage,
+            coverage_note,
+        }
+    }
+
+    /// The testcases whose results the change from `previous` to this code makes stale, each
+    /// with why: those whose own function changed, and, with recorded coverage, those that
+    /// executed a function (or code in a file with an item) that changed.
+    pub fn stale_since(&mut self, previous: &CodeSnapshot) -> BTreeMap<String, String> {
+        let mut stale: BTreeMap<String, String> = BTreeMap::new();
+        for (uid, fingerprint) in &previous.testcases {
+            if self.snapshot.testcases.get(uid) != Some(fingerprint) {
+                stale.insert(uid.clone(), "its code changed".into());
+            }
+        }
+        if let (Some(coverage), Some(before), Some(after)) =
+            (&self.coverage, &previous.units, &self.snapshot.units)
+        {
+            match coverage.affected(before, after) {
+                Ok(affected) => {
+                    for (uid, reasons) in affected {
+                        let reasons: Vec<String> =
+                            reasons.iter().map(ToString::to_string).collect();
+                        stale.insert(uid, reasons.join("; "));
+                    }
+                }
+                Err(error) => {
+                    self.coverage_note =
+                        Some(format!("the impact database could not be read ({error})"));
+                }
+            }
+        }
+        stale
+    }
+}
+
 /// Each testcase's fingerprint: the hash of the tokens of the function it is defined in
 /// (comments and whitespace do not count), found from its source location under `root`.
-pub fn testcase_fingerprints(report: &Report, root: &Path) -> BTreeMap<String, String> {
+fn testcase_fingerprints(report: &Report, root: &Path) -> BTreeMap<String, String> {
     let mut by_file: BTreeMap<String, Vec<(String, u32)>> = BTreeMap::new();
     let mut stack = vec![&report.plan];
     while let Some(node) = stack.pop() {

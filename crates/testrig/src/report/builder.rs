@@ -125,7 +125,7 @@ impl ReportBuilder {
                     node.status = Status::Unknown;
                     node.error = None;
                     node.entries.clear();
-                    node.stale = false;
+                    node.stale = None;
                 }
             }
             Event::EntryRecorded { uid, entry } => {
@@ -250,7 +250,7 @@ fn reset_node(node: &mut ReportNode) {
     node.timer = Timer::default();
     node.error = None;
     node.entries.clear();
-    node.stale = false;
+    node.stale = None;
     node.hash = node.hash.wrapping_add(1);
     for child in &mut node.children {
         reset_node(child);
