@@ -565,13 +565,31 @@ fn run_interactive(
     };
     // After a code reload, the previous image of this process hands over its socket and
     // its report; anything wrong with the hand-off means starting afresh, and saying so.
+    let mut unusable_handoff = None;
     let handoff = options.reload_handoff.as_ref().and_then(|path| {
         match crate::interactive::Handoff::read(path)
             .and_then(|handoff| handoff.listener().map(|listener| (handoff, listener)))
         {
             Ok(adopted) => Some(adopted),
             Err(error) => {
-                eprintln!("warning: code reload: {error}; starting afresh");
+                // The previous image's driver processes are still this process's children,
+                // and no one knows them now: they must not outlive it unsupervised.
+                let stopped = crate::drivers::stop_children_left_behind(Duration::from_secs(5));
+                let stopped = match stopped.as_slice() {
+                    [] => String::new(),
+                    pids => format!(
+                        "; stopped the {} process(es) the previous image left running (pid {})",
+                        pids.len(),
+                        pids.iter()
+                            .map(u32::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                };
+                let message =
+                    format!("code reload: {error}{stopped}; started afresh, environments stopped");
+                eprintln!("warning: {message}");
+                unusable_handoff = Some(message);
                 None
             }
         }
@@ -596,6 +614,13 @@ fn run_interactive(
         host_name(),
         runpath.display().to_string(),
     );
+    if let Some(message) = unusable_handoff {
+        report.reload = Some(testrig_model::ReloadStatus {
+            phase: testrig_model::ReloadPhase::Failed,
+            message,
+            time: now(),
+        });
+    }
     let mut code = crate::interactive::source_root()
         .map(|root| crate::interactive::CodeState::capture(&report, Path::new(&root), &plan.name));
     if let Some(previous) = &previous {

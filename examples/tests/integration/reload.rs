@@ -269,3 +269,47 @@ fn a_reload_keeps_the_server_process_and_runs_the_changed_code() {
     assert!(!alive(new_pid), "the server process is gone after Ctrl-C");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn an_unusable_hand_off_stops_what_the_previous_image_left_and_starts_afresh() {
+    let dir = std::env::temp_dir().join(format!("testrig-bad-handoff-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let handoff = dir.join("reload-handoff.json");
+    std::fs::write(&handoff, "{ not a hand-off").unwrap();
+    let pids = dir.join("left.pids");
+    // As a previous image would leave them: a driver leading its own process group and a
+    // stray child in the plan's group, both children of the PID the new image runs as.
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(r#"setsid sleep 300 & echo $! > "$1"; sleep 300 & echo $! >> "$1"; exec "$0" -i 0 --runpath "$2" --reload-handoff "$3""#)
+        .arg(env!("CARGO_BIN_EXE_interactive"))
+        .arg(&pids)
+        .arg(dir.join("runpath"))
+        .arg(&handoff);
+    let server = Server::spawn(command);
+    let left: Vec<u64> = std::fs::read_to_string(&pids)
+        .unwrap()
+        .lines()
+        .map(|line| line.parse().unwrap())
+        .collect();
+    assert_eq!(left.len(), 2);
+    let (_, full) = server.get("/api/v1/interactive/report/full");
+    let reload = &full["report"]["reload"];
+    assert_eq!(reload["phase"], "failed", "{reload}");
+    let message = reload["message"].as_str().unwrap();
+    assert!(message.contains("corrupt hand-off"), "{message}");
+    assert!(
+        message.contains("stopped the 2 process(es) the previous image left running"),
+        "{message}"
+    );
+    for pid in &left {
+        assert!(message.contains(&pid.to_string()), "{pid} in {message}");
+        assert!(!alive(*pid), "process {pid} of the previous image is gone");
+    }
+    // The plan itself serves on, afresh.
+    assert_eq!(run(&server, "EchoTest/Echo/round_trip")["status"], "passed");
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -15,6 +15,6 @@ mod process;
 pub use app::App;
 pub use process::{
     GroupChild, StopOutcome, describe_exit, kill_all_process_groups, process_group_alive,
-    register_process_group, registered_process_groups, terminate_all_process_groups,
-    unregister_process_group,
+    register_process_group, registered_process_groups, stop_children_left_behind,
+    terminate_all_process_groups, unregister_process_group,
 };

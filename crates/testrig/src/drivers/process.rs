@@ -107,6 +107,45 @@ fn is_child(pid: u32) -> bool {
     parent == Some(std::process::id())
 }
 
+/// Stops every child process of this process and what is in its process group, each with
+/// up to `grace` after SIGTERM, and returns their pids. For a plan image that starts from an
+/// unusable code-reload hand-off: any child it has then was started by the previous image,
+/// and nothing else knows of it. Call it before this image starts anything.
+pub fn stop_children_left_behind(grace: Duration) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let children: Vec<u32> = entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| is_child(pid))
+        .collect();
+    let stops: Vec<_> = children
+        .iter()
+        .map(|&pid| {
+            std::thread::spawn(move || match GroupChild::adopt(pid) {
+                Ok(group) => {
+                    group.stop(grace);
+                }
+                // Not a group of its own: that one process is all there is to stop.
+                Err(_) => {
+                    if let Some(process) = i32::try_from(pid).ok().and_then(Pid::from_raw) {
+                        let _ = rustix::process::kill_process(process, Signal::KILL);
+                        let _ = rustix::process::waitpid(
+                            Some(process),
+                            rustix::process::WaitOptions::empty(),
+                        );
+                    }
+                }
+            })
+        })
+        .collect();
+    for stop in stops {
+        let _ = stop.join();
+    }
+    children
+}
+
 /// Whether a process exists and is not a zombie.
 #[cfg(test)]
 pub(crate) fn process_running(pid: u32) -> bool {
