@@ -600,6 +600,98 @@ fn derive_build(exe: &Path) -> (Option<Vec<String>>, Option<PathBuf>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use testrig_model::{SourceLocation, Status};
+
+    /// A plan of one suite with these testcases, each defined at `plan.rs:<line>`.
+    fn report(testcases: &[(&str, Status, u32)]) -> Report {
+        let mut suite = ReportNode::new(NodeKind::Suite, "T/S", "S");
+        for (name, status, line) in testcases {
+            let mut node = ReportNode::new(NodeKind::Testcase, format!("T/S/{name}"), *name);
+            node.status = *status;
+            node.location = Some(SourceLocation {
+                file: "plan.rs".into(),
+                line: *line,
+                column: 0,
+            });
+            suite.children.push(node);
+        }
+        let mut test = ReportNode::new(NodeKind::Test, "T", "T");
+        test.children.push(suite);
+        let mut plan = ReportNode::new(NodeKind::Plan, "p", "p");
+        plan.children.push(test);
+        plan.recompute();
+        Report::new(plan, "host".into(), "runpath".into())
+    }
+
+    #[test]
+    fn results_are_carried_over_and_those_of_changed_code_marked_stale() {
+        let root = std::env::temp_dir().join(format!("testrig-carry-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        let source = "fn kept() { one(); }\nfn changed() { two(); }\nfn removed() {}\nfn never_ran() { three(); }\n";
+        std::fs::write(root.join("plan.rs"), source).unwrap();
+        let old = report(&[
+            ("kept", Status::Passed, 1),
+            ("changed", Status::Failed, 2),
+            ("removed", Status::Passed, 3),
+            ("never_ran", Status::Unknown, 4),
+        ]);
+        let before = CodeState::capture(&old, &root, "no recorded plan");
+        assert!(before.snapshot.units.is_none(), "no coverage recorded");
+        assert_eq!(before.snapshot.testcases.len(), 4);
+
+        // A comment is no change; a changed body is; `removed` goes, `added` comes.
+        let edited = "fn kept() { one(); } // fine\nfn changed() { two(2); }\nfn never_ran() { four(); }\nfn added() {}\n";
+        std::fs::write(root.join("plan.rs"), edited).unwrap();
+        let mut new = report(&[
+            ("kept", Status::Unknown, 1),
+            ("changed", Status::Unknown, 2),
+            ("never_ran", Status::Unknown, 3),
+            ("added", Status::Unknown, 4),
+        ]);
+        let mut after = CodeState::capture(&new, &root, "no recorded plan");
+        let stale = after.stale_since(&before.snapshot);
+        // `removed` too: its code is gone (it has no node left to mark).
+        assert_eq!(
+            stale.keys().collect::<Vec<_>>(),
+            ["T/S/changed", "T/S/never_ran", "T/S/removed"]
+        );
+        let carried = carry_results(&old, &mut new, &stale);
+        assert_eq!(
+            carried,
+            CarriedResults {
+                kept: 3,
+                stale: 1,
+                new: 1,
+                removed: 1
+            }
+        );
+        let node = |name: &str| {
+            new.plan.children[0].children[0]
+                .children
+                .iter()
+                .find(|node| node.name == name)
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(node("kept").status, Status::Passed);
+        assert_eq!(node("kept").stale, None);
+        assert_eq!(node("changed").status, Status::Failed);
+        assert_eq!(node("changed").stale.as_deref(), Some("its code changed"));
+        assert_eq!(node("never_ran").stale, None, "no result, nothing stale");
+        assert_eq!(node("added").status, Status::Unknown);
+        assert_eq!(new.plan.status, Status::Failed, "counts folded again");
+
+        // Still stale after another reload that did not touch it.
+        let mut again = report(&[("changed", Status::Unknown, 2)]);
+        carry_results(&new, &mut again, &BTreeMap::new());
+        assert_eq!(
+            again.plan.children[0].children[0].children[0]
+                .stale
+                .as_deref(),
+            Some("its code changed")
+        );
+        let _ = std::fs::remove_dir_all(root);
+    }
 
     #[test]
     fn the_build_command_follows_from_where_the_binary_is() {
