@@ -533,8 +533,10 @@ fn a_code_reload_marks_stale_the_results_of_testcases_that_ran_the_changed_code(
         .expect("the build names the plan executable");
     // Beside the crate, not in it: the plan reloads on any file saved in its crate.
     let log = dir.with_extension("stderr");
+    // Reloads on request only: the watcher has its own tests; this one is about what a
+    // reload marks stale.
     let mut child = Command::new(plan)
-        .args(["-i", "0", "--runpath"])
+        .args(["-i", "0", "--no-reload-watch", "--runpath"])
         .arg(dir.join("runpath"))
         .current_dir(&dir)
         .env("CARGO", env!("CARGO"))
@@ -571,6 +573,19 @@ fn a_code_reload_marks_stale_the_results_of_testcases_that_ran_the_changed_code(
         "rect.width * rect.height * UNIT",
         "rect.height * rect.width * UNIT",
     );
+    // 409 while the run winds down.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (status, body) = http(&address, "POST", "/api/v1/interactive/reload", "");
+        if status == 202 {
+            break;
+        }
+        assert!(
+            status == 409 && std::time::Instant::now() < deadline,
+            "{status} {body}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let report = wait_for_report(&address, &log, "the reload", |report| {
         report["reload"]["phase"] == "reloaded"
     });
