@@ -31,6 +31,10 @@ const HANDOFF_VERSION: u32 = 1;
 /// Lines of compiler output kept in a failed reload's message.
 const OUTPUT_LINES: usize = 200;
 
+/// Lines of compiler output shown while the build runs, and how often they are updated.
+const PROGRESS_LINES: usize = 20;
+const PROGRESS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// What one process image hands to the next.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Handoff {
@@ -274,7 +278,12 @@ impl Reloader {
         };
         say(ReloadPhase::Rebuilding, format!("$ {}", self.command()));
         let started = std::time::Instant::now();
-        let built = self.build();
+        let built = self.build(|output| {
+            say(
+                ReloadPhase::Rebuilding,
+                format!("$ {}\n{output}", self.command()),
+            );
+        });
         let build_seconds = started.elapsed().as_secs_f64();
         let executable = match built {
             Ok(executable) => executable,
@@ -297,26 +306,63 @@ impl Reloader {
         );
     }
 
-    /// Runs the build; the new executable, or the compiler's output.
-    fn build(&self) -> Result<PathBuf, String> {
+    /// Runs the build; the new executable, or the compiler's output. While it runs, the
+    /// latest lines of its output go to `progress` (a few times a second at most).
+    fn build(&self, progress: impl Fn(String)) -> Result<PathBuf, String> {
+        use std::io::{BufRead, BufReader, Read};
+
         let mut command = Command::new(&self.command[0]);
         command
             .args(&self.command[1..])
             .current_dir(&self.dir)
-            .stdin(Stdio::null());
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         if let Some(target) = &self.target_dir {
             command.env("CARGO_TARGET_DIR", target);
         }
-        let output = command
-            .output()
+        let mut child = command
+            .spawn()
             .map_err(|error| format!("failed to run `{}`: {error}", self.command()))?;
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: Vec<&str> = stderr.lines().collect();
-        let tail = tail[tail.len().saturating_sub(OUTPUT_LINES)..].join("\n");
-        if !output.status.success() {
+        // Cargo's JSON messages (stdout) are read aside so neither pipe can fill up.
+        let mut stdout_pipe = child.stdout.take();
+        let messages = std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(pipe) = stdout_pipe.as_mut() {
+                let _ = pipe.read_to_string(&mut text);
+            }
+            text
+        });
+        let mut lines = std::collections::VecDeque::new();
+        let mut shown = std::time::Instant::now();
+        if let Some(stderr) = child.stderr.take() {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if lines.len() == OUTPUT_LINES {
+                    lines.pop_front();
+                }
+                lines.push_back(line);
+                if shown.elapsed() >= PROGRESS_INTERVAL {
+                    shown = std::time::Instant::now();
+                    let skip = lines.len().saturating_sub(PROGRESS_LINES);
+                    progress(
+                        lines
+                            .iter()
+                            .skip(skip)
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join("\n"),
+                    );
+                }
+            }
+        }
+        let status = child
+            .wait()
+            .map_err(|error| format!("failed to run `{}`: {error}", self.command()))?;
+        let stdout = messages.join().unwrap_or_default();
+        let tail = Vec::from(lines).join("\n");
+        if !status.success() {
             return Err(format!("{} failed:\n{tail}", self.command()));
         }
-        let stdout = String::from_utf8_lossy(&output.stdout);
         let executables: Vec<String> = stdout
             .lines()
             .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
@@ -691,6 +737,45 @@ mod tests {
             Some("its code changed")
         );
         let _ = std::fs::remove_dir_all(root);
+    }
+
+    #[test]
+    fn the_build_output_is_shown_while_it_runs_and_kept_when_it_fails() {
+        let dir = std::env::temp_dir().join(format!("testrig-build-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = dir.join("build.sh");
+        std::fs::write(
+            &script,
+            "echo '   Compiling first' >&2; sleep 0.4; echo '   Compiling second' >&2; sleep 0.4\n\
+             echo 'error: it broke' >&2; exit 101\n",
+        )
+        .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let reloader = Reloader::new(
+            Some(&format!("sh {}", script.display())),
+            listener,
+            CodeSnapshot::default(),
+        )
+        .unwrap();
+        let shown = std::sync::Mutex::new(Vec::new());
+        let started = std::time::Instant::now();
+        let error = reloader
+            .build(|output| shown.lock().unwrap().push((started.elapsed(), output)))
+            .unwrap_err();
+        let shown = shown.into_inner().unwrap();
+        assert!(
+            shown
+                .iter()
+                .any(|(at, output)| output.contains("Compiling second")
+                    && !output.contains("it broke")
+                    && *at < std::time::Duration::from_millis(700)),
+            "progress came before the end: {shown:?}"
+        );
+        assert!(
+            error.ends_with("failed:\n   Compiling first\n   Compiling second\nerror: it broke"),
+            "{error}"
+        );
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
