@@ -544,11 +544,19 @@ fn an_invalid_environment_stops_the_plan_before_anything_starts() {
     assert!(timeline.lock().unwrap().is_empty(), "nothing started");
 }
 
+/// The take-over notes are process-wide: the reload tests take turns reading them.
+fn reload_turn() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Code reload: the next image of the plan takes over the drivers whose definition did not
 /// change and whose upstream drivers were taken over; the rest start again (after the old
 /// one is taken over only to be stopped), and a driver that is gone is stopped.
 #[test]
 fn a_reloaded_environment_takes_over_unchanged_drivers_and_restarts_the_rest() {
+    let _turn = reload_turn();
     let timeline = Timeline::default();
     let before = Environment::new(
         vec![
@@ -600,6 +608,45 @@ fn a_reloaded_environment_takes_over_unchanged_drivers_and_restarts_the_rest() {
         "`a` started again: its definition changed",
         "`b` started again: a driver it depends on was started again",
         "`removed` stopped: it was removed",
+    ] {
+        assert!(notes.iter().any(|n| n == note), "{note} in {notes:?}");
+    }
+    after.stop(&reloaded);
+    before.stop(&run());
+}
+
+/// In list order, start order is not dependence: a changed driver restarts those that read
+/// it by context values, not every driver listed after it.
+#[test]
+fn in_list_order_a_reload_restarts_only_the_readers_of_a_changed_driver() {
+    let _turn = reload_turn();
+    let timeline = Timeline::default();
+    let environment = |setting: &str, timeline: &Timeline| {
+        Environment::new(
+            vec![
+                Fake::new("server", 0, timeline).setting(setting).into(),
+                Fake::new("mock", 0, timeline).into(),
+                Fake::new("client", 0, timeline)
+                    .setting(context("server", "{{port}}"))
+                    .into(),
+            ],
+            None,
+        )
+    };
+    let before = environment("1", &timeline);
+    before.start(&run()).unwrap();
+    let after_timeline = Timeline::default();
+    let after = environment("2", &after_timeline);
+    let mut reloaded = run();
+    reloaded.test_uid = "reloaded-list".into();
+    offer_adoption("reloaded-list", before.handoff());
+    after.start(&reloaded).unwrap();
+    assert!(happened(&after_timeline, "mock adopted") && !happened(&after_timeline, "mock start"));
+    let notes = adoption_notes();
+    for note in [
+        "`mock` kept running",
+        "`server` started again: its definition changed",
+        "`client` started again: a driver it depends on was started again",
     ] {
         assert!(notes.iter().any(|n| n == note), "{note} in {notes:?}");
     }

@@ -618,6 +618,10 @@ impl Driver for App {
     }
 
     /// The process is still a child of this PID after `exec`: supervise it again.
+    fn reads_exported_variables(&self) -> bool {
+        true
+    }
+
     fn adopt(&self, state: &Value, context: &StartContext) -> Result<(), DriverError> {
         let name = &self.common.name;
         let field = |key: &str| {

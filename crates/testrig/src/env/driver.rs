@@ -210,6 +210,14 @@ pub trait Driver: Any + Send + Sync {
             self.kind()
         )))
     }
+
+    /// Whether what the driver starts receives the `DRIVER_<NAME>_ATTR_<ATTR>` variables of
+    /// the drivers started before it (App's processes do). In a list-order environment such
+    /// a driver depends, for code reload, on every driver started before it; any other only
+    /// on those its context values read.
+    fn reads_exported_variables(&self) -> bool {
+        false
+    }
 }
 
 /// A started driver as one image of the plan hands it to the next on code reload.

@@ -273,6 +273,36 @@ impl Environment {
         predecessors
     }
 
+    /// What each driver depends on for code reload: taken over only when all of these were.
+    /// The dependency graph when there is one; in list order, start order is not
+    /// dependence, so only the drivers its context values read (or, for a driver whose
+    /// processes get the exported variables, every driver started before it).
+    fn takeover_upstream(&self, predecessors: &[Vec<usize>]) -> Vec<Vec<usize>> {
+        if self.dependencies.is_some() {
+            return predecessors.to_vec();
+        }
+        self.drivers
+            .iter()
+            .enumerate()
+            .map(|(index, driver)| {
+                if driver.reads_exported_variables() {
+                    // The drivers started before it, as its variables were exported.
+                    return (0..index)
+                        .filter(|&before| self.is_upstream(predecessors, before, index))
+                        .collect();
+                }
+                let mut upstream: Vec<usize> = driver
+                    .context_values()
+                    .iter()
+                    .filter_map(|value| self.index_of(value.referenced_driver()?))
+                    .collect();
+                upstream.sort_unstable();
+                upstream.dedup();
+                upstream
+            })
+            .collect()
+    }
+
     fn is_upstream(&self, predecessors: &[Vec<usize>], ancestor: usize, of: usize) -> bool {
         let mut stack = predecessors[of].clone();
         let mut seen = vec![false; self.drivers.len()];
@@ -405,6 +435,7 @@ impl Environment {
             return Ok(());
         }
         let predecessors = self.predecessors();
+        let takeover_upstream = self.takeover_upstream(&predecessors);
         let mut waiting_for: Vec<usize> = predecessors.iter().map(Vec::len).collect();
         let mut launched = vec![false; count];
         let mut kept = vec![false; count];
@@ -432,7 +463,7 @@ impl Environment {
                 let driver = self.drivers[index].clone();
                 let offer = offers.remove(driver.name());
                 // Taken over only when nothing it depends on was started afresh or moved.
-                let upstream_kept = predecessors[index].iter().all(|&before| kept[before]);
+                let upstream_kept = takeover_upstream[index].iter().all(|&before| kept[before]);
                 let context = StartContext {
                     runpath: run.runpath.join(driver.name()),
                     scope: scope.clone(),
