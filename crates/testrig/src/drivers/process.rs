@@ -112,12 +112,9 @@ fn is_child(pid: u32) -> bool {
 /// unusable code-reload hand-off: any child it has then was started by the previous image,
 /// and nothing else knows of it. Call it before this image starts anything.
 pub fn stop_children_left_behind(grace: Duration) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let children: Vec<u32> = entries
+    let children: Vec<u32> = process_ids()
+        .into_iter()
         .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
         .filter(|&pid| is_child(pid))
         .collect();
     let stops: Vec<_> = children
@@ -152,24 +149,18 @@ pub(crate) fn process_running(pid: u32) -> bool {
     matches!(process_state(pid), Some((state, _)) if state != 'Z' && state != 'X')
 }
 
+/// The pids of every process there is now (the numeric entries of `/proc`).
+fn process_ids() -> io::Result<impl Iterator<Item = u32>> {
+    Ok(std::fs::read_dir("/proc")?
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok()))
+}
+
 fn group_has_running_member(pgid: i32) -> io::Result<bool> {
-    for entry in std::fs::read_dir("/proc")? {
-        let Some(pid) = entry?
-            .file_name()
-            .to_str()
-            .and_then(|name| name.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if let Some((state, pgrp)) = process_state(pid)
-            && pgrp == pgid
-            && state != 'Z'
-            && state != 'X'
-        {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    Ok(process_ids()?.any(|pid| {
+        matches!(process_state(pid), Some((state, pgrp))
+            if pgrp == pgid && state != 'Z' && state != 'X')
+    }))
 }
 
 /// How long to sleep between two checks: short at first, because most processes react within
