@@ -621,25 +621,18 @@ fn run_interactive(
             time: now(),
         });
     }
-    let mut code = crate::interactive::source_root()
+    let code = crate::interactive::source_root()
         .map(|root| crate::interactive::CodeState::capture(&report, Path::new(&root), &plan.name));
     if let Some(previous) = &previous {
-        let stale = code
-            .as_mut()
+        let crate::interactive::StaleResults { stale, note } = code
+            .as_ref()
             .map(|code| code.stale_since(&previous.code))
             .unwrap_or_default();
         let carried = crate::interactive::carry_results(&previous.report, &mut report, &stale);
-        let coverage = match code.as_ref().map(|code| (&code.snapshot.units, &code.coverage_note)) {
-            Some((_, Some(note))) => format!("; recorded coverage not used: {note}"),
-            Some((Some(_), None)) if previous.code.units.is_some() => {
-                "; stale also where a testcase ran changed code, as `cargo testrig affected` recorded it".to_string()
-            }
-            _ => String::new(),
-        };
         report.reload = Some(testrig_model::ReloadStatus {
             phase: testrig_model::ReloadPhase::Reloaded,
             message: format!(
-                "reloaded (built in {:.2} s): {} testcases kept their results ({} stale: their code changed), {} new, {} removed{coverage}",
+                "reloaded (built in {:.2} s): {} testcases kept their results ({} stale: their code changed), {} new, {} removed{note}",
                 previous.build_seconds, carried.kept, carried.stale, carried.new, carried.removed
             ),
             time: now(),

@@ -5,6 +5,8 @@ mod reload;
 mod server;
 mod state;
 
-pub use reload::{CarriedResults, CodeSnapshot, CodeState, Handoff, Reloader, carry_results};
+pub use reload::{
+    CarriedResults, CodeSnapshot, CodeState, Handoff, Reloader, StaleResults, carry_results,
+};
 pub use server::{OPENAPI, WebAssets, bind, report_router, router, serve, source_root};
 pub use state::{InteractiveState, LiveReport, Refusal, Update};

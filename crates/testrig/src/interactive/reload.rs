@@ -502,8 +502,17 @@ pub struct CodeState {
     /// What is handed on.
     pub snapshot: CodeSnapshot,
     coverage: Option<RecordedCoverage>,
-    /// Why the recorded coverage is not used, when it is not.
-    pub coverage_note: Option<String>,
+    /// Why the recorded coverage cannot be used, when it cannot.
+    coverage_problem: Option<String>,
+}
+
+/// Which kept results a reload made stale, and what the reload message adds about it.
+#[derive(Debug, Default)]
+pub struct StaleResults {
+    /// Testcase UID → why its result is stale.
+    pub stale: BTreeMap<String, String>,
+    /// How staleness was decided beyond each testcase's own function ("" when only that).
+    pub note: String,
 }
 
 impl CodeState {
@@ -511,40 +520,44 @@ impl CodeState {
     /// sources under the workspace `root`.
     pub fn capture(report: &Report, root: &Path, plan: &str) -> CodeState {
         let testcases = testcase_fingerprints(report, root);
-        let (coverage, coverage_note) = match RecordedCoverage::open(root, plan) {
+        let (coverage, mut coverage_problem) = match RecordedCoverage::open(root, plan) {
             Ok(coverage) => (coverage, None),
             Err(error) => (None, Some(error)),
         };
-        let (units, coverage_note) = match coverage.as_ref().map(RecordedCoverage::snapshot) {
-            Some(Ok(units)) => (Some(units), coverage_note),
-            Some(Err(error)) => (
-                None,
-                Some(format!("the sources could not be fingerprinted ({error})")),
-            ),
-            None => (None, coverage_note),
+        let units = match coverage.as_ref().map(RecordedCoverage::snapshot) {
+            Some(Ok(units)) => Some(units),
+            Some(Err(error)) => {
+                coverage_problem =
+                    Some(format!("the sources could not be fingerprinted ({error})"));
+                None
+            }
+            None => None,
         };
         CodeState {
             snapshot: CodeSnapshot { testcases, units },
             coverage,
-            coverage_note,
+            coverage_problem,
         }
     }
 
     /// The testcases whose results the change from `previous` to this code makes stale, each
     /// with why: those whose own function changed, and, with recorded coverage, those that
     /// executed a function (or code in a file with an item) that changed.
-    pub fn stale_since(&mut self, previous: &CodeSnapshot) -> BTreeMap<String, String> {
+    pub fn stale_since(&self, previous: &CodeSnapshot) -> StaleResults {
         let mut stale: BTreeMap<String, String> = BTreeMap::new();
         for (uid, fingerprint) in &previous.testcases {
             if self.snapshot.testcases.get(uid) != Some(fingerprint) {
                 stale.insert(uid.clone(), "its code changed".into());
             }
         }
+        let mut problem = self.coverage_problem.clone();
+        let mut used = false;
         if let (Some(coverage), Some(before), Some(after)) =
             (&self.coverage, &previous.units, &self.snapshot.units)
         {
             match coverage.affected(before, after) {
                 Ok(affected) => {
+                    used = true;
                     for (uid, reasons) in affected {
                         let reasons: Vec<String> =
                             reasons.iter().map(ToString::to_string).collect();
@@ -552,12 +565,16 @@ impl CodeState {
                     }
                 }
                 Err(error) => {
-                    self.coverage_note =
-                        Some(format!("the impact database could not be read ({error})"));
+                    problem = Some(format!("the impact database could not be read ({error})"));
                 }
             }
         }
-        stale
+        let note = match problem {
+            Some(problem) => format!("; recorded coverage not used: {problem}"),
+            None if used => "; stale also where a testcase ran changed code, as `cargo testrig affected` recorded it".to_string(),
+            None => String::new(),
+        };
+        StaleResults { stale, note }
     }
 }
 
@@ -694,8 +711,9 @@ mod tests {
             ("never_ran", Status::Unknown, 3),
             ("added", Status::Unknown, 4),
         ]);
-        let mut after = CodeState::capture(&new, &root, "no recorded plan");
-        let stale = after.stale_since(&before.snapshot);
+        let after = CodeState::capture(&new, &root, "no recorded plan");
+        let StaleResults { stale, note } = after.stale_since(&before.snapshot);
+        assert_eq!(note, "", "only the testcases' own functions decide");
         // `removed` too: its code is gone (it has no node left to mark).
         assert_eq!(
             stale.keys().collect::<Vec<_>>(),
