@@ -264,6 +264,27 @@ fn a_reload_keeps_the_server_process_and_runs_the_changed_code() {
     assert_eq!(run(&server, "Service/Service/answers")["status"], "passed");
     assert_eq!(server_process(&server).0, new_pid);
 
+    // Reloads do not pile up descriptors of the listening socket: the server and the
+    // reloader's copy of it, no more.
+    let (_, full) = server.get("/api/v1/interactive/report/full");
+    let plan_pid = full["report"]["pid"].as_u64().unwrap();
+    let mut per_socket = std::collections::BTreeMap::<String, usize>::new();
+    for entry in std::fs::read_dir(format!("/proc/{plan_pid}/fd"))
+        .unwrap()
+        .flatten()
+    {
+        if let Ok(target) = std::fs::read_link(entry.path()) {
+            let target = target.display().to_string();
+            if target.starts_with("socket:") {
+                *per_socket.entry(target).or_default() += 1;
+            }
+        }
+    }
+    assert!(
+        per_socket.values().all(|&count| count <= 2),
+        "{per_socket:?}"
+    );
+
     // No process of any generation outlives Ctrl-C.
     drop(server);
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -98,6 +98,10 @@ impl Handoff {
         listener
             .set_nonblocking(true)
             .map_err(|error| format!("cannot use the hand-off's socket: {error}"))?;
+        // The previous image cleared close-on-exec to pass it here; set again, the next exec
+        // passes only the copy it names, instead of every generation's descriptor piling up.
+        rustix::io::fcntl_setfd(&listener, rustix::io::FdFlags::CLOEXEC)
+            .map_err(|error| format!("cannot use the hand-off's socket: {error}"))?;
         Ok(listener)
     }
 }
