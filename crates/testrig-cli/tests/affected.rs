@@ -357,21 +357,23 @@ fn watch_reruns_what_a_saved_change_affects() {
 
     let _turn = take_turn();
     let dir = fixture_copy("affected-watch");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cargo-testrig"))
-        .args(["testrig", "watch", "--test", "plan", "--", "--explain"])
-        .current_dir(&dir)
-        .env("CARGO", env!("CARGO"))
-        .env(
-            "TESTRIG_COVERAGE_TARGET_DIR",
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("affected-target"),
-        )
-        .env("NO_COLOR", "1")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut watch = Interrupted(
+        Command::new(env!("CARGO_BIN_EXE_cargo-testrig"))
+            .args(["testrig", "watch", "--test", "plan", "--", "--explain"])
+            .current_dir(&dir)
+            .env("CARGO", env!("CARGO"))
+            .env(
+                "TESTRIG_COVERAGE_TARGET_DIR",
+                Path::new(env!("CARGO_TARGET_TMPDIR")).join("affected-target"),
+            )
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let (lines, output) = mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
+    let stdout = watch.0.stdout.take().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             let _ = lines.send(line);
@@ -398,10 +400,7 @@ fn watch_reruns_what_a_saved_change_affects() {
         "Some(best) if item <= best",
     );
     let second = wait_for("waiting for changes");
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+    drop(watch);
     assert!(
         second
             .iter()
@@ -466,6 +465,18 @@ fn wait_for_report(
             std::fs::read_to_string(log).unwrap_or_default()
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// A plan process that gets Ctrl-C and is waited for when the test ends, failed or not.
+struct Interrupted(std::process::Child);
+
+impl Drop for Interrupted {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
     }
 }
 
@@ -535,16 +546,18 @@ fn a_code_reload_marks_stale_the_results_of_testcases_that_ran_the_changed_code(
     let log = dir.with_extension("stderr");
     // Reloads on request only: the watcher has its own tests; this one is about what a
     // reload marks stale.
-    let mut child = Command::new(plan)
-        .args(["-i", "0", "--no-reload-watch", "--runpath"])
-        .arg(dir.join("runpath"))
-        .current_dir(&dir)
-        .env("CARGO", env!("CARGO"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut plan = Interrupted(
+        Command::new(plan)
+            .args(["-i", "0", "--no-reload-watch", "--runpath"])
+            .arg(dir.join("runpath"))
+            .current_dir(&dir)
+            .env("CARGO", env!("CARGO"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stdout = BufReader::new(plan.0.stdout.take().unwrap());
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
     let address = line
@@ -589,10 +602,7 @@ fn a_code_reload_marks_stale_the_results_of_testcases_that_ran_the_changed_code(
     let report = wait_for_report(&address, &log, "the reload", |report| {
         report["reload"]["phase"] == "reloaded"
     });
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+    drop(plan);
     let message = report["reload"]["message"].as_str().unwrap();
     assert!(message.contains("(1 stale"), "{message}");
     assert!(

@@ -27,13 +27,15 @@ fn the_ui_runs_testcases_toggles_environments_filters_and_exports_offline_html()
         String::from_utf8_lossy(&failures.stderr)
     );
 
-    let mut plan = Command::new(env!("CARGO_BIN_EXE_interactive"))
-        .args(["-i", "0", "--runpath"])
-        .arg(dir.join("runpath"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(plan.stdout.take().unwrap());
+    let mut plan = crate::util::Interrupted(
+        Command::new(env!("CARGO_BIN_EXE_interactive"))
+            .args(["-i", "0", "--runpath"])
+            .arg(dir.join("runpath"))
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stdout = BufReader::new(plan.0.stdout.take().unwrap());
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
     let url = line
@@ -52,10 +54,7 @@ fn the_ui_runs_testcases_toggles_environments_filters_and_exports_offline_html()
         .arg(&artifacts)
         .output()
         .expect("node runs");
-    let _ = Command::new("kill")
-        .args(["-INT", &plan.id().to_string()])
-        .status();
-    let _ = plan.wait();
+    drop(plan);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),

@@ -106,17 +106,19 @@ fn alive(pid: u64) -> bool {
 /// Runs the orphans plan until its drivers are up, signals it, and returns its report.
 fn interrupt_orphans(name: &str, signal: &str) -> (Option<i32>, Report) {
     let dir = scratch_dir(name);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_orphans"))
-        .arg("--runpath")
-        .arg(dir.join("runpath"))
-        .arg("--json")
-        .arg(dir.join("report.json"))
-        .arg("--interrupt-grace")
-        .arg("1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut plan = crate::util::Interrupted(
+        Command::new(env!("CARGO_BIN_EXE_orphans"))
+            .arg("--runpath")
+            .arg(dir.join("runpath"))
+            .arg("--json")
+            .arg(dir.join("report.json"))
+            .arg("--interrupt-grace")
+            .arg("1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let forker_log = dir.join("runpath/Resists/forker/stdout");
     let deadline = Instant::now() + Duration::from_secs(20);
     while !std::fs::read_to_string(&forker_log).is_ok_and(|text| text.contains("ready child")) {
@@ -127,17 +129,17 @@ fn interrupt_orphans(name: &str, signal: &str) -> (Option<i32>, Report) {
     std::thread::sleep(Duration::from_millis(200));
     assert!(
         Command::new("kill")
-            .args([signal, &child.id().to_string()])
+            .args([signal, &plan.0.id().to_string()])
             .status()
             .unwrap()
             .success()
     );
     let mut stdout = String::new();
-    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+    for line in BufReader::new(plan.0.stdout.take().unwrap()).lines() {
         stdout.push_str(&line.unwrap());
         stdout.push('\n');
     }
-    let code = child.wait().unwrap().code();
+    let code = plan.0.wait().unwrap().code();
     let report =
         serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).expect(&stdout))
             .unwrap();

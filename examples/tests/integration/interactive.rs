@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -12,7 +12,8 @@ const PLAN: &str = env!("CARGO_BIN_EXE_interactive");
 
 /// A plan running with `-i 0`, stopped (Ctrl-C) when dropped.
 pub(crate) struct Server {
-    pub(crate) child: Child,
+    /// Interrupted when the server is dropped.
+    pub(crate) _plan: crate::util::Interrupted,
     pub(crate) address: String,
 }
 
@@ -46,7 +47,10 @@ impl Server {
             .unwrap()
             .to_string();
         std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-        Server { child, address }
+        Server {
+            _plan: crate::util::Interrupted(child),
+            address,
+        }
     }
 
     pub(crate) fn request(
@@ -155,15 +159,6 @@ impl Server {
         )
         .unwrap();
         EventStream(BufReader::new(stream))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
     }
 }
 
@@ -562,7 +557,10 @@ fn a_batch_run_with_ui_runs_everything_and_keeps_serving_the_report() {
         }
     }
     assert!(output.contains("7 passed, 0 failed, 0 skipped"), "{output}");
-    let server = Server { child, address };
+    let server = Server {
+        _plan: crate::util::Interrupted(child),
+        address,
+    };
     let (status, plan) = server.get("/api/v1/interactive/report");
     assert_eq!(status, 200);
     assert_eq!(plan["counts"]["passed"], 7, "{plan}");
@@ -639,7 +637,7 @@ fn binding_beyond_loopback_generates_and_prints_a_token() {
     assert!(token.len() >= 32, "{token}");
     let port = host_port.rsplit(':').next().unwrap();
     let server = Server {
-        child,
+        _plan: crate::util::Interrupted(child),
         address: format!("127.0.0.1:{port}"),
     };
     assert_eq!(

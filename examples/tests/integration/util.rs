@@ -1,7 +1,7 @@
 //! Running example plans as processes and reading what they leave behind.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
 
 use testrig::model::Report;
 
@@ -94,5 +94,20 @@ fn finish(output: Output, dir: PathBuf) -> PlanRun {
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         dir,
+    }
+}
+
+/// A plan process that gets Ctrl-C and is waited for when dropped unless it has ended, so a
+/// failing test leaves nothing running (on Ctrl-C a plan stops its drivers).
+pub struct Interrupted(pub Child);
+
+impl Drop for Interrupted {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = Command::new("kill")
+                .args(["-INT", &self.0.id().to_string()])
+                .status();
+            let _ = self.0.wait();
+        }
     }
 }
