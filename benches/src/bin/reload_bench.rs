@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use testrig_benches::request;
+use testrig_benches::Server;
 
 const CARGO_TOML: &str = r#"[package]
 name = "reload-bench"
@@ -58,8 +58,9 @@ fn json(response: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or(serde_json::Value::Null)
 }
 
-fn get(address: &str, path: &str) -> serde_json::Value {
-    request(address, "GET", path, "")
+fn get(server: &Server, path: &str) -> serde_json::Value {
+    server
+        .request("GET", path, "")
         .map(|(_, response)| json(&response))
         .unwrap_or(serde_json::Value::Null)
 }
@@ -133,14 +134,9 @@ fn main() {
         &mut line,
     )
     .expect("the plan prints its URL");
-    let address = line
-        .trim()
-        .trim_start_matches("Interactive testrig UI: http://")
-        .trim_end_matches('/')
-        .to_string();
-    let node = |uid: &str| get(&address, &format!("/api/v1/interactive/nodes/{uid}"));
-    let _ = request(
-        &address,
+    let server = Server::from_url_line(&line);
+    let node = |uid: &str| get(&server, &format!("/api/v1/interactive/nodes/{uid}"));
+    let _ = server.request(
         "PUT",
         "/api/v1/interactive/nodes/Edited",
         r#"{"env_status":"started"}"#,
@@ -151,8 +147,7 @@ fn main() {
     let app_pid = || node("Edited")["drivers"][0]["attributes"]["pid"].as_u64();
     let pid = app_pid();
     let run_value = |expected: &str| {
-        let _ = request(
-            &address,
+        let _ = server.request(
             "PUT",
             "/api/v1/interactive/nodes/Edited/Edited/value",
             r#"{"runtime_status":"running"}"#,
@@ -182,7 +177,7 @@ fn main() {
         std::fs::write(&plan_file, text.replacen(from, to, 1)).expect("edit");
         let mut message = String::new();
         wait("the reload", || {
-            let full = get(&address, "/api/v1/interactive/report/full");
+            let full = get(&server, "/api/v1/interactive/report/full");
             let reload = &full["report"]["reload"];
             let now = reload["message"].as_str().unwrap_or_default().to_string();
             if now != message && std::env::var_os("RELOAD_BENCH_DEBUG").is_some() {

@@ -8,13 +8,13 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use testrig_benches::request;
+use testrig_benches::Server;
 
-fn median_ms(address: &str, path: &str) -> f64 {
+fn median_ms(server: &Server, path: &str) -> f64 {
     let mut times: Vec<f64> = (0..21)
         .map(|_| {
             let started = Instant::now();
-            let _ = request(address, "GET", path, "");
+            let _ = server.request("GET", path, "");
             started.elapsed().as_secs_f64() * 1000.0
         })
         .collect();
@@ -45,13 +45,9 @@ fn main() {
     BufReader::new(child.stdout.take().expect("piped"))
         .read_line(&mut line)
         .expect("the plan prints its URL");
-    let address = line
-        .trim()
-        .trim_start_matches("Interactive testrig UI: http://")
-        .trim_end_matches('/')
-        .to_string();
+    let server = Server::from_url_line(&line);
     loop {
-        if let Ok((200, _)) = request(&address, "GET", "/api/v1/interactive/report", "") {
+        if let Ok((200, _)) = server.request("GET", "/api/v1/interactive/report", "") {
             break;
         }
         std::thread::sleep(Duration::from_millis(1));
@@ -62,28 +58,29 @@ fn main() {
     );
     println!(
         "ui_get_plan_ms {:.2} ms",
-        median_ms(&address, "/api/v1/interactive/report")
+        median_ms(&server, "/api/v1/interactive/report")
     );
     println!(
         "ui_get_suite_ms {:.2} ms",
-        median_ms(&address, "/api/v1/interactive/nodes/Test0/Suite0")
+        median_ms(&server, "/api/v1/interactive/nodes/Test0/Suite0")
     );
 
     // Follow the push channel while 1,000 testcases (one test) run.
-    let mut stream = TcpStream::connect(&address).expect("connect");
+    let mut stream = TcpStream::connect(&server.address).expect("connect");
     write!(
         stream,
-        "GET /api/v1/interactive/events HTTP/1.1\r\nHost: x\r\n\r\n"
+        "GET /api/v1/interactive/events HTTP/1.1\r\n{}\r\n",
+        server.headers()
     )
     .expect("send");
     let mut events = BufReader::new(stream);
-    let (status, body) = request(
-        &address,
-        "PUT",
-        "/api/v1/interactive/nodes/Test0",
-        r#"{"runtime_status":"running"}"#,
-    )
-    .expect("put");
+    let (status, body) = server
+        .request(
+            "PUT",
+            "/api/v1/interactive/nodes/Test0",
+            r#"{"runtime_status":"running"}"#,
+        )
+        .expect("put");
     assert_eq!(status, 202, "{body}");
     let mut delays = Vec::new();
     let mut line = String::new();

@@ -545,10 +545,16 @@ fn a_code_reload_marks_stale_the_results_of_testcases_that_ran_the_changed_code(
     // Beside the crate, not in it: the plan reloads on any file saved in its crate.
     let log = dir.with_extension("stderr");
     // Reloads on request only: the watcher has its own tests; this one is about what a
-    // reload marks stale.
+    // reload marks stale. No token, so the requests below stay plain (127.0.0.1 allows it).
     let mut plan = Interrupted(
         Command::new(plan)
-            .args(["-i", "0", "--no-reload-watch", "--runpath"])
+            .args([
+                "-i",
+                "0",
+                "--no-reload-watch",
+                "--interactive-no-token",
+                "--runpath",
+            ])
             .arg(dir.join("runpath"))
             .current_dir(&dir)
             .env("CARGO", env!("CARGO"))
@@ -564,7 +570,8 @@ fn a_code_reload_marks_stale_the_results_of_testcases_that_ran_the_changed_code(
         .trim()
         .strip_prefix("Interactive testrig UI: http://")
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .trim_end_matches('/')
+        .strip_suffix('/')
+        .unwrap_or_else(|| panic!("a URL without a token expected: {line:?}"))
         .to_string();
     std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
 

@@ -112,9 +112,21 @@ pub struct Options {
     )]
     pub interactive_host: std::net::IpAddr,
 
-    /// Access token for the interactive server (generated when binding beyond loopback).
-    #[arg(long = "interactive-token", value_name = "TOKEN")]
+    /// Access token for the interactive server (default: a new one from the OS random
+    /// source, printed in the URL and kept across code reloads).
+    #[arg(long = "interactive-token", value_name = "TOKEN", value_parser = non_empty_token)]
     pub interactive_token: Option<String>,
+
+    /// Serve the interactive API and UI without an access token; allowed only with
+    /// `--interactive-host 127.0.0.1` or `::1`. Host and cross-site checks stay on.
+    #[arg(long = "interactive-no-token", conflicts_with = "interactive_token")]
+    pub interactive_no_token: bool,
+
+    /// A host name (or `name:port`) the interactive server also answers to, besides the
+    /// bound address (and `localhost` on a loopback bind); repeatable. Requests naming any
+    /// other host get 403, which defeats DNS rebinding.
+    #[arg(long = "interactive-allow-host", value_name = "NAME")]
+    pub interactive_allow_host: Vec<String>,
 
     /// How the UI links source locations to your editor, e.g. `vscode://file/{path}:{line}`.
     #[arg(long = "editor-url", value_name = "PATTERN")]
@@ -216,6 +228,21 @@ pub enum ColorChoice {
     Always,
     /// Never colour.
     Never,
+}
+
+/// An access token must be something to compare against.
+fn non_empty_token(text: &str) -> Result<String, String> {
+    let token = text.trim();
+    if token.is_empty()
+        || token
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == ';')
+    {
+        return Err(
+            "the token must be non-empty, without spaces or `;` (it travels in a cookie)".into(),
+        );
+    }
+    Ok(token.to_string())
 }
 
 #[cfg(test)]

@@ -558,11 +558,10 @@ fn run_interactive(
     install_panic_hook();
     install_interrupt_handler(0.0);
     let host = options.interactive_host;
-    let token = match (&options.interactive_token, host.is_loopback()) {
-        (Some(token), _) => Some(token.clone()),
-        (None, true) => None,
-        (None, false) => Some(generate_token()),
-    };
+    if options.interactive_no_token {
+        crate::interactive::AccessPolicy::check_no_token(host)
+            .map_err(|error| PlanError(error.to_string()))?;
+    }
     // After a code reload, the previous image of this process hands over its socket and
     // its report; anything wrong with the hand-off means starting afresh, and saying so.
     let mut unusable_handoff = None;
@@ -609,6 +608,17 @@ fn run_interactive(
     let address = listener
         .local_addr()
         .map_err(|error| PlanError(format!("failed to read the bound address: {error}")))?;
+    // The previous image's token first, so open tabs keep working across a reload.
+    let handed_token = previous
+        .as_ref()
+        .and_then(|previous| previous.token.clone());
+    let token = match handed_token.or_else(|| options.interactive_token.clone()) {
+        _ if options.interactive_no_token => None,
+        Some(token) => Some(token),
+        None => Some(
+            crate::interactive::generate_token().map_err(|error| PlanError(error.to_string()))?,
+        ),
+    };
     let mut report = Report::new(
         selection.skeleton(&plan.name),
         host_name(),
@@ -648,6 +658,7 @@ fn run_interactive(
                     options.reload_command.as_deref(),
                     copy,
                     code.map(|code| code.snapshot).unwrap_or_default(),
+                    token.clone(),
                 )
             })
             .map_err(|error| eprintln!("note: code reload is off: {error}"))
@@ -678,7 +689,15 @@ fn run_interactive(
     );
     crate::interactive::serve(
         listener,
-        crate::interactive::router(state.clone(), token.clone(), reloader.clone()),
+        crate::interactive::router(
+            state.clone(),
+            crate::interactive::AccessPolicy::new(
+                address,
+                token.clone(),
+                &options.interactive_allow_host,
+            ),
+            reloader.clone(),
+        ),
     )
     .map_err(|error| PlanError(format!("failed to start the interactive server: {error}")))?;
     let query = token
@@ -827,20 +846,4 @@ fn report_reload_message(state: &InteractiveState) -> Option<String> {
     state
         .report()
         .and_then(|report| report.reload.map(|reload| reload.message))
-}
-
-/// 128 random bits from the standard library's per-process random hash keys.
-fn generate_token() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let part = || {
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        hasher.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0),
-        );
-        hasher.finish()
-    };
-    format!("{:016x}{:016x}", part(), part())
 }

@@ -15,6 +15,19 @@ pub(crate) struct Server {
     /// Interrupted when the server is dropped.
     pub(crate) _plan: crate::util::Interrupted,
     pub(crate) address: String,
+    /// The access token of the printed URL, sent with every request but `request_as`'s.
+    pub(crate) token: Option<String>,
+}
+
+/// The address and token of the printed `Interactive testrig UI: http://ADDRESS/?token=…`.
+pub(crate) fn parse_url_line(line: &str) -> (String, Option<String>) {
+    let url = line
+        .trim()
+        .strip_prefix("Interactive testrig UI: http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    let (address, rest) = url.split_once('/').unwrap_or((url, ""));
+    let token = rest.strip_prefix("?token=").map(str::to_string);
+    (address.to_string(), token)
 }
 
 impl Server {
@@ -38,21 +51,24 @@ impl Server {
         let mut line = String::new();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         stdout.read_line(&mut line).unwrap();
-        let address = line
-            .trim()
-            .strip_prefix("Interactive testrig UI: http://")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .split('/')
-            .next()
-            .unwrap()
-            .to_string();
+        let (address, token) = parse_url_line(&line);
         std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
         Server {
             _plan: crate::util::Interrupted(child),
             address,
+            token,
         }
     }
 
+    /// The URL the plan printed: the UI, with the token that lets a browser in.
+    pub(crate) fn url(&self) -> String {
+        match &self.token {
+            Some(token) => format!("http://{}/?token={token}", self.address),
+            None => format!("http://{}/", self.address),
+        }
+    }
+
+    /// A request with the server's token (as `X-Testrig-Token`).
     pub(crate) fn request(
         &self,
         method: &str,
@@ -60,18 +76,41 @@ impl Server {
         body: Option<&str>,
         headers: &[(&str, &str)],
     ) -> (u16, String, String) {
+        self.request_as(self.token.as_deref(), method, path, body, headers)
+    }
+
+    /// A request with `token` (none: anonymous). A body is sent as JSON unless `headers`
+    /// name a `Content-Type`; `Host` is the server's address unless `headers` name one.
+    pub(crate) fn request_as(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> (u16, String, String) {
+        let named = |name: &str| {
+            headers
+                .iter()
+                .any(|(key, _)| key.eq_ignore_ascii_case(name))
+        };
         let mut stream = TcpStream::connect(&self.address).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
         let body = body.unwrap_or("");
         let mut request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
-            self.address,
+            "{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
             body.len()
         );
-        if !body.is_empty() {
+        if !named("Host") {
+            request.push_str(&format!("Host: {}\r\n", self.address));
+        }
+        if !body.is_empty() && !named("Content-Type") {
             request.push_str("Content-Type: application/json\r\n");
+        }
+        if let Some(token) = token {
+            request.push_str(&format!("X-Testrig-Token: {token}\r\n"));
         }
         for (name, value) in headers {
             request.push_str(&format!("{name}: {value}\r\n"));
@@ -155,7 +194,9 @@ impl Server {
             .unwrap();
         write!(
             stream,
-            "GET /api/v1/interactive/events HTTP/1.1\r\nHost: x\r\n\r\n"
+            "GET /api/v1/interactive/events HTTP/1.1\r\nHost: {}\r\nX-Testrig-Token: {}\r\n\r\n",
+            self.address,
+            self.token.as_deref().unwrap_or_default()
         )
         .unwrap();
         EventStream(BufReader::new(stream))
@@ -448,38 +489,50 @@ fn attachments_are_served_from_the_runpath() {
 #[test]
 fn a_token_is_required_when_configured() {
     let server = Server::start("interactive-token", &["--interactive-token", "s3cret"]);
-    let (status, _, body) = server.request("GET", "/api/v1/interactive/report", None, &[]);
+    assert_eq!(
+        server.token.as_deref(),
+        Some("s3cret"),
+        "the printed URL carries it"
+    );
+    let get = |token: Option<&str>, path: &str, headers: &[(&str, &str)]| {
+        server.request_as(token, "GET", path, None, headers)
+    };
+    let report = "/api/v1/interactive/report";
+    let (status, _, body) = get(None, report, &[]);
     assert_eq!(status, 401, "{body}");
     assert!(body.contains("access token"));
-    let (status, _, _) = server.request(
-        "GET",
-        "/api/v1/interactive/report",
-        None,
-        &[("X-Testrig-Token", "wrong")],
+    assert_eq!(get(Some("wrong"), report, &[]).0, 401);
+    assert_eq!(
+        get(Some("s3cre"), report, &[]).0,
+        401,
+        "a prefix is not the token"
     );
-    assert_eq!(status, 401);
-    let (status, _, _) = server.request(
-        "GET",
-        "/api/v1/interactive/report",
-        None,
-        &[("X-Testrig-Token", "s3cret")],
-    );
+    assert_eq!(get(Some("s3crett"), report, &[]).0, 401);
+    assert_eq!(get(Some("s3cret"), report, &[]).0, 200);
+    let port = server.address.rsplit(':').next().unwrap().to_string();
+    let (status, head, _) = get(None, "/api/v1/interactive/report?token=s3cret", &[]);
     assert_eq!(status, 200);
-    let (status, head, _) =
-        server.request("GET", "/api/v1/interactive/report?token=s3cret", None, &[]);
-    assert_eq!(status, 200);
+    let cookie = format!("testrig_token_{port}=s3cret");
+    let head = head.to_lowercase();
+    assert!(head.contains(&format!("set-cookie: {cookie}")), "{head}");
     assert!(
-        head.to_lowercase()
-            .contains("set-cookie: testrig_token=s3cret"),
+        head.contains("httponly") && head.contains("samesite=strict"),
         "{head}"
     );
-    let (status, _, _) = server.request(
-        "GET",
-        "/api/v1/interactive/report",
-        None,
-        &[("Cookie", "testrig_token=s3cret")],
+    assert_eq!(get(None, report, &[("Cookie", &cookie)]).0, 200);
+    assert_eq!(
+        get(None, report, &[("Cookie", &format!("other=1; {cookie}"))]).0,
+        200
     );
-    assert_eq!(status, 200);
+    assert_eq!(
+        get(None, report, &[("Cookie", "testrig_token_1=s3cret")]).0,
+        401,
+        "another port's cookie is not this server's"
+    );
+    assert_eq!(
+        get(None, report, &[("Authorization", "token s3cret")]).0,
+        200
+    );
 }
 
 #[test]
@@ -541,12 +594,7 @@ fn a_batch_run_with_ui_runs_everything_and_keeps_serving_the_report() {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
-    let address = first
-        .trim()
-        .strip_prefix("Interactive testrig UI: http://")
-        .unwrap()
-        .trim_end_matches('/')
-        .to_string();
+    let (address, token) = parse_url_line(&first);
     let mut output = String::new();
     for line in lines.by_ref() {
         let line = line.unwrap();
@@ -560,6 +608,7 @@ fn a_batch_run_with_ui_runs_everything_and_keeps_serving_the_report() {
     let server = Server {
         _plan: crate::util::Interrupted(child),
         address,
+        token,
     };
     let (status, plan) = server.get("/api/v1/interactive/report");
     assert_eq!(status, 200);
@@ -613,7 +662,7 @@ fn a_reconnecting_client_gets_a_snapshot_that_matches_the_report() {
 }
 
 #[test]
-fn binding_beyond_loopback_generates_and_prints_a_token() {
+fn every_server_generates_and_prints_a_token_even_beyond_loopback() {
     let dir = crate::util::scratch_dir("interactive-host");
     let mut child = Command::new(PLAN)
         .args(["-i", "0", "--interactive-host", "0.0.0.0", "--runpath"])
@@ -626,35 +675,23 @@ fn binding_beyond_loopback_generates_and_prints_a_token() {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("Interactive testrig UI: http://")
-        .unwrap()
-        .to_string();
-    let (host_port, token) = url
-        .split_once("/?token=")
-        .expect("the printed URL carries the token");
+    let (host_port, token) = parse_url_line(&line);
+    let token = token.expect("the printed URL carries the token");
     assert!(token.len() >= 32, "{token}");
     let port = host_port.rsplit(':').next().unwrap();
     let server = Server {
         _plan: crate::util::Interrupted(child),
         address: format!("127.0.0.1:{port}"),
+        token: Some(token.clone()),
     };
-    assert_eq!(
-        server
-            .request("GET", "/api/v1/interactive/report", None, &[])
-            .0,
-        401
-    );
-    assert_eq!(
-        server
-            .request(
-                "GET",
-                "/api/v1/interactive/report",
-                None,
-                &[("X-Testrig-Token", token)]
-            )
-            .0,
-        200
-    );
+    let report = "/api/v1/interactive/report";
+    assert_eq!(server.request_as(None, "GET", report, None, &[]).0, 401);
+    assert_eq!(server.request("GET", report, None, &[]).0, 200);
+    let loopback = Server::start("interactive-default-token", &[]);
+    let other = loopback
+        .token
+        .as_deref()
+        .expect("a token by default on loopback too");
+    assert_ne!(other, token, "each server has its own");
+    assert_eq!(loopback.request_as(None, "GET", report, None, &[]).0, 401);
 }

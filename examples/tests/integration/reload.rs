@@ -236,7 +236,7 @@ fn a_reload_keeps_the_server_process_and_runs_the_changed_code() {
     std::fs::create_dir_all(&artifacts).unwrap();
     let browser = Command::new("node")
         .arg(e2e.join("reload.mjs"))
-        .arg(format!("http://{}/", server.address))
+        .arg(server.url())
         .arg(dir.join("tests").join("plan.rs"))
         .arg(&artifacts)
         .output()

@@ -1,10 +1,12 @@
 //! Interactive mode: the plan stays up; a REST API and a browser UI run testcases on demand
 //! and start and stop environments, with every change pushed to connected browsers.
 
+mod access;
 mod reload;
 mod server;
 mod state;
 
+pub use access::{AccessError, AccessPolicy, generate_token};
 pub use reload::{
     CarriedResults, CodeSnapshot, CodeState, Handoff, Reloader, StaleResults, carry_results,
 };

@@ -57,6 +57,10 @@ pub struct Handoff {
     /// Sources were saved again during the build: the new image reloads once more.
     #[serde(default)]
     pub rebuild_pending: bool,
+    /// The interactive server's access token, so that open tabs keep working after the
+    /// reload (the file is readable by its owner only, and removed once read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 impl Handoff {
@@ -121,6 +125,8 @@ pub struct Reloader {
     pending: AtomicBool,
     /// The code as of this image's start.
     code: CodeSnapshot,
+    /// The server's access token, handed to the next image.
+    token: Option<String>,
 }
 
 impl Reloader {
@@ -129,6 +135,7 @@ impl Reloader {
         command: Option<&str>,
         listener: TcpListener,
         code: CodeSnapshot,
+        token: Option<String>,
     ) -> Result<Reloader, String> {
         let exe = std::env::current_exe()
             .map_err(|error| format!("cannot locate the plan binary: {error}"))?;
@@ -153,6 +160,7 @@ impl Reloader {
             busy: AtomicBool::new(false),
             pending: AtomicBool::new(false),
             code,
+            token,
         })
     }
 
@@ -401,13 +409,14 @@ impl Reloader {
             code: self.code.clone(),
             build_seconds,
             rebuild_pending: self.pending.load(Ordering::SeqCst),
+            token: self.token.clone(),
         };
         let path = PathBuf::from(&handoff.report.runpath).join("reload-handoff.json");
         let text = match serde_json::to_string(&handoff) {
             Ok(text) => text,
             Err(error) => return format!("cannot write the hand-off: {error}"),
         };
-        if let Err(error) = std::fs::write(&path, text) {
+        if let Err(error) = write_private(&path, text.as_bytes()) {
             return format!("cannot write the hand-off `{}`: {error}", path.display());
         }
         if let Err(error) = rustix::io::fcntl_setfd(&self.listener, rustix::io::FdFlags::empty()) {
@@ -427,6 +436,19 @@ impl Reloader {
         let _ = rustix::io::fcntl_setfd(&self.listener, rustix::io::FdFlags::CLOEXEC);
         error.to_string()
     }
+}
+
+/// Writes a file only its owner can read: the hand-off carries the access token.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(bytes)
 }
 
 /// What a reload did to the results: testcases that kept theirs (and how many of those are
@@ -777,6 +799,7 @@ mod tests {
             Some(&format!("sh {}", script.display())),
             listener,
             CodeSnapshot::default(),
+            None,
         )
         .unwrap();
         let shown = std::sync::Mutex::new(Vec::new());

@@ -3,8 +3,9 @@
 //! from `web/`, embedded in the binary.
 //!
 //! tokio and axum live here only, on threads of their own; everything they do to the plan
-//! goes through [`InteractiveState`]. The server binds 127.0.0.1 unless told otherwise, and
-//! then requires a token: the API can start processes, so it is treated like a shell.
+//! goes through [`InteractiveState`]. The server binds 127.0.0.1 unless told otherwise and
+//! every request passes the checks of [`super::access`] first: the API can start processes,
+//! so it is treated like a shell.
 
 use std::net::SocketAddr;
 use std::path::{Component, Path};
@@ -12,19 +13,19 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path as UrlPath, Query, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{StatusCode, header};
+use axum::middleware;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use futures_util::stream::{self, Stream};
 use rust_embed::RustEmbed;
 use serde::Deserialize;
 use testrig_model::{DriverStatus, RuntimeStatus};
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::interactive::access::{AccessPolicy, MAX_BODY_BYTES, error, guard, protect};
 use crate::interactive::reload::Reloader;
 use crate::interactive::state::{InteractiveState, Refusal};
 
@@ -36,27 +37,22 @@ pub struct WebAssets;
 /// The OpenAPI document of the API.
 pub const OPENAPI: &str = include_str!("openapi.json");
 
-/// Largest request body accepted.
-const MAX_BODY_BYTES: usize = 64 * 1024;
+/// How long a client may take to send a request's headers before it is disconnected.
+const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Clone)]
 struct AppState {
     state: Arc<InteractiveState>,
-    token: Option<String>,
     reloader: Option<Arc<Reloader>>,
 }
 
 /// Builds the router; `reloader` serves `POST /reload` (code reload), when there is one.
 pub fn router(
     state: Arc<InteractiveState>,
-    token: Option<String>,
+    policy: AccessPolicy,
     reloader: Option<Arc<Reloader>>,
 ) -> Router {
-    let app = AppState {
-        state,
-        token,
-        reloader,
-    };
+    let app = AppState { state, reloader };
     let api = Router::new()
         .route("/report", get(get_plan).put(put_plan))
         .route("/report/full", get(get_full))
@@ -80,17 +76,16 @@ pub fn router(
             "/{*file}",
             get(|UrlPath(file): UrlPath<String>| asset(file)),
         )
-        .layer(middleware::from_fn_with_state(app.clone(), require_token))
+        .fallback(|| async {
+            error(
+                StatusCode::NOT_FOUND,
+                "no such route; the API is described at /api/v1/openapi.json",
+            )
+        })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(Arc::new(policy), guard))
+        .layer(middleware::from_fn(protect))
         .with_state(app)
-}
-
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (
-        status,
-        axum::Json(serde_json::json!({ "error": message.into() })),
-    )
-        .into_response()
 }
 
 impl IntoResponse for Refusal {
@@ -101,53 +96,6 @@ impl IntoResponse for Refusal {
             Refusal::BadRequest(message) => error(StatusCode::BAD_REQUEST, message),
         }
     }
-}
-
-/// With a token configured, every request must carry it: `X-Testrig-Token`, `?token=`, or
-/// the cookie set when the printed URL (with `?token=`) was opened.
-async fn require_token(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(expected) = &app.token else {
-        return next.run(request).await;
-    };
-    let from_query = request
-        .uri()
-        .query()
-        .and_then(|query| {
-            query
-                .split('&')
-                .find_map(|pair| pair.strip_prefix("token="))
-        })
-        .map(str::to_string);
-    let from_header = request
-        .headers()
-        .get("x-testrig-token")
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_string);
-    let from_cookie = request
-        .headers()
-        .get(header::COOKIE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|cookies| {
-            cookies
-                .split(';')
-                .find_map(|c| c.trim().strip_prefix("testrig_token=").map(str::to_string))
-        });
-    let given = from_header.or(from_query.clone()).or(from_cookie);
-    if given.as_deref() != Some(expected.as_str()) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong access token: open the URL printed at start-up, or send X-Testrig-Token",
-        );
-    }
-    let mut response = next.run(request).await;
-    if from_query.is_some()
-        && let Ok(cookie) = HeaderValue::from_str(&format!(
-            "testrig_token={expected}; Path=/; HttpOnly; SameSite=Strict"
-        ))
-    {
-        response.headers_mut().insert(header::SET_COOKIE, cookie);
-    }
-    response
 }
 
 async fn asset(file: String) -> Response {
@@ -205,9 +153,25 @@ struct NodeChange {
     env_status: Option<DriverStatus>,
 }
 
+/// A JSON object whose fields are all present or absent, never `null`: the OpenAPI
+/// document promises exactly that, and serde alone would also take `null` for an optional
+/// field and an array for a struct.
 fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Refusal> {
-    serde_json::from_slice(body)
-        .map_err(|problem| Refusal::BadRequest(format!("invalid request body: {problem}")))
+    let invalid = |problem: serde_json::Error| {
+        Refusal::BadRequest(format!("invalid request body: {problem}"))
+    };
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(invalid)?;
+    let Some(object) = value.as_object() else {
+        return Err(Refusal::BadRequest(
+            "invalid request body: it must be a JSON object".into(),
+        ));
+    };
+    if let Some((name, _)) = object.iter().find(|(_, field)| field.is_null()) {
+        return Err(Refusal::BadRequest(format!(
+            "invalid request body: field `{name}` is null; leave it out instead"
+        )));
+    }
+    serde_json::from_value(value).map_err(invalid)
 }
 
 async fn change_node(app: &AppState, uid: Option<String>, body: &[u8]) -> Response {
@@ -465,7 +429,9 @@ pub fn bind(address: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     Ok(listener)
 }
 
-/// Serves on its own runtime thread until the process exits.
+/// Serves on its own runtime thread until the process exits. Each connection is HTTP/1.1
+/// with a header-read timeout, so a client that opens connections and sends nothing (or
+/// sends headers a byte at a time) cannot hold them open.
 pub fn serve(listener: std::net::TcpListener, router: Router) -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -475,20 +441,37 @@ pub fn serve(listener: std::net::TcpListener, router: Router) -> std::io::Result
         .name("testrig-interactive-http".into())
         .spawn(move || {
             runtime.block_on(async move {
-                match tokio::net::TcpListener::from_std(listener) {
-                    Ok(listener) => {
-                        // Pushed updates are small writes: without NODELAY, Nagle's algorithm
-                        // and delayed ACKs hold them back by tens of milliseconds.
-                        let listener = listener.tap_io(|stream| {
-                            let _ = stream.set_nodelay(true);
-                        });
-                        if let Err(problem) = axum::serve(listener, router).await {
-                            eprintln!("testrig: the interactive server stopped: {problem}");
-                        }
-                    }
+                let listener = match tokio::net::TcpListener::from_std(listener) {
+                    Ok(listener) => listener,
                     Err(problem) => {
-                        eprintln!("testrig: the interactive server cannot listen: {problem}")
+                        eprintln!("testrig: the interactive server cannot listen: {problem}");
+                        return;
                     }
+                };
+                loop {
+                    let stream = match listener.accept().await {
+                        Ok((stream, _)) => stream,
+                        // Out of descriptors or a connection reset before accept: the
+                        // listener is still good, so wait a moment rather than spin.
+                        Err(_) => {
+                            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                            continue;
+                        }
+                    };
+                    // Pushed updates are small writes: without NODELAY, Nagle's algorithm
+                    // and delayed ACKs hold them back by tens of milliseconds.
+                    let _ = stream.set_nodelay(true);
+                    let service = hyper_util::service::TowerToHyperService::new(router.clone());
+                    tokio::spawn(async move {
+                        let mut http = hyper::server::conn::http1::Builder::new();
+                        http.timer(hyper_util::rt::TokioTimer::new())
+                            .header_read_timeout(HEADER_READ_TIMEOUT);
+                        let connection = http
+                            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                            .with_upgrades();
+                        // A client that goes away mid-request is its own business.
+                        let _ = connection.await;
+                    });
                 }
             });
         })?;
