@@ -700,9 +700,14 @@ fn run_interactive(
         ),
     )
     .map_err(|error| PlanError(format!("failed to start the interactive server: {error}")))?;
+    // A token given by the user may hold characters a URL cannot carry as they are.
     let query = token
         .as_ref()
-        .map(|token| format!("?token={token}"))
+        .map(|token| {
+            let encoded =
+                percent_encoding::utf8_percent_encode(token, percent_encoding::NON_ALPHANUMERIC);
+            format!("?token={encoded}")
+        })
         .unwrap_or_default();
     // Whoever started the plan may have stopped reading its output; no reason to fail.
     let say = |text: String| {

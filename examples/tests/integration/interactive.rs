@@ -31,7 +31,7 @@ pub(crate) fn parse_url_line(line: &str) -> (String, Option<String>) {
 }
 
 impl Server {
-    fn start(name: &str, extra: &[&str]) -> Server {
+    pub(crate) fn start(name: &str, extra: &[&str]) -> Server {
         let dir = crate::util::scratch_dir(name);
         let mut command = Command::new(PLAN);
         command

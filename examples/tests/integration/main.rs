@@ -10,5 +10,6 @@ mod groups;
 mod interactive;
 mod interrupt;
 mod reload;
+mod security;
 mod user_crate;
 mod util;
