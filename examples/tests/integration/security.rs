@@ -568,3 +568,54 @@ fn a_page_on_another_origin_cannot_run_a_testcase_in_a_real_browser() {
     assert!(text.contains(" passed, 0 failed"), "{text}");
     assert_untouched(&server);
 }
+
+/// schemathesis (from PyPI; `.ci/run` installs it) generates requests from the OpenAPI
+/// document, valid and invalid, and checks every answer against it: statuses, bodies,
+/// content types, valid data accepted and invalid data refused.
+#[test]
+fn schemathesis_finds_nothing_the_openapi_document_does_not_promise() {
+    let installed = Command::new("schemathesis")
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success());
+    assert!(
+        installed,
+        "this test needs schemathesis: pip install schemathesis (.ci/run does this)"
+    );
+    let server = Server::start("security-schemathesis", &["--reload-command", "false"]);
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../crates/testrig/src/interactive/openapi.json");
+    let reports = crate::util::scratch_dir("security-schemathesis-report");
+    let output = Command::new("schemathesis")
+        .arg("run")
+        .arg(&schema)
+        .args(["--url", &format!("http://{}", server.address)])
+        .args([
+            "--header",
+            &format!("X-Testrig-Token: {}", server.token.as_deref().unwrap()),
+        ])
+        .args([
+            "--checks",
+            "all",
+            "--max-examples",
+            "25",
+            "--generation-deterministic",
+        ])
+        // A stream that never ends: the push-channel tests cover it.
+        .args(["--exclude-path", "/api/v1/interactive/events"])
+        .arg("--report-dir")
+        .arg(&reports)
+        .env("NO_COLOR", "1")
+        .current_dir(&reports)
+        .stdin(Stdio::null())
+        .output()
+        .expect("schemathesis runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    println!("{text}");
+    assert!(
+        output.status.success(),
+        "schemathesis found failures:\n{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(text.contains("generated"), "{text}");
+}

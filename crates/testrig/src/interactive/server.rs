@@ -301,6 +301,9 @@ struct LogQuery {
     lines: usize,
 }
 
+/// The most log lines one request may ask for.
+const MAX_LOG_LINES: usize = 1000;
+
 fn default_log_lines() -> usize {
     50
 }
@@ -311,7 +314,16 @@ async fn get_driver_log(
     UrlPath((test, driver)): UrlPath<(String, String)>,
     Query(query): Query<LogQuery>,
 ) -> Response {
-    match app.state.driver_log(&test, &driver, query.lines.min(1000)) {
+    if query.lines > MAX_LOG_LINES {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "`lines` must be at most {MAX_LOG_LINES} (got {})",
+                query.lines
+            ),
+        );
+    }
+    match app.state.driver_log(&test, &driver, query.lines) {
         Ok(lines) => {
             axum::Json(serde_json::json!({ "test": test, "driver": driver, "lines": lines }))
                 .into_response()
