@@ -56,7 +56,7 @@ fn serve(path: &std::path::Path, address: std::net::SocketAddr) -> Result<(), St
         format!("failed to listen on {address}: {error}; choose another --port")
     })?;
     let bound = listener.local_addr().map_err(|error| error.to_string())?;
-    let router = testrig::interactive::report_router(&report)
+    let router = testrig::interactive::report_router(&report, bound, &[])
         .map_err(|error| format!("failed to render the UI: {error}"))?;
     testrig::interactive::serve(listener, router)
         .map_err(|error| format!("failed to start the server: {error}"))?;

@@ -39,17 +39,30 @@ fn serves_a_saved_report_in_the_ui() {
         .trim()
         .trim_end_matches('/')
         .to_string();
-    let mut stream = std::net::TcpStream::connect(&address).unwrap();
-    write!(
-        stream,
-        "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut page = String::new();
-    stream.read_to_string(&mut page).unwrap();
+    let get = |host: &str| {
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        write!(
+            stream,
+            "GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut page = String::new();
+        stream.read_to_string(&mut page).unwrap();
+        page
+    };
+    let page = get(&address);
+    let port = address.rsplit(':').next().unwrap();
+    let rebound = get(&format!("evil.example:{port}"));
     let _ = child.kill();
     let _ = child.wait();
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    let head = page.split("\r\n\r\n").next().unwrap().to_lowercase();
+    assert!(head.contains("x-frame-options: deny"), "{head}");
+    assert!(head.contains("frame-ancestors 'none'"), "{head}");
+    assert!(
+        rebound.starts_with("HTTP/1.1 403") && !rebound.contains("TESTRIG_REPORT"),
+        "a page reached by another name (DNS rebinding) gets nothing: {rebound}"
+    );
     assert!(
         page.contains("window.TESTRIG_REPORT") && page.contains("\"T/S/c\""),
         "the report is inlined"

@@ -34,6 +34,13 @@ pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src
     style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; \
     object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
+/// The policy of the self-contained report `testrig serve` shows: its script and style are
+/// inline by design (it also opens from a file), so only they may run, and still never framed.
+pub(crate) const REPORT_CONTENT_SECURITY_POLICY: &str = "default-src 'self'; \
+    script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:; \
+    connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; \
+    frame-ancestors 'none'";
+
 /// Largest request body accepted; a larger declared `Content-Length` is refused unread.
 pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -334,10 +341,15 @@ fn unauthorized(request: &Request, wrong: bool) -> Response {
         .into_response()
 }
 
-/// Adds the protections every response carries, and turns any error answer that is not
+/// Adds the protections every response carries (with the page's content-security policy),
+/// and turns any error answer that is not
 /// JSON yet (a 405 from routing, a 413 from the body limit, a rejected path or query) into
 /// `{"error": "…"}`.
-pub(crate) async fn protect(request: Request, next: Next) -> Response {
+pub(crate) async fn protect(
+    State(content_security_policy): State<&'static str>,
+    request: Request,
+    next: Next,
+) -> Response {
     let api = request.uri().path().starts_with("/api/");
     let method = request.method().clone();
     let path = request.uri().path().to_string();
@@ -382,7 +394,7 @@ pub(crate) async fn protect(request: Request, next: Next) -> Response {
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::REFERRER_POLICY, "no-referrer"),
-        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::CONTENT_SECURITY_POLICY, content_security_policy),
         (
             header::HeaderName::from_static("cross-origin-opener-policy"),
             "same-origin",

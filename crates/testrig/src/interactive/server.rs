@@ -25,7 +25,10 @@ use serde::Deserialize;
 use testrig_model::{DriverStatus, RuntimeStatus};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::interactive::access::{AccessPolicy, MAX_BODY_BYTES, error, guard, protect};
+use crate::interactive::access::{
+    AccessPolicy, CONTENT_SECURITY_POLICY, MAX_BODY_BYTES, REPORT_CONTENT_SECURITY_POLICY, error,
+    guard, protect,
+};
 use crate::interactive::reload::Reloader;
 use crate::interactive::state::{InteractiveState, Refusal};
 
@@ -84,7 +87,10 @@ pub fn router(
         })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(Arc::new(policy), guard))
-        .layer(middleware::from_fn(protect))
+        .layer(middleware::from_fn_with_state(
+            CONTENT_SECURITY_POLICY,
+            protect,
+        ))
         .with_state(app)
 }
 
@@ -271,7 +277,11 @@ async fn post_run(State(app): State<AppState>, body: axum::body::Bytes) -> Respo
 async fn post_cancel(State(app): State<AppState>) -> Response {
     let state = app.state.clone();
     match tokio::task::spawn_blocking(move || state.cancel()).await {
-        Ok(dropped) => axum::Json(serde_json::json!({ "cancelled": dropped })).into_response(),
+        Ok(dropped) => axum::Json(serde_json::json!({
+            "cancelled": dropped.runs,
+            "environment_requests": dropped.environment_requests,
+        }))
+        .into_response(),
         Err(_) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "the cancel handler failed",
@@ -493,8 +503,14 @@ pub fn serve(listener: std::net::TcpListener, router: Router) -> std::io::Result
 use futures_util::StreamExt as _;
 
 /// A read-only server over a saved report: the self-contained HTML report at `/`, and the
-/// attachments from the report's runpath.
-pub fn report_router(report: &testrig_model::Report) -> std::io::Result<Router> {
+/// attachments from the report's runpath. Bound to `bound`, it answers only requests that
+/// name it in `Host` (plus `allowed_hosts`): the report holds paths and host names that a
+/// page elsewhere must not read by DNS rebinding. Read-only, it needs no token.
+pub fn report_router(
+    report: &testrig_model::Report,
+    bound: SocketAddr,
+    allowed_hosts: &[String],
+) -> std::io::Result<Router> {
     let page = crate::export::render_html_report(report, None)?;
     let runpath = std::path::PathBuf::from(&report.runpath);
     Ok(Router::new()
@@ -510,5 +526,14 @@ pub fn report_router(report: &testrig_model::Report) -> std::io::Result<Router> 
                 let runpath = runpath.clone();
                 async move { read_attachment(&runpath, &path) }
             }),
+        )
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such page in a saved report") })
+        .layer(middleware::from_fn_with_state(
+            Arc::new(AccessPolicy::new(bound, None, allowed_hosts)),
+            guard,
         ))
+        .layer(middleware::from_fn_with_state(
+            REPORT_CONTENT_SECURITY_POLICY,
+            protect,
+        )))
 }
