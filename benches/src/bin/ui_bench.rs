@@ -1,7 +1,9 @@
 //! Interactive-mode figures on the 10,000-testcase plan: launch to first API answer, GET
 //! latency of the plan node and of a suite of 100 testcases, the delay from a testcase
 //! finishing to its event reaching a connected client (p50 and p99 over 1,000 testcases),
-//! and the plan's peak RSS. Runs `plan10k -i 0` (built beside this binary).
+//! the plan's peak RSS and the inotify watches its reload watcher holds (run from this
+//! workspace, whose target folder holds what a user's does). Runs `plan10k -i 0` (built
+//! beside this binary).
 
 use std::io::{BufRead, BufReader, Write};
 
@@ -20,6 +22,31 @@ fn median_ms(server: &Server, path: &str) -> f64 {
         .collect();
     times.sort_by(f64::total_cmp);
     times[times.len() / 2]
+}
+
+/// The inotify watches a process holds: one `inotify wd:` line per watch in the fdinfo of
+/// each of its inotify descriptors.
+fn inotify_watches(pid: u32) -> usize {
+    let Ok(descriptors) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return 0;
+    };
+    descriptors
+        .flatten()
+        .filter(|fd| {
+            std::fs::read_link(fd.path())
+                .is_ok_and(|target| target.to_string_lossy().contains("inotify"))
+        })
+        .map(|fd| {
+            std::fs::read_to_string(format!(
+                "/proc/{pid}/fdinfo/{}",
+                fd.file_name().to_string_lossy()
+            ))
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| line.starts_with("inotify"))
+            .count()
+        })
+        .sum()
 }
 
 fn now() -> f64 {
@@ -113,6 +140,7 @@ fn main() {
         .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0.0);
     println!("ui_peak_rss_mb {:.1} MB", peak_kb / 1024.0);
+    println!("ui_watches {} watches", inotify_watches(child.id()));
     let _ = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status();
