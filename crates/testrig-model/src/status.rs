@@ -24,6 +24,8 @@ pub enum Status {
     XpassStrict,
     /// Started but cut short by an interrupt.
     Incomplete,
+    /// Abandoned while running by a cancel of interactive mode: no result, not a failure.
+    Cancelled,
     /// Not run (yet).
     #[default]
     Unknown,
@@ -37,6 +39,7 @@ impl Status {
             Status::Failed | Status::XpassStrict => 7,
             Status::Incomplete => 6,
             Status::Unknown => 5,
+            Status::Cancelled => 4,
             Status::Passed | Status::Xpass => 3,
             Status::Xfail => 2,
             Status::Skipped => 1,
@@ -71,6 +74,7 @@ impl Status {
             Status::Xpass => "xpass",
             Status::XpassStrict => "xpass_strict",
             Status::Incomplete => "incomplete",
+            Status::Cancelled => "cancelled",
             Status::Unknown => "unknown",
         }
     }
@@ -99,12 +103,17 @@ pub enum RuntimeStatus {
     NotRun,
 }
 
-/// Testcase counts of a subtree, by status.
+/// Testcase counts of a subtree, by status: every testcase is in exactly one bucket, so the
+/// buckets add up to `total`.
+///
+/// The one counting rule of every report: `xfail` and `xpass` are buckets of their own (not
+/// part of `passed`), a strict xpass counts as `failed`. The console's closing line folds
+/// them further ([`Counts::closing`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Counts {
     /// All testcases below the node.
     pub total: u32,
-    /// Passed, including non-strict xpass.
+    /// Passed.
     pub passed: u32,
     /// Failed, including strict xpass.
     pub failed: u32,
@@ -114,8 +123,15 @@ pub struct Counts {
     pub skipped: u32,
     /// Expected failures that failed.
     pub xfail: u32,
+    /// Expected failures that passed (not strict). Reports written before this bucket
+    /// existed counted them in `passed`.
+    #[serde(default)]
+    pub xpass: u32,
     /// Interrupted while running.
     pub incomplete: u32,
+    /// Abandoned by a cancel (interactive mode).
+    #[serde(default)]
+    pub cancelled: u32,
     /// Not run.
     pub unknown: u32,
 }
@@ -125,14 +141,27 @@ impl Counts {
     pub fn add_status(&mut self, status: Status) {
         self.total += 1;
         match status {
-            Status::Passed | Status::Xpass => self.passed += 1,
+            Status::Passed => self.passed += 1,
             Status::Failed | Status::XpassStrict => self.failed += 1,
             Status::Error => self.error += 1,
             Status::Skipped => self.skipped += 1,
             Status::Xfail => self.xfail += 1,
+            Status::Xpass => self.xpass += 1,
             Status::Incomplete => self.incomplete += 1,
+            Status::Cancelled => self.cancelled += 1,
             Status::Unknown => self.unknown += 1,
         }
+    }
+
+    /// The closing line's three numbers `(passed, failed, skipped)`: expected failures (xfail
+    /// and xpass) count as passed, errors and incomplete testcases as failed; cancelled and
+    /// not-run testcases are in none of them.
+    pub fn closing(&self) -> (u32, u32, u32) {
+        (
+            self.passed + self.xfail + self.xpass,
+            self.failed + self.error + self.incomplete,
+            self.skipped,
+        )
     }
 
     /// Adds another subtree's counts.
@@ -143,7 +172,9 @@ impl Counts {
         self.error += other.error;
         self.skipped += other.skipped;
         self.xfail += other.xfail;
+        self.xpass += other.xpass;
         self.incomplete += other.incomplete;
+        self.cancelled += other.cancelled;
         self.unknown += other.unknown;
     }
 }
@@ -173,9 +204,68 @@ mod tests {
             counts.add_status(status);
         }
         assert_eq!(
-            (counts.total, counts.passed, counts.failed, counts.error),
-            (4, 2, 1, 1)
+            (
+                counts.total,
+                counts.passed,
+                counts.xpass,
+                counts.failed,
+                counts.error
+            ),
+            (4, 1, 1, 1, 1)
         );
+    }
+
+    #[test]
+    fn every_status_lands_in_one_bucket_and_the_closing_rule_folds_expected_failures_into_passed() {
+        let mut counts = Counts::default();
+        let all = [
+            Status::Passed,
+            Status::Failed,
+            Status::Error,
+            Status::Skipped,
+            Status::Xfail,
+            Status::Xpass,
+            Status::XpassStrict,
+            Status::Incomplete,
+            Status::Cancelled,
+            Status::Unknown,
+        ];
+        for status in all {
+            counts.add_status(status);
+        }
+        let buckets = counts.passed
+            + counts.failed
+            + counts.error
+            + counts.skipped
+            + counts.xfail
+            + counts.xpass
+            + counts.incomplete
+            + counts.cancelled
+            + counts.unknown;
+        assert_eq!((counts.total, buckets), (10, 10));
+        assert_eq!((counts.xfail, counts.xpass, counts.cancelled), (1, 1, 1));
+        // passed + xfail + xpass; failed + strict xpass + error + incomplete; skipped.
+        assert_eq!(counts.closing(), (3, 4, 1));
+        let mut doubled = counts;
+        doubled.merge(&counts);
+        assert_eq!(doubled.closing(), (6, 8, 2));
+    }
+
+    #[test]
+    fn counts_of_older_reports_read_without_the_newer_buckets() {
+        let counts: Counts = serde_json::from_str(
+            r#"{"total":2,"passed":1,"failed":0,"error":0,"skipped":0,"xfail":1,"incomplete":0,"unknown":0}"#,
+        )
+        .unwrap();
+        assert_eq!((counts.xfail, counts.xpass, counts.cancelled), (1, 0, 0));
+    }
+
+    #[test]
+    fn a_cancelled_testcase_is_no_failure_and_outranks_only_results() {
+        assert!(!Status::Cancelled.is_failure());
+        assert_eq!(Status::Passed.combine(Status::Cancelled), Status::Cancelled);
+        assert_eq!(Status::Cancelled.combine(Status::Unknown), Status::Unknown);
+        assert_eq!(Status::Cancelled.as_str(), "cancelled");
     }
 
     #[test]

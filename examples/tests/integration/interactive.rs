@@ -369,7 +369,7 @@ fn one_run_at_a_time_per_testcase_and_cancel_abandons_it() {
         started.elapsed() < Duration::from_secs(2),
         "cancel did not wait for the 3 s testcase"
     );
-    assert_eq!(node["status"], "error");
+    assert_eq!(node["status"], "cancelled");
     assert!(
         node["error"]["message"]
             .as_str()

@@ -3,6 +3,7 @@
 
 mod assertions;
 mod browser;
+mod counting;
 mod drivers;
 mod failures;
 mod filtering;

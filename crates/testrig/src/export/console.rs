@@ -236,6 +236,7 @@ impl ConsoleReporter {
             Status::Xpass => ("XPASS", Paint::Warn),
             Status::XpassStrict => ("XPASS STRICT", Paint::Bad),
             Status::Incomplete => ("INCOMPLETE", Paint::Bad),
+            Status::Cancelled => ("CANCELLED", Paint::Warn),
             Status::Unknown => ("NOT RUN", Paint::Dim),
         };
         self.paint(&format!("{word:>12}"), paint)
@@ -413,7 +414,9 @@ fn breakdown(counts: &Counts) -> String {
     for (count, word) in [
         (counts.error, "errored"),
         (counts.xfail, "xfail"),
+        (counts.xpass, "xpass"),
         (counts.incomplete, "incomplete"),
+        (counts.cancelled, "cancelled"),
         (counts.skipped, "skipped"),
         (counts.unknown, "not run"),
     ] {
@@ -424,15 +427,11 @@ fn breakdown(counts: &Counts) -> String {
     parts.join(", ")
 }
 
-/// `N passed, N failed, N skipped`: errors and incomplete testcases count as failed,
-/// expected failures as passed.
+/// `N passed, N failed, N skipped` by [`Counts::closing`]: errors and incomplete testcases
+/// count as failed, expected failures (xfail and xpass) as passed.
 pub fn closing_line(counts: &Counts) -> String {
-    format!(
-        "{} passed, {} failed, {} skipped",
-        counts.passed + counts.xfail,
-        counts.failed + counts.error + counts.incomplete,
-        counts.skipped
-    )
+    let (passed, failed, skipped) = counts.closing();
+    format!("{passed} passed, {failed} failed, {skipped} skipped")
 }
 
 #[cfg(test)]
@@ -440,21 +439,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_closing_line_counts_errors_as_failures() {
+    fn the_closing_line_counts_errors_as_failures_and_expected_failures_as_passed() {
         let counts = Counts {
-            total: 6,
+            total: 8,
             passed: 2,
             failed: 1,
             error: 1,
             skipped: 1,
             xfail: 1,
+            xpass: 1,
             incomplete: 0,
+            cancelled: 1,
             unknown: 0,
         };
-        assert_eq!(closing_line(&counts), "3 passed, 2 failed, 1 skipped");
+        assert_eq!(closing_line(&counts), "4 passed, 2 failed, 1 skipped");
         assert_eq!(
             breakdown(&counts),
-            "2 passed, 1 failed, 1 errored, 1 xfail, 1 skipped"
+            "2 passed, 1 failed, 1 errored, 1 xfail, 1 xpass, 1 cancelled, 1 skipped"
         );
     }
 

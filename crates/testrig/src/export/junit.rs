@@ -3,6 +3,11 @@
 //! Testplan's layout is kept: one `<testsuites>` per MultiTest, one `<testsuite>` per suite,
 //! `classname` = `Test:Suite:testcase`. Failure messages carry the failing assertions, so a
 //! CI page shows why without opening the JSON report.
+//!
+//! Expected failures follow pytest's junitxml: an xfail is `<skipped type="xfail">` (pytest:
+//! `pytest.xfail`) with the reason, a non-strict xpass a passing testcase that says so in
+//! `<system-out>`, a strict xpass a `<failure>`. Each testcase also carries its testrig status
+//! as the property `testrig.status`, so a reader can count exactly what the JSON counts.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -81,23 +86,29 @@ fn test_suites(test: &ReportNode, host: &str) -> Vec<TestSuite> {
 }
 
 fn test_case(test: &str, suite: &str, node: &ReportNode) -> TestCase {
+    let reason = node.reason.as_deref().unwrap_or("no reason given");
     let status = match node.status {
-        Status::Passed | Status::Xpass | Status::Xfail => TestCaseStatus::success(),
-        Status::Skipped | Status::Unknown => {
-            let mut status = TestCaseStatus::skipped();
-            let message = match (&node.reason, node.status) {
-                (Some(reason), Status::Skipped) => reason.clone(),
-                _ => "not run".to_string(),
-            };
-            status.set_message(message);
-            status
-        }
+        Status::Passed | Status::Xpass => TestCaseStatus::success(),
+        Status::Xfail => skipped("xfail", format!("expected failure: {reason}")),
+        Status::Skipped => skipped("skipped", reason.to_string()),
+        Status::Cancelled => skipped(
+            "cancelled",
+            node.error.as_ref().map_or_else(
+                || "cancelled while running".to_string(),
+                |error| error.message.clone(),
+            ),
+        ),
+        Status::Unknown => skipped("not run", "not run".to_string()),
         Status::Failed | Status::XpassStrict => {
             non_success(NonSuccessKind::Failure, "assertion", node)
         }
         Status::Error | Status::Incomplete => non_success(NonSuccessKind::Error, "error", node),
     };
     let mut testcase = TestCase::new(node.name.as_str(), status);
+    if node.status == Status::Xpass {
+        testcase.set_system_out(format!("XPASS: expected to fail ({reason}) but passed"));
+    }
+    testcase.add_property(("testrig.status", node.status.as_str()));
     testcase.set_classname(format!("{test}:{suite}:{}", node.name));
     testcase.set_time(seconds(node));
     testcase.set_assertions(
@@ -109,10 +120,78 @@ fn test_case(test: &str, suite: &str, node: &ReportNode) -> TestCase {
     testcase
 }
 
+fn skipped(kind_name: &str, message: String) -> TestCaseStatus {
+    let mut status = TestCaseStatus::skipped();
+    status.set_type(kind_name);
+    status.set_message(message);
+    status
+}
+
 fn non_success(kind: NonSuccessKind, kind_name: &str, node: &ReportNode) -> TestCaseStatus {
     let mut status = TestCaseStatus::non_success(kind);
     status.set_type(kind_name);
     status.set_message(failure_summary(node));
     status.set_description(failure_lines(node).join("\n"));
     status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn xml_of(status: Status) -> String {
+        let mut node = ReportNode::new(NodeKind::Testcase, "t/s/case", "case");
+        node.status = status;
+        node.reason = Some("bug #12".into());
+        let mut suite = TestSuite::new("t:s");
+        suite.add_test_case(test_case("t", "s", &node));
+        let mut junit = quick_junit::Report::new("plan");
+        junit.add_test_suite(suite);
+        junit.to_string().unwrap()
+    }
+
+    #[test]
+    fn an_xfail_is_skipped_with_its_reason_as_pytest_writes_it() {
+        let xml = xml_of(Status::Xfail);
+        assert!(
+            xml.contains(r#"<skipped message="expected failure: bug #12" type="xfail"/>"#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<property name="testrig.status" value="xfail"/>"#),
+            "{xml}"
+        );
+        assert!(xml.contains(r#"skipped="1""#), "{xml}");
+    }
+
+    #[test]
+    fn an_xpass_passes_and_says_so_a_strict_one_fails() {
+        let xml = xml_of(Status::Xpass);
+        assert!(
+            !xml.contains("<skipped") && !xml.contains("<failure"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<system-out>XPASS: expected to fail (bug #12) but passed</system-out>"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<property name="testrig.status" value="xpass"/>"#),
+            "{xml}"
+        );
+        let strict = xml_of(Status::XpassStrict);
+        assert!(
+            strict.contains(r#"<failure"#) && strict.contains(r#"failures="1""#),
+            "{strict}"
+        );
+    }
+
+    #[test]
+    fn a_cancelled_testcase_is_skipped_with_why() {
+        let xml = xml_of(Status::Cancelled);
+        assert!(
+            xml.contains(r#"<skipped message="cancelled while running" type="cancelled"/>"#),
+            "{xml}"
+        );
+    }
 }

@@ -614,6 +614,10 @@ fn run_case(case: &SelectedCase, suite: &dyn SuiteObject, test: &TestRun) {
             _ => Status::Xpass,
         };
     }
+    if outcome.is_err() && context.cancel.load(Ordering::SeqCst) {
+        // Abandoned by a cancel: no result at all, whatever an xfail expected.
+        status = Status::Cancelled;
+    }
     let mut error = outcome.err().map(|error| ErrorInfo {
         message: error.message,
         location: error.location,
