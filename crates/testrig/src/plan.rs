@@ -670,6 +670,16 @@ fn run_interactive(
     let (sink, events) = EventSink::channel();
     let mut context = RunContext::new(sink, runpath.to_path_buf());
     context.abandonable = true;
+    // Reload on save watches the declared input files too.
+    let declared_inputs: Vec<PathBuf> = plan
+        .tests
+        .iter()
+        .flat_map(MultiTest::declared_inputs)
+        .filter_map(|input| match input {
+            crate::impact::DeclaredInput::File(path) => Some(path),
+            crate::impact::DeclaredInput::Text { .. } => None,
+        })
+        .collect();
     let mut tests: Vec<Option<MultiTest>> = plan.tests.into_iter().map(Some).collect();
     let mut sessions = Vec::new();
     for selected in &selection.tests {
@@ -719,10 +729,8 @@ fn run_interactive(
         "API: http://{address}/api/v1/interactive/report (OpenAPI: http://{address}/api/v1/openapi.json)"
     ));
     take_over_environments(&state, handed_off);
-    if let Some(reloader) = &reloader
-        && !options.no_reload_watch
-    {
-        match reloader.watch(&state) {
+    if let Some(reloader) = &reloader {
+        match reloader.start_in_background(&state, declared_inputs, !options.no_reload_watch) {
             // Sources saved while the previous image was building: build them too.
             Ok(())
                 if previous
@@ -820,8 +828,8 @@ fn take_over_environments(
     }
     let state = state.clone();
     std::thread::spawn(move || {
-        // Environment starts are queued on the tests' workers: wait for them to finish.
-        std::thread::sleep(Duration::from_millis(20));
+        // Environment starts are queued on the tests' workers (counted as soon as they are
+        // accepted): wait for them to finish.
         while !state.is_idle() {
             std::thread::sleep(Duration::from_millis(10));
         }

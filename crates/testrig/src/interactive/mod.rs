@@ -5,10 +5,11 @@ mod access;
 mod reload;
 mod server;
 mod state;
+mod watch;
 
 pub use access::{AccessError, AccessPolicy, generate_token};
 pub use reload::{
     CarriedResults, CodeSnapshot, CodeState, Handoff, Reloader, StaleResults, carry_results,
 };
 pub use server::{OPENAPI, WebAssets, bind, report_router, router, serve, source_root};
-pub use state::{InteractiveState, LiveReport, Refusal, Update};
+pub use state::{Cancelled, InteractiveState, LiveReport, Refusal, Update};

@@ -14,8 +14,8 @@ use std::ffi::OsString;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 use testrig_model::{Event, NodeKind, ReloadPhase, ReloadStatus, Report, ReportNode};
@@ -24,6 +24,7 @@ use crate::env::HandedOffDriver;
 use crate::events::now;
 use crate::impact::{RecordedCoverage, StoredUnit, fingerprint_source, unit_index_for_span};
 use crate::interactive::state::{InteractiveState, Refusal};
+use crate::interactive::watch::{BinaryTarget, WatchSet, Workspace};
 
 /// Version of the hand-off file; another version is refused and the plan starts afresh.
 const HANDOFF_VERSION: u32 = 1;
@@ -113,13 +114,16 @@ impl Handoff {
 /// Rebuilds and re-executes the plan on request.
 pub struct Reloader {
     command: Vec<String>,
-    /// Where cargo runs (the workspace root).
-    dir: PathBuf,
+    /// The command came from --reload-command: it may run without a known workspace.
+    custom: bool,
+    /// The running binary.
+    exe: PathBuf,
     /// Where cargo builds (the target folder the running binary came from).
     target_dir: Option<PathBuf>,
+    /// The plan's workspace, found from the binary (off the start-up path), or why not.
+    workspace: OnceLock<Result<Workspace, String>>,
     /// A second handle on the listening socket, passed to the next image.
     listener: TcpListener,
-    busy: AtomicBool,
     /// A save came while a build or a run was under way: reload again afterwards (handed
     /// to the next image when the reload in progress succeeds).
     pending: AtomicBool,
@@ -140,8 +144,15 @@ impl Reloader {
         let exe = std::env::current_exe()
             .map_err(|error| format!("cannot locate the plan binary: {error}"))?;
         let (derived, target_dir) = derive_build(&exe);
+        let custom = command.is_some();
         let command = match command {
             Some(text) => text.split_whitespace().map(str::to_string).collect(),
+            None if !BinaryTarget::of(&exe).is_some_and(|binary| binary.built_by_cargo()) => {
+                return Err(format!(
+                    "`{}` is not in a cargo target folder (no `.fingerprint` folder beside it), so how to rebuild it is unknown; give the build command with --reload-command",
+                    exe.display()
+                ));
+            }
             None => derived.ok_or_else(|| {
                 format!(
                     "cannot tell how `{}` was built; give the command with --reload-command",
@@ -149,101 +160,166 @@ impl Reloader {
                 )
             })?,
         };
-        let dir = super::source_root()
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("."));
         Ok(Reloader {
             command,
-            dir,
+            custom,
+            exe,
             target_dir,
+            workspace: OnceLock::new(),
             listener,
-            busy: AtomicBool::new(false),
             pending: AtomicBool::new(false),
             code,
             token,
         })
     }
 
-    /// Reloads on every saved change under the workspace (debounced; the target folder,
-    /// hidden folders and files that were only opened are ignored), for as long as the
-    /// process runs. A change while testcases run or a build is under way waits for the
-    /// next save.
-    pub fn watch(self: &Arc<Self>, state: &Arc<InteractiveState>) -> Result<(), String> {
-        use notify_debouncer_mini::notify::RecursiveMode;
+    /// The plan's workspace, found from its binary the first time it is asked for.
+    fn workspace(&self) -> &Result<Workspace, String> {
+        self.workspace.get_or_init(|| {
+            let binary = BinaryTarget::of(&self.exe)
+                .ok_or_else(|| format!("`{}` is not a cargo build output", self.exe.display()))?;
+            Workspace::of_binary(&self.exe, &binary)
+        })
+    }
 
-        let root = self.dir.clone();
-        let target = self
-            .target_dir
-            .clone()
-            .unwrap_or_else(|| root.join("target"));
-        let (changes, events) = std::sync::mpsc::channel();
-        let mut debouncer =
-            notify_debouncer_mini::new_debouncer(std::time::Duration::from_millis(50), changes)
-                .map_err(|error| format!("cannot watch `{}`: {error}", root.display()))?;
-        // Watch the root's own files and every folder but the target and hidden ones: a
-        // recursive watch of the root would also cover the build's thousands of folders.
-        let mut watch = |path: &Path, mode: RecursiveMode| {
-            debouncer
-                .watcher()
-                .watch(path, mode)
-                .map_err(|error| format!("cannot watch `{}`: {error}", path.display()))
-        };
-        watch(&root, RecursiveMode::NonRecursive)?;
-        let entries = std::fs::read_dir(&root)
-            .map_err(|error| format!("cannot read `{}`: {error}", root.display()))?;
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let hidden = entry.file_name().to_string_lossy().starts_with('.');
-            if path.is_dir() && !hidden && path != target && path != root.join("target") {
-                watch(&path, RecursiveMode::Recursive)?;
-            }
+    /// Where the build runs: the workspace root (the working folder only for a
+    /// --reload-command in no known workspace).
+    fn build_dir(&self) -> PathBuf {
+        match self.workspace() {
+            Ok(workspace) => workspace.root.clone(),
+            Err(_) => PathBuf::from("."),
         }
+    }
+
+    /// On a thread of its own, so that neither the printed URL nor the first run waits:
+    /// finds the plan's workspace (saying once why reload is off if there is none) and,
+    /// with `watch`, reloads on every saved change that can change the build — members'
+    /// sources and manifests, `Cargo.lock`, the declared `inputs` — debounced; files that
+    /// were only opened do not count. A save while testcases run or a build is under way
+    /// waits for them to end.
+    pub fn start_in_background(
+        self: &Arc<Self>,
+        state: &Arc<InteractiveState>,
+        inputs: Vec<PathBuf>,
+        watch: bool,
+    ) -> Result<(), String> {
         let reloader = self.clone();
         let state = state.clone();
-        let runpath = state.runpath.clone();
-        // Only files written since the last rebuild began count: the build itself opens
-        // every source, which the watcher reports too.
-        let mut since = std::time::SystemTime::now();
         std::thread::Builder::new()
             .name("testrig-reload-watch".into())
             .spawn(move || {
-                let _debouncer = debouncer;
-                loop {
-                    let batch = match events.recv_timeout(std::time::Duration::from_millis(100)) {
-                        Ok(Ok(batch)) => batch,
-                        Ok(Err(_)) => continue,
-                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Vec::new(),
-                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
-                    };
-                    let saved = batch.iter().any(|event| {
-                        let path = &event.path;
-                        !path.starts_with(&target)
-                            && !path.starts_with(root.join("target"))
-                            && !path.starts_with(&runpath)
-                            && !path
-                                .components()
-                                .any(|part| part.as_os_str().to_string_lossy().starts_with('.'))
-                            && std::fs::metadata(path)
-                                .and_then(|meta| meta.modified())
-                                .is_ok_and(|modified| modified >= since)
-                            && path.is_file()
-                    });
-                    if saved {
-                        since = std::time::SystemTime::now();
-                        reloader.pending.store(true, Ordering::SeqCst);
+                let workspace = match (reloader.workspace(), reloader.custom) {
+                    (Ok(workspace), _) => workspace.clone(),
+                    (Err(why), false) => {
+                        eprintln!("note: code reload is off: {why}");
+                        return;
                     }
-                    // A save during a build or a run is not lost: it waits for them to end.
-                    if reloader.pending.load(Ordering::SeqCst)
-                        && !reloader.busy.load(Ordering::SeqCst)
-                        && state.is_idle()
-                        && reloader.start(&state).is_ok()
-                    {
-                        reloader.pending.store(false, Ordering::SeqCst);
+                    (Err(why), true) => {
+                        eprintln!(
+                            "note: reload on save is off: {why}; the Reload button runs `{}` in the working folder",
+                            reloader.command()
+                        );
+                        return;
                     }
+                };
+                if watch {
+                    reloader.watch(&state, &workspace, &inputs);
                 }
             })
             .map_err(|error| format!("cannot start the watcher: {error}"))?;
         Ok(())
+    }
+
+    /// Watches `workspace` for as long as the process runs (on the calling thread).
+    fn watch(
+        self: &Arc<Self>,
+        state: &Arc<InteractiveState>,
+        workspace: &Workspace,
+        inputs: &[PathBuf],
+    ) {
+        use notify_debouncer_mini::notify::{ErrorKind, RecursiveMode};
+
+        let mut skipped = vec![state.runpath.clone()];
+        skipped.extend(self.target_dir.clone());
+        let mut set = WatchSet::new(workspace, inputs, skipped);
+        let (changes, events) = std::sync::mpsc::channel();
+        let mut debouncer = match notify_debouncer_mini::new_debouncer(
+            std::time::Duration::from_millis(50),
+            changes,
+        ) {
+            Ok(debouncer) => debouncer,
+            Err(error) => {
+                eprintln!("warning: reload on save is off: cannot watch files: {error}");
+                return;
+            }
+        };
+        // One watch per folder; at the kernel's limit, say so once and watch no more.
+        let mut full = false;
+        let mut add = |folders: &mut dyn Iterator<Item = &PathBuf>| -> usize {
+            let mut added = 0;
+            for folder in folders {
+                if full {
+                    break;
+                }
+                match debouncer
+                    .watcher()
+                    .watch(folder, RecursiveMode::NonRecursive)
+                {
+                    Ok(()) => added += 1,
+                    Err(error) if matches!(error.kind, ErrorKind::MaxFilesWatch) => {
+                        full = true;
+                        let limit =
+                            std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches")
+                                .map(|limit| limit.trim().to_string())
+                                .unwrap_or_else(|_| "?".into());
+                        eprintln!(
+                            "warning: reload on save is partial: the kernel's inotify watch limit (fs.inotify.max_user_watches = {limit}) was reached at `{}`, so saves there and in folders not yet watched are missed; raise it (e.g. `sudo sysctl fs.inotify.max_user_watches=524288`) or use the Reload button",
+                            folder.display()
+                        );
+                    }
+                    // Gone since it was listed: nothing there to change the build.
+                    Err(_) => {}
+                }
+            }
+            added
+        };
+        let watched = add(&mut set.folders.keys());
+        eprintln!(
+            "note: reload on save watches {watched} folders of the workspace `{}` (its members' sources and manifests, Cargo.lock, declared inputs)",
+            workspace.root.display()
+        );
+        // Only files written since the last rebuild began count: the build itself opens
+        // every source, which the watcher reports too.
+        let mut since = std::time::SystemTime::now();
+        loop {
+            let batch = match events.recv_timeout(std::time::Duration::from_millis(100)) {
+                Ok(Ok(batch)) => batch,
+                Ok(Err(_)) => continue,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Vec::new(),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+            };
+            for event in &batch {
+                if set.is_new_source_folder(&event.path) {
+                    let new = set.walk(&event.path);
+                    add(&mut new.iter());
+                }
+            }
+            let saved = batch.iter().any(|event| {
+                set.counts(&event.path)
+                    && std::fs::metadata(&event.path)
+                        .and_then(|meta| meta.modified())
+                        .is_ok_and(|modified| modified >= since)
+                    && event.path.is_file()
+            });
+            if saved {
+                since = std::time::SystemTime::now();
+                self.pending.store(true, Ordering::SeqCst);
+            }
+            // A save during a build or a run is not lost: it waits for them to end.
+            if self.pending.load(Ordering::SeqCst) && state.is_idle() && self.start(state).is_ok() {
+                self.pending.store(false, Ordering::SeqCst);
+            }
+        }
     }
 
     /// Asks for a reload as soon as nothing runs (the watcher starts it).
@@ -256,25 +332,28 @@ impl Reloader {
         self.command.join(" ")
     }
 
-    /// Starts a rebuild in the background; refused while one runs or testcases run.
+    /// Starts a rebuild in the background; refused while one runs or anything is queued
+    /// or running, and, from then until the exec or a failed build, runs and environment
+    /// requests are refused (one gate in the state orders the two).
     pub fn start(self: &Arc<Self>, state: &Arc<InteractiveState>) -> Result<(), Refusal> {
-        if !state.is_idle() {
-            return Err(Refusal::Conflict(
-                "testcases are running: cancel them or wait before reloading".into(),
-            ));
+        if let (Err(why), false) = (self.workspace(), self.custom) {
+            return Err(Refusal::BadRequest(format!(
+                "code reload is not available: {why}"
+            )));
         }
-        if self.busy.swap(true, Ordering::SeqCst) {
-            return Err(Refusal::Conflict("a reload is already in progress".into()));
-        }
+        state.begin_reload(&format!("rebuilding with `{}`", self.command()))?;
         let reloader = self.clone();
-        let state = state.clone();
+        let thread_state = state.clone();
         std::thread::Builder::new()
             .name("testrig-reload".into())
             .spawn(move || {
-                reloader.rebuild_and_exec(&state);
-                reloader.busy.store(false, Ordering::SeqCst);
+                reloader.rebuild_and_exec(&thread_state);
+                thread_state.end_reload();
             })
-            .map_err(|error| Refusal::Conflict(format!("cannot start the rebuild: {error}")))?;
+            .map_err(|error| {
+                state.end_reload();
+                Refusal::Conflict(format!("cannot start the rebuild: {error}"))
+            })?;
         Ok(())
     }
 
@@ -326,7 +405,7 @@ impl Reloader {
         let mut command = Command::new(&self.command[0]);
         command
             .args(&self.command[1..])
-            .current_dir(&self.dir)
+            .current_dir(self.build_dir())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -398,6 +477,10 @@ impl Reloader {
         use std::os::fd::AsRawFd;
         use std::os::unix::process::CommandExt;
 
+        // The gate refuses new runs meanwhile; this is in case one slipped in before it.
+        if let Err(problem) = state.check_nothing_runs() {
+            return problem;
+        }
         let Some(report) = state.report() else {
             return "the report is not readable".into();
         };
@@ -641,30 +724,21 @@ fn testcase_fingerprints(report: &Report, root: &Path) -> BTreeMap<String, Strin
 /// `target/<profile>/deps/<name>-<hash>` is a test target, `target/<profile>/<name>` a bin,
 /// `target/<profile>/examples/<name>` an example.
 fn derive_build(exe: &Path) -> (Option<Vec<String>>, Option<PathBuf>) {
-    let name = exe.file_name().and_then(|name| name.to_str());
-    let parent = exe.parent();
-    let parent_name = parent.and_then(Path::file_name).and_then(|n| n.to_str());
-    let (kind, name, profile_dir) = match (name, parent_name) {
-        (Some(file), Some("deps")) => {
-            let Some((name, _hash)) = file.rsplit_once('-') else {
-                return (None, None);
-            };
-            ("--test", name.to_string(), parent.and_then(Path::parent))
-        }
-        (Some(file), Some("examples")) => {
-            ("--example", file.to_string(), parent.and_then(Path::parent))
-        }
-        (Some(file), Some(_)) => ("--bin", file.to_string(), parent),
-        _ => return (None, None),
-    };
-    let Some(profile_dir) = profile_dir else {
+    let Some(binary) = BinaryTarget::of(exe) else {
         return (None, None);
     };
-    let profile = profile_dir
+    let kind = match binary.kind {
+        "test" => "--test",
+        "example" => "--example",
+        _ => "--bin",
+    };
+    let name = binary.name.clone();
+    let profile = binary
+        .profile_dir
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("debug");
-    let target_dir = profile_dir.parent().map(Path::to_path_buf);
+    let target_dir = binary.target_dir().map(Path::to_path_buf);
     // Under `cargo test` or `cargo run`, CARGO names the cargo that built the plan.
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command: Vec<String> = vec![cargo];

@@ -3,7 +3,10 @@
 //! browsers, and the run queue that turns API requests into runs on worker threads.
 //!
 //! Testcases of one test run one after another (they share an environment); different
-//! tests run at once. A request for something already queued or running is refused.
+//! tests run at once. A request for something already queued or running is refused. One
+//! gate orders requests against code reload: while a reload is in progress, run and
+//! environment requests are refused; while anything is queued or running, a reload is.
+//! Environment requests coalesce: one pending per test at most.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
@@ -46,17 +49,64 @@ enum Job {
         selected: Box<SelectedTest>,
         cases: Vec<String>,
     },
-    /// Start the environment.
-    StartEnvironment,
-    /// Stop the environment.
-    StopEnvironment,
+    /// Bring the environment to `Started` or `Stopped` (nothing to do if it is already).
+    Environment(DriverStatus),
+}
+
+/// A test's jobs: those waiting, and the environment request being carried out.
+#[derive(Default)]
+struct SlotQueue {
+    jobs: VecDeque<Job>,
+    environment_in_progress: Option<DriverStatus>,
 }
 
 /// A test's session and its queue.
 struct TestSlot {
     session: Mutex<TestSession>,
-    queue: Mutex<VecDeque<Job>>,
+    queue: Mutex<SlotQueue>,
     wake: Condvar,
+}
+
+/// What is queued or running, and whether a code reload is in progress: one lock, so that a
+/// reload's check that nothing runs and the acceptance of a run can never interleave.
+#[derive(Default)]
+struct Gate {
+    /// What the reload in progress does, while one is (requests are refused meanwhile).
+    reloading: Option<String>,
+    /// Jobs queued or running, of every kind.
+    outstanding: usize,
+    /// Of those, the runs: the plan node is running while there are any.
+    runs: usize,
+    /// The plan node was told it runs (so it is told when the last run ends).
+    plan_running: bool,
+}
+
+impl Gate {
+    fn refuse_while_reloading(&self) -> Result<(), Refusal> {
+        match &self.reloading {
+            Some(what) => Err(Refusal::Conflict(format!(
+                "a code reload is in progress: {what}; ask again once the plan has reloaded (or the build failed)"
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// What `POST /cancel` dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Cancelled {
+    /// Queued runs dropped (one per test a run request queued).
+    pub runs: usize,
+    /// Pending environment start and stop requests dropped.
+    pub environment_requests: usize,
+}
+
+fn environment_verb(wanted: DriverStatus) -> &'static str {
+    if wanted == DriverStatus::Started {
+        "start"
+    } else {
+        "stop"
+    }
 }
 
 /// The report as the builder thread maintains it, with the number of the last update.
@@ -83,6 +133,7 @@ pub struct InteractiveState {
     environments: HashMap<String, Arc<crate::env::Environment>>,
     active: Mutex<HashSet<String>>,
     running_jobs: Mutex<usize>,
+    gate: Mutex<Gate>,
     context: RunContext,
 }
 
@@ -108,7 +159,7 @@ impl InteractiveState {
                     uid,
                     Arc::new(TestSlot {
                         session: Mutex::new(session),
-                        queue: Mutex::new(VecDeque::new()),
+                        queue: Mutex::new(SlotQueue::default()),
                         wake: Condvar::new(),
                     }),
                 )
@@ -127,6 +178,7 @@ impl InteractiveState {
             environments,
             active: Mutex::new(HashSet::new()),
             running_jobs: Mutex::new(0),
+            gate: Mutex::new(Gate::default()),
             context,
         });
         let builder_state = state.clone();
@@ -139,7 +191,10 @@ impl InteractiveState {
             let slot = slot.clone();
             std::thread::Builder::new()
                 .name(format!("testrig-interactive-{uid}"))
-                .spawn(move || worker_state.work(&slot))
+                .spawn({
+                    let uid = uid.clone();
+                    move || worker_state.work(&uid, &slot)
+                })
                 .expect("an interactive worker thread starts");
         }
         state
@@ -281,6 +336,8 @@ impl InteractiveState {
                 "`{node}` has no testcases to run"
             )));
         }
+        let mut gate = self.gate()?;
+        gate.refuse_while_reloading()?;
         let mut active = self
             .active
             .lock()
@@ -309,7 +366,9 @@ impl InteractiveState {
                 uid: node.clone(),
                 runtime_status: RuntimeStatus::Waiting,
             });
+            gate.runs += 1;
             self.enqueue(
+                &mut gate,
                 &test_uid,
                 Job::Run {
                     node,
@@ -321,53 +380,165 @@ impl InteractiveState {
         Ok(count)
     }
 
-    /// Starts or stops a test's environment.
+    fn gate(&self) -> Result<std::sync::MutexGuard<'_, Gate>, Refusal> {
+        self.gate
+            .lock()
+            .map_err(|_| Refusal::Conflict("the run queue is broken; restart the plan".into()))
+    }
+
+    /// Starts or stops a test's environment. At most one request is pending per test: the
+    /// same request again is refused (409), the opposite one takes the pending one's place.
+    /// A pending request shows as the environment `starting` or `stopping`.
     pub fn set_environment(&self, uid: &str, wanted: DriverStatus) -> Result<(), Refusal> {
-        if !self.slots.contains_key(uid) {
+        let Some(slot) = self.slots.get(uid) else {
             return Err(Refusal::UnknownNode(format!("no test with uid `{uid}`")));
-        }
-        let job = match wanted {
-            DriverStatus::Started => Job::StartEnvironment,
-            DriverStatus::Stopped => Job::StopEnvironment,
+        };
+        let pending_status = match wanted {
+            DriverStatus::Started => DriverStatus::Starting,
+            DriverStatus::Stopped => DriverStatus::Stopping,
             other => {
                 return Err(Refusal::BadRequest(format!(
                     "env_status must be `started` or `stopped`, not `{other}`"
                 )));
             }
         };
-        self.enqueue(uid, job);
+        let mut gate = self.gate()?;
+        gate.refuse_while_reloading()?;
+        let verb = environment_verb(wanted);
+        {
+            let mut queue = slot
+                .queue
+                .lock()
+                .map_err(|_| Refusal::Conflict("the run queue is broken".into()))?;
+            let pending = queue
+                .jobs
+                .iter()
+                .position(|job| matches!(job, Job::Environment(_)));
+            match pending.map(|at| (at, &queue.jobs[at])) {
+                Some((_, Job::Environment(queued))) if *queued == wanted => {
+                    return Err(Refusal::Conflict(format!(
+                        "an environment {verb} of `{uid}` is already pending; wait for it or cancel it"
+                    )));
+                }
+                Some((at, _)) => {
+                    queue.jobs.remove(at);
+                    gate.outstanding -= 1;
+                }
+                None if queue.environment_in_progress == Some(wanted) => {
+                    return Err(Refusal::Conflict(format!(
+                        "an environment {verb} of `{uid}` is already in progress; wait for it"
+                    )));
+                }
+                None => {}
+            }
+        }
+        self.sink().emit(Event::EnvStatus {
+            uid: uid.to_string(),
+            env_status: pending_status,
+        });
+        self.enqueue(&mut gate, uid, Job::Environment(wanted));
         Ok(())
     }
 
-    fn enqueue(&self, test_uid: &str, job: Job) {
+    /// Queues a job; the caller holds the gate, so a reload cannot start in between.
+    fn enqueue(&self, gate: &mut Gate, test_uid: &str, job: Job) {
         if let Some(slot) = self.slots.get(test_uid)
             && let Ok(mut queue) = slot.queue.lock()
         {
-            queue.push_back(job);
+            gate.outstanding += 1;
+            queue.jobs.push_back(job);
             slot.wake.notify_one();
         }
     }
 
-    /// Cancels queued runs and abandons running testcases; environments stay up.
-    pub fn cancel(&self) -> usize {
-        self.context.cancel.store(true, Ordering::SeqCst);
-        let mut dropped = 0;
-        for slot in self.slots.values() {
-            let Ok(mut queue) = slot.queue.lock() else {
-                continue;
+    /// What the environment of `test` is now, from its drivers (for a dropped request).
+    fn environment_status_now(&self, test: &str) -> DriverStatus {
+        let statuses: Vec<DriverStatus> = self
+            .environments
+            .get(test)
+            .map(|environment| {
+                environment
+                    .statuses()
+                    .into_iter()
+                    .map(|(_, status)| status)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if statuses.contains(&DriverStatus::Failed) {
+            DriverStatus::Failed
+        } else if statuses
+            .iter()
+            .any(|status| matches!(status, DriverStatus::Started | DriverStatus::Starting))
+        {
+            DriverStatus::Started
+        } else {
+            DriverStatus::Stopped
+        }
+    }
+
+    /// A job ended or was dropped: when it was the last run, the plan node is done.
+    fn job_done(&self, gate: &mut Gate, was_run: bool) {
+        gate.outstanding = gate.outstanding.saturating_sub(1);
+        if !was_run {
+            return;
+        }
+        gate.runs = gate.runs.saturating_sub(1);
+        if gate.runs == 0 {
+            let runtime_status = if gate.plan_running {
+                RuntimeStatus::Finished
+            } else {
+                RuntimeStatus::Ready
             };
-            queue.retain(|job| match job {
-                Job::Run { node, cases, .. } => {
-                    dropped += 1;
-                    self.release(cases);
-                    self.sink().emit(Event::RuntimeStatus {
-                        uid: node.clone(),
-                        runtime_status: RuntimeStatus::Ready,
-                    });
-                    false
-                }
-                _ => true,
+            gate.plan_running = false;
+            self.sink().emit(Event::RuntimeStatus {
+                uid: self.plan_uid(),
+                runtime_status,
             });
+        }
+    }
+
+    /// Cancels queued runs and pending environment requests and abandons running testcases;
+    /// environments stay up (an environment start or stop under way finishes).
+    pub fn cancel(&self) -> Cancelled {
+        self.context.cancel.store(true, Ordering::SeqCst);
+        let mut dropped = Cancelled::default();
+        if let Ok(mut gate) = self.gate() {
+            for (test, slot) in &self.slots {
+                let Ok(mut queue) = slot.queue.lock() else {
+                    continue;
+                };
+                let (runs, environment_requests) = (dropped.runs, dropped.environment_requests);
+                queue.jobs.retain(|job| match job {
+                    Job::Run { node, cases, .. } => {
+                        dropped.runs += 1;
+                        self.release(cases);
+                        self.sink().emit(Event::RuntimeStatus {
+                            uid: node.clone(),
+                            runtime_status: RuntimeStatus::Ready,
+                        });
+                        false
+                    }
+                    Job::Environment(_) => {
+                        dropped.environment_requests += 1;
+                        false
+                    }
+                });
+                for _ in runs..dropped.runs {
+                    self.job_done(&mut gate, true);
+                }
+                for _ in environment_requests..dropped.environment_requests {
+                    self.job_done(&mut gate, false);
+                }
+                // The pending status shown goes: the environment is as its drivers are.
+                if dropped.environment_requests > environment_requests
+                    && queue.environment_in_progress.is_none()
+                {
+                    self.sink().emit(Event::EnvStatus {
+                        uid: test.clone(),
+                        env_status: self.environment_status_now(test),
+                    });
+                }
+            }
         }
         // Running jobs notice the flag between testcases (and abandon the running one);
         // clear it once they have all returned.
@@ -411,14 +582,17 @@ impl InteractiveState {
     }
 
     /// A worker: takes the jobs of one test in order.
-    fn work(&self, slot: &TestSlot) {
+    fn work(&self, test: &str, slot: &TestSlot) {
         loop {
             let job = {
                 let Ok(mut queue) = slot.queue.lock() else {
                     return;
                 };
                 loop {
-                    if let Some(job) = queue.pop_front() {
+                    if let Some(job) = queue.jobs.pop_front() {
+                        if let Job::Environment(wanted) = &job {
+                            queue.environment_in_progress = Some(*wanted);
+                        }
                         break job;
                     }
                     queue = match slot.wake.wait(queue) {
@@ -433,20 +607,33 @@ impl InteractiveState {
             let Ok(mut session) = slot.session.lock() else {
                 return;
             };
+            let was_run = matches!(job, Job::Run { .. });
             match job {
-                Job::StartEnvironment => {
-                    if !session.environment_is_up() {
-                        let _ = session.start_environment();
+                Job::Environment(wanted) => {
+                    let up = session.environment_is_up();
+                    match wanted {
+                        DriverStatus::Started if !up => {
+                            let _ = session.start_environment();
+                        }
+                        DriverStatus::Stopped if up => {
+                            session.stop_environment();
+                        }
+                        // Nothing to do: the pending status shown gives way to the real one.
+                        _ => self.sink().emit(Event::EnvStatus {
+                            uid: test.to_string(),
+                            env_status: self.environment_status_now(test),
+                        }),
                     }
-                }
-                Job::StopEnvironment => {
-                    session.stop_environment();
+                    if let Ok(mut queue) = slot.queue.lock() {
+                        queue.environment_in_progress = None;
+                    }
                 }
                 Job::Run {
                     node,
                     selected,
                     cases,
                 } => {
+                    self.plan_runs();
                     self.sink().emit(Event::RuntimeStatus {
                         uid: node.clone(),
                         runtime_status: RuntimeStatus::Running,
@@ -485,6 +672,9 @@ impl InteractiveState {
             if let Ok(mut running) = self.running_jobs.lock() {
                 *running -= 1;
             }
+            if let Ok(mut gate) = self.gate.lock() {
+                self.job_done(&mut gate, was_run);
+            }
         }
     }
 
@@ -508,17 +698,65 @@ impl InteractiveState {
         Ok(driver.log_tail(lines))
     }
 
-    /// True when nothing is queued or running.
+    /// The plan node runs from the first run that starts to the end of the last one.
+    fn plan_runs(&self) {
+        let Ok(mut gate) = self.gate.lock() else {
+            return;
+        };
+        if !gate.plan_running {
+            gate.plan_running = true;
+            self.sink().emit(Event::RuntimeStatus {
+                uid: self.plan_uid(),
+                runtime_status: RuntimeStatus::Running,
+            });
+        }
+    }
+
+    /// True when nothing is queued or running: no run, no environment request.
     pub fn is_idle(&self) -> bool {
-        self.active
+        self.gate
             .lock()
-            .map(|active| active.is_empty())
+            .map(|gate| gate.outstanding == 0)
             .unwrap_or(true)
-            && self
-                .running_jobs
-                .lock()
-                .map(|running| *running == 0)
-                .unwrap_or(true)
+    }
+
+    /// A code reload begins (`what` says what it does): refused while anything is queued or
+    /// running; from now until [`InteractiveState::end_reload`], run and environment
+    /// requests are refused.
+    pub fn begin_reload(&self, what: &str) -> Result<(), Refusal> {
+        let mut gate = self.gate()?;
+        if gate.reloading.is_some() {
+            return Err(Refusal::Conflict("a reload is already in progress".into()));
+        }
+        if gate.outstanding > 0 {
+            return Err(Refusal::Conflict(
+                "testcases or environment requests are queued or running: wait for them or cancel them before reloading".into(),
+            ));
+        }
+        gate.reloading = Some(what.to_string());
+        Ok(())
+    }
+
+    /// The reload ended without re-executing (the build failed, or the exec did): requests
+    /// are accepted again.
+    pub fn end_reload(&self) {
+        if let Ok(mut gate) = self.gate.lock() {
+            gate.reloading = None;
+        }
+    }
+
+    /// Just before the exec: nothing may be queued or running, or it would be lost.
+    pub fn check_nothing_runs(&self) -> Result<(), String> {
+        let gate = self
+            .gate
+            .lock()
+            .map_err(|_| "the run queue is broken".to_string())?;
+        match gate.outstanding {
+            0 => Ok(()),
+            jobs => Err(format!(
+                "{jobs} run(s) or environment request(s) are queued or running, and re-executing would lose them; reload again once they end"
+            )),
+        }
     }
 
     /// The started drivers of every test that can be handed to the next image of the plan
