@@ -21,7 +21,7 @@
 //! item unit is meant to select every testcase that executed code in its file: that rule is
 //! conservative, and per-file is all an item unit's key is used for.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Component, Path, PathBuf};
@@ -87,6 +87,18 @@ pub fn fingerprint_source(file: &str, source: &str) -> Result<Vec<SourceUnit>, S
 /// Any unreadable or unparsable file is an error naming it: a syntax error must not look
 /// like "nothing changed", the caller runs everything instead.
 pub fn fingerprint_crate(root: &Path, source_dirs: &[PathBuf]) -> Result<Vec<SourceUnit>, String> {
+    let sources = read_sources(root, source_dirs)?;
+    on_parser_thread(|| {
+        let mut units = Vec::new();
+        for (key, source) in &sources {
+            units.extend(units_of(key, source)?);
+        }
+        Ok(units)
+    })
+}
+
+/// The `.rs` files under `source_dirs`, each with its key, sorted by key.
+fn read_sources(root: &Path, source_dirs: &[PathBuf]) -> Result<Vec<(String, String)>, String> {
     let mut files = BTreeSet::new();
     for dir in source_dirs {
         let dir = root.join(dir);
@@ -107,13 +119,9 @@ pub fn fingerprint_crate(root: &Path, source_dirs: &[PathBuf]) -> Result<Vec<Sou
             .map_err(|err| format!("reading {}: {err}", path.display()))?;
         sources.push((key, source));
     }
-    on_parser_thread(|| {
-        let mut units = Vec::new();
-        for (key, source) in &sources {
-            units.extend(units_of(key, source)?);
-        }
-        Ok(units)
-    })
+    sources.sort();
+    sources.dedup_by(|a, b| a.0 == b.0);
+    Ok(sources)
 }
 
 /// The key prefix for `path`: its path relative to `root`, `.` and `..` resolved lexically,
@@ -221,6 +229,10 @@ fn normalize(path: &Path) -> PathBuf {
 }
 
 fn units_of(file: &str, source: &str) -> Result<Vec<SourceUnit>, String> {
+    Ok(parse_units(file, source)?.0)
+}
+
+fn parse_units(file: &str, source: &str) -> Result<(Vec<SourceUnit>, Vec<UnitNames>), String> {
     let parsed = syn::parse_file(source).map_err(|err| {
         let at = err.span().start();
         format!("{file}:{}:{}: {err}", at.line, at.column + 1)
@@ -228,6 +240,7 @@ fn units_of(file: &str, source: &str) -> Result<Vec<SourceUnit>, String> {
     let mut walker = Walker {
         file,
         units: Vec::new(),
+        names: Vec::new(),
         seen: HashMap::new(),
     };
     if parsed.attrs.iter().any(|attr| !is_doc(attr)) {
@@ -235,10 +248,10 @@ fn units_of(file: &str, source: &str) -> Result<Vec<SourceUnit>, String> {
         for attr in &parsed.attrs {
             attr.to_tokens(&mut tokens);
         }
-        walker.push(&[], "#!".into(), UnitKind::Item, tokens, false);
+        walker.push(&[], "#!".into(), UnitKind::Item, tokens, false, Vec::new());
     }
     walker.items(&parsed.items, &[], false);
-    Ok(walker.units)
+    Ok((walker.units, walker.names))
 }
 
 /// Walks a file's items depth-first, emitting units in source order (an enclosing fn before
@@ -246,6 +259,8 @@ fn units_of(file: &str, source: &str) -> Result<Vec<SourceUnit>, String> {
 struct Walker<'a> {
     file: &'a str,
     units: Vec<SourceUnit>,
+    /// What each unit of `units` (same index) defines and names.
+    names: Vec<UnitNames>,
     /// How often each key was emitted, to number `#[cfg]` twins.
     seen: HashMap<String, usize>,
 }
@@ -265,7 +280,15 @@ impl Walker<'_> {
             Item::Fn(function) => {
                 let name = function.sig.ident.to_string();
                 let tokens = function.to_token_stream();
-                self.push(path, name.clone(), UnitKind::Function, tokens, false);
+                let defines = const_fn_name(&function.sig);
+                self.push(
+                    path,
+                    name.clone(),
+                    UnitKind::Function,
+                    tokens,
+                    false,
+                    defines,
+                );
                 self.nested_in_block(&function.block, &extend(path, name));
             }
             Item::Mod(module) => self.module(module, path, nested),
@@ -281,7 +304,12 @@ impl Walker<'_> {
                         UnitKind::Item,
                         other.to_token_stream(),
                         keep_docs,
+                        item_defines(other),
                     );
+                    if let (Item::Use(_), Some(names)) = (other, self.names.last_mut()) {
+                        // A `use` evaluates nothing: only code naming what it brings in does.
+                        names.naming = false;
+                    }
                 }
                 // Fns inside a const or static initializer still have coverage of their own.
                 let mut finder = NestedItems::default();
@@ -318,6 +346,7 @@ impl Walker<'_> {
                 UnitKind::Item,
                 header.to_token_stream(),
                 false,
+                vec![name.clone()],
             );
         }
         if let Some((_, items)) = &module.content {
@@ -337,6 +366,7 @@ impl Walker<'_> {
                 UnitKind::Item,
                 rest.to_token_stream(),
                 false,
+                impl_defines(block),
             );
         }
         let path = extend(path, segment);
@@ -349,6 +379,7 @@ impl Walker<'_> {
                     UnitKind::Function,
                     method.to_token_stream(),
                     false,
+                    const_fn_name(&method.sig),
                 );
                 self.nested_in_block(&method.block, &extend(&path, name));
             }
@@ -369,6 +400,7 @@ impl Walker<'_> {
                 UnitKind::Item,
                 rest.to_token_stream(),
                 false,
+                trait_defines(block),
             );
         }
         let path = extend(path, name);
@@ -383,6 +415,7 @@ impl Walker<'_> {
                     UnitKind::Function,
                     method.to_token_stream(),
                     false,
+                    const_fn_name(&method.sig),
                 );
                 self.nested_in_block(body, &extend(&path, name));
             }
@@ -396,6 +429,7 @@ impl Walker<'_> {
         kind: UnitKind,
         tokens: TokenStream,
         keep_docs: bool,
+        defines: Vec<String>,
     ) {
         let mut key = self.file.to_string();
         for segment in path.iter().chain([&name]) {
@@ -413,6 +447,13 @@ impl Walker<'_> {
         } else {
             strip_docs(tokens)
         };
+        let mut idents = BTreeSet::new();
+        collect_idents(&tokens, &mut idents);
+        self.names.push(UnitNames {
+            defines,
+            idents: idents.into_iter().collect(),
+            naming: true,
+        });
         self.units.push(SourceUnit {
             key,
             kind,
@@ -421,6 +462,391 @@ impl Walker<'_> {
             fingerprint: md5_hex(tokens.to_string().as_bytes()),
         });
     }
+}
+
+/// What a unit defines and names, for the name closure of compile-time dependencies.
+#[derive(Debug, Clone, Default)]
+struct UnitNames {
+    /// Names other code can refer to it by (an item's name, fields and variants, a `const
+    /// fn`'s name); empty for ordinary functions, which coverage sees.
+    defines: Vec<String>,
+    /// Every identifier in its tokens, sorted.
+    idents: Vec<String>,
+    /// False for `use` items: bringing a name into scope evaluates nothing.
+    naming: bool,
+}
+
+/// The fingerprints of a set of files, with compile-time dependencies folded in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fingerprints {
+    /// Every unit; a function's fingerprint also covers the items it names, transitively
+    /// (see [`fingerprint_workspace`]).
+    pub units: Vec<SourceUnit>,
+    /// Per file (key as in [`source_key`]): the digest of its own non-function items and of
+    /// every workspace item they name, transitively.
+    pub items: BTreeMap<String, String>,
+    /// Per file: the MD5 of its bytes as read, to compare with what was compiled.
+    pub contents: BTreeMap<String, String>,
+}
+
+/// Fingerprints `files` (as [`fingerprint_crate`]) and folds in what coverage cannot see:
+/// code evaluated at compile time (a `const fn` in a `const`, a `static` initializer, an
+/// enum discriminant) and items used across files (a struct's field types, a const).
+///
+/// The rule: a function's fingerprint covers every workspace item (non-function items and
+/// `const fn`s) whose name appears as an identifier in it — an item that names another
+/// pulls that one in too, over the whole name graph — and a file's items digest covers its
+/// own non-function items and the same closure of what they name. Names are matched as bare
+/// identifiers, ignoring paths and scopes, so a changed `const fn Version::new` changes
+/// every function that says `new` or `Version`: less precise than name resolution, but a
+/// changed item can only influence code that names it or names something naming it.
+pub fn fingerprint_workspace(root: &Path, files: &[PathBuf]) -> Result<Fingerprints, String> {
+    let sources = read_sources(root, files)?;
+    on_parser_thread(|| {
+        let mut units = Vec::new();
+        let mut names = Vec::new();
+        let mut contents = BTreeMap::new();
+        for (key, source) in &sources {
+            let (file_units, file_names) = parse_units(key, source)?;
+            units.extend(file_units);
+            names.extend(file_names);
+            contents.insert(key.clone(), md5_hex(source.as_bytes()));
+        }
+        let closure = NameClosure::new(&units, &names);
+        let mut items: BTreeMap<String, (BTreeSet<String>, BTreeSet<&str>)> = sources
+            .iter()
+            .map(|(key, _)| (key.clone(), Default::default()))
+            .collect();
+        for (unit, unit_names) in units.iter_mut().zip(&names) {
+            match unit.kind {
+                UnitKind::Function => {
+                    if let Some(named) =
+                        closure.digest(unit_names.idents.iter().map(String::as_str))
+                    {
+                        unit.fingerprint =
+                            md5_hex(format!("{} {named}", unit.fingerprint).as_bytes());
+                    }
+                }
+                UnitKind::Item => {
+                    let (own, idents) = items.entry(unit.file.clone()).or_default();
+                    own.insert(format!("{} {}", unit.key, unit.fingerprint));
+                    if unit_names.naming {
+                        idents.extend(unit_names.idents.iter().map(String::as_str));
+                    }
+                }
+            }
+        }
+        let items = items
+            .into_iter()
+            .map(|(file, (own, idents))| {
+                let mut text = own.into_iter().collect::<Vec<_>>().join("\n");
+                if let Some(named) = closure.digest(idents.into_iter()) {
+                    text.push_str("\nnames ");
+                    text.push_str(&named);
+                }
+                (file, md5_hex(text.as_bytes()))
+            })
+            .collect();
+        Ok(Fingerprints {
+            units,
+            items,
+            contents,
+        })
+    })
+}
+
+/// The graph of items (units that define names) and the items each one names, condensed
+/// into strongly connected components, each with a digest of everything it reaches.
+struct NameClosure<'a> {
+    /// Name → the components of the items defining it.
+    by_name: HashMap<&'a str, Vec<usize>>,
+    /// Per component: MD5 of its items' keys and fingerprints and of the digests of the
+    /// components it names.
+    digests: Vec<String>,
+}
+
+impl<'a> NameClosure<'a> {
+    fn new(units: &[SourceUnit], names: &'a [UnitNames]) -> NameClosure<'a> {
+        let nodes: Vec<usize> = (0..units.len())
+            .filter(|&unit| !names[unit].defines.is_empty())
+            .collect();
+        let mut node_by_name: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (node, &unit) in nodes.iter().enumerate() {
+            for name in &names[unit].defines {
+                node_by_name.entry(name.as_str()).or_default().push(node);
+            }
+        }
+        let edges: Vec<Vec<usize>> = nodes
+            .iter()
+            .map(|&unit| {
+                let mut targets: Vec<usize> = names[unit]
+                    .idents
+                    .iter()
+                    .filter_map(|ident| node_by_name.get(ident.as_str()))
+                    .flatten()
+                    .copied()
+                    .collect();
+                targets.sort_unstable();
+                targets.dedup();
+                targets
+            })
+            .collect();
+        let (component_of, components) = strongly_connected(&edges);
+        // Tarjan's algorithm emits a component after every component it reaches.
+        let mut digests: Vec<String> = Vec::with_capacity(components.len());
+        for members in &components {
+            let own = component_of[members[0]];
+            let mut lines: BTreeSet<String> = members
+                .iter()
+                .map(|&node| {
+                    let unit = &units[nodes[node]];
+                    format!("{} {}", unit.key, unit.fingerprint)
+                })
+                .collect();
+            for &node in members {
+                for &target in &edges[node] {
+                    let component = component_of[target];
+                    if component != own {
+                        lines.insert(format!("-> {}", digests[component]));
+                    }
+                }
+            }
+            digests.push(md5_hex(
+                lines.into_iter().collect::<Vec<_>>().join("\n").as_bytes(),
+            ));
+        }
+        let by_name = node_by_name
+            .into_iter()
+            .map(|(name, nodes)| {
+                let mut reached: Vec<usize> =
+                    nodes.iter().map(|&node| component_of[node]).collect();
+                reached.sort_unstable();
+                reached.dedup();
+                (name, reached)
+            })
+            .collect();
+        NameClosure { by_name, digests }
+    }
+
+    /// The digest of every item the identifiers name, transitively; `None` when they name
+    /// none.
+    fn digest<'b>(&self, idents: impl Iterator<Item = &'b str>) -> Option<String> {
+        let reached: BTreeSet<&str> = idents
+            .filter_map(|ident| self.by_name.get(ident))
+            .flatten()
+            .map(|&component| self.digests[component].as_str())
+            .collect();
+        (!reached.is_empty())
+            .then(|| md5_hex(reached.into_iter().collect::<Vec<_>>().join(" ").as_bytes()))
+    }
+}
+
+/// Tarjan's strongly connected components, without recursion (item graphs can be deep):
+/// each node's component and the components' members, every component after those it
+/// reaches.
+fn strongly_connected(edges: &[Vec<usize>]) -> (Vec<usize>, Vec<Vec<usize>>) {
+    const UNSEEN: usize = usize::MAX;
+    let count = edges.len();
+    let (mut index, mut low) = (vec![UNSEEN; count], vec![0; count]);
+    let mut on_stack = vec![false; count];
+    let (mut stack, mut component_of) = (Vec::new(), vec![UNSEEN; count]);
+    let mut components: Vec<Vec<usize>> = Vec::new();
+    let mut next = 0;
+    for start in 0..count {
+        if index[start] != UNSEEN {
+            continue;
+        }
+        // (node, position of the next edge to follow)
+        let mut path = vec![(start, 0)];
+        index[start] = next;
+        low[start] = next;
+        next += 1;
+        stack.push(start);
+        on_stack[start] = true;
+        while let Some(top) = path.len().checked_sub(1) {
+            let (node, edge) = path[top];
+            if let Some(&target) = edges[node].get(edge) {
+                path[top].1 += 1;
+                if index[target] == UNSEEN {
+                    index[target] = next;
+                    low[target] = next;
+                    next += 1;
+                    stack.push(target);
+                    on_stack[target] = true;
+                    path.push((target, 0));
+                } else if on_stack[target] {
+                    low[node] = low[node].min(index[target]);
+                }
+                continue;
+            }
+            path.pop();
+            if let Some(&(parent, _)) = path.last() {
+                low[parent] = low[parent].min(low[node]);
+            }
+            if low[node] == index[node] {
+                let mut members = Vec::new();
+                while let Some(member) = stack.pop() {
+                    on_stack[member] = false;
+                    component_of[member] = components.len();
+                    members.push(member);
+                    if member == node {
+                        break;
+                    }
+                }
+                components.push(members);
+            }
+        }
+    }
+    (component_of, components)
+}
+
+/// Primitive type names: a macro invocation that mentions `u32` does not define it.
+const PRIMITIVES: [&str; 17] = [
+    "bool", "char", "str", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64",
+    "i128", "isize", "f32", "f64",
+];
+
+fn collect_idents(tokens: &TokenStream, out: &mut BTreeSet<String>) {
+    for tree in tokens.clone() {
+        match tree {
+            TokenTree::Ident(ident) => {
+                let text = ident.to_string();
+                out.insert(text.strip_prefix("r#").map(str::to_string).unwrap_or(text));
+            }
+            TokenTree::Group(group) => collect_idents(&group.stream(), out),
+            _ => {}
+        }
+    }
+}
+
+/// A `const fn` can run at compile time, where coverage does not see it: it is named like
+/// an item.
+fn const_fn_name(sig: &syn::Signature) -> Vec<String> {
+    match sig.constness {
+        Some(_) => vec![sig.ident.to_string()],
+        None => Vec::new(),
+    }
+}
+
+fn field_names(fields: &syn::Fields) -> impl Iterator<Item = String> + '_ {
+    fields
+        .iter()
+        .filter_map(|field| field.ident.as_ref().map(ToString::to_string))
+}
+
+/// The names code elsewhere can use a non-function item by: its name, and the fields and
+/// variants that can be used without naming it (`rect.width` after type inference).
+fn item_defines(item: &Item) -> Vec<String> {
+    match item {
+        Item::Const(item) => vec![item.ident.to_string()],
+        Item::Static(item) => vec![item.ident.to_string()],
+        Item::Type(item) => vec![item.ident.to_string()],
+        Item::TraitAlias(item) => vec![item.ident.to_string()],
+        Item::Struct(item) => std::iter::once(item.ident.to_string())
+            .chain(field_names(&item.fields))
+            .collect(),
+        Item::Union(item) => std::iter::once(item.ident.to_string())
+            .chain(
+                item.fields
+                    .named
+                    .iter()
+                    .filter_map(|field| field.ident.as_ref().map(ToString::to_string)),
+            )
+            .collect(),
+        Item::Enum(item) => std::iter::once(item.ident.to_string())
+            .chain(item.variants.iter().flat_map(|variant| {
+                std::iter::once(variant.ident.to_string()).chain(field_names(&variant.fields))
+            }))
+            .collect(),
+        Item::ExternCrate(item) => vec![
+            item.rename
+                .as_ref()
+                .map_or(&item.ident, |(_, rename)| rename)
+                .to_string(),
+        ],
+        Item::ForeignMod(block) => block
+            .items
+            .iter()
+            .filter_map(|item| match item {
+                syn::ForeignItem::Fn(function) => Some(function.sig.ident.to_string()),
+                syn::ForeignItem::Static(item) => Some(item.ident.to_string()),
+                syn::ForeignItem::Type(item) => Some(item.ident.to_string()),
+                _ => None,
+            })
+            .collect(),
+        Item::Use(item) => {
+            let mut renames = Vec::new();
+            use_renames(&item.tree, &mut renames);
+            renames
+        }
+        Item::Macro(item) => match &item.ident {
+            Some(ident) => vec![ident.to_string()],
+            // An invocation may generate anything its tokens name.
+            None => {
+                let mut idents = BTreeSet::new();
+                collect_idents(&item.mac.tokens, &mut idents);
+                idents.extend(item.mac.path.segments.last().map(|s| s.ident.to_string()));
+                idents
+                    .into_iter()
+                    .filter(|ident| !PRIMITIVES.contains(&ident.as_str()))
+                    .collect()
+            }
+        },
+        _ => Vec::new(),
+    }
+}
+
+fn use_renames(tree: &syn::UseTree, out: &mut Vec<String>) {
+    match tree {
+        syn::UseTree::Path(path) => use_renames(&path.tree, out),
+        syn::UseTree::Rename(rename) => out.push(rename.rename.to_string()),
+        syn::UseTree::Group(group) => group.items.iter().for_each(|tree| use_renames(tree, out)),
+        _ => {}
+    }
+}
+
+/// The last path segment of every type named in an impl's self type (`Rect` in
+/// `impl Shape for &Rect`).
+fn type_names(ty: &syn::Type, out: &mut Vec<String>) {
+    match ty {
+        syn::Type::Path(path) => out.extend(path.path.segments.last().map(|s| s.ident.to_string())),
+        syn::Type::Reference(inner) => type_names(&inner.elem, out),
+        syn::Type::Slice(inner) => type_names(&inner.elem, out),
+        syn::Type::Array(inner) => type_names(&inner.elem, out),
+        syn::Type::Paren(inner) => type_names(&inner.elem, out),
+        syn::Type::Group(inner) => type_names(&inner.elem, out),
+        syn::Type::Tuple(tuple) => tuple.elems.iter().for_each(|elem| type_names(elem, out)),
+        _ => {}
+    }
+}
+
+/// An impl's header is part of its type (and trait): bounds and associated consts and
+/// types change what code using them compiles to.
+fn impl_defines(block: &ItemImpl) -> Vec<String> {
+    let mut names = Vec::new();
+    type_names(&block.self_ty, &mut names);
+    if let Some((path, _)) = &block.trait_ {
+        names.extend(path.segments.last().map(|s| s.ident.to_string()));
+    }
+    for item in &block.items {
+        match item {
+            ImplItem::Const(item) => names.push(item.ident.to_string()),
+            ImplItem::Type(item) => names.push(item.ident.to_string()),
+            _ => {}
+        }
+    }
+    names
+}
+
+fn trait_defines(block: &ItemTrait) -> Vec<String> {
+    std::iter::once(block.ident.to_string())
+        .chain(block.items.iter().filter_map(|item| match item {
+            TraitItem::Const(item) => Some(item.ident.to_string()),
+            TraitItem::Type(item) => Some(item.ident.to_string()),
+            TraitItem::Fn(method) if method.default.is_none() => Some(method.sig.ident.to_string()),
+            _ => None,
+        }))
+        .collect()
 }
 
 /// Collects the items directly inside a syntax node (not those inside them: the walker
@@ -997,5 +1423,144 @@ pub fn total_area(shapes: &[Rect]) -> f64 {
         assert_eq!(stored.file, "src/a.rs");
         assert_eq!(stored.fingerprint.len(), 32);
         assert!(!unit(&all, "src/a.rs::Rect").stored().is_function);
+    }
+
+    /// Writes `files` under a scratch root and fingerprints them with the name closure.
+    fn workspace(name: &str, files: &[(&str, &str)]) -> Fingerprints {
+        let root = scratch_folder(name);
+        for (file, text) in files {
+            fs::create_dir_all(root.join(file).parent().unwrap()).unwrap();
+            fs::write(root.join(file), text).unwrap();
+        }
+        let all = fingerprint_workspace(&root, &[PathBuf::from("src")]).unwrap();
+        fs::remove_dir_all(&root).unwrap();
+        all
+    }
+
+    fn print_of<'a>(all: &'a Fingerprints, key: &str) -> &'a str {
+        &unit(&all.units, key).fingerprint
+    }
+
+    const VERSION: &str = "pub struct Version { pub major: u32 }\n\nimpl Version {\n    pub const fn new(major: u32) -> Version {\n        Version { major }\n    }\n}\n\npub fn plain() -> u32 {\n    1\n}\n";
+    const USES: &str = "use crate::version::Version;\n\npub const CURRENT: Version = Version::new(1);\n\npub fn current_major() -> u32 {\n    CURRENT.major\n}\n\npub fn unrelated() -> u32 {\n    plain_helper()\n}\n\nfn plain_helper() -> u32 {\n    2\n}\n";
+
+    #[test]
+    fn a_changed_const_fn_changes_every_function_and_file_that_names_it_transitively() {
+        let before = workspace(
+            "closure-before",
+            &[("src/version.rs", VERSION), ("src/uses.rs", USES)],
+        );
+        let after = workspace(
+            "closure-after",
+            &[
+                (
+                    "src/version.rs",
+                    &VERSION.replace("Version { major }", "Version { major: major + 1 }"),
+                ),
+                ("src/uses.rs", USES),
+            ],
+        );
+        // `current_major` only names `CURRENT`, whose initializer calls the const fn.
+        assert_ne!(
+            print_of(&before, "src/uses.rs::current_major"),
+            print_of(&after, "src/uses.rs::current_major")
+        );
+        // `CURRENT` is an item of uses.rs: its file's items digest changes too.
+        assert_ne!(before.items["src/uses.rs"], after.items["src/uses.rs"]);
+        for key in [
+            "src/uses.rs::unrelated",
+            "src/uses.rs::plain_helper",
+            "src/version.rs::plain",
+        ] {
+            assert_eq!(print_of(&before, key), print_of(&after, key), "{key}");
+        }
+        assert_eq!(
+            before.contents["src/uses.rs"], after.contents["src/uses.rs"],
+            "contents are the bytes"
+        );
+        assert_ne!(
+            before.contents["src/version.rs"],
+            after.contents["src/version.rs"]
+        );
+    }
+
+    #[test]
+    fn a_field_used_after_type_inference_and_an_enum_discriminant_count() {
+        let lib = "pub struct Rect { pub width: u32 }\npub enum Level { Low = 1, High = 2 }\n";
+        let user = "pub fn wide(make: fn() -> crate::lib::Make) -> bool {\n    make().rect.width > 3\n}\n\npub fn high() -> u8 {\n    crate::lib::Level::High as u8\n}\n";
+        let before = workspace(
+            "fields-before",
+            &[("src/lib.rs", lib), ("src/user.rs", user)],
+        );
+        let after = workspace(
+            "fields-after",
+            &[
+                (
+                    "src/lib.rs",
+                    &lib.replace("width: u32", "width: u8")
+                        .replace("High = 2", "High = 3"),
+                ),
+                ("src/user.rs", user),
+            ],
+        );
+        assert_ne!(
+            print_of(&before, "src/user.rs::wide"),
+            print_of(&after, "src/user.rs::wide")
+        );
+        assert_ne!(
+            print_of(&before, "src/user.rs::high"),
+            print_of(&after, "src/user.rs::high")
+        );
+        // user.rs has no items of its own that name them: its items digest stays.
+        assert_eq!(before.items["src/user.rs"], after.items["src/user.rs"]);
+        assert_ne!(before.items["src/lib.rs"], after.items["src/lib.rs"]);
+    }
+
+    #[test]
+    fn a_use_names_nothing_and_names_outside_the_workspace_change_nothing() {
+        let lib = "pub struct Rect { pub w: u32 }\n";
+        let user = "use crate::lib::Rect;\n\npub fn f() -> String {\n    String::new()\n}\n";
+        let before = workspace("use-before", &[("src/lib.rs", lib), ("src/user.rs", user)]);
+        let after = workspace(
+            "use-after",
+            &[
+                ("src/lib.rs", &lib.replace("w: u32", "w: u64")),
+                ("src/user.rs", user),
+            ],
+        );
+        assert_eq!(before.items["src/user.rs"], after.items["src/user.rs"]);
+        assert_eq!(
+            print_of(&before, "src/user.rs::f"),
+            print_of(&after, "src/user.rs::f")
+        );
+        // A function naming no workspace item keeps its plain token fingerprint.
+        let plain = fingerprint_source("src/user.rs", user).unwrap();
+        assert_eq!(
+            print_of(&before, "src/user.rs::f"),
+            unit(&plain, "src/user.rs::f").fingerprint
+        );
+    }
+
+    #[test]
+    fn name_cycles_are_closed_over() {
+        // `A` and `B` name each other; `C` names `A`: a change to `B` reaches `C`'s user.
+        let lib = "pub struct A { pub b: Option<Box<B>> }\npub struct B { pub a: Option<Box<A>>, pub n: u8 }\npub const C: Option<A> = None;\n";
+        let user = "pub fn g() -> bool {\n    crate::lib::C.is_none()\n}\n";
+        let before = workspace(
+            "cycle-before",
+            &[("src/lib.rs", lib), ("src/user.rs", user)],
+        );
+        let after = workspace(
+            "cycle-after",
+            &[
+                ("src/lib.rs", &lib.replace("n: u8", "n: u16")),
+                ("src/user.rs", user),
+            ],
+        );
+        assert_ne!(
+            print_of(&before, "src/user.rs::g"),
+            print_of(&after, "src/user.rs::g")
+        );
+        assert_eq!(strongly_connected(&[vec![1], vec![0], vec![0]]).1.len(), 2);
     }
 }

@@ -16,8 +16,8 @@ pub use coverage::{
 };
 pub use database::{DATABASE_VERSION, DatabaseState, ImpactDatabase, StoredUnit, TestcaseRecord};
 pub use fingerprint::{
-    SourceUnit, UnitKind, fingerprint_crate, fingerprint_source, source_key, unit_for_span,
-    unit_index_for_span,
+    Fingerprints, SourceUnit, UnitKind, fingerprint_crate, fingerprint_source,
+    fingerprint_workspace, source_key, unit_for_span, unit_index_for_span,
 };
 pub use inputs::{DeclaredInput, changed_inputs, inputs_digest, program_path};
 pub use profile::{
