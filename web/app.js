@@ -1,16 +1,19 @@
 // Entry point: wires the header, the filter, the tree and the details pane to the live API
 // (or, in static mode, to the report embedded in the page as window.TESTRIG_REPORT).
 
-import { h, clearElement, isFailureStatus } from './util.js';
+import { h, clearElement, isFailureStatus, morphElement } from './util.js';
 import { EventFeed, fetchConfig, fetchFullReport, runNode, runPlan, runSelection, cancelRuns, resetResults, reloadPlan, setEnvironment } from './api.js';
 import { ReportModel } from './state.js';
-import { STATUS_CHIPS, parseFilter, visibleUids, matchingTestcases } from './filter.js';
-import { DriverLogs } from './driverlog.js';
-import { renderDetails, countsBar } from './details.js';
+import { STATUS_CHIPS, parseFilter, visibleUids, matchingTestcases, chipCounts } from './filter.js';
+import { DriverLogs, adoptDriverLog } from './driverlog.js';
+import { renderDetails, countsBar, MAX_CHILD_ROWS } from './details.js';
 import { TreeView } from './tree.js';
 
 // Group details (which list children) re-render at most this often while a run streams in.
 const GROUP_DETAILS_INTERVAL_MS = 300;
+// Toasts shown at once; older ones go, repeats of a shown one count up instead.
+const TOAST_LIMIT = 2;
+const TOAST_MS = { info: 4000, error: 8000 };
 
 const ui = {
   model: null,
@@ -25,6 +28,7 @@ const ui = {
   frame: 0,
   detailsRenderedAt: 0,
   detailsTimer: 0,
+  detailsSignature: '',
   resync: null,
   feed: null,
   tree: null,
@@ -36,13 +40,30 @@ function byTestId(id) {
   return document.querySelector(`[data-testid="${id}"]`);
 }
 
-export function showToast(message, kind) {
+// A message in the toast bar below the panes (never over them): at most TOAST_LIMIT at once,
+// a repeat of a shown message counts up on it ("×3") and restarts its time.
+export function showToast(message, rawKind) {
   const box = ui.elements.toasts;
   if (!box) return;
-  const toast = h('div', { class: `toast ${kind || 'info'}`, role: kind === 'error' ? 'alert' : 'status', dataset: { testid: 'toast', kind: kind || 'info' } }, message);
-  box.appendChild(toast);
-  setTimeout(() => toast.classList.add('leaving'), kind === 'error' ? 6000 : 3000);
-  setTimeout(() => toast.remove(), kind === 'error' ? 6400 : 3400);
+  const kind = rawKind === 'error' ? 'error' : 'info';
+  const key = `${kind}\n${message}`;
+  let toast = [...box.children].find((candidate) => candidate.dataset.key === key);
+  if (toast) {
+    const repeats = Number(toast.dataset.repeats) + 1;
+    toast.dataset.repeats = String(repeats);
+    toast.querySelector('.toast-count').textContent = `×${repeats}`;
+    box.appendChild(toast);
+  } else {
+    toast = h('div', { class: `toast ${kind}`, role: kind === 'error' ? 'alert' : 'status', title: message, dataset: { testid: 'toast', kind, key, repeats: '1' } },
+      h('span', { class: 'toast-text' }, message),
+      h('span', { class: 'toast-count', dataset: { testid: 'toast-count' } }),
+      h('button', { type: 'button', class: 'toast-close', 'aria-label': 'Dismiss', title: 'Dismiss', onclick: () => toast.remove() }, '×'));
+    box.appendChild(toast);
+  }
+  while (box.children.length > TOAST_LIMIT) box.firstElementChild.remove();
+  clearTimeout(Number(toast.dataset.timer));
+  const shown = toast;
+  shown.dataset.timer = String(setTimeout(() => shown.remove(), TOAST_MS[kind]));
 }
 
 function setConnection(state) {
@@ -130,6 +151,7 @@ function flush() {
   ui.dirty = new Set();
   ui.tree.updateRows(all ? 'all' : dirty);
   if (ui.filter.statuses.size > 0) applyFilter(true);
+  else updateChipCounts();
   renderHeader();
   if (all || dirty.has(ui.selected)) renderSelectedDetails(false);
 }
@@ -145,13 +167,13 @@ function renderHeader() {
   const counts = plan.counts;
   const totals = ui.elements.totals;
   clearElement(totals);
-  const chip = (key, label, value, extra) => h('span', { class: `total t-${key}${value ? '' : ' zero'}${extra ? ` ${extra}` : ''}`, dataset: { testid: `count-${key}` }, title: label },
-    h('b', null, String(value)), ` ${label}`);
-  totals.appendChild(chip('passed', 'passed', counts.passed));
-  totals.appendChild(chip('failed', 'failed', counts.failed + counts.incomplete));
-  totals.appendChild(chip('error', 'error', counts.error));
-  if (counts.skipped + counts.xfail) totals.appendChild(chip('skipped', 'skipped', counts.skipped + counts.xfail));
-  totals.appendChild(chip('unknown', 'not run', counts.unknown));
+  const chip = (key, label, value, extra) => h('span', { class: `total t-${key}${value ? '' : ' zero'}${extra ? ` ${extra}` : ''}`, dataset: { testid: `count-${key}` }, title: `${value} ${HEADER_TITLES[key] || label}` },
+    h('b', null, String(value)), h('span', { class: 'total-label' }, ` ${label}`));
+  // One chip per bucket of the report's counts (the JSON counts, the summary line's words);
+  // the rarer ones only when they are not zero.
+  for (const [key, label, always] of HEADER_COUNTS) {
+    if (always || counts[key]) totals.appendChild(chip(key, label, counts[key] || 0));
+  }
   if (!ui.staticMode) totals.appendChild(chip('running', 'running', model.running.size, model.running.size ? 'active' : ''));
   const progress = ui.elements.progress;
   clearElement(progress);
@@ -192,10 +214,30 @@ function renderReload(reload) {
   }
 }
 
+// [bucket of the counts, label, shown when zero].
+const HEADER_COUNTS = [
+  ['passed', 'passed', true],
+  ['failed', 'failed', true],
+  ['error', 'error', true],
+  ['xfail', 'xfail', false],
+  ['xpass', 'xpass', false],
+  ['incomplete', 'incomplete', false],
+  ['cancelled', 'cancelled', false],
+  ['skipped', 'skipped', false],
+  ['unknown', 'not run', true],
+];
+
+const HEADER_TITLES = {
+  failed: 'failed (strict xpass included)',
+  xfail: 'expected failures that failed',
+  xpass: 'expected failures that passed',
+  cancelled: 'cancelled while running',
+};
+
 function updateSelectedButton() {
   const count = ui.tree ? ui.tree.checked.size : 0;
   const button = ui.elements.runSelected;
-  button.textContent = `▶ Run selected (${count})`;
+  button.querySelector('.count').textContent = `(${count})`;
   button.disabled = count === 0;
   button.dataset.count = String(count);
 }
@@ -217,14 +259,33 @@ function renderSelectedDetails(force) {
   }
   ui.detailsRenderedAt = now;
   const pane = ui.elements.details;
-  const scroll = pane.scrollTop;
-  const sameNode = pane.dataset.uid === ui.selected;
-  clearElement(pane);
-  pane.appendChild(renderDetails(ui.model, ui.selected, ui.ctx, detailActions));
+  const sameNode = pane.dataset.uid === (ui.selected || '');
+  const signature = detailsSignature(node);
+  // An update that changed nothing the pane shows leaves it alone.
+  if (!force && sameNode && signature === ui.detailsSignature) return;
+  ui.detailsSignature = signature;
+  const fresh = renderDetails(ui.model, ui.selected, ui.ctx);
+  const current = pane.firstElementChild;
+  if (sameNode && current && current.tagName === fresh.tagName && current.dataset.uid === fresh.dataset.uid) {
+    // In place: what the reader points at, and its scroll position, stay.
+    morphElement(current, fresh, adoptDriverLog);
+  } else {
+    clearElement(pane);
+    pane.appendChild(fresh);
+    pane.scrollTop = 0;
+  }
   pane.dataset.uid = ui.selected || '';
-  if (sameNode) pane.scrollTop = scroll;
   // Polls the driver logs the pane now shows (a test's environment panel), or stops polling.
   ui.logs.show(pane);
+}
+
+// What the details pane of a node shows, as a string: the node without its children, and
+// the columns of the children table.
+function detailsSignature(node) {
+  if (!node) return '';
+  const { children, hash, ...own } = node;
+  const rows = children.slice(0, MAX_CHILD_ROWS).map((child) => [child.uid, child.status, child.runtime_status, child.counts, child.timer, child.stale]);
+  return JSON.stringify([own, rows, children.length, !!ui.model.report.interrupted]);
 }
 
 function selectNode(uid, reveal) {
@@ -274,15 +335,27 @@ function setEnv(uid, wanted) {
   notifyOutcome(setEnvironment(uid, wanted), `${wanted === 'started' ? 'Starting' : 'Stopping'} the environment of ${node ? node.name : uid}`);
 }
 
-const detailActions = {
-  run: runUid,
-  setEnv,
-  select: (uid) => selectNode(uid, true),
-  toggleFailuresOnly: () => {
-    ui.ctx.failuresOnly = !ui.ctx.failuresOnly;
+// The pane's controls say what they do in data-action (see details.js).
+function wireDetailActions(pane) {
+  pane.addEventListener('click', (event) => {
+    const target = event.target.closest('[data-action]');
+    if (!target || !pane.contains(target)) return;
+    const { action, uid } = target.dataset;
+    if (action === 'select') {
+      event.preventDefault();
+      selectNode(uid, true);
+    } else if (action === 'run') {
+      runUid(uid);
+    } else if (action === 'env') {
+      setEnv(uid, target.dataset.wanted);
+    }
+  });
+  pane.addEventListener('change', (event) => {
+    if (event.target.dataset.action !== 'failures-only') return;
+    ui.ctx.failuresOnly = event.target.checked;
     renderSelectedDetails(true);
-  },
-};
+  });
+}
 
 // ---- filter ----
 
@@ -290,6 +363,7 @@ function applyFilter(liveRefresh) {
   if (!ui.model) return;
   const visible = visibleUids(ui.model, ui.filter);
   ui.tree.setVisible(visible, !!liveRefresh);
+  updateChipCounts();
   const summary = ui.elements.filterSummary;
   if (visible === null) {
     summary.textContent = `${ui.model.testcaseCount} testcase${ui.model.testcaseCount === 1 ? '' : 's'}`;
@@ -322,6 +396,7 @@ function buildChips() {
       type: 'button',
       class: `chip chip-${chip.key}`,
       'aria-pressed': 'false',
+      hidden: !!chip.optional,
       dataset: { testid: `chip-${chip.key}`, chip: chip.key },
       onclick: (event) => {
         const button = event.currentTarget;
@@ -330,7 +405,23 @@ function buildChips() {
         button.setAttribute('aria-pressed', String(ui.chips.has(chip.key)));
         onFilterInput();
       },
-    }, chip.label));
+    }, h('span', { class: 'chip-label' }, chip.label), ' ', h('span', { class: 'chip-count', dataset: { testid: 'chip-count' } }, '0')));
+  }
+}
+
+// Each chip says how many testcases it would show with the filter words as they are.
+function updateChipCounts() {
+  if (!ui.model) return;
+  const counts = chipCounts(ui.model, ui.filter);
+  for (const chip of STATUS_CHIPS) {
+    const button = ui.elements.chips.querySelector(`[data-chip="${chip.key}"]`);
+    const count = counts.get(chip.key) || 0;
+    const text = String(count);
+    const label = button.querySelector('.chip-count');
+    if (label.textContent !== text) label.textContent = text;
+    button.dataset.count = text;
+    button.title = `${count} ${chip.label.toLowerCase()}`;
+    button.hidden = !!chip.optional && count === 0 && !ui.chips.has(chip.key);
   }
 }
 
@@ -416,6 +507,7 @@ export function startApp() {
     onCheckedChange: updateSelectedButton,
   }, ui.staticMode);
   wireControls();
+  wireDetailActions(ui.elements.details);
   updateSelectedButton();
   if (ui.staticMode) {
     const config = window.TESTRIG_CONFIG || {};

@@ -1,13 +1,15 @@
 // The right-hand pane: everything about the selected node.
 //
-// `actions`: { run(uid), setEnv(uid, 'started' | 'stopped'), select(uid), toggleFailuresOnly() }
+// The pane is morphed in place on updates (util.js `morphElement`), so its controls carry
+// no listeners of their own: they name what they do in `data-action` (`select`, `run`, `env`
+// with `data-wanted`, `failures-only`) and `data-uid`, and app.js listens on the pane.
 // `ctx.driverLogs`: the page's `DriverLogs` (driverlog.js), whose cache the driver logs show.
 
-import { h, appendChildren, formatDuration, formatTime, formatDateTime, timerDuration, statusBadge, prettyJson, pluralize, isFailureStatus } from './util.js';
+import { h, appendChildren, formatDuration, formatTime, formatDateTime, timerDuration, statusBadge, prettyJson, pluralize, isFailureStatus, displayStatus, passedLabel } from './util.js';
 import { renderEntryList, renderLocation, entryFailed } from './entries.js';
 import { driverLogBlock } from './driverlog.js';
 
-const MAX_CHILD_ROWS = 300;
+export const MAX_CHILD_ROWS = 300;
 
 const KIND_LABELS = {
   plan: 'Plan',
@@ -21,16 +23,19 @@ export function countsBar(counts, testid) {
   const total = counts.total || 0;
   const bar = h('div', { class: 'counts-bar', dataset: { testid: testid || 'counts-bar' }, title: countsText(counts) });
   if (total === 0) return bar;
-  for (const key of ['passed', 'failed', 'error', 'incomplete', 'xfail', 'skipped', 'unknown']) {
+  for (const [key] of COUNT_LABELS) {
     if (!counts[key]) continue;
-    bar.appendChild(h('span', { class: `seg seg-${key}`, style: `flex-grow: ${counts[key]}` }));
+    bar.appendChild(h('span', { class: `seg seg-${key}`, style: { 'flex-grow': counts[key] } }));
   }
   return bar;
 }
 
+// The buckets of the counts in the order and words of the console's summary line.
+export const COUNT_LABELS = [['passed', 'passed'], ['failed', 'failed'], ['error', 'errored'], ['xfail', 'xfail'], ['xpass', 'xpass'], ['incomplete', 'incomplete'], ['cancelled', 'cancelled'], ['skipped', 'skipped'], ['unknown', 'not run']];
+
 export function countsText(counts) {
   const parts = [];
-  for (const [key, label] of [['passed', 'passed'], ['failed', 'failed'], ['error', 'errored'], ['incomplete', 'incomplete'], ['xfail', 'xfail'], ['skipped', 'skipped'], ['unknown', 'not run']]) {
+  for (const [key, label] of COUNT_LABELS) {
     if (counts[key]) parts.push(`${counts[key]} ${label}`);
   }
   return `${pluralize(counts.total || 0, 'testcase')}${parts.length ? `: ${parts.join(', ')}` : ''}`;
@@ -42,27 +47,29 @@ function runtimeBadge(node) {
   return null;
 }
 
-function breadcrumbs(model, uid, actions) {
+function breadcrumbs(model, uid) {
   const path = model.pathUp(uid).reverse().slice(0, -1);
   if (path.length === 0) return null;
   const crumbs = h('nav', { class: 'crumbs' });
   path.forEach((ancestor, index) => {
     const node = model.node(ancestor);
     if (index > 0) crumbs.appendChild(h('span', { class: 'sep' }, '›'));
-    crumbs.appendChild(h('a', { href: '#', dataset: { uid: ancestor }, onclick: (event) => { event.preventDefault(); actions.select(ancestor); } }, node.name));
+    crumbs.appendChild(h('a', { href: '#', dataset: { uid: ancestor, action: 'select' } }, node.name));
   });
   return crumbs;
 }
 
-function header(model, node, ctx, actions) {
+function header(model, node, ctx) {
   const buttons = h('div', { class: 'head-actions live-only' },
-    h('button', { class: 'btn primary', dataset: { testid: 'details-run', uid: node.uid }, title: `Run ${node.name}`, onclick: () => actions.run(node.uid) }, '▶ Run'));
+    h('button', { class: 'btn primary', type: 'button', dataset: { testid: 'details-run', uid: node.uid, action: 'run' }, title: `Run ${node.name}` }, '▶ Run'));
+  const shown = displayStatus(node);
   return h('div', { class: 'details-head' },
-    breadcrumbs(model, node.uid, actions),
+    breadcrumbs(model, node.uid),
     h('div', { class: 'title-row' },
       h('span', { class: 'kind' }, KIND_LABELS[node.kind] || node.kind),
       h('h2', { dataset: { testid: 'details-title' } }, node.name),
-      statusBadge(node.status),
+      statusBadge(shown.status),
+      shown.partial ? h('span', { class: 'note', dataset: { testid: 'details-partial' } }, `${node.counts.unknown} not run`) : null,
       runtimeBadge(node),
       h('span', { class: 'spacer' }),
       ctx.staticMode ? null : buttons));
@@ -94,14 +101,14 @@ function parametersTable(node) {
       h('tbody', null, node.parameters.map(([name, value]) => h('tr', null, h('th', null, name), h('td', null, h('code', null, value)))))));
 }
 
-function errorBox(error, ctx, title) {
+function errorBox(error, ctx, title, neutral) {
   if (!error) return null;
-  return h('section', { class: 'error-box', dataset: { testid: 'node-error' } },
+  return h('section', { class: `error-box${neutral ? ' neutral' : ''}`, dataset: { testid: 'node-error' } },
     h('div', { class: 'error-head' }, h('strong', null, title || 'Error'), h('span', { class: 'spacer' }), renderLocation(error.location, ctx)),
     h('pre', null, error.message));
 }
 
-function entriesSection(node, ctx, actions, title) {
+function entriesSection(node, ctx, title) {
   if (!node.entries.length) {
     if (node.kind !== 'testcase') return null;
     const note = node.runtime_status === 'running' ? 'No entries yet…' : node.status === 'unknown' ? 'Not run yet.' : 'No entries recorded.';
@@ -109,7 +116,7 @@ function entriesSection(node, ctx, actions, title) {
   }
   const failed = node.entries.filter(entryFailed).length;
   const toggle = h('label', { class: 'toggle' },
-    h('input', { type: 'checkbox', checked: ctx.failuresOnly, dataset: { testid: 'failures-only' }, onchange: () => actions.toggleFailuresOnly() }),
+    h('input', { type: 'checkbox', checked: ctx.failuresOnly, dataset: { testid: 'failures-only', action: 'failures-only' } }),
     ' failures only');
   const list = renderEntryList(node.entries, ctx);
   return h('section', { class: 'panel' },
@@ -121,19 +128,27 @@ function entriesSection(node, ctx, actions, title) {
     list.childNodes.length ? list : h('div', { class: 'empty' }, 'No failed assertions.'));
 }
 
-function childrenSection(model, node, actions) {
+function childrenSection(node) {
   if (!node.children.length) return null;
   const rows = node.children.slice(0, MAX_CHILD_ROWS).map((child) => {
     const duration = timerDuration(child.timer);
-    return h('tr', { class: `st-${child.status} rt-${child.runtime_status}`, dataset: { uid: child.uid, testid: 'child-row' } },
+    const shown = displayStatus(child);
+    const passed = passedLabel(child.counts);
+    return h('tr', { class: `st-${shown.status} rt-${child.runtime_status}`, dataset: { uid: child.uid, testid: 'child-row' } },
       h('td', { class: 'status-cell' }, h('span', { class: 'dot' })),
-      h('td', null, h('a', { href: '#', onclick: (event) => { event.preventDefault(); actions.select(child.uid); } }, child.name)),
-      h('td', null, statusBadge(child.status)),
-      h('td', { class: 'num' }, child.kind === 'testcase' ? '' : `${child.counts.passed}/${child.counts.total}`),
+      h('td', null, h('a', { href: '#', dataset: { uid: child.uid, action: 'select' } }, child.name)),
+      h('td', null, statusBadge(shown.status)),
+      h('td', { class: 'num', dataset: { testid: 'child-passed' }, title: 'passed of all testcases (xfail and xpass count as passed)' }, passed.text),
       h('td', { class: 'num' }, duration === null ? '' : formatDuration(duration)));
   });
+  // The heading counts testcases as the rest of the UI does: a parametrization is one row
+  // here but several testcases.
+  const groups = node.children.filter((child) => child.kind !== 'testcase' && child.kind !== 'parametrization');
+  const heading = groups.length === node.children.length ? `${KIND_LABELS[node.children[0].kind] || 'Children'}s` : 'Testcases';
+  const count = groups.length === node.children.length ? node.children.length : node.counts.total;
+  const rowsNote = count !== node.children.length ? ` · ${pluralize(node.children.length, 'row')} (parametrizations grouped)` : '';
   return h('section', { class: 'panel' },
-    h('h3', null, `${KIND_LABELS[node.children[0].kind] || 'Children'}s`.replace('testcases', 'Testcases'), h('span', { class: 'note' }, ` ${node.children.length}`)),
+    h('h3', { dataset: { testid: 'children-heading' } }, heading, h('span', { class: 'note' }, ` ${count}${rowsNote}`)),
     h('table', { class: 'data children-table' },
       h('thead', null, h('tr', null, h('th'), h('th', null, 'Name'), h('th', null, 'Status'), h('th', { class: 'num' }, 'Passed'), h('th', { class: 'num' }, 'Duration'))),
       h('tbody', null, rows)),
@@ -201,13 +216,13 @@ function renderDriver(test, driver, ctx) {
     driverLogBlock(test.uid, driver, ctx.driverLogs || null, ctx.staticMode));
 }
 
-function environmentSection(node, ctx, actions) {
+function environmentSection(node, ctx) {
   const envStatus = node.env_status || 'stopped';
   const busy = envStatus === 'starting' || envStatus === 'stopping';
   const up = envStatus === 'started' || envStatus === 'starting';
   const controls = ctx.staticMode ? null : h('div', { class: 'env-controls' },
-    h('button', { class: 'btn', disabled: busy || up, dataset: { testid: 'env-start' }, onclick: () => actions.setEnv(node.uid, 'started') }, 'Start environment'),
-    h('button', { class: 'btn', disabled: busy || !up, dataset: { testid: 'env-stop' }, onclick: () => actions.setEnv(node.uid, 'stopped') }, 'Stop environment'));
+    h('button', { class: 'btn', type: 'button', disabled: busy || up, dataset: { testid: 'env-start', uid: node.uid, action: 'env', wanted: 'started' } }, 'Start environment'),
+    h('button', { class: 'btn', type: 'button', disabled: busy || !up, dataset: { testid: 'env-stop', uid: node.uid, action: 'env', wanted: 'stopped' } }, 'Stop environment'));
   return h('section', { class: 'panel', dataset: { testid: 'environment' } },
     h('div', { class: 'panel-head' },
       h('h3', null, 'Environment'),
@@ -225,29 +240,29 @@ function planFacts(model) {
   return facts;
 }
 
-export function renderDetails(model, uid, ctx, actions) {
+export function renderDetails(model, uid, ctx) {
   const node = model.node(uid);
   if (!node) return h('div', { class: 'empty big' }, 'Select a test, suite or testcase.');
   const pane = h('div', { class: `details kind-${node.kind}`, dataset: { testid: 'details', uid: node.uid, kind: node.kind } });
   if (node.kind === 'testcase') {
-    const errorTitle = node.status === 'xpass_strict' ? 'Strict expected failure passed' : isFailureStatus(node.status) ? 'Error' : 'Note';
+    const errorTitle = node.status === 'xpass_strict' ? 'Strict expected failure passed' : node.status === 'cancelled' ? 'Cancelled' : isFailureStatus(node.status) ? 'Error' : 'Note';
     appendChildren(pane, [
-      header(model, node, ctx, actions),
+      header(model, node, ctx),
       metaGrid(node, ctx),
-      errorBox(node.error, ctx, errorTitle),
+      errorBox(node.error, ctx, errorTitle, !isFailureStatus(node.status)),
       parametersTable(node),
-      entriesSection(node, ctx, actions),
+      entriesSection(node, ctx),
     ]);
     return pane;
   }
   appendChildren(pane, [
-    header(model, node, ctx, actions),
+    header(model, node, ctx),
     summarySection(node),
     metaGrid(node, ctx, node.kind === 'plan' ? planFacts(model) : null),
     errorBox(node.error, ctx, node.kind === 'suite' ? 'Suite error' : node.kind === 'test' ? 'Test error' : 'Error'),
-    node.kind === 'test' && (node.drivers.length || node.env_status) ? environmentSection(node, ctx, actions) : null,
-    entriesSection(node, ctx, actions, node.kind === 'suite' ? 'Hook entries' : 'Entries'),
-    childrenSection(model, node, actions),
+    node.kind === 'test' && (node.drivers.length || node.env_status) ? environmentSection(node, ctx) : null,
+    entriesSection(node, ctx, node.kind === 'suite' ? 'Hook entries' : 'Entries'),
+    childrenSection(node),
   ]);
   return pane;
 }

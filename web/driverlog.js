@@ -13,8 +13,11 @@ import { fetchDriverLog } from './api.js';
 export const DRIVER_LOG_LINES = 30;
 export const DRIVER_LOG_INTERVAL_MS = 2000;
 
-// Log element → { fallback: the report's log_tail, note: its status element, staticMode, text }.
+// Log element → { fallback: the report's log_tail, note: its status element, staticMode, text,
+// entry: the cached fetch it was rendered with }.
 const driverLogParts = new WeakMap();
+// Log elements whose scroll position is restored and followed (once per element).
+const settledLogs = new WeakSet();
 
 function driverLogKey(testUid, driverName) {
   return `${testUid}\n${driverName}`;
@@ -83,12 +86,25 @@ export function driverLogBlock(testUid, driver, logs, staticMode) {
     'aria-label': `Log of ${driver.name}`,
     dataset: { testid: 'driver-log', driver: driver.name, test: testUid },
   });
-  driverLogParts.set(element, { fallback: (driver.log_tail || []).map(String), note, staticMode: !!staticMode, text: null });
-  paintDriverLog(element, !staticMode && logs ? logs.entry(testUid, driver.name) : null);
+  const entry = !staticMode && logs ? logs.entry(testUid, driver.name) : null;
+  driverLogParts.set(element, { fallback: (driver.log_tail || []).map(String), note, staticMode: !!staticMode, text: null, entry });
+  paintDriverLog(element, entry);
   const label = staticMode ? 'Last log lines' : `Log (last ${DRIVER_LOG_LINES} lines)`;
   return h('div', { class: 'driver-log-box' },
     h('div', { class: 'driver-log-head' }, h('span', null, label), note),
     element);
+}
+
+// For util.js `morphElement`: the log in the page stays (its lines, its scroll position) and
+// takes the freshly rendered one's data, e.g. a `log_tail` stored when its driver failed.
+export function adoptDriverLog(live, fresh) {
+  if (live.dataset.testid !== 'driver-log') return false;
+  const parts = driverLogParts.get(fresh);
+  const kept = driverLogParts.get(live);
+  if (!parts || !kept) return false;
+  driverLogParts.set(live, { ...parts, note: kept.note, text: kept.text });
+  paintDriverLog(live, parts.entry);
+  return true;
 }
 
 // Polls the log tails of the test whose environment panel is displayed.
@@ -208,6 +224,8 @@ export class DriverLogs {
 
   // A freshly rendered log element: back to where the reader left it (the bottom by default).
   settle(element) {
+    if (settledLogs.has(element)) return;
+    settledLogs.add(element);
     const key = driverLogKey(element.dataset.test, element.dataset.driver);
     const memory = this.scroll.get(key);
     element.scrollTop = memory && !memory.bottom ? memory.top : element.scrollHeight;

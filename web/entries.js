@@ -94,17 +94,25 @@ function missing(text) {
   return h('span', { class: 'missing' }, text || 'missing');
 }
 
-// `actual op expected` on one line when short; two labelled blocks when not.
-function renderComparisonValues(actual, operator, expected, failed) {
+// `actual 54 == expected 42` on one line when short (as the console prints it); two labelled
+// blocks when not. `labels` name the two sides (`member` / `container` for contain).
+function renderComparisonValues(actual, operator, expected, failed, labels) {
+  const [left, right] = labels || ['actual', 'expected'];
   if (isShort(actual) && isShort(expected)) {
-    return h('div', { class: 'expr' },
-      h('code', { class: `actual${failed ? ' bad' : ''}`, title: 'actual' }, actual),
+    return h('div', { class: 'expr', dataset: { testid: 'comparison' } },
+      h('span', { class: 'k', dataset: { testid: 'label-actual' } }, left),
+      h('code', { class: `actual${failed ? ' bad' : ''}`, dataset: { testid: 'actual' } }, actual),
       h('span', { class: 'op' }, operator),
-      h('code', { class: 'expected', title: 'expected' }, expected));
+      h('span', { class: 'k', dataset: { testid: 'label-expected' } }, right),
+      h('code', { class: 'expected', dataset: { testid: 'expected' } }, expected));
   }
-  return h('div', { class: 'kv' },
-    h('div', { class: 'k' }, 'actual'), valueBlock(actual, failed ? 'bad' : ''),
-    h('div', { class: 'k' }, `expected (${operator})`), valueBlock(expected));
+  const actualBlock = valueBlock(actual, failed ? 'bad' : '');
+  actualBlock.dataset.testid = 'actual';
+  const expectedBlock = valueBlock(expected);
+  expectedBlock.dataset.testid = 'expected';
+  return h('div', { class: 'kv', dataset: { testid: 'comparison' } },
+    h('div', { class: 'k', dataset: { testid: 'label-actual' } }, left), actualBlock,
+    h('div', { class: 'k', dataset: { testid: 'label-expected' } }, `${right} (${operator})`), expectedBlock);
 }
 
 function kvGrid(pairs) {
@@ -183,7 +191,7 @@ function renderBody(entry, ctx) {
     case 'Fail':
       return valueBlock(entry.message, 'bad');
     case 'Contain':
-      return renderComparisonValues(entry.member, entry.negated ? 'not in' : 'in', entry.container, failed);
+      return renderComparisonValues(entry.member, entry.negated ? 'not in' : 'in', entry.container, failed, ['member', 'container']);
     case 'EqualSlices': {
       const parts = [renderComparisonValues(entry.actual, '==', entry.expected, failed)];
       const mismatches = entry.mismatches || [];
@@ -240,7 +248,7 @@ function renderBody(entry, ctx) {
       return dataTable(entry.columns || [], (entry.rows || []).map((cells) => cells.map((cell) => h('td', null, cell))));
     case 'DictMatch':
       return dataTable(['key', 'actual', 'expected'], (entry.comparison || []).map((row) => [
-        h('td', { class: 'dict-key', style: `padding-left: ${0.6 + (row.depth || 0) * 1.1}em` }, row.key),
+        h('td', { class: 'dict-key', style: { 'padding-left': `${0.6 + (row.depth || 0) * 1.1}em` } }, row.key),
         h('td', { class: row.passed === false ? 'bad' : null }, row.actual === undefined || row.actual === null ? missing() : h('code', null, row.actual)),
         h('td', null, row.passed === undefined || row.passed === null
           ? missing('ignored')

@@ -4,21 +4,23 @@
 
 import { combineStatus } from './util.js';
 
-const COUNT_KEYS = ['total', 'passed', 'failed', 'error', 'skipped', 'xfail', 'incomplete', 'unknown'];
+// The buckets of `Counts` in testrig-model: one per status, a strict xpass counts as failed.
+export const COUNT_BUCKETS = ['passed', 'failed', 'error', 'skipped', 'xfail', 'xpass', 'incomplete', 'cancelled', 'unknown'];
+const COUNT_KEYS = ['total', ...COUNT_BUCKETS];
 
-// The counts bucket of a testcase status (passed holds xpass, failed holds xpass_strict).
+// The counts bucket of a testcase status.
 export function countBucket(status) {
   switch (status) {
-    case 'passed':
-    case 'xpass':
-      return 'passed';
     case 'failed':
     case 'xpass_strict':
       return 'failed';
+    case 'passed':
+    case 'xpass':
     case 'error':
     case 'skipped':
     case 'xfail':
     case 'incomplete':
+    case 'cancelled':
       return status;
     default:
       return 'unknown';
@@ -26,13 +28,15 @@ export function countBucket(status) {
 }
 
 export function emptyCounts() {
-  return { total: 0, passed: 0, failed: 0, error: 0, skipped: 0, xfail: 0, incomplete: 0, unknown: 0 };
+  const counts = { total: 0 };
+  for (const bucket of COUNT_BUCKETS) counts[bucket] = 0;
+  return counts;
 }
 
 // The most severe status among the testcases a counts object summarises.
 function statusOfCounts(counts) {
   let status = null;
-  for (const bucket of ['passed', 'failed', 'error', 'skipped', 'xfail', 'incomplete', 'unknown']) {
+  for (const bucket of COUNT_BUCKETS) {
     if (counts[bucket] > 0) status = status === null ? bucket : combineStatus(status, bucket);
   }
   return status;

@@ -3,8 +3,14 @@
 // Rows are built once (children lazily, on first expansion) and kept in a UID → row map;
 // events update only the rows of the nodes they changed. One set of delegated listeners
 // serves every row.
+//
+// Keyboard (the WAI-ARIA tree pattern, roving tabindex): exactly one row is in the tab order,
+// so Tab enters and leaves the tree in one step; ↑/↓ move between shown rows, → opens a group
+// or moves to its first child, ← closes it or moves to the parent, Home/End go to the first
+// and last row. Moving selects the row (its details open); Enter runs it, Space ticks it for
+// "Run selected".
 
-import { h, clearElement, statusLabel } from './util.js';
+import { h, clearElement, displayStatus, displayLabel, passedLabel } from './util.js';
 
 // More testcases than this and suites start collapsed.
 const COLLAPSE_ABOVE = 200;
@@ -42,7 +48,9 @@ export class TreeView {
     this.root.appendChild(fragment);
     if (model.plan.children.length === 0) this.root.appendChild(h('div', { class: 'empty' }, 'The plan has no tests.'));
     this.refreshChecks();
+    this.tabStop = null;
     if (this.selected) this.markSelected(this.selected, false);
+    this.ensureTabStop();
   }
 
   // The same shape with new data (a reconnection's snapshot): updates rows in place.
@@ -72,8 +80,10 @@ export class TreeView {
       class: 'row',
       role: 'treeitem',
       tabindex: '-1',
-      dataset: { uid: node.uid, kind: node.kind, testid: 'tree-row' },
-      style: `--depth: ${depth}`,
+      'aria-level': String(depth + 1),
+      'aria-selected': 'false',
+      dataset: { uid: node.uid, kind: node.kind, testid: 'tree-row', depth: String(depth) },
+      style: { '--depth': depth },
     });
     row.appendChild(group
       ? h('button', { class: 'caret', type: 'button', tabindex: '-1', dataset: { testid: 'toggle' }, 'aria-label': 'Expand or collapse' })
@@ -98,7 +108,7 @@ export class TreeView {
       row.appendChild(h('button', { class: 'play live-only', type: 'button', tabindex: '-1', title: `Run ${node.name}`, dataset: { testid: 'run-node', uid: node.uid } }, '▶'));
     }
     const wrap = h('div', { class: 'tnode', role: 'none' }, row);
-    const entry = { node, wrap, row, checkbox, counts, drivers, envToggle, children: null, built: false, signature: '' };
+    const entry = { node, wrap, row, checkbox, counts, drivers, envToggle, depth, children: null, built: false, signature: '' };
     if (group) {
       entry.children = h('div', { class: 'tchildren', role: 'group' });
       wrap.appendChild(entry.children);
@@ -119,7 +129,7 @@ export class TreeView {
 
   open(entry) {
     if (!entry.built) {
-      const depth = Number(entry.row.style.getPropertyValue('--depth')) + 1;
+      const depth = entry.depth + 1;
       const fragment = document.createDocumentFragment();
       for (const child of entry.node.children) fragment.appendChild(this.buildNode(child, depth));
       entry.children.appendChild(fragment);
@@ -143,6 +153,7 @@ export class TreeView {
       this.expanded.delete(uid);
       this.filterExpanded.delete(uid);
       this.close(entry);
+      this.ensureTabStop();
     } else {
       this.expanded.add(uid);
       this.open(entry);
@@ -169,22 +180,26 @@ export class TreeView {
     entry.node = node;
     const counts = node.counts;
     const bad = counts.failed + counts.error + counts.incomplete;
+    const passed = passedLabel(counts);
+    const shown = displayStatus(node);
     const envStatus = node.env_status || '';
     const driverKey = node.drivers.map((driver) => driver.status).join(',');
-    const signature = `${node.status}|${node.runtime_status}|${counts.total}|${counts.passed}|${bad}|${envStatus}|${driverKey}|${node.stale || ''}`;
+    const signature = `${node.status}|${shown.status}|${counts.unknown}|${node.runtime_status}|${counts.total}|${passed.text}|${bad}|${envStatus}|${driverKey}|${node.stale || ''}`;
     if (signature === entry.signature) return;
     entry.signature = signature;
     const row = entry.row;
-    row.className = `row st-${node.status} rt-${node.runtime_status}${node.stale ? ' stale' : ''}${row.classList.contains('open') ? ' open' : ''}${this.selected === node.uid ? ' selected' : ''}`;
-    row.dataset.status = node.status;
+    const keep = ['open', 'selected'].filter((name) => row.classList.contains(name)).map((name) => ` ${name}`).join('');
+    row.className = `row st-${shown.status} rt-${node.runtime_status}${shown.partial ? ' partial' : ''}${node.stale ? ' stale' : ''}${keep}`;
+    row.dataset.status = shown.status;
+    row.dataset.partial = shown.partial ? 'true' : 'false';
     row.dataset.stale = node.stale ? 'true' : 'false';
     row.dataset.runtimeStatus = node.runtime_status;
-    row.title = `${node.uid}\n${statusLabel(node.status)}${node.runtime_status === 'running' || node.runtime_status === 'waiting' ? ` (${node.runtime_status})` : ''}${node.stale ? `\nstale: ${node.stale}` : ''}`;
+    row.title = `${node.uid}\n${displayLabel(node)}${node.runtime_status === 'running' || node.runtime_status === 'waiting' ? ` (${node.runtime_status})` : ''}${node.stale ? `\nstale: ${node.stale}` : ''}`;
     if (entry.counts) {
       clearElement(entry.counts);
       if (bad > 0) entry.counts.appendChild(h('span', { class: 'cnt fail', title: `${bad} failed or errored` }, `✗ ${bad}`));
-      const allPassed = counts.total > 0 && counts.passed === counts.total;
-      entry.counts.appendChild(h('span', { class: `cnt ${allPassed ? 'pass' : 'total'}`, title: `${counts.passed} of ${counts.total} passed` }, `${counts.passed}/${counts.total}`));
+      const allPassed = passed.total > 0 && passed.passed === passed.total;
+      entry.counts.appendChild(h('span', { class: `cnt ${allPassed ? 'pass' : 'total'}`, title: `${passed.passed} of ${passed.total} passed (xfail and xpass count as passed)` }, passed.text));
     }
     if (entry.drivers) {
       clearElement(entry.drivers);
@@ -250,14 +265,16 @@ export class TreeView {
     } else if (anyShown && empty) {
       empty.remove();
     }
+    this.ensureTabStop();
   }
 
-  // Highlights a row, opening its ancestors; `reveal` scrolls it into view.
+  // Highlights a row, opening its ancestors; `reveal` scrolls it into view. The selected row
+  // becomes the tree's tab stop.
   markSelected(uid, reveal) {
     const previous = this.selected && this.rows.get(this.selected);
     if (previous) {
       previous.row.classList.remove('selected');
-      previous.row.tabIndex = -1;
+      previous.row.setAttribute('aria-selected', 'false');
     }
     this.selected = uid;
     if (!this.model || !this.model.node(uid)) return;
@@ -270,10 +287,47 @@ export class TreeView {
       }
     }
     const entry = this.rows.get(uid);
-    if (!entry) return;
+    if (!entry) {
+      this.ensureTabStop();
+      return;
+    }
     entry.row.classList.add('selected');
-    entry.row.tabIndex = 0;
+    entry.row.setAttribute('aria-selected', 'true');
+    this.setTabStop(entry.row);
     if (reveal) entry.row.scrollIntoView({ block: 'nearest' });
+  }
+
+  // The one row Tab reaches (roving tabindex).
+  setTabStop(row) {
+    if (this.tabStop && this.tabStop !== row) this.tabStop.tabIndex = -1;
+    this.tabStop = row;
+    row.tabIndex = 0;
+  }
+
+  // After rows were rebuilt, hidden or filtered: keeps a shown row in the tab order.
+  ensureTabStop() {
+    if (this.tabStop && this.tabStop.isConnected && this.isShown(this.tabStop)) return;
+    const first = this.shownRows()[0];
+    if (first) this.setTabStop(first);
+  }
+
+  isShown(row) {
+    return row.isConnected && !row.closest('[hidden]');
+  }
+
+  // Rows a reader can see now (inside open groups, not filtered out), in tree order.
+  shownRows() {
+    const rows = [];
+    const walk = (container) => {
+      for (const wrap of container.children) {
+        if (wrap.hidden || !wrap.classList.contains('tnode')) continue;
+        rows.push(wrap.firstChild);
+        const children = wrap.children[1];
+        if (children && !children.hidden) walk(children);
+      }
+    };
+    walk(this.root);
+    return rows;
   }
 
   // Checkbox states of groups: checked when every testcase below is, mixed when some are.
@@ -338,6 +392,7 @@ export class TreeView {
     }
     if (event.target.closest('input')) return;
     this.callbacks.onSelect(uid);
+    this.setTabStop(row);
     row.focus({ preventScroll: true });
   }
 
@@ -354,23 +409,67 @@ export class TreeView {
     this.setChecked(uids, input.checked);
   }
 
-  // ↑/↓ move between visible rows, ←/→ collapse/expand, Enter/Space select.
   onKey(event) {
     const row = event.target.closest('.row');
-    if (!row) return;
-    const rows = [...this.root.querySelectorAll('.row')].filter((candidate) => candidate.offsetParent !== null);
-    const index = rows.indexOf(row);
+    if (!row || event.target !== row || event.altKey || event.ctrlKey || event.metaKey) return;
     const uid = row.dataset.uid;
+    const entry = this.rows.get(uid);
+    const group = !!(entry && entry.children);
     let next = null;
-    if (event.key === 'ArrowDown') next = rows[index + 1];
-    else if (event.key === 'ArrowUp') next = rows[index - 1];
-    else if (event.key === 'ArrowRight' && !this.isOpen(uid)) this.toggle(uid);
-    else if (event.key === 'ArrowLeft' && this.isOpen(uid)) this.toggle(uid);
-    else if (event.key === 'Enter' || event.key === ' ') this.callbacks.onSelect(uid);
-    else return;
+    const rows = () => this.shownRows();
+    switch (event.key) {
+      case 'ArrowDown': {
+        const shown = rows();
+        next = shown[shown.indexOf(row) + 1];
+        break;
+      }
+      case 'ArrowUp': {
+        const shown = rows();
+        next = shown[shown.indexOf(row) - 1];
+        break;
+      }
+      case 'Home':
+        next = rows()[0];
+        break;
+      case 'End': {
+        const shown = rows();
+        next = shown[shown.length - 1];
+        break;
+      }
+      case 'ArrowRight':
+        if (group && !this.isOpen(uid)) this.toggle(uid);
+        else if (group) next = this.shownRows().find((candidate) => this.model.parentOf(candidate.dataset.uid)?.uid === uid);
+        break;
+      case 'ArrowLeft': {
+        if (group && this.isOpen(uid)) {
+          this.toggle(uid);
+        } else {
+          const parent = this.model.parentOf(uid);
+          const parentEntry = parent && this.rows.get(parent.uid);
+          if (parentEntry) next = parentEntry.row;
+        }
+        break;
+      }
+      case 'Enter':
+        if (this.staticMode) this.callbacks.onSelect(uid);
+        else this.callbacks.onRun(uid);
+        break;
+      case ' ':
+        if (this.staticMode) {
+          this.callbacks.onSelect(uid);
+        } else if (entry) {
+          entry.checkbox.checked = !entry.checkbox.checked;
+          entry.checkbox.dispatchEvent(new Event('change', { bubbles: true }));
+        }
+        break;
+      default:
+        return;
+    }
     event.preventDefault();
     if (next) {
+      this.setTabStop(next);
       next.focus();
+      next.scrollIntoView({ block: 'nearest' });
       this.callbacks.onSelect(next.dataset.uid);
     }
   }

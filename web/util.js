@@ -2,8 +2,10 @@
 // Part of the inlining contract (see README.md): named exports on top-level declarations only,
 // one-line imports, no default exports, top-level names unique across all modules.
 
-// Builds an element. `props`: `class`, `text`, `dataset` (object), `style` (string), `on<event>`
-// handlers, boolean and string attributes; children: nodes, strings, numbers, arrays, null.
+// Builds an element. `props`: `class`, `text`, `dataset` (object), `style` (an object of CSS
+// properties, `--custom` ones too, set through the CSSOM: the UI's Content-Security-Policy
+// refuses `style` attributes), `on<event>` handlers, boolean and string attributes; children:
+// nodes, strings, numbers, arrays, null.
 export function h(tag, props, ...children) {
   const element = document.createElement(tag);
   if (props) {
@@ -12,6 +14,7 @@ export function h(tag, props, ...children) {
       if (key === 'class') element.className = value;
       else if (key === 'text') element.textContent = value;
       else if (key === 'dataset') Object.assign(element.dataset, value);
+      else if (key === 'style') setStyles(element, value);
       else if (key.startsWith('on') && typeof value === 'function') element.addEventListener(key.slice(2), value);
       else if (value === true) element.setAttribute(key, '');
       else element.setAttribute(key, String(value));
@@ -19,6 +22,10 @@ export function h(tag, props, ...children) {
   }
   appendChildren(element, children);
   return element;
+}
+
+export function setStyles(element, styles) {
+  for (const [name, value] of Object.entries(styles)) element.style.setProperty(name, String(value));
 }
 
 export function appendChildren(element, children) {
@@ -104,6 +111,7 @@ export const STATUS_LABELS = {
   xpass: 'xpass',
   xpass_strict: 'xpass (strict)',
   incomplete: 'incomplete',
+  cancelled: 'cancelled',
   unknown: 'not run',
 };
 
@@ -114,6 +122,7 @@ export const STATUS_PRECEDENCE = {
   xpass_strict: 7,
   incomplete: 6,
   unknown: 5,
+  cancelled: 4,
   passed: 3,
   xpass: 3,
   xfail: 2,
@@ -134,6 +143,88 @@ export function statusLabel(status) {
 
 export function statusBadge(status, extra) {
   return h('span', { class: `badge st-${status || 'unknown'}${extra ? ` ${extra}` : ''}`, dataset: { status: status || 'unknown' } }, statusLabel(status));
+}
+
+// The status a group shows. The report folds "not run" above "passed", so a test whose
+// testcases are partly run reads `unknown`; shown so it would read NOT RUN at 906 of 1000
+// done. Once some testcase below has a result, the group shows the most severe result,
+// marked partial.
+export function displayStatus(node) {
+  const counts = node.counts || {};
+  if (node.kind === 'testcase' || node.status !== 'unknown' || !counts.total || counts.unknown >= counts.total) {
+    return { status: node.status || 'unknown', partial: false };
+  }
+  let status = node.error ? 'error' : null;
+  for (const bucket of ['passed', 'failed', 'error', 'skipped', 'xfail', 'xpass', 'incomplete', 'cancelled']) {
+    if (counts[bucket] > 0) status = status === null ? bucket : combineStatus(status, bucket);
+  }
+  return { status: status || 'unknown', partial: true };
+}
+
+// "passed of total" by the closing line's rule: expected failures (xfail, xpass) count as
+// passed. A testcase counts itself.
+export function passedLabel(counts) {
+  const passed = (counts.passed || 0) + (counts.xfail || 0) + (counts.xpass || 0);
+  return { passed, total: counts.total || 0, text: `${passed}/${counts.total || 0}` };
+}
+
+// What a row or badge says about a group that is partly run: "passed · 94 not run".
+export function displayLabel(node) {
+  const shown = displayStatus(node);
+  if (!shown.partial) return statusLabel(shown.status);
+  return `${statusLabel(shown.status)} · ${node.counts.unknown} not run`;
+}
+
+// Brings `live` (in the page) to look like `fresh` (just rendered, detached) while keeping
+// every element whose place and kind did not change: a reader's hover, focus, selection and
+// scroll positions, and a test's element handles, survive an update. Elements are paired by
+// position and by tag and key (data-testid, data-uid, data-driver, data-test); any other difference
+// replaces the subtree. Listeners are not carried over, so morphed markup takes its actions
+// from data attributes (see details.js). `adopt(live, fresh)` may take over an element
+// itself and return true (the driver logs, painted by their own poller).
+export function morphElement(live, fresh, adopt) {
+  if (adopt && adopt(live, fresh)) return;
+  for (const name of live.getAttributeNames()) {
+    if (name !== 'style' && !fresh.hasAttribute(name)) live.removeAttribute(name);
+  }
+  for (const name of fresh.getAttributeNames()) {
+    if (name === 'style') continue;
+    const value = fresh.getAttribute(name);
+    if (live.getAttribute(name) !== value) live.setAttribute(name, value);
+  }
+  // Styles go through the CSSOM: copying the attribute would trip the CSP.
+  const styles = new Set([...live.style, ...fresh.style]);
+  for (const name of styles) {
+    const value = fresh.style.getPropertyValue(name);
+    if (!value) live.style.removeProperty(name);
+    else if (live.style.getPropertyValue(name) !== value) live.style.setProperty(name, value);
+  }
+  if (live instanceof HTMLInputElement) {
+    live.checked = fresh.checked;
+    live.indeterminate = fresh.indeterminate;
+  }
+  const liveChildren = [...live.childNodes];
+  const freshChildren = [...fresh.childNodes];
+  freshChildren.forEach((child, index) => {
+    const current = liveChildren[index];
+    if (current && sameKind(current, child)) {
+      if (child.nodeType === Node.ELEMENT_NODE) morphElement(current, child, adopt);
+      else if (current.nodeValue !== child.nodeValue) current.nodeValue = child.nodeValue;
+    } else if (current) {
+      live.replaceChild(child, current);
+    } else {
+      live.appendChild(child);
+    }
+  });
+  for (let index = freshChildren.length; index < liveChildren.length; index += 1) liveChildren[index].remove();
+}
+
+function sameKind(a, b) {
+  if (a.nodeType !== b.nodeType) return false;
+  if (a.nodeType !== Node.ELEMENT_NODE) return true;
+  if (a.tagName !== b.tagName) return false;
+  for (const key of ['testid', 'uid', 'driver', 'test']) if (a.dataset[key] !== b.dataset[key]) return false;
+  return true;
 }
 
 export function prettyJson(value) {

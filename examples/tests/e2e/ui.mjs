@@ -1,13 +1,58 @@
 // End-to-end test of the testrig web UI in Debian's Chromium, driven by playwright-core.
-// Usage: node ui.mjs <interactive UI URL> <self-contained HTML report path> <screenshot dir>
+// Usage: node ui.mjs <interactive UI URL> <HTML report of `failures`> <screenshot dir>
+//                    <HTML report of `parametrize` (has an xfail)>
 // Prints one line per check and a closing `N passed, N failed` line; exits 1 on failure.
+// The printed UI URL carries a query string (the token): pages of the server are built with
+// `new URL(path, url)`, never by appending to it.
 import { check, finish, launchBrowser } from './harness.mjs';
 
-const [url, htmlReport, artifacts] = process.argv.slice(2);
+const [url, htmlReport, artifacts, xfailReport] = process.argv.slice(2);
 const browser = await launchBrowser();
 const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
 page.setDefaultTimeout(10000);
 const row = (uid) => page.locator(`[data-testid="tree-row"][data-uid="${uid}"]`);
+const rowWith = (uid, attributes) => page.locator(`[data-testid="tree-row"][data-uid="${uid}"]${attributes}`);
+const byTestId = (id) => page.locator(`[data-testid="${id}"]`);
+
+// The UI runs under the server's Content-Security-Policy: any violation is a failure.
+const violations = [];
+page.on('console', (message) => {
+  if (/Content Security Policy/i.test(message.text())) violations.push(message.text());
+});
+page.on('pageerror', (error) => violations.push(`page error: ${error.message}`));
+
+function expectEqual(actual, expected, what) {
+  if (JSON.stringify(actual) !== JSON.stringify(expected)) {
+    throw new Error(`${what}: got ${JSON.stringify(actual)}, want ${JSON.stringify(expected)}`);
+  }
+}
+
+// The tree row that has the keyboard focus, if any.
+const focusedRow = () => page.evaluate(() => {
+  const element = document.activeElement;
+  return element && element.matches('[data-testid="tree-row"]') ? element.dataset.uid : null;
+});
+
+async function pressUntilFocused(key, uid, limit) {
+  for (let index = 0; index < limit; index += 1) {
+    if (await focusedRow() === uid) return;
+    await page.keyboard.press(key);
+  }
+  if (await focusedRow() !== uid) throw new Error(`${key} never reached ${uid} (focus on ${await focusedRow()})`);
+}
+
+// Header chips by bucket: { passed: 4, failed: 1, … }.
+const headerCounts = (target) => target.$$eval('[data-testid="totals"] [data-testid^="count-"]', (chips) => Object.fromEntries(
+  chips.map((chip) => [chip.dataset.testid.slice('count-'.length), Number(chip.querySelector('b').textContent)])));
+
+const chipCount = async (key) => Number(await byTestId(`chip-${key}`).locator('[data-testid="chip-count"]').innerText());
+
+const box = async (locator) => {
+  const found = await locator.boundingBox();
+  if (!found) throw new Error('element is not shown');
+  return found;
+};
+const overlaps = (a, b) => a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
 
 try {
   await page.goto(url);
@@ -15,33 +60,143 @@ try {
   await check('the tree shows the plan and connects', async () => {
     await row('EchoTest/Echo/round_trip').waitFor();
     await page.locator('[data-testid="connection"]').filter({ hasText: /connected/i }).waitFor();
+    await page.locator('[role="tree"] [role="treeitem"][aria-level="3"]').first().waitFor();
   });
 
-  await check('running one testcase by clicking shows its assertions with values', async () => {
-    await row('EchoTest/Echo/round_trip').locator('[data-testid="run-node"]').click();
-    await page.locator('[data-testid="tree-row"][data-uid="EchoTest/Echo/round_trip"][data-status="passed"]').waitFor();
+  await check('keyboard only: Tab reaches the tree once, arrows walk it, Enter runs the testcase and its details open', async () => {
+    await pressUntilFocused('Tab', 'EchoTest', 60);
+    const stops = await page.$$eval('[data-testid="tree-row"]', (rows) => rows.filter((candidate) => candidate.tabIndex === 0).length);
+    expectEqual(stops, 1, 'rows in the tab order');
+    await pressUntilFocused('ArrowDown', 'EchoTest/Echo/round_trip', 5);
+    await rowWith('EchoTest/Echo/round_trip', '[aria-selected="true"]').waitFor();
+    await page.locator('[data-testid="details"][data-uid="EchoTest/Echo/round_trip"]').waitFor();
+    await page.keyboard.press('Enter');
+    await rowWith('EchoTest/Echo/round_trip', '[data-status="passed"]').waitFor();
+    await page.locator('[data-testid="details"] [data-testid="entry"]').filter({ hasText: 'server gets what the client sent' }).waitFor();
+    // ← goes to the parent, ← again closes it, → opens it, → again enters its first child.
+    await page.keyboard.press('ArrowLeft');
+    expectEqual(await focusedRow(), 'EchoTest/Echo', 'focus after ←');
+    await page.keyboard.press('ArrowLeft');
+    await rowWith('EchoTest/Echo', '[aria-expanded="false"]').waitFor();
+    await row('EchoTest/Echo/round_trip').waitFor({ state: 'hidden' });
+    await page.keyboard.press('ArrowRight');
+    await rowWith('EchoTest/Echo', '[aria-expanded="true"]').waitFor();
+    await page.keyboard.press('ArrowRight');
+    expectEqual(await focusedRow(), 'EchoTest/Echo/round_trip', 'focus after → →');
+    await page.keyboard.press('End');
+    expectEqual(await focusedRow(), 'EchoTest/Echo/square/n_3', 'focus after End');
+    await page.keyboard.press('Home');
+    expectEqual(await focusedRow(), 'EchoTest', 'focus after Home');
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('ArrowDown');
+    // Tab leaves the tree in one step, Shift+Tab comes back to the same row.
+    await page.keyboard.press('Tab');
+    expectEqual(await focusedRow(), null, 'focus after Tab');
+    await page.keyboard.press('Shift+Tab');
+    expectEqual(await focusedRow(), 'EchoTest/Echo/round_trip', 'focus after Shift+Tab');
+  });
+
+  await check('a partly run test and suite show their results, not NOT RUN', async () => {
+    for (const uid of ['EchoTest', 'EchoTest/Echo']) {
+      const target = rowWith(uid, '[data-status="passed"][data-partial="true"]');
+      await target.waitFor();
+      const title = await target.getAttribute('title');
+      expectEqual(title.split('\n')[1], 'passed · 6 not run', `${uid} row title`);
+    }
+  });
+
+  await check('the details pane stays in place while updates stream in', async () => {
     await row('EchoTest/Echo/round_trip').click();
-    const entry = page.locator('[data-testid="details"] [data-testid="entry"]').first();
-    await entry.waitFor();
-    const text = await entry.innerText();
-    if (!text.includes('server gets what the client sent') || !text.includes('hello')) {
-      throw new Error(`entry does not show description and values: ${text}`);
-    }
-  });
-
-  await check('a failing testcase shows expected and actual values', async () => {
-    await row('EchoTest/Echo/shows_a_failure').locator('[data-testid="run-node"]').click();
-    await page.locator('[data-testid="tree-row"][data-uid="EchoTest/Echo/shows_a_failure"][data-status="failed"]').waitFor();
-    await row('EchoTest/Echo/shows_a_failure').click();
-    const details = await page.locator('[data-testid="details"]').innerText();
-    if (!details.includes('54') || !details.includes('42')) throw new Error(`values missing: ${details}`);
-  });
-
-  await check('running a suite runs its testcases', async () => {
+    const pane = byTestId('details-pane');
+    // An update of another testcase changes nothing this pane shows: no DOM write at all.
+    await pane.evaluate((element) => {
+      window.detailMutations = 0;
+      window.detailObserver = new MutationObserver((records) => { window.detailMutations += records.length; });
+      window.detailObserver.observe(element, { subtree: true, childList: true, attributes: true, characterData: true });
+    });
     await row('EchoTest/Echo/square').locator('[data-testid="run-node"]').click();
-    for (const n of [1, 2, 3]) {
-      await page.locator(`[data-testid="tree-row"][data-uid="EchoTest/Echo/square/n_${n}"][data-status="passed"]`).waitFor();
+    for (const n of [1, 2, 3]) await rowWith(`EchoTest/Echo/square/n_${n}`, '[data-status="passed"]').waitFor();
+    await page.waitForTimeout(400);
+    expectEqual(await page.evaluate(() => window.detailMutations), 0, 'mutations of the pane while another testcase ran');
+    // A rerun of the shown testcase updates the pane in place: the elements stay.
+    const title = await byTestId('details-title').elementHandle();
+    const entry = await page.locator('[data-testid="details"] [data-testid="entry"]').first().elementHandle();
+    const button = await byTestId('details-run').elementHandle();
+    await button.click();
+    await page.waitForFunction(() => window.detailMutations > 0);
+    await rowWith('EchoTest/Echo/round_trip', '[data-status="passed"][data-runtime-status="finished"]').waitFor();
+    await page.waitForTimeout(400);
+    await page.evaluate(() => window.detailObserver.disconnect());
+    for (const [name, handle] of [['title', title], ['entry', entry], ['run button', button]]) {
+      if (!await handle.evaluate((element) => element.isConnected)) throw new Error(`the ${name} was replaced`);
     }
+  });
+
+  await check('a failing comparison labels its actual and expected values', async () => {
+    await row('EchoTest/Echo/shows_a_failure').locator('[data-testid="run-node"]').click();
+    await rowWith('EchoTest/Echo/shows_a_failure', '[data-status="failed"]').waitFor();
+    await row('EchoTest/Echo/shows_a_failure').click();
+    const comparison = page.locator('[data-testid="details"] [data-testid="entry"][data-type="Comparison"] [data-testid="comparison"]').first();
+    const parts = await comparison.evaluate((element) => ['label-actual', 'actual', 'label-expected', 'expected']
+      .map((id) => element.querySelector(`[data-testid="${id}"]`)?.textContent));
+    expectEqual(parts, ['actual', '54', 'expected', '42'], 'comparison');
+    const text = (await comparison.innerText()).replace(/\s+/g, ' ').trim();
+    expectEqual(text, 'actual 54 == expected 42', 'comparison text');
+  });
+
+  await check('the suite table counts testcases as the tree does and fills the Passed column of every row', async () => {
+    await row('EchoTest/Echo').click();
+    await page.locator('[data-testid="details"][data-uid="EchoTest/Echo"]').waitFor();
+    const heading = (await byTestId('children-heading').innerText()).replace(/\s+/g, ' ');
+    if (!/^Testcases 7\b/.test(heading)) throw new Error(`heading: ${heading}`);
+    expectEqual(await byTestId('filter-summary').innerText(), '7 testcases', 'filter summary');
+    const passed = await page.$$eval('[data-testid="child-row"]', (rows) => Object.fromEntries(
+      rows.map((tr) => [tr.dataset.uid.split('/').pop(), tr.querySelector('[data-testid="child-passed"]').textContent])));
+    expectEqual(passed, { round_trip: '1/1', shows_a_failure: '0/1', attaches_a_file: '0/1', slow: '0/1', square: '3/3' }, 'Passed column');
+  });
+
+  await check('the status chips show their counts, as the header does', async () => {
+    const header = await headerCounts(page);
+    expectEqual([header.passed, header.failed, header.error, header.unknown], [4, 1, 0, 2], 'header');
+    expectEqual([await chipCount('passed'), await chipCount('failed'), await chipCount('error'), await chipCount('not_run')], [4, 1, 0, 2], 'chips');
+    await byTestId('filter').fill('square');
+    await page.waitForFunction(() => document.querySelector('[data-testid="chip-not_run"] [data-testid="chip-count"]').textContent === '0');
+    expectEqual(await chipCount('passed'), 3, 'passed chip under the filter "square"');
+    await byTestId('filter').fill('');
+    await page.waitForFunction(() => document.querySelector('[data-testid="chip-passed"] [data-testid="chip-count"]').textContent === '4');
+  });
+
+  await check('a cancelled testcase reads as cancelled, not as an error', async () => {
+    await row('EchoTest/Echo/slow').locator('[data-testid="run-node"]').click();
+    await rowWith('EchoTest/Echo/slow', '[data-runtime-status="running"]').waitFor();
+    await byTestId('cancel').click();
+    await rowWith('EchoTest/Echo/slow', '[data-status="cancelled"]').waitFor();
+    await row('EchoTest/Echo/slow').click();
+    const badge = page.locator('[data-testid="details"] .title-row .badge[data-status]');
+    expectEqual((await badge.innerText()).toLowerCase(), 'cancelled', 'details badge');
+    const note = await byTestId('node-error').innerText();
+    if (!/^Cancelled/.test(note) || !/cancelled while running/.test(note)) throw new Error(`error box: ${note}`);
+    const header = await headerCounts(page);
+    expectEqual([header.cancelled, header.error], [1, 0], 'header cancelled / error');
+    expectEqual(await chipCount('cancelled'), 1, 'cancelled chip');
+  });
+
+  await check('toasts: at most two, a repeat counts up, none over the tree or the details', async () => {
+    // The cancel check's own toast may still be up: then this makes ×5.
+    for (let index = 0; index < 4; index += 1) await byTestId('cancel').click();
+    const cancelled = page.locator('[data-testid="toast"]').filter({ hasText: 'Cancelled queued' });
+    await cancelled.locator('[data-testid="toast-count"]').filter({ hasText: /^×[45]$/ }).waitFor();
+    expectEqual(await cancelled.count(), 1, 'toasts of the repeated message');
+    await row('EchoTest/Echo/round_trip').locator('[data-testid="run-node"]').click();
+    await page.locator('[data-testid="toast"]').filter({ hasText: 'Queued round_trip' }).waitFor();
+    await row('EchoTest/Echo/square').locator('[data-testid="run-node"]').click();
+    await page.locator('[data-testid="toast"]').filter({ hasText: 'Queued square' }).waitFor();
+    expectEqual(await page.locator('[data-testid="toast"]').count(), 2, 'toasts shown');
+    const toasts = await box(byTestId('toasts'));
+    for (const id of ['tree', 'details-pane']) {
+      if (overlaps(toasts, await box(byTestId(id)))) throw new Error(`the toasts cover the ${id}`);
+    }
+    await page.screenshot({ path: `${artifacts}/toasts.png` });
   });
 
   await check('the environment toggle stops and starts the drivers', async () => {
@@ -53,14 +208,36 @@ try {
   });
 
   await check('the filter narrows the tree', async () => {
-    await page.locator('[data-testid="filter"]').fill('square');
+    await byTestId('filter').fill('square');
     await row('EchoTest/Echo/round_trip').waitFor({ state: 'hidden' });
     await row('EchoTest/Echo/square/n_2').waitFor({ state: 'visible' });
-    await page.locator('[data-testid="filter"]').fill('');
+    await byTestId('filter').fill('');
     await row('EchoTest/Echo/round_trip').waitFor({ state: 'visible' });
   });
 
   await page.screenshot({ path: `${artifacts}/ui.png`, fullPage: true });
+
+  await check('at 800×600 the header stays on one line and every button, Clear included, is whole', async () => {
+    await page.setViewportSize({ width: 800, height: 600 });
+    await page.waitForTimeout(200);
+    const bar = await box(page.locator('header.topbar'));
+    if (bar.height > 48) throw new Error(`the header is ${bar.height}px tall: it wraps`);
+    const sidebar = await box(page.locator('aside.sidebar'));
+    const whole = async (id, container) => {
+      const target = await box(byTestId(id));
+      const inside = target.x >= container.x - 0.5 && target.y >= container.y - 0.5
+        && target.x + target.width <= container.x + container.width + 0.5 && target.y + target.height <= container.y + container.height + 0.5;
+      if (!inside) throw new Error(`${id} is clipped: ${JSON.stringify(target)} outside ${JSON.stringify(container)}`);
+      const hit = await page.evaluate(([x, y, testid]) => document.elementFromPoint(x, y)?.closest(`[data-testid="${testid}"]`) !== null,
+        [target.x + target.width - 2, target.y + target.height / 2, id]);
+      if (!hit) throw new Error(`${id} is covered at its right edge`);
+    };
+    const viewport = { x: 0, y: 0, width: 800, height: 600 };
+    for (const id of ['run-all', 'run-selected', 'cancel', 'reset', 'reload', 'plan-name']) await whole(id, viewport);
+    for (const id of ['select-filtered', 'select-failed', 'select-none', 'expand-all', 'collapse-all']) await whole(id, sidebar);
+    await page.screenshot({ path: `${artifacts}/ui-800x600.png` });
+    await page.setViewportSize({ width: 1400, height: 900 });
+  });
 
   await check('the HTML report opens from disk without any network request', async () => {
     const offline = await browser.newPage();
@@ -74,6 +251,27 @@ try {
     const other = requests.filter((address) => !address.startsWith(`file://${htmlReport}`));
     if (other.length > 0) throw new Error(`network requests: ${other.join(', ')}`);
     await offline.screenshot({ path: `${artifacts}/html-report.png` });
+    await offline.close();
+  });
+
+  await check('the HTML header names the xfail and agrees with the JSON counts', async () => {
+    const offline = await browser.newPage();
+    await offline.goto(`file://${xfailReport}`);
+    await offline.locator('[data-testid="tree-row"]').first().waitFor();
+    const counts = await offline.evaluate(() => window.TESTRIG_REPORT.plan.counts);
+    const header = await headerCounts(offline);
+    expectEqual([header.passed, header.xfail, header.skipped, header.failed], [14, 1, 1, 0], 'header');
+    for (const [bucket, value] of Object.entries(header)) {
+      if (bucket !== 'running' && counts[bucket] !== value) throw new Error(`header ${bucket} ${value}, JSON ${counts[bucket]}`);
+    }
+    for (const [bucket, value] of Object.entries(counts)) {
+      if (bucket !== 'total' && value > 0 && header[bucket] !== value) throw new Error(`JSON ${bucket} ${value} missing from the header`);
+    }
+    await offline.close();
+  });
+
+  await check('no Content-Security-Policy violation and no script error', async () => {
+    if (violations.length > 0) throw new Error(violations.join('\n'));
   });
 } finally {
   await browser.close();

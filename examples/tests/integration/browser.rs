@@ -5,6 +5,9 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+/// ui.mjs: a keyboard-only walk, the details pane updated in place, chip and header counts,
+/// cancelled testcases, comparison labels, the toast cap, the header at 800×600, no CSP
+/// violation, and the offline HTML reports (with an xfail counted as the JSON counts it).
 #[test]
 fn the_ui_runs_testcases_toggles_environments_filters_and_exports_offline_html() {
     let e2e = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e");
@@ -14,22 +17,16 @@ fn the_ui_runs_testcases_toggles_environments_filters_and_exports_offline_html()
         "the browser tests need Debian's chromium and playwright-core: apt-get install -y chromium nodejs npm && npm ci --prefix examples/tests/e2e (.ci/run does this)"
     );
     let dir = crate::util::scratch_dir("browser");
-    let html = dir.join("report.html");
-    let failures = Command::new(env!("CARGO_BIN_EXE_failures"))
-        .arg("--html")
-        .arg(&html)
-        .arg("-q")
-        .output()
-        .unwrap();
-    assert!(
-        html.exists(),
-        "{}",
-        String::from_utf8_lossy(&failures.stderr)
+    let html = html_report(env!("CARGO_BIN_EXE_failures"), &dir.join("report.html"));
+    let xfail_html = html_report(
+        env!("CARGO_BIN_EXE_parametrize"),
+        &dir.join("parametrize.html"),
     );
 
     let mut plan = crate::util::Interrupted(
         Command::new(env!("CARGO_BIN_EXE_interactive"))
-            .args(["-i", "0", "--runpath"])
+            // Edits elsewhere in the workspace must not start a rebuild mid-test.
+            .args(["-i", "0", "--no-reload-watch", "--runpath"])
             .arg(dir.join("runpath"))
             .stdout(Stdio::piped())
             .spawn()
@@ -52,6 +49,7 @@ fn the_ui_runs_testcases_toggles_environments_filters_and_exports_offline_html()
         .arg(&url)
         .arg(&html)
         .arg(&artifacts)
+        .arg(&xfail_html)
         .output()
         .expect("node runs");
     drop(plan);
@@ -62,6 +60,20 @@ fn the_ui_runs_testcases_toggles_environments_filters_and_exports_offline_html()
     );
     println!("{text}");
     assert!(output.status.success(), "browser checks failed:\n{text}");
-    assert!(text.contains("7 passed, 0 failed"), "{text}");
+    assert!(text.contains("15 passed, 0 failed"), "{text}");
     assert!(artifacts.join("ui.png").exists());
+}
+
+/// Runs an example plan with `--html path` and returns the path.
+fn html_report(plan: &str, path: &Path) -> std::path::PathBuf {
+    let run = Command::new(plan)
+        .arg("--html")
+        .arg(path)
+        .arg("-q")
+        .arg("--runpath")
+        .arg(path.with_extension("runpath"))
+        .output()
+        .unwrap();
+    assert!(path.exists(), "{}", String::from_utf8_lossy(&run.stderr));
+    path.to_path_buf()
 }
