@@ -192,6 +192,9 @@ const RELOAD_TITLES = {
 
 // The state of the last code reload: progress, the compiler's errors, or what changed.
 function renderReload(reload) {
+  // While a reload builds, the server refuses runs and environment requests (409).
+  const building = Boolean(reload) && !ui.staticMode && (reload.phase === 'rebuilding' || reload.phase === 'reloading');
+  document.body.classList.toggle('reloading', building);
   const box = ui.elements.reloadStatus;
   clearElement(box);
   box.hidden = !reload || ui.staticMode || ui.reloadDismissed === reload.time;
