@@ -127,6 +127,39 @@ mod tests {
         );
     }
 
+    /// The interactive server's Content-Security-Policy refuses inline styles and handlers;
+    /// the browser test catches what runs, this what the markup and templates could hold.
+    #[test]
+    fn the_ui_has_no_inline_styles_or_handlers_the_csp_would_refuse() {
+        let mut files = vec!["index.html".to_string()];
+        files.extend(module_order(&asset_text("bundle-order.json").unwrap()).unwrap());
+        for file in &files {
+            let text = asset_text(file).unwrap();
+            for needle in [
+                "style=\"",
+                "style='",
+                "innerHTML",
+                "setAttribute('style'",
+                "cssText",
+            ] {
+                assert!(!text.contains(needle), "web/{file} uses {needle}");
+            }
+        }
+        let index = asset_text("index.html").unwrap();
+        assert!(
+            !Regex::new(r#"\son[a-z]+\s*=\s*["']"#)
+                .unwrap()
+                .is_match(&index),
+            "index.html has an inline event handler"
+        );
+        assert!(
+            !Regex::new(r"<script>|<script\s+(?:type=[^ >]+\s*)?>")
+                .unwrap()
+                .is_match(&index),
+            "index.html has an inline script"
+        );
+    }
+
     #[test]
     fn inlined_text_cannot_close_its_element() {
         assert_eq!(
