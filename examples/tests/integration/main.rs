@@ -11,6 +11,7 @@ mod groups;
 mod interactive;
 mod interrupt;
 mod reload;
+mod run_queue;
 mod security;
 mod user_crate;
 mod util;

@@ -86,6 +86,17 @@ fn build(dir: &Path) -> PathBuf {
         .expect("the build names the plan executable")
 }
 
+/// The plan of the crate `dir` in interactive mode, its runpath in the crate, started in `cwd`.
+fn interactive(plan: &Path, dir: &Path, cwd: &Path) -> Command {
+    let mut command = Command::new(plan);
+    command
+        .args(["-i", "0", "--runpath"])
+        .arg(dir.join("runpath"))
+        .current_dir(cwd)
+        .env("CARGO", env!("CARGO"));
+    command
+}
+
 fn edit(dir: &Path, from: &str, to: &str) {
     let path = dir.join("tests").join("plan.rs");
     let text = std::fs::read_to_string(&path).unwrap();
@@ -107,7 +118,8 @@ fn wait_for_reload(server: &Server, done: impl Fn(&Value) -> bool) -> Value {
     }
 }
 
-fn wait_until(server: &Server, uid: &str, what: impl Fn(&Value) -> bool) -> Value {
+/// The node once `what` holds for it.
+pub(crate) fn wait_until(server: &Server, uid: &str, what: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let node = server.node(uid);
@@ -162,13 +174,8 @@ fn alive(pid: u64) -> bool {
 fn a_reload_keeps_the_server_process_and_runs_the_changed_code() {
     let dir = crate::util::create_fresh_crate("reload-plan", PLAN);
     let plan = build(&dir);
-    let mut command = Command::new(&plan);
-    command
-        .args(["-i", "0", "--runpath"])
-        .arg(dir.join("runpath"))
-        .current_dir(&dir)
-        .env("RELOAD_ECHO_SERVER", env!("CARGO_BIN_EXE_echo_server"))
-        .env("CARGO", env!("CARGO"));
+    let mut command = interactive(&plan, &dir, &dir);
+    command.env("RELOAD_ECHO_SERVER", env!("CARGO_BIN_EXE_echo_server"));
     let server = Server::spawn(command);
     let (status, _) = server.send(
         "PUT",
@@ -335,6 +342,203 @@ fn an_unusable_hand_off_stops_what_the_previous_image_left_and_starts_afresh() {
     }
     // The plan itself serves on, afresh.
     assert_eq!(run(&server, "EchoTest/Echo/round_trip")["status"], "passed");
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+const GATE_PLAN: &str = r#"use testrig::prelude::*;
+
+#[suite]
+struct Work;
+
+#[suite]
+impl Work {
+    #[testcase]
+    fn slow(&self, _env: &Env, result: &mut Recorder) {
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        result.equal(1, 1, "waited");
+    }
+
+    #[testcase]
+    fn quick(&self, _env: &Env, result: &mut Recorder) {
+        result.equal(2, 2, "the value");
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    Plan::new("gate").add(MultiTest::new("Work").suite(Work)).run_from_args()
+}
+"#;
+
+/// The inodes the plan's inotify descriptors watch, from `/proc/PID/fdinfo`.
+fn watched_inodes(pid: u64) -> Vec<u64> {
+    let mut inodes = Vec::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+    {
+        let is_inotify = std::fs::read_link(entry.path())
+            .is_ok_and(|target| target.to_string_lossy() == "anon_inode:inotify");
+        if !is_inotify {
+            continue;
+        }
+        let info = std::fs::read_to_string(format!(
+            "/proc/{pid}/fdinfo/{}",
+            entry.file_name().to_string_lossy()
+        ))
+        .unwrap_or_default();
+        inodes.extend(info.lines().filter_map(|line| {
+            let ino = line.strip_prefix("inotify ")?.split_whitespace().nth(1)?;
+            u64::from_str_radix(ino.strip_prefix("ino:")?, 16).ok()
+        }));
+    }
+    inodes
+}
+
+/// Sends a request that must be refused with 409; the error body.
+fn refused(server: &Server, method: &str, path: &str, body: &str) -> Value {
+    let (status, body) = server.send(method, path, body);
+    assert_eq!(status, 409, "{method} {path}: {body}");
+    body
+}
+
+fn inode(path: &Path) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(path).unwrap())
+}
+
+#[test]
+fn a_reload_waits_for_runs_runs_wait_for_a_reload_and_only_the_workspace_is_watched() {
+    let dir = crate::util::create_fresh_crate("reload-gate", GATE_PLAN);
+    // What a real workspace has besides sources: many folders no save of a source is in.
+    let mut noise = Vec::new();
+    for top in ["target/debug/build", "node_modules", ".cache"] {
+        for i in 0..200 {
+            let folder = dir.join(top).join(format!("d{i}"));
+            std::fs::create_dir_all(&folder).unwrap();
+            noise.push(folder);
+        }
+    }
+    let plan = build(&dir);
+    // Started from an unrelated folder: the plan still watches (and builds) its workspace.
+    let elsewhere = crate::util::scratch_dir("reload-gate-cwd");
+    let server = Server::spawn(interactive(&plan, &dir, &elsewhere));
+
+    // A reload requested while a testcase runs is refused; the run ends with its status.
+    let (status, body) = server.send(
+        "PUT",
+        "/api/v1/interactive/nodes/Work/Work/slow",
+        r#"{"runtime_status":"running"}"#,
+    );
+    assert_eq!(status, 202, "{body}");
+    let body = refused(&server, "POST", "/api/v1/interactive/reload", "");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("queued or running"),
+        "{body}"
+    );
+    let slow = wait_until(&server, "Work/Work/slow", |node| {
+        node["runtime_status"] == "finished"
+    });
+    assert_eq!(slow["status"], "passed", "{slow}");
+    let (_, plan_node) = server.get("/api/v1/interactive/report");
+    assert_eq!(plan_node["runtime_status"], "finished", "{plan_node}");
+
+    // The watches: the sources and manifests, nothing in target/, node_modules/ or hidden
+    // folders (no watch registered there at all), nothing in the working folder.
+    let (_, full) = server.get("/api/v1/interactive/report/full");
+    let pid = full["report"]["pid"].as_u64().unwrap();
+    let watched = watched_inodes(pid);
+    for source in ["src", "tests"] {
+        assert!(
+            watched.contains(&inode(&dir.join(source))),
+            "{source}/ watched"
+        );
+    }
+    for folder in noise
+        .iter()
+        .chain([&dir.join("target"), &dir.join("node_modules"), &elsewhere])
+    {
+        assert!(
+            !watched.contains(&inode(folder)),
+            "{} is watched",
+            folder.display()
+        );
+    }
+    assert_eq!(
+        watched.len(),
+        3,
+        "the crate's root (for its manifest and lock file), src/ and tests/"
+    );
+
+    // A write in the working folder is no reason to reload.
+    std::fs::write(elsewhere.join("notes.rs"), "fn main() {}\n").unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let (_, full) = server.get("/api/v1/interactive/report/full");
+    assert!(
+        full["report"]["reload"].is_null(),
+        "{}",
+        full["report"]["reload"]
+    );
+
+    // A save in the workspace reloads; while it builds, runs and environment requests are
+    // refused, and so is a second reload.
+    edit(
+        &dir,
+        "result.equal(1, 1, \"waited\")",
+        "result.equal(1, 2, \"waited\")",
+    );
+    wait_for_reload(&server, |reload| reload["phase"] == "rebuilding");
+    for (method, path, request) in [
+        (
+            "PUT",
+            "/api/v1/interactive/nodes/Work/Work/quick",
+            r#"{"runtime_status":"running"}"#,
+        ),
+        (
+            "POST",
+            "/api/v1/interactive/run",
+            r#"{"uids":["Work/Work/slow"]}"#,
+        ),
+        (
+            "PUT",
+            "/api/v1/interactive/nodes/Work",
+            r#"{"env_status":"started"}"#,
+        ),
+    ] {
+        let body = refused(&server, method, path, request);
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("a code reload is in progress: rebuilding with"),
+            "{body}"
+        );
+    }
+    let body = refused(&server, "POST", "/api/v1/interactive/reload", "");
+    assert_eq!(body["error"], "a reload is already in progress", "{body}");
+
+    let reload = wait_for_reload(&server, |reload| reload["phase"] == "reloaded");
+    assert!(
+        reload["message"].as_str().unwrap().contains("1 stale"),
+        "the changed testcase's sources were read from the workspace: {reload}"
+    );
+    let (_, plan_node) = server.get("/api/v1/interactive/report");
+    assert!(
+        plan_node["runtime_status"] == "finished" || plan_node["runtime_status"] == "ready",
+        "{plan_node}"
+    );
+    let slow = server.node("Work/Work/slow");
+    assert_eq!(slow["status"], "passed", "no run lost: {slow}");
+    assert_eq!(slow["stale"], "its code changed", "{slow}");
+    assert_eq!(
+        run(&server, "Work/Work/slow")["status"],
+        "failed",
+        "the new code runs"
+    );
+    let (_, plan_node) = server.get("/api/v1/interactive/report");
+    assert_eq!(plan_node["runtime_status"], "finished", "{plan_node}");
     drop(server);
     let _ = std::fs::remove_dir_all(dir);
 }

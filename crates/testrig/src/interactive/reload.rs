@@ -205,6 +205,8 @@ impl Reloader {
     ) -> Result<(), String> {
         let reloader = self.clone();
         let state = state.clone();
+        // A save while the watches are being set up counts too.
+        let since = std::time::SystemTime::now();
         std::thread::Builder::new()
             .name("testrig-reload-watch".into())
             .spawn(move || {
@@ -223,7 +225,7 @@ impl Reloader {
                     }
                 };
                 if watch {
-                    reloader.watch(&state, &workspace, &inputs);
+                    reloader.watch(&state, &workspace, &inputs, since);
                 }
             })
             .map_err(|error| format!("cannot start the watcher: {error}"))?;
@@ -236,6 +238,7 @@ impl Reloader {
         state: &Arc<InteractiveState>,
         workspace: &Workspace,
         inputs: &[PathBuf],
+        mut since: std::time::SystemTime,
     ) {
         use notify_debouncer_mini::notify::{ErrorKind, RecursiveMode};
 
@@ -288,9 +291,27 @@ impl Reloader {
             "note: reload on save watches {watched} folders of the workspace `{}` (its members' sources and manifests, Cargo.lock, declared inputs)",
             workspace.root.display()
         );
+        let written_since = |path: &Path, since: std::time::SystemTime| {
+            std::fs::metadata(path)
+                .and_then(|meta| meta.modified())
+                .is_ok_and(|modified| modified >= since)
+                && path.is_file()
+        };
+        // What was saved before the watches were in place.
+        if set.folders.keys().any(|folder| {
+            std::fs::read_dir(folder)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|entry| {
+                    let path = entry.path();
+                    set.counts(&path) && written_since(&path, since)
+                })
+        }) {
+            self.pending.store(true, Ordering::SeqCst);
+        }
         // Only files written since the last rebuild began count: the build itself opens
         // every source, which the watcher reports too.
-        let mut since = std::time::SystemTime::now();
         loop {
             let batch = match events.recv_timeout(std::time::Duration::from_millis(100)) {
                 Ok(Ok(batch)) => batch,
@@ -304,13 +325,9 @@ impl Reloader {
                     add(&mut new.iter());
                 }
             }
-            let saved = batch.iter().any(|event| {
-                set.counts(&event.path)
-                    && std::fs::metadata(&event.path)
-                        .and_then(|meta| meta.modified())
-                        .is_ok_and(|modified| modified >= since)
-                    && event.path.is_file()
-            });
+            let saved = batch
+                .iter()
+                .any(|event| set.counts(&event.path) && written_since(&event.path, since));
             if saved {
                 since = std::time::SystemTime::now();
                 self.pending.store(true, Ordering::SeqCst);

@@ -343,8 +343,12 @@ async fn get_driver_log(
 }
 
 /// The folder source locations are relative to: `file!()` paths are relative to the cargo
-/// workspace root, the nearest ancestor of the working folder with a `Cargo.lock`.
+/// workspace root the plan was compiled in (from its debug information), else the nearest
+/// ancestor of the working folder with a `Cargo.lock`.
 pub fn source_root() -> Option<String> {
+    if let Some(dir) = super::watch::compiled_in() {
+        return Some(dir.display().to_string());
+    }
     let current = std::env::current_dir().ok()?;
     current
         .ancestors()

@@ -323,26 +323,44 @@ fn hidden(name: &str) -> bool {
     name.starts_with('.')
 }
 
+/// The folder the running plan's crate was compiled in (the root its `file!()` paths are
+/// relative to), from its debug information; read once.
+pub fn compiled_in() -> Option<&'static Path> {
+    static DIR: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let exe = std::env::current_exe().ok()?;
+        compile_dirs(&exe).into_iter().next()
+    })
+    .as_deref()
+}
+
 /// The folders the compiler ran in for the binary's first compile units (their DWARF
 /// `DW_AT_comp_dir`), kept when the unit's crate root is found there: for a cargo build
 /// the plan crate's units come first, compiled in its workspace root. Empty without debug
 /// information.
 fn compile_dirs(exe: &Path) -> Vec<PathBuf> {
-    use object::{Object, ObjectSection};
+    use object::read::elf::{FileHeader, SectionHeader};
 
     let Ok(file) = std::fs::File::open(exe) else {
         return Vec::new();
     };
+    // The section headers only: parsing the whole file would read its symbol tables too.
     let cache = object::read::ReadCache::new(file);
-    let Ok(binary) = object::File::parse(&cache) else {
+    let Ok(header) = object::elf::FileHeader64::<object::Endianness>::parse(&cache) else {
+        return Vec::new();
+    };
+    let Ok(endian) = header.endian() else {
+        return Vec::new();
+    };
+    let Ok(sections) = header.sections(endian, &cache) else {
         return Vec::new();
     };
     let range = |name: &str| {
-        let section = binary.section_by_name(name)?;
+        let (_, section) = sections.section_by_name(endian, name.as_bytes())?;
         let compressed = section
-            .compressed_file_range()
-            .is_ok_and(|range| range.format != object::CompressionFormat::None);
-        (!compressed).then(|| section.file_range()).flatten()
+            .sh_flags(endian)
+            .contains(object::elf::SHF_COMPRESSED);
+        (!compressed).then(|| (section.sh_offset(endian), section.sh_size(endian)))
     };
     let (Some(info), Some(abbrev)) = (range(".debug_info"), range(".debug_abbrev")) else {
         return Vec::new();
