@@ -1,12 +1,12 @@
 //! Selection time and database size for 10,000 recorded testcases: a database holding
-//! 10,000 testcases (each executing 5 of 2,000 function units in 50 files) is written, then
-//! one function is changed and the selection is computed from the database, as `--affected`
-//! does at start-up.
+//! 10,000 testcases (each executing 5 of 2,000 function units in 50 files, with the
+//! fingerprints as of its run) is written, then one function is changed and the selection
+//! is computed from the database, as `--affected` does at start-up.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
-use testrig::impact::{ImpactDatabase, StoredUnit, TestcaseRecord, select, source_changes};
+use testrig::impact::{ImpactDatabase, StoredUnit, TestcaseRecord, select};
 
 fn main() {
     let dir = std::env::temp_dir().join(format!("testrig-impact-bench-{}", std::process::id()));
@@ -28,15 +28,21 @@ fn main() {
             format!("Test{}/Suite{}/case{t}", t / 1000, (t / 100) % 10),
             TestcaseRecord {
                 failed: false,
-                units: picked.iter().map(|unit| unit.key.clone()).collect(),
-                files: picked.iter().map(|unit| unit.file.clone()).collect(),
+                units: picked
+                    .iter()
+                    .map(|unit| (unit.key.clone(), unit.fingerprint.clone()))
+                    .collect(),
+                files: picked
+                    .iter()
+                    .map(|unit| (unit.file.clone(), format!("digest of {}", unit.file)))
+                    .collect(),
                 inputs: String::new(),
             },
         );
     }
     let (mut database, _) = ImpactDatabase::open(&path, "bench").expect("the database opens");
     database
-        .record(&units, &records)
+        .record(&records, None)
         .expect("the run is recorded");
     drop(database);
     let size = std::fs::metadata(&path).map(|meta| meta.len()).unwrap_or(0);
@@ -51,14 +57,29 @@ fn main() {
     let mut selected = 0;
     for _ in 0..5 {
         let started = Instant::now();
-        let (database, _) = ImpactDatabase::open(&path, "bench").expect("the database opens");
-        let changes = source_changes(&database.units().expect("units"), &current);
+        let (database, _) =
+            ImpactDatabase::open_to_select(&path, "bench").expect("the database opens");
+        let database = database.expect("the recorded database");
+        let current_units: HashMap<&str, &str> = current
+            .iter()
+            .map(|unit| (unit.key.as_str(), unit.fingerprint.as_str()))
+            .collect();
+        let digests: Vec<(String, String)> = (0..50)
+            .map(|i| {
+                let file = format!("src/file{i}.rs");
+                let digest = format!("digest of {file}");
+                (file, digest)
+            })
+            .collect();
+        let current_files: HashMap<&str, &str> = digests
+            .iter()
+            .map(|(file, digest)| (file.as_str(), digest.as_str()))
+            .collect();
         let selection = select(
             &wanted,
             &database
-                .testcases_touching(&changes.functions, &changes.item_files)
+                .testcases_changed(&current_units, &current_files)
                 .expect("testcases"),
-            &changes,
         );
         selected = selection
             .values()

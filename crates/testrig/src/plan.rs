@@ -193,19 +193,34 @@ fn select_affected(
             (case.uid.clone(), digest)
         })
         .collect();
-    let affected = AffectedRun::prepare(plan, Path::new(&root), &uids).map_err(PlanError)?;
+    // Every testcase of the plan, whatever the filters: records of the others are dropped.
+    let every_filter = Filter {
+        ignored: IgnoredMode::Include,
+        ..Filter::default()
+    };
+    let plan_testcases = Selection::build(tests, &every_filter)?
+        .cases()
+        .map(|case| case.uid.clone())
+        .collect();
+    let affected =
+        AffectedRun::prepare(plan, Path::new(&root), &uids, plan_testcases).map_err(PlanError)?;
     let selected = affected.selected();
     let total = uids.len();
     let mut out = std::io::stdout().lock();
+    let nothing = if selected.is_empty() {
+        "; nothing to record"
+    } else {
+        ""
+    };
     let _ = match &affected.everything {
         Some(reason) => writeln!(
             out,
-            "affected: selected {} of {total} testcases (running everything: {reason})",
+            "affected: selected {} of {total} testcases (running everything: {reason}){nothing}",
             selected.len()
         ),
         None => writeln!(
             out,
-            "affected: selected {} of {total} testcases",
+            "affected: selected {} of {total} testcases{nothing}",
             selected.len()
         ),
     };
@@ -219,11 +234,14 @@ fn select_affected(
             let _ = writeln!(out, "  {}: {}", uid.replace('/', "::"), reasons.join("; "));
         }
     }
-    if !options.dry_run {
-        let _ = writeln!(
-            out,
-            "affected: recording coverage, so testcases run one at a time (coverage counters are process-wide)"
-        );
+    if !options.dry_run && !selected.is_empty() {
+        let _ = match &affected.not_recording {
+            Some(why) => writeln!(out, "affected: not recording coverage: {why}"),
+            None => writeln!(
+                out,
+                "affected: recording coverage, so testcases run one at a time (the coverage counters are process-wide: two testcases at once would mix their counts)"
+            ),
+        };
     }
     selection.retain_cases(|case| selected.contains(&case.uid));
     Ok(affected)
@@ -312,6 +330,7 @@ fn run_selection(
     // Recording coverage: one test at a time, one testcase at a time.
     let recorder = affected
         .as_ref()
+        .filter(|affected| affected.records())
         .map(|affected| Arc::new(affected.recorder()));
     let workers = if recorder.is_some() { 1 } else { workers };
     if let Some(recorder) = &recorder {
@@ -365,8 +384,17 @@ fn run_selection(
             eprintln!("warning: {problem}");
         }
         match affected.save(recorder) {
-            Ok(count) => console.note(&format!(
-                "affected: recorded the coverage of {count} testcases"
+            Ok(saved) if was_interrupted => console.note(&format!(
+                "affected: interrupted: recorded the coverage of the {} testcases that ran to completion; the others keep their previous records",
+                saved.recorded
+            )),
+            Ok(saved) if saved.incomplete > 0 => console.note(&format!(
+                "affected: recorded the coverage of {} testcases; {} that did not run to completion keep their previous records",
+                saved.recorded, saved.incomplete
+            )),
+            Ok(saved) => console.note(&format!(
+                "affected: recorded the coverage of {} testcases",
+                saved.recorded
             )),
             Err(error) => {
                 eprintln!("error: {error}; the next --affected run will run everything");

@@ -1,18 +1,26 @@
-//! The dependency database of affected-test selection: SQLite (bundled), one file per run
-//! variant, holding the fingerprint of every source unit as of the last recorded run and,
-//! per testcase, the units and files it executed and how it ended.
+//! The dependency database of affected-test selection: SQLite (bundled), one file per plan
+//! and run variant, holding per testcase how it ended, the fingerprint of every function it
+//! executed and the items digest of every file it executed code in, each as of *its* last
+//! run to completion.
+//!
+//! Keeping the fingerprints per testcase is what makes partial runs safe: a filtered,
+//! interrupted or timed-out run updates only the records of the testcases that ran to
+//! completion; the others keep theirs, and are selected by any change since they last ran.
+//! A (unit, fingerprint) pair and a (file, digest) pair are stored once and referenced by
+//! id, so the selection compares each distinct pair with the current sources once, then
+//! reads only the testcases of the pairs that changed.
 //!
 //! Writes happen in one transaction, so an interrupted run never leaves it half-updated. A
 //! missing, corrupt or foreign-version database is reported as such; the caller then runs
-//! everything and records afresh.
+//! everything and records afresh. Reading for a selection never writes.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 /// Version of the tables below; a database of another version is rebuilt.
-pub const DATABASE_VERSION: u32 = 1;
+pub const DATABASE_VERSION: u32 = 2;
 
 /// A source unit as stored: its key, whether it is a function, its file and fingerprint.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -27,15 +35,16 @@ pub struct StoredUnit {
     pub fingerprint: String,
 }
 
-/// What a testcase executed and how it ended, as of its last recorded run.
+/// What a testcase executed and how it ended, as of its last run to completion.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TestcaseRecord {
     /// Whether it failed or errored.
     pub failed: bool,
-    /// Keys of the function units it executed.
-    pub units: BTreeSet<String>,
-    /// Files it executed any code in.
-    pub files: BTreeSet<String>,
+    /// The function units it executed (or that ran in a scope charged to it), each with its
+    /// fingerprint as of that run.
+    pub units: BTreeMap<String, String>,
+    /// The files it executed any code in, each with its items digest as of that run.
+    pub files: BTreeMap<String, String>,
     /// Hash of the non-source inputs of its test (binaries, templates, data files).
     pub inputs: String,
 }
@@ -45,7 +54,7 @@ pub struct TestcaseRecord {
 pub enum DatabaseState {
     /// It holds a previous run of this variant.
     Ready,
-    /// There was none (first run).
+    /// There was none (first run of this plan and variant).
     Missing,
     /// It could not be read, or was written by another version: it is rebuilt.
     Unusable(String),
@@ -56,9 +65,13 @@ pub struct ImpactDatabase {
     connection: Connection,
 }
 
+fn sql(error: rusqlite::Error) -> String {
+    error.to_string()
+}
+
 impl ImpactDatabase {
-    /// Opens (or creates) the database for `variant` at `path`. A database that cannot be
-    /// used is deleted and recreated; the state says why.
+    /// Opens (or creates) the database for `variant` at `path`, to record into it. A
+    /// database that cannot be used is deleted and recreated; the state says why.
     pub fn open(path: &Path, variant: &str) -> Result<(ImpactDatabase, DatabaseState), String> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|error| {
@@ -68,23 +81,15 @@ impl ImpactDatabase {
                 )
             })?;
         }
-        let existed = path.exists();
-        let state = if !existed {
-            DatabaseState::Missing
-        } else {
-            match Self::check(path, variant) {
-                Ok(()) => DatabaseState::Ready,
-                Err(reason) => {
-                    std::fs::remove_file(path).map_err(|error| {
-                        format!(
-                            "failed to remove the unusable impact database `{}`: {error}",
-                            path.display()
-                        )
-                    })?;
-                    DatabaseState::Unusable(reason)
-                }
-            }
-        };
+        let state = Self::state(path, variant);
+        if let DatabaseState::Unusable(_) = state {
+            std::fs::remove_file(path).map_err(|error| {
+                format!(
+                    "failed to remove the unusable impact database `{}`: {error}",
+                    path.display()
+                )
+            })?;
+        }
         let connection = Connection::open(path).map_err(|error| {
             format!(
                 "failed to open the impact database `{}`: {error}",
@@ -94,6 +99,27 @@ impl ImpactDatabase {
         let database = ImpactDatabase { connection };
         database.create(variant)?;
         Ok((database, state))
+    }
+
+    /// Opens the database for `variant` at `path` to select from it, writing nothing (a
+    /// dry run, an explanation, or a run that then fails, leave it as it was): `None` with
+    /// the reason when there is none or it cannot be used.
+    pub fn open_to_select(
+        path: &Path,
+        variant: &str,
+    ) -> Result<(Option<ImpactDatabase>, DatabaseState), String> {
+        let state = Self::state(path, variant);
+        if state != DatabaseState::Ready {
+            return Ok((None, state));
+        }
+        let connection = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|error| {
+                format!(
+                    "failed to open the impact database `{}`: {error}",
+                    path.display()
+                )
+            })?;
+        Ok((Some(ImpactDatabase { connection }), state))
     }
 
     /// Opens an existing database to read it, whatever its run variant (which testcase
@@ -109,9 +135,19 @@ impl ImpactDatabase {
         Ok(Some(ImpactDatabase { connection }))
     }
 
+    fn state(path: &Path, variant: &str) -> DatabaseState {
+        if !path.exists() {
+            return DatabaseState::Missing;
+        }
+        match Self::check(path, variant) {
+            Ok(()) => DatabaseState::Ready,
+            Err(reason) => DatabaseState::Unusable(reason),
+        }
+    }
+
     fn check(path: &Path, variant: &str) -> Result<(), String> {
-        let connection =
-            Connection::open(path).map_err(|error| format!("it cannot be opened: {error}"))?;
+        let connection = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|error| format!("it cannot be opened: {error}"))?;
         Self::check_version(&connection)?;
         let stored: Option<String> = connection
             .query_row("select value from meta where key = 'variant'", [], |row| {
@@ -150,16 +186,18 @@ impl ImpactDatabase {
                 // One transaction: one journal and sync instead of one per statement.
                 "begin;
                  create table if not exists meta (key text primary key, value text not null);
-                 create table if not exists units (key text primary key, is_function integer not null,
-                     file text not null, fingerprint text not null);
                  create table if not exists testcases (uid text primary key, failed integer not null,
                      inputs text not null);
-                 create table if not exists testcase_units (uid text not null, unit text not null,
-                     primary key (uid, unit));
-                 create table if not exists testcase_files (uid text not null, file text not null,
-                     primary key (uid, file));
-                 create index if not exists testcase_units_by_unit on testcase_units (unit);
-                 create index if not exists testcase_files_by_file on testcase_files (file);
+                 create table if not exists fingerprints (id integer primary key, unit text not null,
+                     fingerprint text not null, unique (unit, fingerprint));
+                 create table if not exists digests (id integer primary key, file text not null,
+                     digest text not null, unique (file, digest));
+                 create table if not exists testcase_units (uid text not null, fingerprint integer not null,
+                     primary key (uid, fingerprint)) without rowid;
+                 create table if not exists testcase_files (uid text not null, digest integer not null,
+                     primary key (uid, digest)) without rowid;
+                 create index if not exists testcase_units_by_fingerprint on testcase_units (fingerprint);
+                 create index if not exists testcase_files_by_digest on testcase_files (digest);
                  commit;",
             )
             .map_err(|error| format!("failed to create the impact database tables: {error}"))?;
@@ -172,93 +210,24 @@ impl ImpactDatabase {
         Ok(())
     }
 
-    /// The units as of the last recorded run, by key.
-    pub fn units(&self) -> Result<BTreeMap<String, StoredUnit>, String> {
-        let mut statement = self
-            .connection
-            .prepare("select key, is_function, file, fingerprint from units")
-            .map_err(|error| error.to_string())?;
-        let rows = statement
-            .query_map([], |row| {
-                Ok(StoredUnit {
-                    key: row.get(0)?,
-                    is_function: row.get(1)?,
-                    file: row.get(2)?,
-                    fingerprint: row.get(3)?,
-                })
-            })
-            .map_err(|error| error.to_string())?;
-        rows.map(|row| {
-            row.map(|unit| (unit.key.clone(), unit))
-                .map_err(|error| error.to_string())
-        })
-        .collect()
-    }
-
-    /// The source files the stored units are in (every file the recorded plan was
-    /// compiled from, under the workspace).
+    /// Every file some testcase executed code in.
     pub fn files(&self) -> Result<Vec<String>, String> {
         let mut statement = self
             .connection
-            .prepare("select distinct file from units order by file")
-            .map_err(|error| error.to_string())?;
+            .prepare("select distinct file from digests order by file")
+            .map_err(sql)?;
         let rows = statement
             .query_map([], |row| row.get::<_, String>(0))
-            .map_err(|error| error.to_string())?;
-        rows.map(|row| row.map_err(|error| error.to_string()))
-            .collect()
+            .map_err(sql)?;
+        rows.map(|row| row.map_err(sql)).collect()
     }
 
-    /// Every recorded testcase, by UID.
-    pub fn testcases(&self) -> Result<BTreeMap<String, TestcaseRecord>, String> {
-        let mut records: BTreeMap<String, TestcaseRecord> = BTreeMap::new();
-        let read = |sql: &str| -> Result<Vec<(String, String)>, String> {
-            let mut statement = self
-                .connection
-                .prepare(sql)
-                .map_err(|error| error.to_string())?;
-            let rows = statement
-                .query_map([], |row| {
-                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-                })
-                .map_err(|error| error.to_string())?;
-            rows.map(|row| row.map_err(|error| error.to_string()))
-                .collect()
-        };
-        for (uid, failed_and_inputs) in read("select uid, failed || ':' || inputs from testcases")?
-        {
-            let (failed, inputs) = failed_and_inputs.split_once(':').unwrap_or(("0", ""));
-            records.insert(
-                uid,
-                TestcaseRecord {
-                    failed: failed == "1",
-                    inputs: inputs.to_string(),
-                    ..Default::default()
-                },
-            );
-        }
-        for (uid, unit) in read("select uid, unit from testcase_units")? {
-            records.entry(uid).or_default().units.insert(unit);
-        }
-        for (uid, file) in read("select uid, file from testcase_files")? {
-            records.entry(uid).or_default().files.insert(file);
-        }
-        Ok(records)
-    }
-
-    /// Every recorded testcase with its status and inputs, but only the executed units and
-    /// files among `units` and `files`: all the selection needs, read through the indexes
-    /// instead of loading every testcase's coverage.
-    pub fn testcases_touching(
-        &self,
-        units: &BTreeSet<String>,
-        files: &BTreeSet<String>,
-    ) -> Result<BTreeMap<String, TestcaseRecord>, String> {
-        let mut records: BTreeMap<String, TestcaseRecord> = BTreeMap::new();
+    /// Every recorded testcase with its status and inputs, and nothing of what it executed.
+    fn bare_testcases(&self) -> Result<BTreeMap<String, TestcaseRecord>, String> {
         let mut statement = self
             .connection
             .prepare("select uid, failed, inputs from testcases")
-            .map_err(|error| error.to_string())?;
+            .map_err(sql)?;
         let rows = statement
             .query_map([], |row| {
                 Ok((
@@ -267,9 +236,10 @@ impl ImpactDatabase {
                     row.get::<_, String>(2)?,
                 ))
             })
-            .map_err(|error| error.to_string())?;
+            .map_err(sql)?;
+        let mut records = BTreeMap::new();
         for row in rows {
-            let (uid, failed, inputs) = row.map_err(|error| error.to_string())?;
+            let (uid, failed, inputs) = row.map_err(sql)?;
             records.insert(
                 uid,
                 TestcaseRecord {
@@ -279,50 +249,132 @@ impl ImpactDatabase {
                 },
             );
         }
-        for (table, column, wanted) in [
-            ("testcase_units", "unit", units),
-            ("testcase_files", "file", files),
-        ] {
-            let mut statement = self
-                .connection
-                .prepare(&format!("select uid from {table} where {column} = ?1"))
-                .map_err(|error| error.to_string())?;
-            for value in wanted {
-                let uids = statement
-                    .query_map(params![value], |row| row.get::<_, String>(0))
-                    .map_err(|error| error.to_string())?;
-                for uid in uids {
-                    let record = records
-                        .entry(uid.map_err(|error| error.to_string())?)
-                        .or_default();
-                    if column == "unit" {
-                        record.units.insert(value.clone());
-                    } else {
-                        record.files.insert(value.clone());
-                    }
-                }
+        Ok(records)
+    }
+
+    /// The stored (unit, fingerprint) or (file, digest) pairs, by id.
+    fn pairs(&self, table: Pairs) -> Result<Vec<(i64, String, String)>, String> {
+        let (name, value) = table.columns();
+        let mut statement = self
+            .connection
+            .prepare(&format!(
+                "select id, {name}, {value} from {}",
+                table.table()
+            ))
+            .map_err(sql)?;
+        let rows = statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .map_err(sql)?;
+        rows.map(|row| row.map_err(sql)).collect()
+    }
+
+    /// Adds to `records` the pairs among `wanted` (id → name, value), for the testcases
+    /// that reference them.
+    fn add_pairs(
+        &self,
+        table: Pairs,
+        wanted: &[(i64, String, String)],
+        records: &mut BTreeMap<String, TestcaseRecord>,
+    ) -> Result<(), String> {
+        let mut statement = self
+            .connection
+            .prepare(&format!(
+                "select uid from {} where {} = ?1",
+                table.link_table(),
+                table.link_column()
+            ))
+            .map_err(sql)?;
+        for (id, name, value) in wanted {
+            let uids = statement
+                .query_map(params![id], |row| row.get::<_, String>(0))
+                .map_err(sql)?;
+            for uid in uids {
+                let record = records.entry(uid.map_err(sql)?).or_default();
+                let entries = match table {
+                    Pairs::Units => &mut record.units,
+                    Pairs::Files => &mut record.files,
+                };
+                entries.insert(name.clone(), value.clone());
             }
+        }
+        Ok(())
+    }
+
+    /// Every recorded testcase in full, by UID.
+    pub fn testcases(&self) -> Result<BTreeMap<String, TestcaseRecord>, String> {
+        let mut records = self.bare_testcases()?;
+        for table in [Pairs::Units, Pairs::Files] {
+            let all = self.pairs(table)?;
+            self.add_pairs(table, &all, &mut records)?;
         }
         Ok(records)
     }
 
-    /// Replaces the stored units and the records of the testcases that ran, in one
-    /// transaction (testcases that did not run keep their records).
+    /// Every recorded testcase with its status and inputs, but only the executed units and
+    /// files among `units` and `files` (whatever their recorded fingerprints).
+    pub fn testcases_touching(
+        &self,
+        units: &BTreeSet<String>,
+        files: &BTreeSet<String>,
+    ) -> Result<BTreeMap<String, TestcaseRecord>, String> {
+        let mut records = self.bare_testcases()?;
+        for (table, wanted) in [(Pairs::Units, units), (Pairs::Files, files)] {
+            let pairs: Vec<_> = self
+                .pairs(table)?
+                .into_iter()
+                .filter(|(_, name, _)| wanted.contains(name))
+                .collect();
+            self.add_pairs(table, &pairs, &mut records)?;
+        }
+        Ok(records)
+    }
+
+    /// Every recorded testcase with its status and inputs, and only what changed since its
+    /// run: the units whose recorded fingerprint differs from `units` (unit key → current
+    /// fingerprint; missing: the unit is gone), and the files whose recorded items digest
+    /// differs from `files`. Only the testcases of changed pairs are read.
+    pub fn testcases_changed(
+        &self,
+        units: &HashMap<&str, &str>,
+        files: &HashMap<&str, &str>,
+    ) -> Result<BTreeMap<String, TestcaseRecord>, String> {
+        let mut records = self.bare_testcases()?;
+        for (table, current) in [(Pairs::Units, units), (Pairs::Files, files)] {
+            let changed: Vec<_> = self
+                .pairs(table)?
+                .into_iter()
+                .filter(|(_, name, value)| current.get(name.as_str()) != Some(&value.as_str()))
+                .collect();
+            self.add_pairs(table, &changed, &mut records)?;
+        }
+        Ok(records)
+    }
+
+    /// Replaces the records of the testcases that ran to completion, in one transaction;
+    /// the others keep theirs. With `plan`, the records of testcases that are no longer in
+    /// the plan are dropped (a testcase deleted and added back is new again).
     pub fn record(
         &mut self,
-        units: &[StoredUnit],
         ran: &BTreeMap<String, TestcaseRecord>,
+        plan: Option<&BTreeSet<String>>,
     ) -> Result<(), String> {
-        let transaction = self
-            .connection
-            .transaction()
-            .map_err(|error| error.to_string())?;
+        let transaction = self.connection.transaction().map_err(sql)?;
         let write = |transaction: &rusqlite::Transaction| -> rusqlite::Result<()> {
-            transaction.execute("delete from units", [])?;
+            if let Some(plan) = plan {
+                let gone: Vec<String> = {
+                    let mut statement = transaction.prepare("select uid from testcases")?;
+                    let uids = statement.query_map([], |row| row.get::<_, String>(0))?;
+                    uids.filter(|uid| uid.as_ref().is_ok_and(|uid| !plan.contains(uid)))
+                        .collect::<rusqlite::Result<_>>()?
+                };
+                for uid in gone {
+                    for table in ["testcases", "testcase_units", "testcase_files"] {
+                        transaction
+                            .execute(&format!("delete from {table} where uid = ?1"), [&uid])?;
+                    }
+                }
+            }
             // Prepared once: a first run records every testcase of the plan.
-            let mut insert_unit = transaction.prepare(
-                "insert into units (key, is_function, file, fingerprint) values (?1, ?2, ?3, ?4)",
-            )?;
             let mut delete_units =
                 transaction.prepare("delete from testcase_units where uid = ?1")?;
             let mut delete_files =
@@ -330,18 +382,14 @@ impl ImpactDatabase {
             let mut insert_testcase = transaction.prepare(
                 "insert or replace into testcases (uid, failed, inputs) values (?1, ?2, ?3)",
             )?;
-            let mut insert_testcase_unit =
-                transaction.prepare("insert into testcase_units (uid, unit) values (?1, ?2)")?;
-            let mut insert_testcase_file =
-                transaction.prepare("insert into testcase_files (uid, file) values (?1, ?2)")?;
-            for unit in units {
-                insert_unit.execute(params![
-                    unit.key,
-                    unit.is_function,
-                    unit.file,
-                    unit.fingerprint
-                ])?;
-            }
+            let mut ids = PairIds::default();
+            let links = [Pairs::Units, Pairs::Files].map(|table| {
+                format!(
+                    "insert or ignore into {} (uid, {}) values (?1, ?2)",
+                    table.link_table(),
+                    table.link_column()
+                )
+            });
             for (uid, record) in ran {
                 delete_units.execute(params![uid])?;
                 delete_files.execute(params![uid])?;
@@ -350,12 +398,26 @@ impl ImpactDatabase {
                     if record.failed { "1" } else { "0" },
                     record.inputs
                 ])?;
-                for unit in &record.units {
-                    insert_testcase_unit.execute(params![uid, unit])?;
+                for (table, entries) in
+                    [(Pairs::Units, &record.units), (Pairs::Files, &record.files)]
+                {
+                    let mut link = transaction.prepare_cached(&links[table as usize])?;
+                    for (name, value) in entries {
+                        link.execute(params![uid, ids.id(transaction, table, name, value)?])?;
+                    }
                 }
-                for file in &record.files {
-                    insert_testcase_file.execute(params![uid, file])?;
-                }
+            }
+            // Pairs no record references any more.
+            for table in [Pairs::Units, Pairs::Files] {
+                transaction.execute(
+                    &format!(
+                        "delete from {} where id not in (select {} from {})",
+                        table.table(),
+                        table.link_column(),
+                        table.link_table()
+                    ),
+                    [],
+                )?;
             }
             Ok(())
         };
@@ -364,6 +426,85 @@ impl ImpactDatabase {
         transaction
             .commit()
             .map_err(|error| format!("failed to commit the impact database: {error}"))
+    }
+}
+
+/// The two kinds of stored pair: a unit with its fingerprint, a file with its digest.
+#[derive(Debug, Clone, Copy)]
+enum Pairs {
+    Units,
+    Files,
+}
+
+impl Pairs {
+    fn table(self) -> &'static str {
+        match self {
+            Pairs::Units => "fingerprints",
+            Pairs::Files => "digests",
+        }
+    }
+
+    fn columns(self) -> (&'static str, &'static str) {
+        match self {
+            Pairs::Units => ("unit", "fingerprint"),
+            Pairs::Files => ("file", "digest"),
+        }
+    }
+
+    fn link_table(self) -> &'static str {
+        match self {
+            Pairs::Units => "testcase_units",
+            Pairs::Files => "testcase_files",
+        }
+    }
+
+    fn link_column(self) -> &'static str {
+        match self {
+            Pairs::Units => "fingerprint",
+            Pairs::Files => "digest",
+        }
+    }
+}
+
+/// The ids of the pairs met while recording, so each is looked up or inserted once.
+#[derive(Default)]
+struct PairIds(HashMap<(usize, String, String), i64>);
+
+impl PairIds {
+    fn id(
+        &mut self,
+        transaction: &rusqlite::Transaction,
+        table: Pairs,
+        name: &str,
+        value: &str,
+    ) -> rusqlite::Result<i64> {
+        let key = (table as usize, name.to_string(), value.to_string());
+        if let Some(&id) = self.0.get(&key) {
+            return Ok(id);
+        }
+        let (name_column, value_column) = table.columns();
+        // Prepared once per table and transaction (the connection caches them).
+        let found: Option<i64> = transaction
+            .prepare_cached(&format!(
+                "select id from {} where {name_column} = ?1 and {value_column} = ?2",
+                table.table()
+            ))?
+            .query_row(params![name, value], |row| row.get(0))
+            .optional()?;
+        let id = match found {
+            Some(id) => id,
+            None => {
+                transaction
+                    .prepare_cached(&format!(
+                        "insert into {} ({name_column}, {value_column}) values (?1, ?2)",
+                        table.table()
+                    ))?
+                    .execute(params![name, value])?;
+                transaction.last_insert_rowid()
+            }
+        };
+        self.0.insert(key, id);
+        Ok(id)
     }
 }
 
@@ -378,13 +519,23 @@ mod tests {
         dir.join("impact.sqlite")
     }
 
-    fn unit(key: &str, fingerprint: &str) -> StoredUnit {
-        StoredUnit {
-            key: key.into(),
-            is_function: true,
-            file: "src/lib.rs".into(),
-            fingerprint: fingerprint.into(),
+    fn record(units: &[(&str, &str)], files: &[(&str, &str)], failed: bool) -> TestcaseRecord {
+        let pairs = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect()
+        };
+        TestcaseRecord {
+            failed,
+            units: pairs(units),
+            files: pairs(files),
+            inputs: "abc".into(),
         }
+    }
+
+    fn current<'a>(pairs: &[(&'a str, &'a str)]) -> HashMap<&'a str, &'a str> {
+        pairs.iter().copied().collect()
     }
 
     #[test]
@@ -392,27 +543,18 @@ mod tests {
         let path = temp_path("roundtrip");
         let (mut database, state) = ImpactDatabase::open(&path, "v1").unwrap();
         assert_eq!(state, DatabaseState::Missing);
-        let mut ran = BTreeMap::new();
-        ran.insert(
+        let ran: BTreeMap<String, TestcaseRecord> = [(
             "T/S/a".to_string(),
-            TestcaseRecord {
-                failed: true,
-                units: ["src/lib.rs::area".to_string()].into(),
-                files: ["src/lib.rs".to_string()].into(),
-                inputs: "abc".into(),
-            },
-        );
-        database
-            .record(&[unit("src/lib.rs::area", "f1")], &ran)
-            .unwrap();
+            record(&[("src/lib.rs::area", "f1")], &[("src/lib.rs", "d1")], true),
+        )]
+        .into();
+        database.record(&ran, None).unwrap();
         drop(database);
-        let (database, state) = ImpactDatabase::open(&path, "v1").unwrap();
+        let (database, state) = ImpactDatabase::open_to_select(&path, "v1").unwrap();
         assert_eq!(state, DatabaseState::Ready);
-        assert_eq!(
-            database.units().unwrap()["src/lib.rs::area"].fingerprint,
-            "f1"
-        );
-        assert_eq!(database.testcases().unwrap()["T/S/a"], ran["T/S/a"]);
+        let database = database.unwrap();
+        assert_eq!(database.testcases().unwrap(), ran);
+        assert_eq!(database.files().unwrap(), ["src/lib.rs"]);
         let touching = database
             .testcases_touching(
                 &["src/lib.rs::other".to_string()].into(),
@@ -425,20 +567,91 @@ mod tests {
         );
         assert_eq!(touching["T/S/a"].files, ran["T/S/a"].files);
         assert!(touching["T/S/a"].failed);
+        let unchanged = database
+            .testcases_changed(
+                &current(&[("src/lib.rs::area", "f1")]),
+                &current(&[("src/lib.rs", "d1")]),
+            )
+            .unwrap();
+        assert!(unchanged["T/S/a"].units.is_empty() && unchanged["T/S/a"].files.is_empty());
+        let changed = database
+            .testcases_changed(&current(&[]), &current(&[("src/lib.rs", "d2")]))
+            .unwrap();
+        assert_eq!(
+            changed["T/S/a"],
+            record(&[("src/lib.rs::area", "f1")], &[("src/lib.rs", "d1")], true),
+            "a unit that is gone and a file with another digest are changed, with the recorded values"
+        );
     }
 
     #[test]
-    fn another_variant_or_a_corrupt_file_is_rebuilt() {
+    fn a_partial_run_keeps_the_records_of_what_did_not_run() {
+        let path = temp_path("partial");
+        let (mut database, _) = ImpactDatabase::open(&path, "v1").unwrap();
+        let both: BTreeMap<String, TestcaseRecord> = ["T/S/a", "T/S/b"]
+            .iter()
+            .map(|uid| {
+                (
+                    uid.to_string(),
+                    record(&[("src/lib.rs::f", "old")], &[], false),
+                )
+            })
+            .collect();
+        database.record(&both, None).unwrap();
+        // Only `a` ran after `f` changed (a filtered or interrupted run).
+        let only_a: BTreeMap<String, TestcaseRecord> = [(
+            "T/S/a".to_string(),
+            record(&[("src/lib.rs::f", "new")], &[], false),
+        )]
+        .into();
+        database.record(&only_a, None).unwrap();
+        let changed = database
+            .testcases_changed(&current(&[("src/lib.rs::f", "new")]), &current(&[]))
+            .unwrap();
+        assert!(changed["T/S/a"].units.is_empty(), "a saw the change");
+        assert_eq!(
+            changed["T/S/b"].units,
+            [("src/lib.rs::f".to_string(), "old".to_string())].into(),
+            "b did not: its record still holds the old fingerprint"
+        );
+        // A run of the whole plan drops the records of testcases no longer in it, and the
+        // pairs nothing references.
+        database
+            .record(&only_a, Some(&["T/S/a".to_string()].into()))
+            .unwrap();
+        assert_eq!(
+            database.testcases().unwrap().keys().collect::<Vec<_>>(),
+            ["T/S/a"]
+        );
+        let pairs = database.pairs(Pairs::Units).unwrap();
+        assert_eq!(pairs.len(), 1, "{pairs:?}");
+    }
+
+    #[test]
+    fn another_variant_or_a_corrupt_file_is_rebuilt_and_selecting_writes_nothing() {
         let path = temp_path("variant");
         ImpactDatabase::open(&path, "v1").unwrap();
-        let (_, state) = ImpactDatabase::open(&path, "v2").unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let (database, state) = ImpactDatabase::open_to_select(&path, "v2").unwrap();
+        assert!(database.is_none());
         assert!(
             matches!(state, DatabaseState::Unusable(ref reason) if reason.contains("another run variant")),
             "{state:?}"
         );
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            bytes,
+            "selecting wrote nothing"
+        );
+        let (_, state) = ImpactDatabase::open(&path, "v2").unwrap();
+        assert!(matches!(state, DatabaseState::Unusable(_)), "{state:?}");
         std::fs::write(&path, b"not a database").unwrap();
         let (database, state) = ImpactDatabase::open(&path, "v2").unwrap();
         assert!(matches!(state, DatabaseState::Unusable(_)), "{state:?}");
-        assert!(database.units().unwrap().is_empty());
+        assert!(database.testcases().unwrap().is_empty());
+        let missing = temp_path("missing");
+        let (database, state) = ImpactDatabase::open_to_select(&missing, "v1").unwrap();
+        assert!(database.is_none() && state == DatabaseState::Missing);
+        assert!(!missing.exists(), "selecting created nothing");
     }
 }

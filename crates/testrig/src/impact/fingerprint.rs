@@ -26,12 +26,12 @@ use std::fs;
 use std::io::ErrorKind;
 use std::path::{Component, Path, PathBuf};
 
-use md5::{Digest, Md5};
 use proc_macro2::{Delimiter, Group, TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::visit::{self, Visit};
 use syn::{Attribute, Block, ImplItem, Item, ItemImpl, ItemMod, ItemTrait, TraitItem};
 
+use crate::impact::build::digest_hex as md5_hex;
 use crate::impact::database::StoredUnit;
 
 /// What kind of source unit a [`SourceUnit`] is.
@@ -1000,13 +1000,6 @@ fn line_span(tokens: &TokenStream) -> (u32, u32) {
         })
     };
     (line(first, false), line(last, true))
-}
-
-fn md5_hex(bytes: &[u8]) -> String {
-    Md5::digest(bytes)
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Affected-test selection: which testcases a code change can affect (DESIGN.md §5,
 //! "Affected testcases from coverage, on stable Rust").
 
+mod build;
 mod coverage;
 mod database;
 mod fingerprint;
@@ -10,6 +11,7 @@ mod recording;
 mod reload;
 mod selection;
 
+pub use build::{BUILD_SNAPSHOT_VARIABLE, BuildSnapshot, digest_hex, file_digest};
 pub use coverage::{
     CounterSnapshot, CoverageError, PINNED_RAW_VERSION, ProfileSections, check_version,
     is_available, raw_version, reset_counters, snapshot,
@@ -24,6 +26,6 @@ pub use profile::{
     CounterIndex, CoverageMap, ExecutedFunction, FunctionRef, FunctionSpan, PINNED_MAPPING_VERSION,
     decode, decode_names, demangle, executed_functions, executed_records, executed_spans, name_ref,
 };
-pub use recording::{AffectedRun, CoverageRecorder, RUN_VARIANT_VARIABLE};
+pub use recording::{AffectedRun, CoverageRecorder, RUN_VARIANT_VARIABLE, Saved};
 pub use reload::{RecordedCoverage, database_path};
 pub use selection::{Reason, SourceChanges, changed_code, select, source_changes};

@@ -9,17 +9,43 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use md5::Digest;
+
 use crate::impact::database::{ImpactDatabase, StoredUnit};
 use crate::impact::fingerprint::fingerprint_crate;
 use crate::impact::selection::{Reason, changed_code, source_changes};
 
-/// Where the impact database of the plan named `plan` is, under the workspace at
-/// `workspace_root`: one file per plan, shared by its run variants in turn.
-pub fn database_path(workspace_root: &Path, plan: &str) -> PathBuf {
+/// Where the impact database of the plan named `plan` is for the run variant `variant`,
+/// under the workspace at `workspace_root`: a folder per plan, a file per variant, so the
+/// records of each variant are kept apart and switching back finds them again.
+pub fn database_path(workspace_root: &Path, plan: &str, variant: &str) -> PathBuf {
+    let digest: String = md5::Md5::digest(variant.as_bytes())
+        .iter()
+        .take(8)
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    plan_databases(workspace_root, plan).join(format!("{digest}.sqlite"))
+}
+
+fn plan_databases(workspace_root: &Path, plan: &str) -> PathBuf {
     workspace_root
         .join("target")
         .join("testrig-impact")
-        .join(format!("{}.sqlite", crate::plan::plan_slug(plan)))
+        .join(crate::plan::plan_slug(plan))
+}
+
+/// The plan's database written last, whatever its variant.
+fn latest_database(workspace_root: &Path, plan: &str) -> Option<PathBuf> {
+    std::fs::read_dir(plan_databases(workspace_root, plan))
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "sqlite"))
+        .max_by_key(|path| {
+            std::fs::metadata(path)
+                .and_then(|meta| meta.modified())
+                .unwrap_or(std::time::UNIX_EPOCH)
+        })
 }
 
 /// The coverage recorded for a plan, opened to find what a reload affects.
@@ -30,10 +56,12 @@ pub struct RecordedCoverage {
 }
 
 impl RecordedCoverage {
-    /// The plan's recorded coverage: `None` when nothing was recorded, an error when the
-    /// database cannot be used.
+    /// The plan's recorded coverage (of the variant recorded last): `None` when nothing was
+    /// recorded, an error when the database cannot be used.
     pub fn open(workspace_root: &Path, plan: &str) -> Result<Option<RecordedCoverage>, String> {
-        let path = database_path(workspace_root, plan);
+        let Some(path) = latest_database(workspace_root, plan) else {
+            return Ok(None);
+        };
         let Some(database) = ImpactDatabase::open_to_read(&path).map_err(|error| {
             format!(
                 "the impact database `{}` is unusable: {error}",
@@ -90,11 +118,15 @@ mod tests {
 
     const LIB: &str = "pub fn area(w: f64, h: f64) -> f64 {\n    w * h\n}\n\npub fn perimeter(w: f64, h: f64) -> f64 {\n    2.0 * (w + h)\n}\n";
 
-    fn record(units: &[&str]) -> TestcaseRecord {
+    fn record(units: &[StoredUnit], keys: &[&str]) -> TestcaseRecord {
         TestcaseRecord {
             failed: false,
-            units: units.iter().map(|unit| unit.to_string()).collect(),
-            files: ["src/lib.rs".to_string()].into(),
+            units: units
+                .iter()
+                .filter(|unit| keys.contains(&unit.key.as_str()))
+                .map(|unit| (unit.key.clone(), unit.fingerprint.clone()))
+                .collect(),
+            files: [("src/lib.rs".to_string(), "digest".to_string())].into(),
             inputs: String::new(),
         }
     }
@@ -114,17 +146,29 @@ mod tests {
             .iter()
             .map(|unit| unit.stored())
             .collect();
-        let (mut database, _) =
-            ImpactDatabase::open(&database_path(&root, "shapes plan"), "some variant").unwrap();
+        let path = database_path(&root, "shapes plan", "some variant");
+        let (mut database, _) = ImpactDatabase::open(&path, "some variant").unwrap();
         let records: BTreeMap<String, TestcaseRecord> = [
-            ("T/S/area".to_string(), record(&["src/lib.rs::area"])),
+            (
+                "T/S/area".to_string(),
+                record(&units, &["src/lib.rs::area"]),
+            ),
             (
                 "T/S/perimeter".to_string(),
-                record(&["src/lib.rs::perimeter"]),
+                record(&units, &["src/lib.rs::perimeter"]),
             ),
         ]
         .into();
-        database.record(&units, &records).unwrap();
+        database.record(&records, None).unwrap();
+        // Another variant's empty database, written earlier, is not the one read.
+        ImpactDatabase::open(&database_path(&root, "shapes plan", "older"), "older").unwrap();
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        std::fs::File::options()
+            .write(true)
+            .open(database_path(&root, "shapes plan", "older"))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
         root
     }
 
@@ -156,7 +200,7 @@ mod tests {
             "changed: src/lib.rs::area"
         );
         // Reading leaves the database as it was, whatever its variant.
-        assert!(database_path(&root, "shapes plan").is_file());
+        assert!(database_path(&root, "shapes plan", "some variant").is_file());
         let _ = std::fs::remove_dir_all(root);
     }
 
@@ -166,7 +210,7 @@ mod tests {
             std::env::temp_dir().join(format!("testrig-reload-impact-{}-none", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         assert!(RecordedCoverage::open(&root, "plan").unwrap().is_none());
-        let path = database_path(&root, "plan");
+        let path = database_path(&root, "plan", "v");
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, b"not a database").unwrap();
         let error = RecordedCoverage::open(&root, "plan").err().unwrap();

@@ -1,7 +1,8 @@
 //! Which testcases a change affects: a testcase is selected when it is new, failed last
-//! time, executed a function whose fingerprint changed, executed code in a file where a
-//! non-function item changed (coverage cannot see structs, consts or derives, so that rule
-//! is conservative), or belongs to a test whose declared inputs changed.
+//! time, executed a function whose fingerprint differs from the one recorded with *its*
+//! last run, executed code in a file whose items digest differs likewise (coverage cannot
+//! see structs, consts or derives, so that rule is conservative), or belongs to a test whose
+//! declared inputs changed.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -86,7 +87,8 @@ pub fn changed_code(record: &TestcaseRecord, changes: &SourceChanges) -> Vec<Rea
     let mut reasons = Vec::new();
     let functions: Vec<String> = record
         .units
-        .intersection(&changes.functions)
+        .keys()
+        .filter(|unit| changes.functions.contains(*unit))
         .cloned()
         .collect();
     if !functions.is_empty() {
@@ -94,7 +96,8 @@ pub fn changed_code(record: &TestcaseRecord, changes: &SourceChanges) -> Vec<Rea
     }
     let files: Vec<String> = record
         .files
-        .intersection(&changes.item_files)
+        .keys()
+        .filter(|file| changes.item_files.contains(*file))
         .cloned()
         .collect();
     if !files.is_empty() {
@@ -104,22 +107,30 @@ pub fn changed_code(record: &TestcaseRecord, changes: &SourceChanges) -> Vec<Rea
 }
 
 /// The reasons each testcase in `testcases` (UID → current inputs hash) is selected; an empty
-/// list means it is not affected.
+/// list means it is not affected. `changed` holds, per recorded testcase, only the units and
+/// files whose fingerprints differ from those recorded with its run
+/// ([`ImpactDatabase::testcases_changed`](crate::impact::ImpactDatabase::testcases_changed)).
 pub fn select(
     testcases: &BTreeMap<String, String>,
-    records: &BTreeMap<String, TestcaseRecord>,
-    changes: &SourceChanges,
+    changed: &BTreeMap<String, TestcaseRecord>,
 ) -> BTreeMap<String, Vec<Reason>> {
     let mut selection = BTreeMap::new();
     for (uid, inputs) in testcases {
         let mut reasons = Vec::new();
-        match records.get(uid) {
+        match changed.get(uid) {
             None => reasons.push(Reason::New),
             Some(record) => {
                 if record.failed {
                     reasons.push(Reason::FailedLastTime);
                 }
-                reasons.extend(changed_code(record, changes));
+                if !record.units.is_empty() {
+                    reasons.push(Reason::ChangedFunctions(
+                        record.units.keys().cloned().collect(),
+                    ));
+                }
+                if !record.files.is_empty() {
+                    reasons.push(Reason::ChangedItems(record.files.keys().cloned().collect()));
+                }
                 if &record.inputs != inputs {
                     reasons.push(Reason::ChangedInputs(changed_inputs(
                         &record.inputs,
@@ -146,45 +157,29 @@ mod tests {
         }
     }
 
-    fn record(units: &[&str], files: &[&str], failed: bool) -> TestcaseRecord {
+    /// A record of what changed since a testcase's run (as the database returns it).
+    fn changed(units: &[&str], files: &[&str], failed: bool) -> TestcaseRecord {
         TestcaseRecord {
             failed,
-            units: units.iter().map(|u| u.to_string()).collect(),
-            files: files.iter().map(|f| f.to_string()).collect(),
+            units: units
+                .iter()
+                .map(|u| (u.to_string(), "old".into()))
+                .collect(),
+            files: files
+                .iter()
+                .map(|f| (f.to_string(), "old".into()))
+                .collect(),
             inputs: "i".into(),
         }
     }
 
     #[test]
-    fn only_testcases_that_executed_a_change_are_selected() {
-        let stored: BTreeMap<String, StoredUnit> = [
-            unit("a.rs::area", true, "1"),
-            unit("a.rs::perimeter", true, "2"),
-            unit("b.rs::Config", false, "3"),
-        ]
-        .into_iter()
-        .map(|u| (u.key.clone(), u))
-        .collect();
-        let current = vec![
-            unit("a.rs::area", true, "1*"),
-            unit("a.rs::perimeter", true, "2"),
-            unit("b.rs::Config", false, "3*"),
-        ];
-        let changes = source_changes(&stored, &current);
-        assert_eq!(changes.functions, ["a.rs::area".to_string()].into());
-        assert_eq!(changes.item_files, ["b.rs".to_string()].into());
-
+    fn testcases_are_selected_by_what_changed_since_their_own_run() {
         let records: BTreeMap<String, TestcaseRecord> = [
-            (
-                "t/area".to_string(),
-                record(&["a.rs::area"], &["a.rs"], false),
-            ),
-            (
-                "t/perimeter".to_string(),
-                record(&["a.rs::perimeter"], &["a.rs"], false),
-            ),
-            ("t/config".to_string(), record(&[], &["b.rs"], false)),
-            ("t/flaky".to_string(), record(&[], &[], true)),
+            ("t/area".to_string(), changed(&["a.rs::area"], &[], false)),
+            ("t/perimeter".to_string(), changed(&[], &[], false)),
+            ("t/config".to_string(), changed(&[], &["b.rs"], false)),
+            ("t/flaky".to_string(), changed(&[], &[], true)),
         ]
         .into();
         let testcases: BTreeMap<String, String> =
@@ -192,7 +187,7 @@ mod tests {
                 .iter()
                 .map(|uid| (uid.to_string(), "i".to_string()))
                 .collect();
-        let selection = select(&testcases, &records, &changes);
+        let selection = select(&testcases, &records);
         assert_eq!(
             selection["t/area"],
             [Reason::ChangedFunctions(vec!["a.rs::area".into()])]
@@ -207,20 +202,14 @@ mod tests {
     }
 
     #[test]
-    fn removed_functions_and_changed_inputs_select() {
-        let stored: BTreeMap<String, StoredUnit> = [unit("a.rs::gone", true, "1")]
-            .into_iter()
-            .map(|u| (u.key.clone(), u))
-            .collect();
-        let changes = source_changes(&stored, &[]);
-        assert!(changes.functions.contains("a.rs::gone"));
+    fn changed_inputs_select_and_say_which() {
         let records: BTreeMap<String, TestcaseRecord> =
-            [("t/x".to_string(), record(&[], &[], false))].into();
+            [("t/x".to_string(), changed(&[], &[], false))].into();
         // The record's inputs digest is `i`: one line naming no file with a hash.
         let testcases: BTreeMap<String, String> =
             [("t/x".to_string(), "data.csv 0123".to_string())].into();
         assert_eq!(
-            select(&testcases, &records, &changes)["t/x"],
+            select(&testcases, &records)["t/x"],
             [Reason::ChangedInputs(vec!["data.csv".into()])]
         );
         assert_eq!(
@@ -230,8 +219,35 @@ mod tests {
     }
 
     #[test]
-    fn a_function_new_to_the_stored_units_selects_old_records_that_name_it() {
-        let changes = source_changes(&BTreeMap::new(), &[unit("a.rs::back", true, "2")]);
-        assert!(changes.functions.contains("a.rs::back"));
+    fn source_changes_between_two_snapshots_find_the_recorded_testcases() {
+        let stored: BTreeMap<String, StoredUnit> = [
+            unit("a.rs::area", true, "1"),
+            unit("a.rs::gone", true, "2"),
+            unit("b.rs::Config", false, "3"),
+        ]
+        .into_iter()
+        .map(|u| (u.key.clone(), u))
+        .collect();
+        let current = vec![
+            unit("a.rs::area", true, "1*"),
+            unit("a.rs::back", true, "4"),
+            unit("b.rs::Config", false, "3*"),
+        ];
+        let changes = source_changes(&stored, &current);
+        assert_eq!(
+            changes.functions,
+            ["a.rs::area", "a.rs::back", "a.rs::gone"]
+                .map(String::from)
+                .into()
+        );
+        assert_eq!(changes.item_files, ["b.rs".to_string()].into());
+        let record = changed(&["a.rs::area", "a.rs::kept"], &["b.rs"], false);
+        assert_eq!(
+            changed_code(&record, &changes),
+            [
+                Reason::ChangedFunctions(vec!["a.rs::area".into()]),
+                Reason::ChangedItems(vec!["b.rs".into()])
+            ]
+        );
     }
 }

@@ -47,10 +47,14 @@ pub struct RunContext {
 /// Something that must see each testcase start and end, one at a time: the coverage
 /// recorder resets the process's counters before a testcase and reads them after it.
 pub trait TestcaseObserver: Send + Sync + std::fmt::Debug {
+    /// Code from now on runs for the test or suite `uid` (`""`: the plan), until the next
+    /// call: environment start and stop, suite setup and teardown.
+    fn scope(&self, _uid: &str) {}
     /// Right before the testcase's pre_testcase hook.
     fn before(&self, uid: &str);
-    /// Right after its post_testcase hook, with its final status.
-    fn after(&self, uid: &str, status: Status);
+    /// Right after its post_testcase hook, with its final status; `completed` is false when
+    /// its body was abandoned (timed out, cancelled) and may still be running.
+    fn after(&self, uid: &str, status: Status, completed: bool);
 }
 
 impl RunContext {
@@ -335,6 +339,9 @@ fn run_multitest(selected: &SelectedTest, multitest: MultiTest, context: &RunCon
         uid: selected.uid.clone(),
         time: now(),
     });
+    if let Some(observer) = &context.observer {
+        observer.scope(&selected.uid);
+    }
     let test_error = match TestSession::new(selected, multitest, context) {
         Err(message) => error_info(message),
         Ok(mut session) => match session.start_environment() {
@@ -369,6 +376,9 @@ fn run_multitest(selected: &SelectedTest, multitest: MultiTest, context: &RunCon
             }
         },
     };
+    if let Some(observer) = &context.observer {
+        observer.scope("");
+    }
     context.sink.emit(Event::TestFinished {
         uid: selected.uid.clone(),
         time: now(),
@@ -382,6 +392,9 @@ fn run_suite(selected: &SelectedSuite, suite: &mut dyn SuiteObject, test: &TestR
         uid: selected.uid.clone(),
         time: now(),
     });
+    if let Some(observer) = &context.observer {
+        observer.scope(&selected.uid);
+    }
     let mut recorder = hook_recorder(&selected.uid, env, context);
     let setup_error = run_hook("setup", &mut recorder, |recorder| {
         suite.setup(env, recorder)
@@ -418,6 +431,9 @@ fn run_suite(selected: &SelectedSuite, suite: &mut dyn SuiteObject, test: &TestR
         }),
         (setup, teardown) => setup.or(teardown),
     };
+    if let Some(observer) = &context.observer {
+        observer.scope(&test.environment.test_uid);
+    }
     context.sink.emit(Event::SuiteFinished {
         uid: selected.uid.clone(),
         time: now(),
@@ -556,6 +572,7 @@ fn run_case(case: &SelectedCase, suite: &dyn SuiteObject, test: &TestRun) {
         )
     };
     let mut recorder = new_recorder();
+    let mut abandoned = false;
     let name = case.name.as_str();
     let pre = catch_testcase_panic(|| suite.pre_testcase(name, env, &mut recorder))
         .and_then(|o| o.unwrap_or(Ok(())));
@@ -585,13 +602,16 @@ fn run_case(case: &SelectedCase, suite: &dyn SuiteObject, test: &TestRun) {
                     &context.cancel,
                 ) {
                     Ok((recorder, outcome)) => (recorder, outcome),
-                    Err(error) => (
-                        new_recorder(),
-                        Err(TestcaseError {
-                            location: Some(case.location.clone()),
-                            ..error
-                        }),
-                    ),
+                    Err(error) => {
+                        abandoned = true;
+                        (
+                            new_recorder(),
+                            Err(TestcaseError {
+                                location: Some(case.location.clone()),
+                                ..error
+                            }),
+                        )
+                    }
                 }
             }
         },
@@ -641,7 +661,7 @@ fn run_case(case: &SelectedCase, suite: &dyn SuiteObject, test: &TestRun) {
         });
     }
     if let Some(observer) = &context.observer {
-        observer.after(&case.uid, status);
+        observer.after(&case.uid, status, !abandoned);
     }
     context.sink.emit(Event::TestcaseFinished {
         uid: case.uid.clone(),

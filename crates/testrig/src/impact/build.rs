@@ -1,0 +1,128 @@
+//! What the plan binary was compiled from: `cargo testrig affected` wraps rustc, hashes the
+//! sources of each workspace crate before the compiler reads them, and keeps those the
+//! compiler's dep-info names. The plan compares them with the sources it fingerprints, so
+//! results of a binary built from other sources (a file saved during the build) are never
+//! recorded against the new sources.
+//!
+//! Per compiled crate the wrapper writes one [`BuildSnapshot`] file; `cargo testrig affected`
+//! merges those of the crates the build produced and hands the merged one to the plan in
+//! [`BUILD_SNAPSHOT_VARIABLE`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use md5::{Digest, Md5};
+
+/// The environment variable naming the merged snapshot of the plan's build.
+pub const BUILD_SNAPSHOT_VARIABLE: &str = "TESTRIG_BUILD_SNAPSHOT";
+
+/// The sources one build (or one crate of it) was compiled from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BuildSnapshot {
+    /// Absolute path → MD5 of the bytes, as hashed before the compiler ran.
+    pub files: BTreeMap<PathBuf, String>,
+    /// Crate (name and cargo's hash suffix) → the features it was compiled with.
+    pub features: BTreeMap<String, Vec<String>>,
+}
+
+impl BuildSnapshot {
+    /// Reads a snapshot file.
+    pub fn read(path: &Path) -> Result<BuildSnapshot, String> {
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            format!(
+                "failed to read the build snapshot `{}`: {error}",
+                path.display()
+            )
+        })?;
+        serde_json::from_str(&text).map_err(|error| {
+            format!(
+                "the build snapshot `{}` is unusable ({error}); build again with `cargo testrig affected`",
+                path.display()
+            )
+        })
+    }
+
+    /// Writes it to `path` through a temporary file, so a reader never sees half of it.
+    pub fn write(&self, path: &Path) -> Result<(), String> {
+        let text = serde_json::to_string(self).map_err(|error| error.to_string())?;
+        let partial = path.with_extension(format!("partial-{}", std::process::id()));
+        std::fs::write(&partial, text)
+            .and_then(|()| std::fs::rename(&partial, path))
+            .map_err(|error| {
+                format!(
+                    "failed to write the build snapshot `{}`: {error}",
+                    path.display()
+                )
+            })
+    }
+
+    /// Adds another crate's snapshot.
+    pub fn merge(&mut self, other: BuildSnapshot) {
+        self.files.extend(other.files);
+        self.features.extend(other.features);
+    }
+
+    /// The files whose content now differs from the snapshot (or that are gone).
+    pub fn changed_files(&self) -> Vec<&Path> {
+        self.files
+            .iter()
+            .filter(|(path, digest)| file_digest(path).as_deref() != Some(digest.as_str()))
+            .map(|(path, _)| path.as_path())
+            .collect()
+    }
+}
+
+/// The MD5 of a file's bytes in hex; `None` when it cannot be read.
+pub fn file_digest(path: &Path) -> Option<String> {
+    std::fs::read(path).ok().map(|bytes| digest_hex(&bytes))
+}
+
+/// The MD5 of `bytes` in hex, as the fingerprints report file contents.
+pub fn digest_hex(bytes: &[u8]) -> String {
+    Md5::digest(bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_round_trips_and_names_the_files_changed_since() {
+        let dir = std::env::temp_dir().join(format!("testrig-build-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (kept, edited, gone) = (dir.join("a.rs"), dir.join("b.rs"), dir.join("c.rs"));
+        for file in [&kept, &edited, &gone] {
+            std::fs::write(file, "fn f() {}\n").unwrap();
+        }
+        let mut snapshot = BuildSnapshot::default();
+        for file in [&kept, &edited] {
+            snapshot
+                .files
+                .insert(file.clone(), file_digest(file).unwrap());
+        }
+        let mut other = BuildSnapshot::default();
+        other
+            .files
+            .insert(gone.clone(), file_digest(&gone).unwrap());
+        other
+            .features
+            .insert("demo-1234".into(), vec!["strict".into()]);
+        snapshot.merge(other);
+        let path = dir.join("merged.json");
+        snapshot.write(&path).unwrap();
+        let read = BuildSnapshot::read(&path).unwrap();
+        assert_eq!(read, snapshot);
+        assert!(read.changed_files().is_empty());
+        std::fs::write(&edited, "fn f() { g() }\n").unwrap();
+        std::fs::remove_file(&gone).unwrap();
+        assert_eq!(read.changed_files(), [edited.as_path(), gone.as_path()]);
+        std::fs::write(&path, "{").unwrap();
+        let error = BuildSnapshot::read(&path).unwrap_err();
+        assert!(error.contains("build again"), "{error}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
