@@ -113,6 +113,7 @@ impl Plan {
     }
 
     fn execute(self, options: Options) -> Result<RunOutcome, PlanError> {
+        crate::impact::skip_exit_dump();
         validate(&self.name, &self.tests)?;
         let filter = filter_from(&options)?;
         let mut selection = Selection::build(&self.tests, &filter)?;

@@ -167,6 +167,19 @@ pub fn snapshot() -> Result<CounterSnapshot, CoverageError> {
     Err(CoverageError::NotInstrumented)
 }
 
+/// Sends the profile runtime's dump at exit nowhere, unless `LLVM_PROFILE_FILE` asks for one.
+///
+/// The runtime would otherwise write `default_*.profraw` into whatever folder the plan was
+/// started from, the user's source tree included; testrig reads the counters in-process and
+/// has no use for the file. A user who sets the variable (for a coverage report of their
+/// own) still gets it. Does nothing in an uninstrumented binary.
+pub fn skip_exit_dump() {
+    #[cfg(testrig_coverage)]
+    if std::env::var_os("LLVM_PROFILE_FILE").is_none() {
+        runtime::dump_to_null();
+    }
+}
+
 /// The only code that touches the profile runtime, compiled only into instrumented builds.
 #[cfg(testrig_coverage)]
 // The workspace (and the fixture that includes this file) denies `unsafe_code`; calling the
@@ -192,6 +205,16 @@ mod runtime {
         safe fn __llvm_profile_begin_names() -> *const u8;
         safe fn __llvm_profile_end_names() -> *const u8;
         fn __llvm_profile_reset_counters();
+        fn __llvm_profile_set_filename(pattern: *const std::ffi::c_char);
+    }
+
+    /// Points the exit dump at `/dev/null`. (Marking the profile as already written would
+    /// skip the write, but the runtime then prints a note on every exit.)
+    pub(super) fn dump_to_null() {
+        // SAFETY: the pattern is a NUL-terminated string with static lifetime (the runtime
+        // copies it anyway); called on the main thread before any testcase runs, so no
+        // dump is in progress.
+        unsafe { __llvm_profile_set_filename(c"/dev/null".as_ptr()) }
     }
 
     pub(super) fn raw_version() -> u64 {

@@ -12,6 +12,7 @@ mod reload;
 mod selection;
 
 pub use build::{BUILD_SNAPSHOT_VARIABLE, BuildSnapshot, digest_hex, file_digest};
+pub(crate) use coverage::skip_exit_dump;
 pub use coverage::{
     CounterSnapshot, CoverageError, PINNED_RAW_VERSION, ProfileSections, check_version,
     is_available, raw_version, reset_counters, snapshot,
