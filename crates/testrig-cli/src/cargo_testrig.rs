@@ -7,16 +7,31 @@
 //! the real rustc as the first argument. The workspace's crates (every member, found by its
 //! manifest folder) get `-C instrument-coverage`; every crate gets `--cfg testrig_coverage`,
 //! which switches on testrig's recorder (a dependency of the plan, never instrumented).
+//!
+//! Before running rustc on an instrumented crate the wrapper hashes the crate's sources, and
+//! after it keeps those the compiler's dep-info names, with the crate's features: a
+//! [`BuildSnapshot`] per crate. After the build the snapshots of the crates it produced are
+//! merged and compared with the files as they are now; a file saved during the build means
+//! building again (a few times at most), and the plan gets the merged snapshot so that it
+//! never records results against sources other than those it was built from.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
 use md5::{Digest, Md5};
+use testrig::impact::{BUILD_SNAPSHOT_VARIABLE, BuildSnapshot, RUN_VARIANT_VARIABLE, file_digest};
 
 const WRAPPER_MARK: &str = "TESTRIG_COVERAGE_WRAPPER";
 /// The workspace root, passed to the wrapper so that it can tell the workspace's crates.
 const WORKSPACE_ROOT: &str = "TESTRIG_WORKSPACE_ROOT";
+/// Where the wrapper writes the snapshot of each crate it compiles.
+const SNAPSHOT_DIR: &str = "TESTRIG_SNAPSHOT_DIR";
+/// The digest given to a file that was modified while the compiler ran: it matches no
+/// content, so the file shows as changed since the build.
+const SAVED_DURING_BUILD: &str = "saved during the build";
+/// How often a build is repeated because sources changed while it ran.
+const BUILD_ATTEMPTS: usize = 3;
 
 /// Instrumentation, for the workspace's own crates.
 const INSTRUMENT: [&str; 2] = ["-C", "instrument-coverage"];
@@ -100,6 +115,7 @@ fn wrap_rustc(args: &[OsString]) -> ExitCode {
     let probe = text
         .iter()
         .any(|arg| arg == "-vV" || arg == "--version" || arg.starts_with("--print"));
+    let mut snapshot = None;
     if !build_script && !proc_macro && !probe {
         command.args(RECORDER);
         let crate_name = text
@@ -108,10 +124,22 @@ fn wrap_rustc(args: &[OsString]) -> ExitCode {
             .map(|w| w[1].as_str());
         if is_workspace_crate() && !crate_name.is_some_and(|name| FRAMEWORK.contains(&name)) {
             command.args(INSTRUMENT);
+            // Hashed before the compiler reads them: a save from now on shows as a change.
+            snapshot = std::env::var_os("CARGO_MANIFEST_DIR")
+                .map(|manifest| CrateSnapshot::before(&text, Path::new(&manifest)));
         }
     }
     match command.status() {
-        Ok(status) => ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8),
+        Ok(status) => {
+            if status.success()
+                && let Some(snapshot) = snapshot
+                && let Err(error) = snapshot.write()
+            {
+                eprintln!("error: cargo testrig: {error}");
+                return ExitCode::from(2);
+            }
+            ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8)
+        }
         Err(error) => {
             eprintln!(
                 "error: cargo testrig could not run rustc `{}`: {error}",
@@ -120,6 +148,161 @@ fn wrap_rustc(args: &[OsString]) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The sources of one crate as hashed before rustc ran, and where rustc's dep-info goes.
+struct CrateSnapshot {
+    /// `crate_name` plus cargo's `-C extra-filename` (the stem of its outputs).
+    stem: String,
+    crate_name: String,
+    dep_info: Option<PathBuf>,
+    sources: std::collections::BTreeMap<PathBuf, String>,
+    features: Vec<String>,
+    /// The package folder (`CARGO_MANIFEST_DIR`).
+    package: PathBuf,
+    /// When rustc was started: a file it read that was modified later was saved mid-build.
+    started: std::time::SystemTime,
+}
+
+impl CrateSnapshot {
+    fn before(args: &[String], manifest: &Path) -> CrateSnapshot {
+        let value = |flag: &str| args.windows(2).find(|w| w[0] == flag).map(|w| w[1].clone());
+        let crate_name = value("--crate-name").unwrap_or_default();
+        let extra = args
+            .iter()
+            .find_map(|arg| {
+                arg.strip_prefix("extra-filename=")
+                    .or_else(|| arg.strip_prefix("-Cextra-filename="))
+            })
+            .unwrap_or_default();
+        let stem = format!("{crate_name}{extra}");
+        let features = args
+            .windows(2)
+            .filter(|w| w[0] == "--cfg")
+            .filter_map(|w| w[1].strip_prefix("feature=\""))
+            .map(|feature| feature.trim_end_matches('"').to_string())
+            .collect();
+        let started = std::time::SystemTime::now();
+        let mut sources = std::collections::BTreeMap::new();
+        hash_sources(manifest, &mut sources);
+        CrateSnapshot {
+            package: manifest.to_path_buf(),
+            started,
+            dep_info: value("--out-dir").map(|dir| Path::new(&dir).join(format!("{stem}.d"))),
+            stem,
+            crate_name,
+            sources,
+            features,
+        }
+    }
+
+    /// Keeps the sources the compiler read (its dep-info names them) and writes the
+    /// snapshot where `cargo testrig affected` looks for it.
+    fn write(self) -> Result<(), String> {
+        let Some(folder) = std::env::var_os(SNAPSHOT_DIR) else {
+            return Ok(());
+        };
+        // rustc writes the paths as cargo gave them: relative to its working folder, which
+        // is this process's.
+        let here = std::env::current_dir().unwrap_or_default();
+        let read: std::collections::BTreeSet<PathBuf> = self
+            .dep_info
+            .as_deref()
+            .and_then(|path| std::fs::read_to_string(path).ok())
+            .map(|text| dep_info_files(&text))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|path| here.join(path))
+            .collect();
+        let mut files: std::collections::BTreeMap<PathBuf, String> = self
+            .sources
+            .into_iter()
+            .filter(|(path, _)| read.is_empty() || read.contains(path))
+            .collect();
+        // What else the compiler read in the workspace (`include_str!` data, modules found
+        // through `#[path]`) was not hashed before it ran: its modification time tells
+        // whether the content hashed now is the content compiled.
+        // Those files and what a build script generated are the package's data: their
+        // digests, as compiled, go with the sources.
+        let workspace = std::env::var_os(WORKSPACE_ROOT).map(PathBuf::from);
+        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from);
+        let mut data = std::collections::BTreeMap::new();
+        for path in read {
+            let in_workspace = workspace
+                .as_ref()
+                .is_some_and(|root| path.starts_with(root));
+            let built = target.as_ref().is_some_and(|dir| path.starts_with(dir))
+                || path.components().any(|part| part.as_os_str() == "target");
+            if files.contains_key(&path) || !(in_workspace || built) {
+                continue;
+            }
+            if built {
+                // Generated before rustc ran, not by the user: as compiled.
+                if let Some(digest) = file_digest(&path) {
+                    data.insert(path, digest);
+                }
+                continue;
+            }
+            let saved_since = std::fs::metadata(&path)
+                .and_then(|meta| meta.modified())
+                .is_ok_and(|modified| modified >= self.started);
+            let digest = if saved_since {
+                SAVED_DURING_BUILD.to_string()
+            } else {
+                file_digest(&path).unwrap_or_else(|| SAVED_DURING_BUILD.to_string())
+            };
+            if path.extension().is_none_or(|ext| ext != "rs") {
+                data.insert(path.clone(), digest.clone());
+            }
+            files.insert(path, digest);
+        }
+        let snapshot = BuildSnapshot {
+            files,
+            features: [(self.crate_name, self.features)].into(),
+            data: [(self.package, data)].into(),
+        };
+        let folder = Path::new(&folder);
+        std::fs::create_dir_all(folder)
+            .map_err(|error| format!("failed to create `{}`: {error}", folder.display()))?;
+        snapshot.write(&folder.join(format!("{}.json", self.stem)))
+    }
+}
+
+/// Hashes every `.rs` file under `dir`, leaving out build output (`target`, any folder
+/// with Cargo's `CACHEDIR.TAG`) and hidden folders.
+fn hash_sources(dir: &Path, out: &mut std::collections::BTreeMap<PathBuf, String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        let name = entry.file_name();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() {
+            let skip = name.to_string_lossy().starts_with('.')
+                || name == "target"
+                || path.join("CACHEDIR.TAG").exists();
+            if !skip {
+                hash_sources(&path, out);
+            }
+        } else if path.extension().is_some_and(|ext| ext == "rs")
+            && let Some(digest) = file_digest(&path)
+        {
+            out.insert(path, digest);
+        }
+    }
+}
+
+/// The files a Makefile-style dep-info names as dependencies (each has a `path:` line of
+/// its own).
+fn dep_info_files(text: &str) -> std::collections::BTreeSet<PathBuf> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.strip_suffix(':'))
+        .map(|path| PathBuf::from(path.replace("\\ ", " ")))
+        .collect()
 }
 
 fn workspace_root() -> Result<PathBuf, String> {
@@ -155,6 +338,86 @@ fn affected(args: &[String]) -> Result<ExitCode, String> {
         .unwrap_or_else(|| root.join("target").join("testrig-coverage"));
     let me = std::env::current_exe()
         .map_err(|error| format!("failed to find cargo-testrig itself: {error}"))?;
+    let snapshots = target.join("testrig-snapshots");
+    let mut attempt = 1;
+    let (executable, build) = loop {
+        let (executable, build) = build_plan(&root, &target, &snapshots, &me, build_args)?;
+        // Cargo names the outputs of a package alike in every checkout, and judges them
+        // fresh by modification times: in a target folder that two checkouts share, the
+        // binary can be the other checkout's. Its results would not be this code's.
+        if let Some(foreign) = build.files.keys().find(|path| !path.starts_with(&root)) {
+            return Err(format!(
+                "the instrumented plan in `{}` was compiled from another checkout (`{}`), which shares that target folder; give each checkout a coverage target folder of its own (unset TESTRIG_COVERAGE_TARGET_DIR, or set it per checkout)",
+                target.display(),
+                foreign.display()
+            ));
+        }
+        let changed = build.changed_files();
+        if changed.is_empty() {
+            break (executable, build);
+        }
+        let shown: Vec<String> = changed
+            .iter()
+            .map(|path| {
+                path.strip_prefix(&root)
+                    .unwrap_or(path)
+                    .display()
+                    .to_string()
+            })
+            .collect();
+        if attempt == BUILD_ATTEMPTS {
+            // The plan notices too, and records nothing.
+            eprintln!(
+                "cargo testrig: {} changed during each of {BUILD_ATTEMPTS} builds; running without recording",
+                shown.join(", ")
+            );
+            break (executable, build);
+        }
+        eprintln!(
+            "cargo testrig: {} changed during the build; building again",
+            shown.join(", ")
+        );
+        attempt += 1;
+    };
+    let merged = snapshots.join(format!("plan-{}.json", std::process::id()));
+    build.write(&merged)?;
+    let mut variant = run_variant(&root, build_args, &build);
+    for extra in &variants {
+        variant.push_str("; ");
+        variant.push_str(extra);
+    }
+    // Profiles of earlier versions, which had the plan dump one at exit.
+    if let Ok(entries) = std::fs::read_dir(&target) {
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with("exit-") && name.ends_with(".profraw") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    let status = Command::new(&executable)
+        .arg("--affected")
+        .args(plan_args)
+        .env(RUN_VARIANT_VARIABLE, variant)
+        .env(BUILD_SNAPSHOT_VARIABLE, &merged)
+        .status();
+    let _ = std::fs::remove_file(&merged);
+    let status = status.map_err(|error| format!("failed to run `{executable}`: {error}"))?;
+    Ok(ExitCode::from(
+        status.code().unwrap_or(1).clamp(0, 255) as u8
+    ))
+}
+
+/// Builds the instrumented plan; its executable and the merged snapshot of the sources its
+/// workspace crates were compiled from.
+fn build_plan(
+    root: &Path,
+    target: &Path,
+    snapshots: &Path,
+    me: &Path,
+    build_args: &[String],
+) -> Result<(String, BuildSnapshot), String> {
     let output = Command::new(cargo())
         .args([
             "test",
@@ -163,22 +426,25 @@ fn affected(args: &[String]) -> Result<ExitCode, String> {
             "json-render-diagnostics",
         ])
         .args(build_args)
-        .env("CARGO_TARGET_DIR", &target)
-        .env("RUSTC_WRAPPER", &me)
+        .env("CARGO_TARGET_DIR", target)
+        .env("RUSTC_WRAPPER", me)
         .env(WRAPPER_MARK, "1")
-        .env(WORKSPACE_ROOT, &root)
+        .env(WORKSPACE_ROOT, root)
+        .env(SNAPSHOT_DIR, snapshots)
         .stderr(Stdio::inherit())
         .output()
         .map_err(|error| format!("failed to run cargo: {error}"))?;
     if !output.status.success() {
         return Err("the instrumented build failed (see the compiler's messages above)".into());
     }
-    let executables: Vec<String> = String::from_utf8_lossy(&output.stdout)
+    let messages: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|message| {
-            message["reason"] == "compiler-artifact" && message["profile"]["test"] == true
-        })
+        .filter(|message| message["reason"] == "compiler-artifact")
+        .collect();
+    let executables: Vec<String> = messages
+        .iter()
+        .filter(|message| message["profile"]["test"] == true)
         .filter(|message| {
             message["target"]["kind"]
                 .as_array()
@@ -192,21 +458,26 @@ fn affected(args: &[String]) -> Result<ExitCode, String> {
             executables.len()
         ));
     };
-    let mut variant = run_variant(&root, build_args);
-    for extra in &variants {
-        variant.push_str("; ");
-        variant.push_str(extra);
+    // Each output is `[lib]STEM[.ext]`; the wrapper named the crate's snapshot `STEM.json`
+    // (fresh crates keep the one from the build that compiled them).
+    let mut build = BuildSnapshot::default();
+    for message in &messages {
+        for file in message["filenames"].as_array().into_iter().flatten() {
+            let Some(name) = file.as_str().and_then(|file| Path::new(file).file_name()) else {
+                continue;
+            };
+            let name = name.to_string_lossy();
+            let stem = name.split_once('.').map_or(&*name, |(stem, _)| stem);
+            for candidate in [stem, stem.strip_prefix("lib").unwrap_or(stem)] {
+                let path = snapshots.join(format!("{candidate}.json"));
+                if path.is_file() {
+                    build.merge(BuildSnapshot::read(&path)?);
+                    break;
+                }
+            }
+        }
     }
-    let status = Command::new(executable)
-        .arg("--affected")
-        .args(plan_args)
-        .env("TESTRIG_RUN_VARIANT", variant)
-        .env("LLVM_PROFILE_FILE", target.join("exit-%p.profraw"))
-        .status()
-        .map_err(|error| format!("failed to run `{executable}`: {error}"))?;
-    Ok(ExitCode::from(
-        status.code().unwrap_or(1).clamp(0, 255) as u8
-    ))
+    Ok((executable.clone(), build))
 }
 
 /// Takes the `--variant TEXT` options (what else must match for recorded coverage to be
@@ -231,9 +502,50 @@ fn split_variants(args: &[String]) -> Result<(Vec<String>, Vec<String>), String>
     Ok((cargo_args, variants))
 }
 
-/// What must match for recorded coverage to be reused: toolchain, flags, the lock file.
-fn run_variant(root: &Path, build_args: &[String]) -> String {
-    let rustc = Command::new("rustc")
+/// Cargo options that change what it prints or how it schedules, never the binary.
+const COSMETIC_FLAGS: [&str; 8] = [
+    "-q",
+    "--quiet",
+    "-v",
+    "-vv",
+    "--verbose",
+    "--timings",
+    "--frozen",
+    "--locked",
+];
+/// The same, with a value.
+const COSMETIC_OPTIONS: [&str; 4] = ["--color", "-j", "--jobs", "--message-format"];
+
+/// The cargo arguments that can change the binary: [`COSMETIC_FLAGS`] and
+/// [`COSMETIC_OPTIONS`] left out.
+fn binary_args(build_args: &[String]) -> Vec<&str> {
+    let mut kept = Vec::new();
+    let mut rest = build_args.iter();
+    while let Some(arg) = rest.next() {
+        if COSMETIC_FLAGS.contains(&arg.as_str()) || arg == "--offline" {
+            continue;
+        }
+        if COSMETIC_OPTIONS.contains(&arg.as_str()) {
+            rest.next();
+            continue;
+        }
+        if COSMETIC_OPTIONS
+            .iter()
+            .any(|option| arg.starts_with(&format!("{option}=")))
+        {
+            continue;
+        }
+        kept.push(arg.as_str());
+    }
+    kept
+}
+
+/// What must match for recorded coverage to be reused: toolchain, host and target, profile,
+/// rustc flags, the features every workspace crate was compiled with (defaults declared in
+/// any Cargo.toml included: the compiler was given them), the lock file, and the cargo
+/// arguments that can change the binary.
+fn run_variant(root: &Path, build_args: &[String], build: &BuildSnapshot) -> String {
+    let rustc = Command::new(std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()))
         .arg("-vV")
         .output()
         .map(|output| String::from_utf8_lossy(&output.stdout).into_owned())
@@ -243,17 +555,58 @@ fn run_variant(root: &Path, build_args: &[String]) -> String {
         .iter()
         .map(|byte| format!("{byte:02x}"))
         .collect();
-    let release = rustc
-        .lines()
-        .find(|line| line.starts_with("release:"))
-        .unwrap_or("release: ?");
-    let host = rustc
-        .lines()
-        .find(|line| line.starts_with("host:"))
-        .unwrap_or("host: ?");
+    let line = |name: &str| {
+        rustc
+            .lines()
+            .find(|line| line.starts_with(name))
+            .map_or_else(|| format!("{name} ?"), str::to_string)
+    };
+    let args = binary_args(build_args);
+    let value = |flag: &str| {
+        args.windows(2)
+            .find(|w| w[0] == flag)
+            .map(|w| w[1].to_string())
+            .or_else(|| {
+                args.iter()
+                    .find_map(|arg| arg.strip_prefix(&format!("{flag}=")).map(str::to_string))
+            })
+    };
+    let profile = value("--profile").unwrap_or_else(|| {
+        if args.iter().any(|arg| *arg == "--release" || *arg == "-r") {
+            "release".into()
+        } else {
+            "dev".into()
+        }
+    });
+    let build_target = value("--target")
+        .or_else(|| std::env::var("CARGO_BUILD_TARGET").ok())
+        .unwrap_or_else(|| "host".into());
+    let flags: Vec<String> = [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+    ]
+    .iter()
+    .filter_map(|name| {
+        std::env::var(name)
+            .ok()
+            .filter(|value| !value.is_empty())
+            .map(|value| format!("{name}={value:?}"))
+    })
+    .collect();
+    let features: Vec<String> = build
+        .features
+        .iter()
+        .map(|(krate, features)| format!("{krate}[{}]", features.join(",")))
+        .collect();
     format!(
-        "{release}; {host}; args: {}; lock: {lock_digest}",
-        build_args.join(" ")
+        "{}; {}; {}; target: {build_target}; profile: {profile}; flags: {}; features: {}; args: {}; lock: {lock_digest}",
+        line("release:"),
+        line("commit-hash:"),
+        line("host:"),
+        flags.join(" "),
+        features.join(" "),
+        args.join(" ")
     )
 }
 

@@ -23,6 +23,10 @@ pub struct BuildSnapshot {
     pub files: BTreeMap<PathBuf, String>,
     /// Crate (name and cargo's hash suffix) → the features it was compiled with.
     pub features: BTreeMap<String, Vec<String>>,
+    /// Package folder → what else its crates were compiled from (`include_str!` data, files
+    /// a build script generated) → MD5 as compiled.
+    #[serde(default)]
+    pub data: BTreeMap<PathBuf, BTreeMap<PathBuf, String>>,
 }
 
 impl BuildSnapshot {
@@ -60,6 +64,29 @@ impl BuildSnapshot {
     pub fn merge(&mut self, other: BuildSnapshot) {
         self.files.extend(other.files);
         self.features.extend(other.features);
+        for (package, data) in other.data {
+            self.data.entry(package).or_default().extend(data);
+        }
+    }
+
+    /// Per package folder, one digest of its data files (names and contents; a build
+    /// script's output folder counts by file name, since its path holds a hash).
+    pub fn data_digests(&self) -> BTreeMap<PathBuf, String> {
+        self.data
+            .iter()
+            .map(|(package, files)| {
+                let lines: Vec<String> = files
+                    .iter()
+                    .map(|(path, digest)| {
+                        let name = path
+                            .strip_prefix(package)
+                            .unwrap_or_else(|_| Path::new(path.file_name().unwrap_or_default()));
+                        format!("{} {digest}", name.display())
+                    })
+                    .collect();
+                (package.clone(), digest_hex(lines.join("\n").as_bytes()))
+            })
+            .collect()
     }
 
     /// The files whose content now differs from the snapshot (or that are gone).

@@ -108,7 +108,11 @@ impl AffectedRun {
             .filter(|file| file.starts_with(workspace_root) && !file.starts_with(&target))
             .filter(|file| file.extension().is_some_and(|ext| ext == "rs"))
             .collect();
-        let fingerprints = match fingerprint_workspace(workspace_root, &files) {
+        let data = build
+            .as_ref()
+            .map(BuildSnapshot::data_digests)
+            .unwrap_or_default();
+        let fingerprints = match fingerprint_workspace(workspace_root, &files, &data) {
             Ok(fingerprints) => fingerprints,
             Err(error) => {
                 everything = Some(format!("the sources could not be fingerprinted ({error})"));
