@@ -310,6 +310,16 @@ impl Walker<'_> {
                         // A `use` evaluates nothing: only code naming what it brings in does.
                         names.naming = false;
                     }
+                    let runs_once = match other {
+                        Item::Static(_) => true,
+                        Item::Macro(item) => item.mac.path.segments.last().is_some_and(|last| {
+                            ONCE_MACROS.contains(&last.ident.to_string().as_str())
+                        }),
+                        _ => false,
+                    };
+                    if runs_once && let Some(names) = self.names.last_mut() {
+                        names.once = names.idents.clone();
+                    }
                 }
                 // Fns inside a const or static initializer still have coverage of their own.
                 let mut finder = NestedItems::default();
@@ -449,10 +459,14 @@ impl Walker<'_> {
         };
         let mut idents = BTreeSet::new();
         collect_idents(&tokens, &mut idents);
+        let mut once = BTreeSet::new();
+        collect_once_idents(&tokens, &mut once);
         self.names.push(UnitNames {
             defines,
             idents: idents.into_iter().collect(),
             naming: true,
+            callable: (kind == UnitKind::Function).then(|| name.clone()),
+            once: once.into_iter().collect(),
         });
         self.units.push(SourceUnit {
             key,
@@ -474,6 +488,13 @@ struct UnitNames {
     idents: Vec<String>,
     /// False for `use` items: bringing a name into scope evaluates nothing.
     naming: bool,
+    /// The name a function is called by (`None` for items).
+    callable: Option<String>,
+    /// Identifiers in code that runs once per process (a `static`'s initializer, the
+    /// closure given to `get_or_init`, `call_once`, `LazyLock::new`, `thread_local!`, …):
+    /// only the first testcase to get there executes it, so what it calls is folded into
+    /// this unit's fingerprint instead.
+    once: Vec<String>,
 }
 
 /// The fingerprints of a set of files, with compile-time dependencies folded in.
@@ -500,8 +521,29 @@ pub struct Fingerprints {
 /// identifiers, ignoring paths and scopes, so a changed `const fn Version::new` changes
 /// every function that says `new` or `Version`: less precise than name resolution, but a
 /// changed item can only influence code that names it or names something naming it.
-pub fn fingerprint_workspace(root: &Path, files: &[PathBuf]) -> Result<Fingerprints, String> {
+///
+/// Two more kinds of code run where coverage charges them to one testcase or none:
+/// - code that runs once per process (see [`UnitNames::once`]): a unit holding it also
+///   covers every workspace function and item that code names, transitively (functions
+///   included, since the first testcase alone executes them);
+/// - files the compiler read that are not Rust sources (`include_str!` data, code a build
+///   script generated): `data` gives, per package folder, a digest of those files as
+///   compiled. It is folded into the items digest of every file of that package and into
+///   each unit that says `include!`, `include_str!` or `include_bytes!`.
+pub fn fingerprint_workspace(
+    root: &Path,
+    files: &[PathBuf],
+    data: &BTreeMap<PathBuf, String>,
+) -> Result<Fingerprints, String> {
     let sources = read_sources(root, files)?;
+    // The package a file belongs to: the deepest package folder holding it.
+    let package_data = |file: &str| {
+        let path = root.join(file);
+        data.iter()
+            .filter(|(folder, _)| path.starts_with(folder))
+            .max_by_key(|(folder, _)| folder.as_os_str().len())
+            .map(|(_, digest)| digest.as_str())
+    };
     on_parser_thread(|| {
         let mut units = Vec::new();
         let mut names = Vec::new();
@@ -511,6 +553,42 @@ pub fn fingerprint_workspace(root: &Path, files: &[PathBuf]) -> Result<Fingerpri
             units.extend(file_units);
             names.extend(file_names);
             contents.insert(key.clone(), md5_hex(source.as_bytes()));
+        }
+        for (unit, unit_names) in units.iter_mut().zip(&names) {
+            let includes = unit_names
+                .idents
+                .iter()
+                .any(|ident| INCLUDE_MACROS.contains(&ident.as_str()));
+            if includes && let Some(digest) = package_data(&unit.file) {
+                unit.fingerprint =
+                    md5_hex(format!("{} data {digest}", unit.fingerprint).as_bytes());
+            }
+        }
+        if names.iter().any(|unit_names| !unit_names.once.is_empty()) {
+            // Every function is a node here, named by what calls it.
+            let call_names: Vec<UnitNames> = names
+                .iter()
+                .map(|unit_names| UnitNames {
+                    defines: unit_names
+                        .defines
+                        .iter()
+                        .cloned()
+                        .chain(unit_names.callable.clone())
+                        .collect(),
+                    ..unit_names.clone()
+                })
+                .collect();
+            let calls = NameClosure::new(&units, &call_names);
+            let folded: Vec<Option<String>> = names
+                .iter()
+                .map(|unit_names| calls.digest(unit_names.once.iter().map(String::as_str)))
+                .collect();
+            for (unit, reached) in units.iter_mut().zip(folded) {
+                if let Some(reached) = reached {
+                    unit.fingerprint =
+                        md5_hex(format!("{} once {reached}", unit.fingerprint).as_bytes());
+                }
+            }
         }
         let closure = NameClosure::new(&units, &names);
         let mut items: BTreeMap<String, (BTreeSet<String>, BTreeSet<&str>)> = sources
@@ -543,6 +621,10 @@ pub fn fingerprint_workspace(root: &Path, files: &[PathBuf]) -> Result<Fingerpri
                 if let Some(named) = closure.digest(idents.into_iter()) {
                     text.push_str("\nnames ");
                     text.push_str(&named);
+                }
+                if let Some(digest) = package_data(&file) {
+                    text.push_str("\ndata ");
+                    text.push_str(digest);
                 }
                 (file, md5_hex(text.as_bytes()))
             })
@@ -714,6 +796,59 @@ fn collect_idents(tokens: &TokenStream, out: &mut BTreeSet<String>) {
                 out.insert(text.strip_prefix("r#").map(str::to_string).unwrap_or(text));
             }
             TokenTree::Group(group) => collect_idents(&group.stream(), out),
+            _ => {}
+        }
+    }
+}
+
+/// Methods whose argument runs once per process (std's `OnceLock`, `OnceCell`, `Once`,
+/// once_cell's, `Option::get_or_insert_with` on a static).
+const ONCE_METHODS: [&str; 6] = [
+    "get_or_init",
+    "get_or_try_init",
+    "get_or_init_with",
+    "call_once",
+    "call_once_force",
+    "get_or_insert_with",
+];
+/// Macros that compile a file's content in.
+const INCLUDE_MACROS: [&str; 3] = ["include", "include_str", "include_bytes"];
+/// Types whose `new` takes code that runs on first use.
+const LAZY_TYPES: [&str; 3] = ["LazyLock", "LazyCell", "Lazy"];
+/// Macros whose initializers run once per process or thread.
+const ONCE_MACROS: [&str; 2] = ["lazy_static", "thread_local"];
+
+/// The identifiers in the once-per-process code of `tokens`: the arguments of
+/// [`ONCE_METHODS`], of `LAZY_TYPES::new` and of [`ONCE_MACROS`] invocations.
+fn collect_once_idents(tokens: &TokenStream, out: &mut BTreeSet<String>) {
+    let trees: Vec<TokenTree> = tokens.clone().into_iter().collect();
+    for (at, tree) in trees.iter().enumerate() {
+        match tree {
+            TokenTree::Group(group) => collect_once_idents(&group.stream(), out),
+            TokenTree::Ident(ident) => {
+                let name = ident.to_string();
+                let is_punct = |offset: usize, ch: char| matches!(trees.get(at + offset), Some(TokenTree::Punct(p)) if p.as_char() == ch);
+                let group_at = |offset: usize| match trees.get(at + offset) {
+                    Some(TokenTree::Group(group)) => Some(group.stream()),
+                    _ => None,
+                };
+                let argument = if ONCE_METHODS.contains(&name.as_str()) {
+                    group_at(1)
+                } else if ONCE_MACROS.contains(&name.as_str()) && is_punct(1, '!') {
+                    group_at(2)
+                } else if LAZY_TYPES.contains(&name.as_str())
+                    && is_punct(1, ':')
+                    && is_punct(2, ':')
+                    && matches!(trees.get(at + 3), Some(TokenTree::Ident(new)) if new == "new")
+                {
+                    group_at(4)
+                } else {
+                    None
+                };
+                if let Some(argument) = argument {
+                    collect_idents(&argument, out);
+                }
+            }
             _ => {}
         }
     }
@@ -1420,14 +1555,81 @@ pub fn total_area(shapes: &[Rect]) -> f64 {
 
     /// Writes `files` under a scratch root and fingerprints them with the name closure.
     fn workspace(name: &str, files: &[(&str, &str)]) -> Fingerprints {
+        workspace_with_data(name, files, None)
+    }
+
+    /// The same, with a data digest for the package at the root.
+    fn workspace_with_data(name: &str, files: &[(&str, &str)], data: Option<&str>) -> Fingerprints {
         let root = scratch_folder(name);
         for (file, text) in files {
             fs::create_dir_all(root.join(file).parent().unwrap()).unwrap();
             fs::write(root.join(file), text).unwrap();
         }
-        let all = fingerprint_workspace(&root, &[PathBuf::from("src")]).unwrap();
+        let data: BTreeMap<PathBuf, String> = data
+            .map(|digest| (root.clone(), digest.to_string()))
+            .into_iter()
+            .collect();
+        let all = fingerprint_workspace(&root, &[PathBuf::from("src")], &data).unwrap();
         fs::remove_dir_all(&root).unwrap();
         all
+    }
+
+    const SETTINGS: &str = "use std::sync::OnceLock;\n\npub fn settings() -> &'static u32 {\n    static SETTINGS: OnceLock<u32> = OnceLock::new();\n    SETTINGS.get_or_init(|| parse(\"4\"))\n}\n\npub fn parse(text: &str) -> u32 {\n    helper(text)\n}\n\nfn helper(text: &str) -> u32 {\n    text.len() as u32\n}\n\npub fn caller() -> u32 {\n    parse(\"1\")\n}\n\npub static TABLE: std::sync::LazyLock<u32> = std::sync::LazyLock::new(|| build());\n\nfn build() -> u32 {\n    7\n}\n\npub fn reads_table() -> u32 {\n    *TABLE\n}\n";
+
+    #[test]
+    fn code_that_runs_once_folds_in_what_it_calls_transitively() {
+        let before = workspace("once-before", &[("src/lib.rs", SETTINGS)]);
+        // A change two calls deep from the once-closure.
+        let after = workspace(
+            "once-after",
+            &[(
+                "src/lib.rs",
+                &SETTINGS.replace("text.len() as u32", "text.len() as u32 + 1"),
+            )],
+        );
+        assert_ne!(
+            print_of(&before, "src/lib.rs::settings"),
+            print_of(&after, "src/lib.rs::settings"),
+            "the function holding the OnceLock covers what its initializer calls"
+        );
+        // An ordinary caller is charged by coverage, not by the fold.
+        assert_eq!(
+            print_of(&before, "src/lib.rs::caller"),
+            print_of(&after, "src/lib.rs::caller")
+        );
+        // A LazyLock static's initializer: whoever names the static covers it.
+        let lazy = workspace(
+            "once-lazy",
+            &[("src/lib.rs", &SETTINGS.replace("    7\n", "    8\n"))],
+        );
+        assert_ne!(
+            print_of(&before, "src/lib.rs::reads_table"),
+            print_of(&lazy, "src/lib.rs::reads_table")
+        );
+        assert_eq!(
+            print_of(&before, "src/lib.rs::settings"),
+            print_of(&lazy, "src/lib.rs::settings")
+        );
+    }
+
+    #[test]
+    fn data_compiled_into_a_package_changes_its_files_and_what_includes_it() {
+        let lib = "pub const DEFAULTS: &str = include_str!(\"../data/defaults.txt\");\n\npub fn plain() -> u32 {\n    1\n}\n";
+        let user = "pub fn defaults() -> &'static str {\n    crate::DEFAULTS\n}\n";
+        let files = [("src/lib.rs", lib), ("src/user.rs", user)];
+        let before = workspace_with_data("data-before", &files, Some("one"));
+        let after = workspace_with_data("data-after", &files, Some("two"));
+        assert_ne!(
+            print_of(&before, "src/user.rs::defaults"),
+            print_of(&after, "src/user.rs::defaults"),
+            "a function naming the included const"
+        );
+        assert_ne!(before.items["src/user.rs"], after.items["src/user.rs"]);
+        assert_ne!(before.items["src/lib.rs"], after.items["src/lib.rs"]);
+        assert_eq!(
+            print_of(&before, "src/lib.rs::plain"),
+            print_of(&after, "src/lib.rs::plain")
+        );
     }
 
     fn print_of<'a>(all: &'a Fingerprints, key: &str) -> &'a str {
