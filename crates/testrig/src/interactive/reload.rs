@@ -728,8 +728,14 @@ fn testcase_fingerprints(report: &Report, root: &Path) -> BTreeMap<String, Strin
         let Ok(units) = fingerprint_source(&file, &source) else {
             continue;
         };
+        // Testcases share lines (a suite in several tests, parametrizations): look each
+        // line up once, not once per testcase.
+        let mut by_line: HashMap<u32, Option<usize>> = HashMap::new();
         for (uid, line) in testcases {
-            if let Some(index) = unit_index_for_span(&units, &file, (line, line)) {
+            let unit = *by_line
+                .entry(line)
+                .or_insert_with(|| unit_index_for_span(&units, &file, (line, line)));
+            if let Some(index) = unit {
                 fingerprints.insert(uid, units[index].fingerprint.clone());
             }
         }
