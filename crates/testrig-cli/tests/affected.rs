@@ -7,50 +7,11 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const FILES: [&str; 9] = [
-    "Cargo.toml",
-    "data/expected.txt",
-    "data/server.conf",
-    "src/lib.rs",
-    "src/geometry.rs",
-    "src/text.rs",
-    "src/macros.rs",
-    "src/traits.rs",
-    "tests/plan.rs",
-];
-
-/// The tests share one instrumented target folder (the build of testrig takes minutes) and
-/// every fixture copy builds the same binary there, so they take turns.
-static SHARED_TARGET: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn take_turn() -> std::sync::MutexGuard<'static, ()> {
-    SHARED_TARGET
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+#[path = "common/fixture.rs"]
+mod fixture;
 
 fn fixture_copy(name: &str) -> PathBuf {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/affected-demo");
-    let copy = std::env::temp_dir().join(format!("testrig-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&copy);
-    for file in FILES {
-        let target = copy.join(file);
-        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-        std::fs::copy(source.join(file), &target).unwrap();
-    }
-    let testrig = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .join("testrig");
-    let manifest = std::fs::read_to_string(copy.join("Cargo.toml")).unwrap();
-    std::fs::write(
-        copy.join("Cargo.toml"),
-        manifest.replace("TESTRIG_PATH", testrig.to_str().unwrap()),
-    )
-    .unwrap();
-    let workspace_lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.lock");
-    std::fs::copy(workspace_lock, copy.join("Cargo.lock")).unwrap();
-    copy
+    fixture::copy("affected-demo", name)
 }
 
 /// Runs `cargo testrig affected --test plan -- ARGS` in the fixture.
@@ -60,23 +21,13 @@ fn affected(dir: &Path, plan_args: &[&str]) -> String {
 
 /// Runs `cargo testrig affected --test plan OPTIONS -- ARGS` in the fixture.
 fn affected_with(dir: &Path, options: &[&str], plan_args: &[&str]) -> String {
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("affected-target");
-    let output = Command::new(env!("CARGO_BIN_EXE_cargo-testrig"))
-        .args(["testrig", "affected", "--test", "plan"])
+    let output = fixture::cargo_testrig(dir, &["affected", "--test", "plan"])
         .args(options)
         .arg("--")
         .args(plan_args)
-        .current_dir(dir)
-        .env("CARGO", env!("CARGO"))
-        .env("TESTRIG_COVERAGE_TARGET_DIR", target)
-        .env("NO_COLOR", "1")
         .output()
         .expect("cargo-testrig runs");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
+    fixture::text_of(&output)
 }
 
 /// The testcases a dry run selects (from its explanation lines).
@@ -119,12 +70,12 @@ const GEOMETRY_USERS: [&str; 4] = [
 
 #[test]
 fn each_kind_of_change_selects_exactly_the_testcases_that_executed_it() {
-    let _turn = take_turn();
+    let _turn = fixture::take_turn();
     let dir = fixture_copy("affected");
     let first = record(&dir);
     assert!(
         first.contains(
-            "affected: selected 9 of 9 testcases (running everything: no coverage was recorded yet)"
+            "affected: selected 9 of 9 testcases (running everything: no coverage was recorded yet for this run variant)"
         ),
         "{first}"
     );
@@ -269,8 +220,10 @@ fn each_kind_of_change_selects_exactly_the_testcases_that_executed_it() {
     );
     record(&dir);
 
-    // A deleted testcase is gone from the selection and the count; added again, it is
-    // selected (its old record must not pass for a current one).
+    // A deleted testcase is gone from the selection and the count; added again with other
+    // code, it is selected: its old record holds the fingerprint of the old body. (Added
+    // back unchanged, nothing it depends on changed since it last ran, and skipping it is
+    // safe.)
     let added = "    #[testcase]\n    fn added_later(&self, _env: &Env, result: &mut Recorder) {\n        result.equal(1, 1, \"one\");\n    }\n\n";
     edit(&dir, "tests/plan.rs", added, "");
     let without = affected(&dir, &["--dry-run"]);
@@ -281,7 +234,10 @@ fn each_kind_of_change_selects_exactly_the_testcases_that_executed_it() {
         &dir,
         "tests/plan.rs",
         "    /// Fails while",
-        &format!("{added}    /// Fails while"),
+        &format!(
+            "{}    /// Fails while",
+            added.replace("equal(1, 1", "equal(2, 2")
+        ),
     );
     assert!(selection(&dir).contains("added_later"));
     record(&dir);
@@ -314,25 +270,30 @@ fn each_kind_of_change_selects_exactly_the_testcases_that_executed_it() {
     let rebuilt = record(&dir);
     assert!(
         rebuilt.contains(
-            "affected: selected 10 of 10 testcases (running everything: no coverage was recorded yet)"
+            "affected: selected 10 of 10 testcases (running everything: no coverage was recorded yet for this run variant)"
         ),
         "{rebuilt}"
     );
     assert_eq!(selection(&dir), set(&[]));
 
     // A user-given part of the run variant keeps records apart, like testmon's
-    // run_variant_expression.
+    // run_variant_expression: the other variant has none yet, and asking wrote nothing.
     let other = affected_with(&dir, &["--variant", "db=2"], &["--dry-run"]);
     assert!(
-        other.contains("affected: selected 10 of 10 testcases (running everything: the impact database was unusable: it belongs to another run variant"),
+        other.contains("affected: selected 10 of 10 testcases (running everything: no coverage was recorded yet for this run variant)"),
         "{other}"
+    );
+    assert_eq!(
+        selection(&dir),
+        set(&[]),
+        "the default variant's records are kept"
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
 fn a_plan_built_without_instrumentation_says_how_to_build_it() {
-    let _turn = take_turn();
+    let _turn = fixture::take_turn();
     let dir = fixture_copy("affected-plain");
     let output = Command::new(env!("CARGO"))
         .args(["test", "--test", "plan", "--", "--affected"])
@@ -355,18 +316,10 @@ fn watch_reruns_what_a_saved_change_affects() {
     use std::sync::mpsc;
     use std::time::Duration;
 
-    let _turn = take_turn();
+    let _turn = fixture::take_turn();
     let dir = fixture_copy("affected-watch");
     let mut watch = Interrupted(
-        Command::new(env!("CARGO_BIN_EXE_cargo-testrig"))
-            .args(["testrig", "watch", "--test", "plan", "--", "--explain"])
-            .current_dir(&dir)
-            .env("CARGO", env!("CARGO"))
-            .env(
-                "TESTRIG_COVERAGE_TARGET_DIR",
-                Path::new(env!("CARGO_TARGET_TMPDIR")).join("affected-target"),
-            )
-            .env("NO_COLOR", "1")
+        fixture::cargo_testrig(&dir, &["watch", "--test", "plan", "--", "--explain"])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -507,7 +460,7 @@ fn stale_testcases(
 fn a_code_reload_marks_stale_the_results_of_testcases_that_ran_the_changed_code() {
     use std::io::{BufRead, BufReader};
 
-    let _turn = take_turn();
+    let _turn = fixture::take_turn();
     let dir = fixture_copy("affected-reload");
     let recorded = record(&dir);
     assert!(
