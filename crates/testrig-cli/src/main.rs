@@ -25,25 +25,36 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1")]
         host: std::net::IpAddr,
+        /// Another name the server may be reached by (the `Host` header is checked against
+        /// DNS rebinding); repeatable.
+        #[arg(long = "allow-host", value_name = "NAME")]
+        allow_host: Vec<String>,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { report, port, host } => {
-            match serve(&report, std::net::SocketAddr::new(host, port)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(message) => {
-                    eprintln!("error: {message}");
-                    ExitCode::from(2)
-                }
+        Command::Serve {
+            report,
+            port,
+            host,
+            allow_host,
+        } => match serve(&report, std::net::SocketAddr::new(host, port), &allow_host) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("error: {message}");
+                ExitCode::from(2)
             }
-        }
+        },
     }
 }
 
-fn serve(path: &std::path::Path, address: std::net::SocketAddr) -> Result<(), String> {
+fn serve(
+    path: &std::path::Path,
+    address: std::net::SocketAddr,
+    allowed_hosts: &[String],
+) -> Result<(), String> {
     let text = std::fs::read_to_string(path)
         .map_err(|error| format!("failed to read the report `{}`: {error}", path.display()))?;
     let report: testrig::model::Report = serde_json::from_str(&text).map_err(|error| {
@@ -56,7 +67,7 @@ fn serve(path: &std::path::Path, address: std::net::SocketAddr) -> Result<(), St
         format!("failed to listen on {address}: {error}; choose another --port")
     })?;
     let bound = listener.local_addr().map_err(|error| error.to_string())?;
-    let router = testrig::interactive::report_router(&report, bound, &[])
+    let router = testrig::interactive::report_router(&report, bound, allowed_hosts)
         .map_err(|error| format!("failed to render the UI: {error}"))?;
     testrig::interactive::serve(listener, router)
         .map_err(|error| format!("failed to start the server: {error}"))?;

@@ -300,7 +300,7 @@ fn a_plan_built_without_instrumentation_says_how_to_build_it() {
         .current_dir(&dir)
         .env(
             "CARGO_TARGET_DIR",
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("affected-plain-target"),
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("fresh-crate-target"),
         )
         .output()
         .unwrap();
@@ -481,7 +481,7 @@ fn a_code_reload_marks_stale_the_results_of_testcases_that_ran_the_changed_code(
         .current_dir(&dir)
         .env(
             "CARGO_TARGET_DIR",
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("reload-target"),
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("fresh-crate-target"),
         )
         .output()
         .unwrap();

@@ -25,6 +25,7 @@ fn serves_a_saved_report_in_the_ui() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_testrig"))
         .arg("serve")
         .arg(&path)
+        .args(["--allow-host", "devbox"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -53,6 +54,7 @@ fn serves_a_saved_report_in_the_ui() {
     let page = get(&address);
     let port = address.rsplit(':').next().unwrap();
     let rebound = get(&format!("evil.example:{port}"));
+    let allowed = get(&format!("devbox:{port}"));
     let _ = child.kill();
     let _ = child.wait();
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
@@ -62,6 +64,14 @@ fn serves_a_saved_report_in_the_ui() {
     assert!(
         rebound.starts_with("HTTP/1.1 403") && !rebound.contains("TESTRIG_REPORT"),
         "a page reached by another name (DNS rebinding) gets nothing: {rebound}"
+    );
+    assert!(
+        rebound.contains("--allow-host NAME"),
+        "the refusal says how to allow a name: {rebound}"
+    );
+    assert!(
+        allowed.starts_with("HTTP/1.1 200"),
+        "a name given with --allow-host is served: {allowed}"
     );
     assert!(
         page.contains("window.TESTRIG_REPORT") && page.contains("\"T/S/c\""),

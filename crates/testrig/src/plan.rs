@@ -678,7 +678,8 @@ fn run_interactive(
         });
     }
     // Code reload needs a second handle on the socket to pass on, and a build command.
-    let reloader = if options.ui.is_none() {
+    // Why there is none, when there is none: `POST /reload` says so.
+    let reloader: Result<Arc<crate::interactive::Reloader>, String> = if options.ui.is_none() {
         listener
             .try_clone()
             .map_err(|error| error.to_string())
@@ -690,11 +691,10 @@ fn run_interactive(
                     token.clone(),
                 )
             })
-            .map_err(|error| eprintln!("note: code reload is off: {error}"))
-            .ok()
+            .inspect_err(|error| eprintln!("note: code reload is off: {error}"))
             .map(Arc::new)
     } else {
-        None
+        Err("a batch run shown with --ui does not reload; use -i".to_string())
     };
     let (sink, events) = EventSink::channel();
     let mut context = RunContext::new(sink, runpath.to_path_buf());
@@ -758,7 +758,7 @@ fn run_interactive(
         "API: http://{address}/api/v1/interactive/report (OpenAPI: http://{address}/api/v1/openapi.json)"
     ));
     take_over_environments(&state, handed_off);
-    if let Some(reloader) = &reloader {
+    if let Ok(reloader) = &reloader {
         match reloader.start_in_background(&state, declared_inputs, !options.no_reload_watch) {
             // Sources saved while the previous image was building: build them too.
             Ok(())
@@ -772,7 +772,7 @@ fn run_interactive(
             Err(error) => eprintln!("note: reload on save is off: {error}"),
         }
     }
-    if let Some(reloader) = &reloader {
+    if let Ok(reloader) = &reloader {
         say(format!(
             "Code reload: the UI's Reload button or POST http://{address}/api/v1/interactive/reload (rebuilds with `{}`)",
             reloader.command()

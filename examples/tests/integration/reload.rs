@@ -56,7 +56,7 @@ fn main() -> std::process::ExitCode {
 "#;
 
 fn target_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("reload-target")
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("fresh-crate-target")
 }
 
 /// Builds the plan as `cargo test --no-run` does; its executable.
@@ -201,6 +201,13 @@ fn a_reload_keeps_the_server_process_and_runs_the_changed_code() {
     let message = reload["message"].as_str().unwrap();
     assert!(message.contains("`server` kept running"), "{message}");
     assert!(message.contains("1 stale"), "{message}");
+    // The new image kept the token: the open tab's token still works, and is still needed.
+    let token = server.token.clone().expect("a token by default");
+    let (kept, _, body) =
+        server.request_as(Some(&token), "GET", "/api/v1/interactive/report", None, &[]);
+    assert_eq!(kept, 200, "the token survives a reload: {body}");
+    let (anonymous, _, _) = server.request_as(None, "GET", "/api/v1/interactive/report", None, &[]);
+    assert_eq!(anonymous, 401, "and is still required");
     assert_eq!(
         server_process(&server),
         (pid, port.clone()),
@@ -541,4 +548,82 @@ fn a_reload_waits_for_runs_runs_wait_for_a_reload_and_only_the_workspace_is_watc
     assert_eq!(plan_node["runtime_status"], "finished", "{plan_node}");
     drop(server);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A plan binary cargo did not build (copied out of its target folder) serves as usual with
+/// code reload off, and a reload request says why instead of failing on every save.
+#[test]
+fn a_plan_not_built_by_cargo_serves_with_reload_off_and_says_why() {
+    let dir = crate::util::scratch_dir("copied-plan");
+    let copy = dir.join("plan-copy");
+    std::fs::copy(env!("CARGO_BIN_EXE_interactive"), &copy).unwrap();
+    let mut command = Command::new(&copy);
+    command
+        .args(["-i", "0", "--runpath"])
+        .arg(dir.join("runpath"))
+        .current_dir(&dir);
+    let server = Server::spawn(command);
+    let (status, body) = server.send("POST", "/api/v1/interactive/reload", "{}");
+    assert_eq!(status, 400, "{body}");
+    let why = body["error"].as_str().unwrap_or_default();
+    assert!(
+        why.starts_with("code reload is not available: ")
+            && why.contains("is not in a cargo target folder")
+            && why.contains("--reload-command"),
+        "{body}"
+    );
+    let (status, report) = server.get("/api/v1/interactive/report");
+    assert_eq!(status, 200, "it serves all the same: {report}");
+}
+
+/// At the kernel's inotify watch limit, reload on save says so and how to raise it. The
+/// limit is lowered in a user namespace of the test's own (`unshare -U -r`), so nothing
+/// else on the machine is touched.
+#[test]
+fn at_the_kernels_watch_limit_reload_on_save_warns() {
+    use std::io::{BufRead, BufReader};
+
+    let dir = crate::util::create_fresh_crate("reload-limit", PLAN);
+    let plan = build(&dir);
+    let mut child = crate::util::Interrupted(
+        Command::new("unshare")
+            .args(["-U", "-r", "sh", "-c"])
+            .arg("echo 2 > /proc/sys/user/max_inotify_watches && exec \"$0\" \"$@\"")
+            .arg(&plan)
+            .args(["-i", "0", "--runpath"])
+            .arg(dir.join("runpath"))
+            .current_dir(&dir)
+            .env("CARGO", env!("CARGO"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("unshare (util-linux) runs"),
+    );
+    let (lines, seen) = std::sync::mpsc::channel();
+    let stderr = child.0.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut read = Vec::new();
+    let warning = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match seen.recv_timeout(left) {
+            Ok(line) if line.contains("watch limit") => break line,
+            Ok(line) => read.push(line),
+            Err(_) => panic!(
+                "no warning about the watch limit; stderr:\n{}",
+                read.join("\n")
+            ),
+        }
+    };
+    assert!(
+        warning.starts_with("warning: reload on save is partial")
+            && warning.contains("2 watches")
+            && warning.contains("max_user_watches")
+            && warning.contains("Reload button"),
+        "{warning}"
+    );
 }

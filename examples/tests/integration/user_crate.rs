@@ -38,7 +38,7 @@ fn main() -> std::process::ExitCode {
 "#;
 
 fn cargo(dir: &Path, args: &[&str]) -> (i32, String) {
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("user-crate-target");
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fresh-crate-target");
     let output = Command::new(env!("CARGO"))
         .args(args)
         .current_dir(dir)

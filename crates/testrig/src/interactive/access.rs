@@ -236,7 +236,7 @@ pub(crate) async fn guard(
         return error(
             StatusCode::FORBIDDEN,
             format!(
-                "host `{host}` is not this server's (allowed: {} with port {}); if you reach it by another name, start the plan with --interactive-allow-host NAME",
+                "host `{host}` is not this server's (allowed: {} with port {}); if you reach it by another name, allow that name: start the plan with --interactive-allow-host NAME (`testrig serve`: --allow-host NAME)",
                 policy.hosts.join(", "),
                 policy.port
             ),

@@ -271,12 +271,18 @@ impl Reloader {
                     Ok(()) => added += 1,
                     Err(error) if matches!(error.kind, ErrorKind::MaxFilesWatch) => {
                         full = true;
-                        let limit =
-                            std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches")
-                                .map(|limit| limit.trim().to_string())
-                                .unwrap_or_else(|_| "?".into());
+                        // The system's limit, or a user namespace's lower one.
+                        let limit = [
+                            "/proc/sys/fs/inotify/max_user_watches",
+                            "/proc/sys/user/max_inotify_watches",
+                        ]
+                        .iter()
+                        .filter_map(|path| std::fs::read_to_string(path).ok())
+                        .filter_map(|limit| limit.trim().parse::<u64>().ok())
+                        .min()
+                        .map_or_else(|| "?".to_string(), |limit| limit.to_string());
                         eprintln!(
-                            "warning: reload on save is partial: the kernel's inotify watch limit (fs.inotify.max_user_watches = {limit}) was reached at `{}`, so saves there and in folders not yet watched are missed; raise it (e.g. `sudo sysctl fs.inotify.max_user_watches=524288`) or use the Reload button",
+                            "warning: reload on save is partial: the kernel's inotify watch limit ({limit} watches) was reached at `{}`, so saves there and in folders not yet watched are missed; raise it (e.g. `sudo sysctl fs.inotify.max_user_watches=524288`) or use the Reload button",
                             folder.display()
                         );
                     }

@@ -46,14 +46,16 @@ const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 #[derive(Clone)]
 struct AppState {
     state: Arc<InteractiveState>,
-    reloader: Option<Arc<Reloader>>,
+    /// Serves `POST /reload`, or why code reload is unavailable.
+    reloader: Result<Arc<Reloader>, String>,
 }
 
-/// Builds the router; `reloader` serves `POST /reload` (code reload), when there is one.
+/// Builds the router; `reloader` serves `POST /reload` (code reload), or says why code
+/// reload is unavailable.
 pub fn router(
     state: Arc<InteractiveState>,
     policy: AccessPolicy,
-    reloader: Option<Arc<Reloader>>,
+    reloader: Result<Arc<Reloader>, String>,
 ) -> Router {
     let app = AppState { state, reloader };
     let api = Router::new()
@@ -232,11 +234,14 @@ struct RunSelection {
 
 /// Starts a code reload: 202 with the build command; 409 while one runs or testcases run.
 async fn post_reload(State(app): State<AppState>) -> Response {
-    let Some(reloader) = app.reloader.clone() else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "code reload is not available: the plan's build command is unknown (give it with --reload-command)",
-        );
+    let reloader = match &app.reloader {
+        Ok(reloader) => reloader.clone(),
+        Err(why) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("code reload is not available: {why}"),
+            );
+        }
     };
     match reloader.start(&app.state) {
         Ok(()) => (
