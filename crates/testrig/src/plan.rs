@@ -660,13 +660,50 @@ fn run_interactive(
             time: now(),
         });
     }
-    let code = crate::interactive::source_root()
-        .map(|root| crate::interactive::CodeState::capture(&report, Path::new(&root), &plan.name));
+    // The code as of this start: right away after a reload (it tells which results went
+    // stale), on a thread of its own otherwise, so that a large plan answers at once.
+    let code = if let Some(previous) = &previous {
+        match crate::interactive::source_root() {
+            Some(root) => {
+                let state =
+                    crate::interactive::CodeState::capture(&report, Path::new(&root), &plan.name);
+                let stale = state.stale_since(&previous.code);
+                (
+                    crate::interactive::CodeCapture::Ready(state.snapshot),
+                    stale,
+                )
+            }
+            None => (
+                crate::interactive::CodeCapture::Ready(Default::default()),
+                Default::default(),
+            ),
+        }
+    } else if options.ui.is_none() {
+        // Finding the workspace reads the binary's debug information: that too waits.
+        let skeleton = report.clone();
+        let name = plan.name.clone();
+        let capture = std::thread::spawn(move || {
+            crate::interactive::source_root()
+                .map(|root| {
+                    crate::interactive::CodeState::capture(&skeleton, Path::new(&root), &name)
+                        .snapshot
+                })
+                .unwrap_or_default()
+        });
+        (
+            crate::interactive::CodeCapture::Pending(capture),
+            Default::default(),
+        )
+    } else {
+        // A batch run shown with --ui does not reload: nothing to capture.
+        (
+            crate::interactive::CodeCapture::Ready(Default::default()),
+            Default::default(),
+        )
+    };
+    let (code, staleness) = code;
     if let Some(previous) = &previous {
-        let crate::interactive::StaleResults { stale, note } = code
-            .as_ref()
-            .map(|code| code.stale_since(&previous.code))
-            .unwrap_or_default();
+        let crate::interactive::StaleResults { stale, note } = staleness;
         let carried = crate::interactive::carry_results(&previous.report, &mut report, &stale);
         report.reload = Some(testrig_model::ReloadStatus {
             phase: testrig_model::ReloadPhase::Reloaded,
@@ -687,7 +724,7 @@ fn run_interactive(
                 crate::interactive::Reloader::new(
                     options.reload_command.as_deref(),
                     copy,
-                    code.map(|code| code.snapshot).unwrap_or_default(),
+                    code,
                     token.clone(),
                 )
             })

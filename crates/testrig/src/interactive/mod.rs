@@ -9,7 +9,8 @@ mod watch;
 
 pub use access::{AccessError, AccessPolicy, generate_token};
 pub use reload::{
-    CarriedResults, CodeSnapshot, CodeState, Handoff, Reloader, StaleResults, carry_results,
+    CarriedResults, CodeCapture, CodeSnapshot, CodeState, Handoff, Reloader, StaleResults,
+    carry_results,
 };
 pub use server::{OPENAPI, WebAssets, bind, report_router, router, serve, source_root};
 pub use state::{Cancelled, InteractiveState, LiveReport, Refusal, Update};

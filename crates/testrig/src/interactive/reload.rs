@@ -15,7 +15,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
 use testrig_model::{Event, NodeKind, ReloadPhase, ReloadStatus, Report, ReportNode};
@@ -127,8 +127,8 @@ pub struct Reloader {
     /// A save came while a build or a run was under way: reload again afterwards (handed
     /// to the next image when the reload in progress succeeds).
     pending: AtomicBool,
-    /// The code as of this image's start.
-    code: CodeSnapshot,
+    /// The code as of this image's start, captured off the start-up path.
+    code: Mutex<CodeCapture>,
     /// The server's access token, handed to the next image.
     token: Option<String>,
 }
@@ -138,7 +138,7 @@ impl Reloader {
     pub fn new(
         command: Option<&str>,
         listener: TcpListener,
-        code: CodeSnapshot,
+        code: CodeCapture,
         token: Option<String>,
     ) -> Result<Reloader, String> {
         let exe = std::env::current_exe()
@@ -168,9 +168,25 @@ impl Reloader {
             workspace: OnceLock::new(),
             listener,
             pending: AtomicBool::new(false),
-            code,
+            code: Mutex::new(code),
             token,
         })
+    }
+
+    /// The code as of this image's start, waiting for its capture if it is still running.
+    fn code(&self) -> CodeSnapshot {
+        let mut code = self
+            .code
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let captured =
+            match std::mem::replace(&mut *code, CodeCapture::Ready(CodeSnapshot::default())) {
+                CodeCapture::Ready(snapshot) => snapshot,
+                // A capture that panicked knows nothing: every result counts as changed.
+                CodeCapture::Pending(capture) => capture.join().unwrap_or_default(),
+            };
+        *code = CodeCapture::Ready(captured.clone());
+        captured
     }
 
     /// The plan's workspace, found from its binary the first time it is asked for.
@@ -512,7 +528,7 @@ impl Reloader {
             listener_fd: self.listener.as_raw_fd(),
             report,
             drivers: state.handoff_drivers(),
-            code: self.code.clone(),
+            code: self.code(),
             build_seconds,
             rebuild_pending: self.pending.load(Ordering::SeqCst),
             token: self.token.clone(),
@@ -614,6 +630,16 @@ pub fn carry_results(
     new.plan.recompute();
     carried.removed = previous.len();
     carried
+}
+
+/// The code snapshot of an image: ready, or still being captured on a thread of its own
+/// (fingerprinting every testcase's file takes a while on a large plan, and a fresh start
+/// should answer at once).
+pub enum CodeCapture {
+    /// Captured.
+    Ready(CodeSnapshot),
+    /// Being captured.
+    Pending(std::thread::JoinHandle<CodeSnapshot>),
 }
 
 /// What an image knew of its code when it started, handed to the next one to tell which
@@ -901,7 +927,7 @@ mod tests {
         let reloader = Reloader::new(
             Some(&format!("sh {}", script.display())),
             listener,
-            CodeSnapshot::default(),
+            CodeCapture::Ready(CodeSnapshot::default()),
             None,
         )
         .unwrap();

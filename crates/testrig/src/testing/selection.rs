@@ -218,33 +218,25 @@ impl Selection {
     /// that matches nothing is an error that lists what exists; libtest filters that match
     /// nothing give an empty selection, as libtest does (cargo passes them to every target).
     pub fn build(tests: &[MultiTest], filter: &Filter) -> Result<Selection, PlanError> {
-        let full = Selection::full(tests);
+        // Cases move from the full selection into the kept one: a plan of 10,000 testcases
+        // would otherwise build each of them twice.
         let mut selection = Selection::default();
-        for test in &full.tests {
-            let mut kept_test = SelectedTest {
-                suites: Vec::new(),
-                ..test.clone()
-            };
-            for suite in &test.suites {
-                let mut kept_suite = SelectedSuite {
-                    cases: Vec::new(),
-                    ..suite.clone()
-                };
-                for case in &suite.cases {
-                    if let Some(case) = filter.select(&test.name, &suite.name, case) {
-                        kept_suite.cases.push(case);
-                    }
-                }
-                if !kept_suite.cases.is_empty() {
-                    kept_test.suites.push(kept_suite);
+        for mut test in Selection::full(tests).tests {
+            for mut suite in std::mem::take(&mut test.suites) {
+                suite.cases = std::mem::take(&mut suite.cases)
+                    .into_iter()
+                    .filter_map(|case| filter.select(&test.name, &suite.name, case))
+                    .collect();
+                if !suite.cases.is_empty() {
+                    test.suites.push(suite);
                 }
             }
-            if !kept_test.suites.is_empty() {
-                selection.tests.push(kept_test);
+            if !test.suites.is_empty() {
+                selection.tests.push(test);
             }
         }
         if selection.tests.is_empty() && (!filter.patterns.is_empty() || has_tags(filter)) {
-            return Err(PlanError(nothing_matches(&full, filter)));
+            return Err(PlanError(nothing_matches(&Selection::full(tests), filter)));
         }
         Ok(selection)
     }
@@ -368,7 +360,7 @@ impl Selection {
 }
 
 impl Filter {
-    fn select(&self, test: &str, suite: &str, case: &SelectedCase) -> Option<SelectedCase> {
+    fn select(&self, test: &str, suite: &str, mut case: SelectedCase) -> Option<SelectedCase> {
         let name = case.libtest_name.as_str();
         let name_matches = |filter: &String| {
             if self.exact {
@@ -383,7 +375,7 @@ impl Filter {
         if self.skip.iter().any(name_matches) {
             return None;
         }
-        if !self.patterns.is_empty() && !self.patterns.iter().any(|p| p.matches(test, suite, case))
+        if !self.patterns.is_empty() && !self.patterns.iter().any(|p| p.matches(test, suite, &case))
         {
             return None;
         }
@@ -394,7 +386,6 @@ impl Filter {
         if !self.tags_all.iter().all(has) {
             return None;
         }
-        let mut case = case.clone();
         match self.ignored {
             IgnoredMode::Skip => {}
             IgnoredMode::Only if !case.ignored => return None,
