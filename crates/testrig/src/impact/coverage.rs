@@ -154,6 +154,16 @@ pub fn reset_counters() {
     runtime::reset_counters();
 }
 
+/// Whether no counter moved since the last reset: most windows between testcases run no
+/// instrumented code, and this answers without copying anything. False in an
+/// uninstrumented binary (there is nothing to tell).
+pub fn counters_are_zero() -> bool {
+    #[cfg(testrig_coverage)]
+    return runtime::counters_are_zero();
+    #[cfg(not(testrig_coverage))]
+    false
+}
+
 /// Copies the counters, after a testcase. The first call also checks the raw version and
 /// copies the data and names sections, which later snapshots share.
 #[cfg(testrig_coverage)]
@@ -230,6 +240,15 @@ mod runtime {
         // bumped concurrently by another thread would race, as with any instrumented code;
         // the recorder runs testcases one at a time for that reason.
         unsafe { __llvm_profile_reset_counters() }
+    }
+
+    pub(super) fn counters_are_zero() -> bool {
+        let Ok((begin, len)) = counters_bounds() else {
+            return false;
+        };
+        // SAFETY: as in `snapshot`: `begin` and `len` describe the live counters section,
+        // read through raw pointers without creating a reference.
+        (0..len).all(|index| unsafe { begin.add(index).read() } == 0)
     }
 
     pub(super) fn snapshot() -> Result<CounterSnapshot, CoverageError> {

@@ -20,7 +20,7 @@ use std::path::Path;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 /// Version of the tables below; a database of another version is rebuilt.
-pub const DATABASE_VERSION: u32 = 2;
+pub const DATABASE_VERSION: u32 = 3;
 
 /// A source unit as stored: its key, whether it is a function, its file and fingerprint.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -186,16 +186,16 @@ impl ImpactDatabase {
                 // One transaction: one journal and sync instead of one per statement.
                 "begin;
                  create table if not exists meta (key text primary key, value text not null);
-                 create table if not exists testcases (uid text primary key, failed integer not null,
-                     inputs text not null);
+                 create table if not exists testcases (id integer primary key, uid text not null unique,
+                     failed integer not null, inputs text not null);
                  create table if not exists fingerprints (id integer primary key, unit text not null,
                      fingerprint text not null, unique (unit, fingerprint));
                  create table if not exists digests (id integer primary key, file text not null,
                      digest text not null, unique (file, digest));
-                 create table if not exists testcase_units (uid text not null, fingerprint integer not null,
-                     primary key (uid, fingerprint)) without rowid;
-                 create table if not exists testcase_files (uid text not null, digest integer not null,
-                     primary key (uid, digest)) without rowid;
+                 create table if not exists testcase_units (testcase integer not null,
+                     fingerprint integer not null, primary key (testcase, fingerprint)) without rowid;
+                 create table if not exists testcase_files (testcase integer not null,
+                     digest integer not null, primary key (testcase, digest)) without rowid;
                  create index if not exists testcase_units_by_fingerprint on testcase_units (fingerprint);
                  create index if not exists testcase_files_by_digest on testcase_files (digest);
                  commit;",
@@ -279,7 +279,7 @@ impl ImpactDatabase {
         let mut statement = self
             .connection
             .prepare(&format!(
-                "select uid from {} where {} = ?1",
+                "select testcases.uid from {} join testcases on testcases.id = testcase where {} = ?1",
                 table.link_table(),
                 table.link_column()
             ))
@@ -360,50 +360,67 @@ impl ImpactDatabase {
     ) -> Result<(), String> {
         let transaction = self.connection.transaction().map_err(sql)?;
         let write = |transaction: &rusqlite::Transaction| -> rusqlite::Result<()> {
+            // Testcase ids by UID, as stored before this run.
+            let mut known: HashMap<String, i64> = {
+                let mut statement = transaction.prepare("select uid, id from testcases")?;
+                let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            let mut delete_units =
+                transaction.prepare("delete from testcase_units where testcase = ?1")?;
+            let mut delete_files =
+                transaction.prepare("delete from testcase_files where testcase = ?1")?;
             if let Some(plan) = plan {
-                let gone: Vec<String> = {
-                    let mut statement = transaction.prepare("select uid from testcases")?;
-                    let uids = statement.query_map([], |row| row.get::<_, String>(0))?;
-                    uids.filter(|uid| uid.as_ref().is_ok_and(|uid| !plan.contains(uid)))
-                        .collect::<rusqlite::Result<_>>()?
-                };
+                let gone: Vec<String> = known
+                    .keys()
+                    .filter(|uid| !plan.contains(*uid))
+                    .cloned()
+                    .collect();
+                let mut delete_testcase =
+                    transaction.prepare("delete from testcases where id = ?1")?;
                 for uid in gone {
-                    for table in ["testcases", "testcase_units", "testcase_files"] {
-                        transaction
-                            .execute(&format!("delete from {table} where uid = ?1"), [&uid])?;
+                    if let Some(id) = known.remove(&uid) {
+                        delete_units.execute(params![id])?;
+                        delete_files.execute(params![id])?;
+                        delete_testcase.execute(params![id])?;
                     }
                 }
             }
-            // Prepared once: a first run records every testcase of the plan.
-            let mut delete_units =
-                transaction.prepare("delete from testcase_units where uid = ?1")?;
-            let mut delete_files =
-                transaction.prepare("delete from testcase_files where uid = ?1")?;
-            let mut insert_testcase = transaction.prepare(
-                "insert or replace into testcases (uid, failed, inputs) values (?1, ?2, ?3)",
-            )?;
+            let mut update_testcase = transaction
+                .prepare("update testcases set failed = ?2, inputs = ?3 where id = ?1")?;
+            let mut insert_testcase = transaction
+                .prepare("insert into testcases (uid, failed, inputs) values (?1, ?2, ?3)")?;
             let mut ids = PairIds::default();
-            let links = [Pairs::Units, Pairs::Files].map(|table| {
-                format!(
-                    "insert or ignore into {} (uid, {}) values (?1, ?2)",
+            let link = |table: Pairs| {
+                transaction.prepare(&format!(
+                    "insert or ignore into {} (testcase, {}) values (?1, ?2)",
                     table.link_table(),
                     table.link_column()
-                )
-            });
+                ))
+            };
+            let (mut link_units, mut link_files) = (link(Pairs::Units)?, link(Pairs::Files)?);
             for (uid, record) in ran {
-                delete_units.execute(params![uid])?;
-                delete_files.execute(params![uid])?;
-                insert_testcase.execute(params![
-                    uid,
-                    if record.failed { "1" } else { "0" },
-                    record.inputs
-                ])?;
-                for (table, entries) in
-                    [(Pairs::Units, &record.units), (Pairs::Files, &record.files)]
-                {
-                    let mut link = transaction.prepare_cached(&links[table as usize])?;
+                let failed = if record.failed { 1 } else { 0 };
+                let testcase = match known.get(uid) {
+                    // Re-recorded: its old links go.
+                    Some(&id) => {
+                        delete_units.execute(params![id])?;
+                        delete_files.execute(params![id])?;
+                        update_testcase.execute(params![id, failed, record.inputs])?;
+                        id
+                    }
+                    None => {
+                        insert_testcase.execute(params![uid, failed, record.inputs])?;
+                        transaction.last_insert_rowid()
+                    }
+                };
+                for (table, link, entries) in [
+                    (Pairs::Units, &mut link_units, &record.units),
+                    (Pairs::Files, &mut link_files, &record.files),
+                ] {
                     for (name, value) in entries {
-                        link.execute(params![uid, ids.id(transaction, table, name, value)?])?;
+                        let pair = ids.id(transaction, table, name, value)?;
+                        link.execute(params![testcase, pair])?;
                     }
                 }
             }
@@ -466,9 +483,10 @@ impl Pairs {
     }
 }
 
-/// The ids of the pairs met while recording, so each is looked up or inserted once.
+/// The ids of the pairs met while recording, so each is looked up or inserted once: per
+/// table, name → value → id.
 #[derive(Default)]
-struct PairIds(HashMap<(usize, String, String), i64>);
+struct PairIds([HashMap<String, HashMap<String, i64>>; 2]);
 
 impl PairIds {
     fn id(
@@ -478,8 +496,10 @@ impl PairIds {
         name: &str,
         value: &str,
     ) -> rusqlite::Result<i64> {
-        let key = (table as usize, name.to_string(), value.to_string());
-        if let Some(&id) = self.0.get(&key) {
+        if let Some(&id) = self.0[table as usize]
+            .get(name)
+            .and_then(|values| values.get(value))
+        {
             return Ok(id);
         }
         let (name_column, value_column) = table.columns();
@@ -503,7 +523,10 @@ impl PairIds {
                 transaction.last_insert_rowid()
             }
         };
-        self.0.insert(key, id);
+        self.0[table as usize]
+            .entry(name.to_string())
+            .or_default()
+            .insert(value.to_string(), id);
         Ok(id)
     }
 }

@@ -12,11 +12,11 @@ mod reload;
 mod selection;
 
 pub use build::{BUILD_SNAPSHOT_VARIABLE, BuildSnapshot, digest_hex, file_digest};
-pub(crate) use coverage::skip_exit_dump;
 pub use coverage::{
     CounterSnapshot, CoverageError, PINNED_RAW_VERSION, ProfileSections, check_version,
     is_available, raw_version, reset_counters, snapshot,
 };
+pub(crate) use coverage::{counters_are_zero, skip_exit_dump};
 pub use database::{DATABASE_VERSION, DatabaseState, ImpactDatabase, StoredUnit, TestcaseRecord};
 pub use fingerprint::{
     Fingerprints, SourceUnit, UnitKind, fingerprint_crate, fingerprint_source,

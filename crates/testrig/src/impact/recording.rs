@@ -94,8 +94,9 @@ impl AffectedRun {
         // Only files the instrumented code was compiled from can hold code a testcase
         // executed: fingerprinting those (the coverage mapping's, and every source the
         // compiler read for a workspace crate, which includes files with items only), not
-        // every file under the workspace, keeps start-up short in a large workspace.
-        let target = workspace_root.join("target");
+        // every file under the workspace, keeps start-up short in a large workspace. Code a
+        // build script generated into the target folder counts like any source: testcases
+        // execute it.
         let mut files: BTreeSet<PathBuf> = CoverageMap::current()
             .map_err(|error| error.to_string())?
             .files()
@@ -105,7 +106,7 @@ impl AffectedRun {
         files.extend(build.iter().flat_map(|build| build.files.keys().cloned()));
         let files: Vec<PathBuf> = files
             .into_iter()
-            .filter(|file| file.starts_with(workspace_root) && !file.starts_with(&target))
+            .filter(|file| file.starts_with(workspace_root))
             .filter(|file| file.extension().is_some_and(|ext| ext == "rs"))
             .collect();
         let data = build
@@ -232,19 +233,18 @@ impl AffectedRun {
     /// The record of each testcase that ran to completion: its own window and every window
     /// charged to it (the plan's, its test's, its suite's); and how many did not complete.
     fn records_of(&self, state: &RecorderState) -> (BTreeMap<String, TestcaseRecord>, usize) {
-        let charged: Vec<(&String, &Executed)> = state.windows.iter().collect();
         let mut records = BTreeMap::new();
         for (uid, recorded) in &state.records {
             let Some(own) = &recorded.executed else {
                 continue;
             };
             let mut all = own.clone();
-            for (owner, window) in &charged {
-                let owns = owner.is_empty()
-                    || uid
-                        .strip_prefix(owner.as_str())
-                        .is_some_and(|rest| rest.starts_with('/'));
-                if owns {
+            // The windows charged to it: the plan's (""), and each ancestor's (its test, its
+            // suite, …), whose UIDs are the prefixes of its own up to a `/`.
+            let ancestors =
+                std::iter::once("").chain(uid.match_indices('/').map(|(at, _)| &uid[..at]));
+            for owner in ancestors {
+                if let Some(window) = state.windows.get(owner) {
                     all.units.extend(&window.units);
                     all.files.extend(&window.files);
                 }
@@ -349,12 +349,12 @@ impl CoverageRecorder {
             let next = script.lock().ok().and_then(|mut script| script.pop_front());
             return next.ok_or_else(|| "the script ran out".to_string());
         }
-        let snapshot = snapshot().map_err(|error| error.to_string())?;
         let mut executed = Executed::default();
         // Most windows between testcases run no instrumented code at all.
-        if snapshot.counters().iter().all(|&counter| counter == 0) {
+        if crate::impact::counters_are_zero() {
             return Ok(executed);
         }
+        let snapshot = snapshot().map_err(|error| error.to_string())?;
         let functions = executed_spans(&snapshot).map_err(|error| error.to_string())?;
         reset_counters();
         let RecorderState {
