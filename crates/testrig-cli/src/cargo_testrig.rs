@@ -306,6 +306,12 @@ fn dep_info_files(text: &str) -> std::collections::BTreeSet<PathBuf> {
 }
 
 fn workspace_root() -> Result<PathBuf, String> {
+    if let Some(root) = std::env::current_dir()
+        .ok()
+        .and_then(|here| find_workspace_root(&here))
+    {
+        return Ok(root);
+    }
     let output = Command::new(cargo())
         .args(["locate-project", "--workspace", "--message-format", "plain"])
         .output()
@@ -318,6 +324,43 @@ fn workspace_root() -> Result<PathBuf, String> {
     }
     let manifest = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
     Ok(manifest.parent().unwrap_or(Path::new(".")).to_path_buf())
+}
+
+/// The workspace root as cargo finds it in the common layouts, without starting cargo (a
+/// no-change run is mostly process starts): the package is the nearest folder with a
+/// `Cargo.toml`, its workspace the nearest folder from there up whose manifest has a
+/// `[workspace]` table, or the package itself. `None` (ask cargo) when the package names
+/// its workspace with `package.workspace`.
+fn find_workspace_root(here: &Path) -> Option<PathBuf> {
+    let mut folders = here
+        .ancestors()
+        .filter(|dir| dir.join("Cargo.toml").is_file());
+    let package = folders.next()?;
+    let has_workspace_table = |dir: &Path| {
+        std::fs::read_to_string(dir.join("Cargo.toml")).is_ok_and(|text| {
+            text.lines()
+                .map(str::trim)
+                .any(|line| line == "[workspace]" || line.starts_with("[workspace."))
+        })
+    };
+    let manifest = std::fs::read_to_string(package.join("Cargo.toml")).ok()?;
+    let mut in_package = false;
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_package = line == "[package]";
+        } else if in_package && line.starts_with("workspace") && line.contains('=') {
+            return None;
+        }
+    }
+    if has_workspace_table(package) {
+        return Some(package.to_path_buf());
+    }
+    Some(
+        folders
+            .find(|dir| has_workspace_table(dir))
+            .unwrap_or(package)
+            .to_path_buf(),
+    )
 }
 
 fn cargo() -> OsString {
@@ -381,7 +424,7 @@ fn affected(args: &[String]) -> Result<ExitCode, String> {
     };
     let merged = snapshots.join(format!("plan-{}.json", std::process::id()));
     build.write(&merged)?;
-    let mut variant = run_variant(&root, build_args, &build);
+    let mut variant = run_variant(&root, &target, build_args, &build);
     for extra in &variants {
         variant.push_str("; ");
         variant.push_str(extra);
@@ -502,6 +545,52 @@ fn split_variants(args: &[String]) -> Result<(Vec<String>, Vec<String>), String>
     Ok((cargo_args, variants))
 }
 
+/// `rustc -vV` of the compiler cargo builds with (`$RUSTC`, or the `rustc` beside `$CARGO`),
+/// cached in the target folder under the compiler binary's path, size and modification
+/// time, as cargo caches it: a toolchain update replaces the binary.
+fn rustc_version(target: &Path) -> String {
+    let rustc: PathBuf = std::env::var_os("RUSTC")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("CARGO")
+                .map(|cargo| Path::new(&cargo).with_file_name("rustc"))
+                .filter(|rustc| rustc.is_file())
+        })
+        .unwrap_or_else(|| "rustc".into());
+    let key = std::fs::metadata(&rustc).ok().map(|meta| {
+        format!(
+            "{} {} {:?}",
+            rustc.display(),
+            meta.len(),
+            meta.modified().ok()
+        )
+    });
+    let cache = target.join("testrig-snapshots").join("rustc-version.txt");
+    if let Some(key) = &key
+        && let Ok(text) = std::fs::read_to_string(&cache)
+        && let Some((cached_key, version)) = text.split_once('\n')
+        && cached_key == key
+    {
+        return version.to_string();
+    }
+    let version = Command::new(&rustc)
+        .arg("-vV")
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .map(|output| String::from_utf8_lossy(&output.stdout).into_owned())
+        .unwrap_or_default();
+    if let Some(key) = key
+        && !version.is_empty()
+        && let Some(folder) = cache.parent()
+        && std::fs::create_dir_all(folder).is_ok()
+    {
+        // A cache: when it cannot be written, the next run asks rustc again.
+        let _ = std::fs::write(&cache, format!("{key}\n{version}"));
+    }
+    version
+}
+
 /// Cargo options that change what it prints or how it schedules, never the binary.
 const COSMETIC_FLAGS: [&str; 8] = [
     "-q",
@@ -529,9 +618,13 @@ fn binary_args(build_args: &[String]) -> Vec<&str> {
             rest.next();
             continue;
         }
-        if COSMETIC_OPTIONS
-            .iter()
-            .any(|option| arg.starts_with(&format!("{option}=")))
+        let jobs_attached = arg
+            .strip_prefix("-j")
+            .is_some_and(|count| !count.is_empty() && count.chars().all(|c| c.is_ascii_digit()));
+        if jobs_attached
+            || COSMETIC_OPTIONS
+                .iter()
+                .any(|option| arg.starts_with(&format!("{option}=")))
         {
             continue;
         }
@@ -544,12 +637,8 @@ fn binary_args(build_args: &[String]) -> Vec<&str> {
 /// rustc flags, the features every workspace crate was compiled with (defaults declared in
 /// any Cargo.toml included: the compiler was given them), the lock file, and the cargo
 /// arguments that can change the binary.
-fn run_variant(root: &Path, build_args: &[String], build: &BuildSnapshot) -> String {
-    let rustc = Command::new(std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()))
-        .arg("-vV")
-        .output()
-        .map(|output| String::from_utf8_lossy(&output.stdout).into_owned())
-        .unwrap_or_default();
+fn run_variant(root: &Path, target: &Path, build_args: &[String], build: &BuildSnapshot) -> String {
+    let rustc = rustc_version(target);
     let lock = std::fs::read(root.join("Cargo.lock")).unwrap_or_default();
     let lock_digest: String = Md5::digest(&lock)
         .iter()
@@ -680,5 +769,91 @@ fn report_run(outcome: Result<ExitCode, String>) {
         }
         Ok(_) => println!("cargo testrig watch: failed; waiting for changes"),
         Err(message) => println!("cargo testrig watch: {message}; waiting for changes"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout(name: &str, manifests: &[(&str, &str)]) -> PathBuf {
+        let root =
+            std::env::temp_dir().join(format!("testrig-layout-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for (folder, text) in manifests {
+            std::fs::create_dir_all(root.join(folder).join("src")).unwrap();
+            std::fs::write(root.join(folder).join("Cargo.toml"), text).unwrap();
+        }
+        root
+    }
+
+    #[test]
+    fn the_workspace_root_is_found_as_cargo_finds_it() {
+        let root = layout(
+            "members",
+            &[
+                ("", "[workspace]\nmembers = [\"crates/a\"]\n"),
+                ("crates/a", "[package]\nname = \"a\"\n"),
+            ],
+        );
+        let from_member_source = root.join("crates/a/src");
+        assert_eq!(find_workspace_root(&from_member_source), Some(root.clone()));
+        assert_eq!(find_workspace_root(&root), Some(root.clone()));
+        std::fs::remove_dir_all(&root).unwrap();
+
+        let root = layout("alone", &[("pkg", "[package]\nname = \"p\"\n")]);
+        assert_eq!(
+            find_workspace_root(&root.join("pkg/src")),
+            Some(root.join("pkg")),
+            "a package without a workspace is its own root"
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+
+        let root = layout(
+            "pointer",
+            &[(
+                "pkg",
+                "[package]\nname = \"p\"\nworkspace = \"../elsewhere\"\n",
+            )],
+        );
+        assert_eq!(
+            find_workspace_root(&root.join("pkg")),
+            None,
+            "package.workspace: ask cargo"
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn cosmetic_cargo_flags_are_no_part_of_the_variant() {
+        let args: Vec<String> = [
+            "-q",
+            "--color",
+            "never",
+            "-j4",
+            "--jobs=2",
+            "--release",
+            "--features",
+            "x",
+            "--locked",
+        ]
+        .iter()
+        .map(|arg| arg.to_string())
+        .collect();
+        assert_eq!(binary_args(&args), ["--release", "--features", "x"]);
+    }
+
+    #[test]
+    fn dep_info_names_every_dependency_once() {
+        let text = "/t/deps/a-1.d: src/lib.rs src/m.rs data/x\\ y.txt\n\nsrc/lib.rs:\nsrc/m.rs:\ndata/x\\ y.txt:\n# env-dep:OUT_DIR=/t\n";
+        let files = dep_info_files(text);
+        assert_eq!(
+            files.into_iter().collect::<Vec<_>>(),
+            [
+                PathBuf::from("data/x y.txt"),
+                PathBuf::from("src/lib.rs"),
+                PathBuf::from("src/m.rs")
+            ]
+        );
     }
 }
