@@ -152,4 +152,36 @@ mod tests {
         assert!(error.contains("build again"), "{error}");
         std::fs::remove_dir_all(dir).unwrap();
     }
+
+    #[test]
+    fn data_digests_follow_contents_not_build_folder_hashes() {
+        let package = PathBuf::from("/w/pkg");
+        let digests = |out_dir: &str, rates: &str| {
+            let mut snapshot = BuildSnapshot::default();
+            snapshot.data.insert(
+                package.clone(),
+                [
+                    (package.join("data/defaults.txt"), "d1".to_string()),
+                    (PathBuf::from(out_dir).join("rates.rs"), rates.to_string()),
+                ]
+                .into(),
+            );
+            // Merging keeps what another crate of the package read.
+            let mut other = BuildSnapshot::default();
+            other.data.insert(
+                package.clone(),
+                [(package.join("data/extra.txt"), "e1".to_string())].into(),
+            );
+            snapshot.merge(other);
+            assert_eq!(snapshot.data[&package].len(), 3);
+            snapshot.data_digests()[&package].clone()
+        };
+        let first = digests("/t/debug/build/pkg-aaaa/out", "r1");
+        assert_eq!(
+            first,
+            digests("/t/debug/build/pkg-bbbb/out", "r1"),
+            "the build folder's hash is no change"
+        );
+        assert_ne!(first, digests("/t/debug/build/pkg-aaaa/out", "r2"));
+    }
 }

@@ -1613,6 +1613,22 @@ pub fn total_area(shapes: &[Rect]) -> f64 {
     }
 
     #[test]
+    fn once_macros_and_lazy_types_mark_their_code_as_once() {
+        let mut once = BTreeSet::new();
+        let tokens: TokenStream = "thread_local! { static A: u32 = init_a(); } \
+             lazy_static! { static ref B: u32 = init_b(); } \
+             static C: std::sync::LazyLock<u32> = std::sync::LazyLock::new(|| init_c()); \
+             fn f() { ONCE.call_once(|| init_d()); plain(); }"
+            .parse()
+            .unwrap();
+        collect_once_idents(&tokens, &mut once);
+        for name in ["init_a", "init_b", "init_c", "init_d"] {
+            assert!(once.contains(name), "{name} in {once:?}");
+        }
+        assert!(!once.contains("plain"), "{once:?}");
+    }
+
+    #[test]
     fn data_compiled_into_a_package_changes_its_files_and_what_includes_it() {
         let lib = "pub const DEFAULTS: &str = include_str!(\"../data/defaults.txt\");\n\npub fn plain() -> u32 {\n    1\n}\n";
         let user = "pub fn defaults() -> &'static str {\n    crate::DEFAULTS\n}\n";
