@@ -203,35 +203,20 @@ export function morphElement(live, fresh, adopt) {
     live.checked = fresh.checked;
     live.indeterminate = fresh.indeterminate;
   }
-  // Children are matched in order, an element with the next live element of its kind: an
-  // element the fresh render adds (a badge that appears) is inserted and one it drops is
-  // removed, and the elements after it stay the same DOM nodes (a button under the
-  // pointer is not replaced). Text nodes match only in place.
   const liveChildren = [...live.childNodes];
-  let cursor = 0;
-  for (const child of [...fresh.childNodes]) {
-    let match = -1;
-    if (child.nodeType === Node.ELEMENT_NODE) {
-      for (let index = cursor; index < liveChildren.length; index += 1) {
-        if (sameKind(liveChildren[index], child)) {
-          match = index;
-          break;
-        }
-      }
-    } else if (cursor < liveChildren.length && sameKind(liveChildren[cursor], child)) {
-      match = cursor;
+  const freshChildren = [...fresh.childNodes];
+  freshChildren.forEach((child, index) => {
+    const current = liveChildren[index];
+    if (current && sameKind(current, child)) {
+      if (child.nodeType === Node.ELEMENT_NODE) morphElement(current, child, adopt);
+      else if (current.nodeValue !== child.nodeValue) current.nodeValue = child.nodeValue;
+    } else if (current) {
+      live.replaceChild(child, current);
+    } else {
+      live.appendChild(child);
     }
-    if (match < 0) {
-      live.insertBefore(child, liveChildren[cursor] || null);
-      continue;
-    }
-    for (let index = cursor; index < match; index += 1) liveChildren[index].remove();
-    const current = liveChildren[match];
-    if (child.nodeType === Node.ELEMENT_NODE) morphElement(current, child, adopt);
-    else if (current.nodeValue !== child.nodeValue) current.nodeValue = child.nodeValue;
-    cursor = match + 1;
-  }
-  for (let index = cursor; index < liveChildren.length; index += 1) liveChildren[index].remove();
+  });
+  for (let index = freshChildren.length; index < liveChildren.length; index += 1) liveChildren[index].remove();
 }
 
 function sameKind(a, b) {
