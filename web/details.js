@@ -69,8 +69,11 @@ function header(model, node, ctx) {
       h('span', { class: 'kind' }, KIND_LABELS[node.kind] || node.kind),
       h('h2', { dataset: { testid: 'details-title' } }, node.name),
       statusBadge(shown.status),
-      shown.partial ? h('span', { class: 'note', dataset: { testid: 'details-partial' } }, `${node.counts.unknown} not run`) : null,
-      runtimeBadge(node),
+      // Badges that come and go sit in a holder that is always there, so the pane's
+      // in-place morph (matched by position) never shifts the Run button after them.
+      h('span', { class: 'title-badges', dataset: { testid: 'details-badges' } },
+        shown.partial ? h('span', { class: 'note', dataset: { testid: 'details-partial' } }, `${node.counts.unknown} not run`) : null,
+        runtimeBadge(node)),
       h('span', { class: 'spacer' }),
       ctx.staticMode ? null : buttons));
 }
