@@ -19,8 +19,9 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
-use md5::{Digest, Md5};
-use testrig::impact::{BUILD_SNAPSHOT_VARIABLE, BuildSnapshot, RUN_VARIANT_VARIABLE, file_digest};
+use testrig::impact::{
+    BUILD_SNAPSHOT_VARIABLE, BuildSnapshot, RUN_VARIANT_VARIABLE, digest_hex, file_digest,
+};
 
 const WRAPPER_MARK: &str = "TESTRIG_COVERAGE_WRAPPER";
 /// The workspace root, passed to the wrapper so that it can tell the workspace's crates.
@@ -640,10 +641,7 @@ fn binary_args(build_args: &[String]) -> Vec<&str> {
 fn run_variant(root: &Path, target: &Path, build_args: &[String], build: &BuildSnapshot) -> String {
     let rustc = rustc_version(target);
     let lock = std::fs::read(root.join("Cargo.lock")).unwrap_or_default();
-    let lock_digest: String = Md5::digest(&lock)
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
+    let lock_digest = digest_hex(&lock);
     let line = |name: &str| {
         rustc
             .lines()
