@@ -21,7 +21,7 @@ use crate::export::{
     ConsoleOptions, ConsoleReporter, Verbosity, write_html_report, write_json_report,
     write_junit_reports, write_terse, write_tree,
 };
-use crate::impact::{AffectedRun, inputs_digest};
+use crate::impact::{AffectedRun, AffectedSources, inputs_digest};
 use crate::interactive::InteractiveState;
 use crate::report::ReportBuilder;
 use crate::runner::{
@@ -116,6 +116,11 @@ impl Plan {
         crate::impact::skip_exit_dump();
         validate(&self.name, &self.tests)?;
         let filter = filter_from(&options)?;
+        // Reading and fingerprinting the sources takes a while: started first.
+        let affected_sources = options
+            .affected
+            .then(|| start_affected(&self.name))
+            .transpose()?;
         let mut selection = Selection::build(&self.tests, &filter)?;
         let scope = shuffle_scope(&options.shuffle);
         let seed = scope
@@ -124,15 +129,14 @@ impl Plan {
         if let Some(seed) = seed {
             shuffle(&mut selection, scope, seed);
         }
-        let affected = if options.affected {
-            Some(select_affected(
-                &self.name,
+        let affected = match affected_sources {
+            Some(sources) => Some(select_affected(
+                sources,
                 &self.tests,
                 &mut selection,
                 &options,
-            )?)
-        } else {
-            None
+            )?),
+            None => None,
         };
         if options.dry_run {
             return Ok(RunOutcome {
@@ -167,22 +171,28 @@ impl Plan {
     }
 }
 
-/// `--affected`: narrows the selection to the affected testcases and says why.
-fn select_affected(
-    plan: &str,
-    tests: &[MultiTest],
-    selection: &mut Selection,
-    options: &Options,
-) -> Result<AffectedRun, PlanError> {
+/// `--affected`: starts reading the plan's sources.
+fn start_affected(plan: &str) -> Result<AffectedSources, PlanError> {
     let root = crate::interactive::source_root().ok_or_else(|| {
         PlanError(
             "--affected needs a cargo workspace: no Cargo.lock above the working folder".into(),
         )
     })?;
+    AffectedSources::start(plan, Path::new(&root)).map_err(PlanError)
+}
+
+/// `--affected`: narrows the selection to the affected testcases and says why.
+fn select_affected(
+    sources: AffectedSources,
+    tests: &[MultiTest],
+    selection: &mut Selection,
+    options: &Options,
+) -> Result<AffectedRun, PlanError> {
+    let root = sources.root().to_path_buf();
     let digests: BTreeMap<&str, String> = tests
         .iter()
         .map(|test| {
-            let digest = inputs_digest(Path::new(&root), &test.declared_inputs());
+            let digest = inputs_digest(&root, &test.declared_inputs());
             (test.name(), digest)
         })
         .collect();
@@ -195,16 +205,15 @@ fn select_affected(
         })
         .collect();
     // Every testcase of the plan, whatever the filters: records of the others are dropped.
-    let every_filter = Filter {
-        ignored: IgnoredMode::Include,
-        ..Filter::default()
-    };
-    let plan_testcases = Selection::build(tests, &every_filter)?
-        .cases()
-        .map(|case| case.uid.clone())
-        .collect();
-    let affected =
-        AffectedRun::prepare(plan, Path::new(&root), &uids, plan_testcases).map_err(PlanError)?;
+    // Listed only when the filters left some out.
+    let plan_count: usize = tests
+        .iter()
+        .flat_map(|test| &test.suites)
+        .map(|suite| suite.info().cases.len())
+        .sum();
+    let plan_testcases =
+        (uids.len() != plan_count).then(|| Selection::every_case_uid(tests).collect());
+    let affected = AffectedRun::prepare(sources, &uids, plan_testcases).map_err(PlanError)?;
     let selected = affected.selected();
     let total = uids.len();
     let mut out = std::io::stdout().lock();
@@ -244,7 +253,9 @@ fn select_affected(
             ),
         };
     }
-    selection.retain_cases(|case| selected.contains(&case.uid));
+    if selected.len() != total {
+        selection.retain_cases(|case| selected.contains(&case.uid));
+    }
     Ok(affected)
 }
 
@@ -359,10 +370,25 @@ fn run_selection(
         time: now(),
         interrupted: was_interrupted,
     });
+    // The records are written while the report builder catches up with the events and
+    // the reports are written: all of them only read what the run left.
+    let saving = affected
+        .zip(recorder.clone())
+        .map(|(affected, recorder)| std::thread::spawn(move || affected.save(&recorder)));
+    let saved = || {
+        saving.map(|saving| {
+            saving
+                .join()
+                .unwrap_or_else(|_| Err("the impact database writer panicked".to_string()))
+        })
+    };
     let (report, mut console) = match builder.join() {
         Ok(result) => result,
         Err(_) => {
             eprintln!("error: the report builder panicked; no report could be written");
+            if let Some(Err(error)) = saved() {
+                eprintln!("error: {error}; the next --affected run will run everything");
+            }
             return RunOutcome {
                 report: None,
                 exit_code: 2,
@@ -380,30 +406,41 @@ fn run_selection(
     } else {
         0
     };
-    if let (Some(affected), Some(recorder)) = (&affected, &recorder) {
+    let reports_written = write_reports(&report, options, &mut console);
+    if let (Some(saved), Some(recorder)) = (saved(), &recorder) {
         for problem in recorder.problems() {
             eprintln!("warning: {problem}");
         }
-        match affected.save(recorder) {
-            Ok(saved) if was_interrupted => console.note(&format!(
-                "affected: interrupted: recorded the coverage of the {} testcases that ran to completion; the others keep their previous records",
-                saved.recorded
-            )),
-            Ok(saved) if saved.incomplete > 0 => console.note(&format!(
-                "affected: recorded the coverage of {} testcases; {} that did not run to completion keep their previous records",
-                saved.recorded, saved.incomplete
-            )),
-            Ok(saved) => console.note(&format!(
-                "affected: recorded the coverage of {} testcases",
-                saved.recorded
-            )),
+        match saved {
+            Ok(saved) => {
+                if let Some(warning) = &saved.warning {
+                    eprintln!("warning: {warning}");
+                }
+                let note = if was_interrupted {
+                    format!(
+                        "affected: interrupted: recorded the coverage of the {} testcases that ran to completion; the others keep their previous records",
+                        saved.recorded
+                    )
+                } else if saved.incomplete > 0 {
+                    format!(
+                        "affected: recorded the coverage of {} testcases; {} that did not run to completion keep their previous records",
+                        saved.recorded, saved.incomplete
+                    )
+                } else {
+                    format!(
+                        "affected: recorded the coverage of {} testcases",
+                        saved.recorded
+                    )
+                };
+                console.note(&note);
+            }
             Err(error) => {
                 eprintln!("error: {error}; the next --affected run will run everything");
                 exit_code = exit_code.max(2);
             }
         }
     }
-    if !write_reports(&report, options, &mut console) && exit_code == 0 {
+    if !reports_written && exit_code == 0 {
         exit_code = 2;
     }
     console.summary(&report);

@@ -154,14 +154,29 @@ pub fn reset_counters() {
     runtime::reset_counters();
 }
 
-/// Whether no counter moved since the last reset: most windows between testcases run no
-/// instrumented code, and this answers without copying anything. False in an
-/// uninstrumented binary (there is nothing to tell).
-pub fn counters_are_zero() -> bool {
+/// What ran since the last call, for a recorder taking one window after another: the
+/// indices of the counters that moved, which are zeroed. One pass over the live counters,
+/// copying nothing but the blocks that moved, so its cost follows what ran rather than the
+/// size of the binary (most windows between testcases run no instrumented code at all).
+/// Also returns [`current_sections`], to decode the indices with.
+pub(crate) fn take_moved_counters(
+    moved: &mut Vec<usize>,
+) -> Result<(Arc<ProfileSections>, usize), CoverageError> {
     #[cfg(testrig_coverage)]
-    return runtime::counters_are_zero();
+    return runtime::take_moved_counters(moved);
     #[cfg(not(testrig_coverage))]
-    false
+    {
+        moved.clear();
+        Err(CoverageError::NotInstrumented)
+    }
+}
+
+/// The data and names sections of this process and the number of its counters.
+pub(crate) fn current_sections() -> Result<(Arc<ProfileSections>, usize), CoverageError> {
+    #[cfg(testrig_coverage)]
+    return runtime::current_sections();
+    #[cfg(not(testrig_coverage))]
+    Err(CoverageError::NotInstrumented)
 }
 
 /// Copies the counters, after a testcase. The first call also checks the raw version and
@@ -242,13 +257,44 @@ mod runtime {
         unsafe { __llvm_profile_reset_counters() }
     }
 
-    pub(super) fn counters_are_zero() -> bool {
-        let Ok((begin, len)) = counters_bounds() else {
-            return false;
-        };
-        // SAFETY: as in `snapshot`: `begin` and `len` describe the live counters section,
-        // read through raw pointers without creating a reference.
-        (0..len).all(|index| unsafe { begin.add(index).read() } == 0)
+    pub(super) fn current_sections() -> Result<(Arc<ProfileSections>, usize), CoverageError> {
+        Ok((sections()?, counters_bounds()?.1))
+    }
+
+    pub(super) fn take_moved_counters(
+        moved: &mut Vec<usize>,
+    ) -> Result<(Arc<ProfileSections>, usize), CoverageError> {
+        moved.clear();
+        let sections = sections()?;
+        let (begin, len) = counters_bounds()?;
+        const BLOCK: usize = 16;
+        let mut block = [0u64; BLOCK];
+        let mut start = 0;
+        while start < len {
+            let count = BLOCK.min(len - start);
+            // SAFETY: `begin` is the 8-aligned start of `__llvm_prf_cnts`, which holds `len`
+            // u64 counters for the life of the process (checked in `counters_bounds`), and
+            // `start + count <= len`; the copy goes to a local array through raw pointers,
+            // creating no reference to memory that instrumented code writes.
+            unsafe { std::ptr::copy_nonoverlapping(begin.add(start), block.as_mut_ptr(), count) };
+            // The OR of a block vectorizes; most blocks are zero.
+            if block[..count].iter().fold(0, |any, &value| any | value) != 0 {
+                for (offset, _) in block[..count]
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, value)| **value != 0)
+                {
+                    moved.push(start + offset);
+                    // SAFETY: the index is below `len`, inside the live counters section;
+                    // written through a raw pointer, as the runtime's own reset does. This
+                    // is all `__llvm_profile_reset_counters` does that matters here (the
+                    // MC/DC bitmaps and value-profile data it also clears are never read).
+                    unsafe { begin.cast_mut().add(start + offset).write(0) };
+                }
+            }
+            start += count;
+        }
+        Ok((sections, len))
     }
 
     pub(super) fn snapshot() -> Result<CounterSnapshot, CoverageError> {

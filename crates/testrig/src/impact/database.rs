@@ -7,20 +7,22 @@
 //! interrupted or timed-out run updates only the records of the testcases that ran to
 //! completion; the others keep theirs, and are selected by any change since they last ran.
 //! A (unit, fingerprint) pair and a (file, digest) pair are stored once and referenced by
-//! id, so the selection compares each distinct pair with the current sources once, then
-//! reads only the testcases of the pairs that changed.
+//! id, and so is what ran in a scope window (plan set-up, a test's environment, a suite's
+//! hooks) of one run: a testcase is one row holding the ids of its own pairs and of the
+//! windows charged to it. The selection compares each distinct pair with the current
+//! sources once, then decodes the id lists in one pass.
 //!
 //! Writes happen in one transaction, so an interrupted run never leaves it half-updated. A
 //! missing, corrupt or foreign-version database is reported as such; the caller then runs
 //! everything and records afresh. Reading for a selection never writes.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 /// Version of the tables below; a database of another version is rebuilt.
-pub const DATABASE_VERSION: u32 = 3;
+pub const DATABASE_VERSION: u32 = 4;
 
 /// A source unit as stored: its key, whether it is a function, its file and fingerprint.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -186,18 +188,15 @@ impl ImpactDatabase {
                 // One transaction: one journal and sync instead of one per statement.
                 "begin;
                  create table if not exists meta (key text primary key, value text not null);
-                 create table if not exists testcases (id integer primary key, uid text not null unique,
-                     failed integer not null, inputs text not null);
+                 create table if not exists testcases (uid text primary key, failed integer not null,
+                     inputs text not null, units blob not null, files blob not null,
+                     windows blob not null) without rowid;
                  create table if not exists fingerprints (id integer primary key, unit text not null,
                      fingerprint text not null, unique (unit, fingerprint));
                  create table if not exists digests (id integer primary key, file text not null,
                      digest text not null, unique (file, digest));
-                 create table if not exists testcase_units (testcase integer not null,
-                     fingerprint integer not null, primary key (testcase, fingerprint)) without rowid;
-                 create table if not exists testcase_files (testcase integer not null,
-                     digest integer not null, primary key (testcase, digest)) without rowid;
-                 create index if not exists testcase_units_by_fingerprint on testcase_units (fingerprint);
-                 create index if not exists testcase_files_by_digest on testcase_files (digest);
+                 create table if not exists windows (id integer primary key, units blob not null,
+                     files blob not null);
                  commit;",
             )
             .map_err(|error| format!("failed to create the impact database tables: {error}"))?;
@@ -222,36 +221,6 @@ impl ImpactDatabase {
         rows.map(|row| row.map_err(sql)).collect()
     }
 
-    /// Every recorded testcase with its status and inputs, and nothing of what it executed.
-    fn bare_testcases(&self) -> Result<BTreeMap<String, TestcaseRecord>, String> {
-        let mut statement = self
-            .connection
-            .prepare("select uid, failed, inputs from testcases")
-            .map_err(sql)?;
-        let rows = statement
-            .query_map([], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, i64>(1)?,
-                    row.get::<_, String>(2)?,
-                ))
-            })
-            .map_err(sql)?;
-        let mut records = BTreeMap::new();
-        for row in rows {
-            let (uid, failed, inputs) = row.map_err(sql)?;
-            records.insert(
-                uid,
-                TestcaseRecord {
-                    failed: failed == 1,
-                    inputs,
-                    ..TestcaseRecord::default()
-                },
-            );
-        }
-        Ok(records)
-    }
-
     /// The stored (unit, fingerprint) or (file, digest) pairs, by id.
     fn pairs(&self, table: Pairs) -> Result<Vec<(i64, String, String)>, String> {
         let (name, value) = table.columns();
@@ -268,46 +237,87 @@ impl ImpactDatabase {
         rows.map(|row| row.map_err(sql)).collect()
     }
 
-    /// Adds to `records` the pairs among `wanted` (id → name, value), for the testcases
-    /// that reference them.
-    fn add_pairs(
+    /// Every recorded testcase with its status and inputs, and of what it executed only
+    /// the (name, value) pairs `wanted` accepts: one pass over the pairs, the windows and
+    /// the testcases, decoding id lists, so the cost stays linear in the records.
+    fn scan(
         &self,
-        table: Pairs,
-        wanted: &[(i64, String, String)],
-        records: &mut BTreeMap<String, TestcaseRecord>,
-    ) -> Result<(), String> {
-        let mut statement = self
-            .connection
-            .prepare(&format!(
-                "select testcases.uid from {} join testcases on testcases.id = testcase where {} = ?1",
-                table.link_table(),
-                table.link_column()
-            ))
-            .map_err(sql)?;
-        for (id, name, value) in wanted {
-            let uids = statement
-                .query_map(params![id], |row| row.get::<_, String>(0))
-                .map_err(sql)?;
-            for uid in uids {
-                let record = records.entry(uid.map_err(sql)?).or_default();
-                let entries = match table {
-                    Pairs::Units => &mut record.units,
-                    Pairs::Files => &mut record.files,
-                };
-                entries.insert(name.clone(), value.clone());
-            }
+        wanted: impl Fn(Pairs, &str, &str) -> bool,
+    ) -> Result<BTreeMap<String, TestcaseRecord>, String> {
+        let mut kept: [HashMap<i64, (String, String)>; 2] = Default::default();
+        for table in [Pairs::Units, Pairs::Files] {
+            kept[table as usize] = self
+                .pairs(table)?
+                .into_iter()
+                .filter(|(_, name, value)| wanted(table, name, value))
+                .map(|(id, name, value)| (id, (name, value)))
+                .collect();
         }
-        Ok(())
+        let kept_of = |blob: &[u8], table: Pairs| -> Vec<i64> {
+            if kept[table as usize].is_empty() {
+                return Vec::new();
+            }
+            decode_ids(blob)
+                .filter(|id| kept[table as usize].contains_key(id))
+                .collect()
+        };
+        let read = || -> rusqlite::Result<BTreeMap<String, TestcaseRecord>> {
+            // Windows with a kept pair, and those pairs.
+            let mut windows: HashMap<i64, [Vec<i64>; 2]> = HashMap::new();
+            let mut statement = self
+                .connection
+                .prepare("select id, units, files from windows")?;
+            let mut rows = statement.query([])?;
+            while let Some(row) = rows.next()? {
+                let units = kept_of(blob(row, 1)?, Pairs::Units);
+                let files = kept_of(blob(row, 2)?, Pairs::Files);
+                if !units.is_empty() || !files.is_empty() {
+                    windows.insert(row.get(0)?, [units, files]);
+                }
+            }
+            let mut records = BTreeMap::new();
+            let mut statement = self
+                .connection
+                .prepare("select uid, failed, inputs, units, files, windows from testcases")?;
+            let mut rows = statement.query([])?;
+            while let Some(row) = rows.next()? {
+                let mut record = TestcaseRecord {
+                    failed: row.get::<_, i64>(1)? == 1,
+                    inputs: row.get(2)?,
+                    ..TestcaseRecord::default()
+                };
+                let mut ids = [
+                    kept_of(blob(row, 3)?, Pairs::Units),
+                    kept_of(blob(row, 4)?, Pairs::Files),
+                ];
+                if !windows.is_empty() {
+                    for window in decode_ids(blob(row, 5)?) {
+                        if let Some([units, files]) = windows.get(&window) {
+                            ids[0].extend(units);
+                            ids[1].extend(files);
+                        }
+                    }
+                }
+                for (table, entries) in [
+                    (Pairs::Units, &mut record.units),
+                    (Pairs::Files, &mut record.files),
+                ] {
+                    for id in &ids[table as usize] {
+                        if let Some((name, value)) = kept[table as usize].get(id) {
+                            entries.insert(name.clone(), value.clone());
+                        }
+                    }
+                }
+                records.insert(row.get(0)?, record);
+            }
+            Ok(records)
+        };
+        read().map_err(sql)
     }
 
     /// Every recorded testcase in full, by UID.
     pub fn testcases(&self) -> Result<BTreeMap<String, TestcaseRecord>, String> {
-        let mut records = self.bare_testcases()?;
-        for table in [Pairs::Units, Pairs::Files] {
-            let all = self.pairs(table)?;
-            self.add_pairs(table, &all, &mut records)?;
-        }
-        Ok(records)
+        self.scan(|_, _, _| true)
     }
 
     /// Every recorded testcase with its status and inputs, but only the executed units and
@@ -317,126 +327,112 @@ impl ImpactDatabase {
         units: &BTreeSet<String>,
         files: &BTreeSet<String>,
     ) -> Result<BTreeMap<String, TestcaseRecord>, String> {
-        let mut records = self.bare_testcases()?;
-        for (table, wanted) in [(Pairs::Units, units), (Pairs::Files, files)] {
-            let pairs: Vec<_> = self
-                .pairs(table)?
-                .into_iter()
-                .filter(|(_, name, _)| wanted.contains(name))
-                .collect();
-            self.add_pairs(table, &pairs, &mut records)?;
-        }
-        Ok(records)
+        self.scan(|table, name, _| match table {
+            Pairs::Units => units.contains(name),
+            Pairs::Files => files.contains(name),
+        })
     }
 
     /// Every recorded testcase with its status and inputs, and only what changed since its
     /// run: the units whose recorded fingerprint differs from `units` (unit key → current
     /// fingerprint; missing: the unit is gone), and the files whose recorded items digest
-    /// differs from `files`. Only the testcases of changed pairs are read.
+    /// differs from `files`. Each distinct pair is compared once.
     pub fn testcases_changed(
         &self,
         units: &HashMap<&str, &str>,
         files: &HashMap<&str, &str>,
     ) -> Result<BTreeMap<String, TestcaseRecord>, String> {
-        let mut records = self.bare_testcases()?;
-        for (table, current) in [(Pairs::Units, units), (Pairs::Files, files)] {
-            let changed: Vec<_> = self
-                .pairs(table)?
-                .into_iter()
-                .filter(|(_, name, value)| current.get(name.as_str()) != Some(&value.as_str()))
-                .collect();
-            self.add_pairs(table, &changed, &mut records)?;
-        }
-        Ok(records)
+        self.scan(|table, name, value| {
+            let current = match table {
+                Pairs::Units => units,
+                Pairs::Files => files,
+            };
+            current.get(name) != Some(&value)
+        })
     }
 
-    /// Replaces the records of the testcases that ran to completion, in one transaction;
-    /// the others keep theirs. With `plan`, the records of testcases that are no longer in
-    /// the plan are dropped (a testcase deleted and added back is new again).
+    /// Replaces the records of the given testcases, each on its own (no shared windows):
+    /// see [`record_run`](Self::record_run).
     pub fn record(
         &mut self,
         ran: &BTreeMap<String, TestcaseRecord>,
         plan: Option<&BTreeSet<String>>,
     ) -> Result<(), String> {
+        let in_plan = plan.map(|plan| move |uid: &str| plan.contains(uid));
+        self.record_run(
+            &RunRecords::from_records(ran),
+            in_plan
+                .as_ref()
+                .map(|in_plan| in_plan as &dyn Fn(&str) -> bool),
+        )
+    }
+
+    /// Replaces the records of the testcases that ran to completion, in one transaction;
+    /// the others keep theirs. With `in_plan`, the records of testcases that are no longer
+    /// in the plan are dropped (a testcase deleted and added back is new again). Windows and
+    /// pairs no record references any more are dropped.
+    pub fn record_run(
+        &mut self,
+        run: &RunRecords,
+        in_plan: Option<&dyn Fn(&str) -> bool>,
+    ) -> Result<(), String> {
         let transaction = self.connection.transaction().map_err(sql)?;
         let write = |transaction: &rusqlite::Transaction| -> rusqlite::Result<()> {
-            // Testcase ids by UID, as stored before this run.
-            let mut known: HashMap<String, i64> = {
-                let mut statement = transaction.prepare("select uid, id from testcases")?;
-                let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
-                rows.collect::<rusqlite::Result<_>>()?
-            };
-            let mut delete_units =
-                transaction.prepare("delete from testcase_units where testcase = ?1")?;
-            let mut delete_files =
-                transaction.prepare("delete from testcase_files where testcase = ?1")?;
-            if let Some(plan) = plan {
-                let gone: Vec<String> = known
-                    .keys()
-                    .filter(|uid| !plan.contains(*uid))
-                    .cloned()
-                    .collect();
-                let mut delete_testcase =
-                    transaction.prepare("delete from testcases where id = ?1")?;
+            if let Some(in_plan) = in_plan {
+                let gone: Vec<String> = {
+                    let mut statement = transaction.prepare("select uid from testcases")?;
+                    let rows = statement.query_map([], |row| row.get::<_, String>(0))?;
+                    rows.filter(|uid| uid.as_ref().is_ok_and(|uid| !in_plan(uid)))
+                        .collect::<rusqlite::Result<_>>()?
+                };
+                let mut delete = transaction.prepare("delete from testcases where uid = ?1")?;
                 for uid in gone {
-                    if let Some(id) = known.remove(&uid) {
-                        delete_units.execute(params![id])?;
-                        delete_files.execute(params![id])?;
-                        delete_testcase.execute(params![id])?;
-                    }
+                    delete.execute(params![uid])?;
                 }
             }
-            let mut update_testcase = transaction
-                .prepare("update testcases set failed = ?2, inputs = ?3 where id = ?1")?;
-            let mut insert_testcase = transaction
-                .prepare("insert into testcases (uid, failed, inputs) values (?1, ?2, ?3)")?;
-            let mut ids = PairIds::default();
-            let link = |table: Pairs| {
-                transaction.prepare(&format!(
-                    "insert or ignore into {} (testcase, {}) values (?1, ?2)",
-                    table.link_table(),
-                    table.link_column()
+            let unit_ids = pair_ids(transaction, Pairs::Units, &run.units)?;
+            let file_ids = pair_ids(transaction, Pairs::Files, &run.files)?;
+            let encode = |set: &PairSet| -> rusqlite::Result<(Vec<u8>, Vec<u8>)> {
+                Ok((
+                    encode_ids(set.units.iter().map(|&unit| unit_ids[unit as usize]))?,
+                    encode_ids(set.files.iter().map(|&file| file_ids[file as usize]))?,
                 ))
             };
-            let (mut link_units, mut link_files) = (link(Pairs::Units)?, link(Pairs::Files)?);
-            for (uid, record) in ran {
-                let failed = if record.failed { 1 } else { 0 };
-                let testcase = match known.get(uid) {
-                    // Re-recorded: its old links go.
-                    Some(&id) => {
-                        delete_units.execute(params![id])?;
-                        delete_files.execute(params![id])?;
-                        update_testcase.execute(params![id, failed, record.inputs])?;
-                        id
-                    }
-                    None => {
-                        insert_testcase.execute(params![uid, failed, record.inputs])?;
-                        transaction.last_insert_rowid()
-                    }
-                };
-                for (table, link, entries) in [
-                    (Pairs::Units, &mut link_units, &record.units),
-                    (Pairs::Files, &mut link_files, &record.files),
-                ] {
-                    for (name, value) in entries {
-                        let pair = ids.id(transaction, table, name, value)?;
-                        link.execute(params![testcase, pair])?;
-                    }
+            let mut window_ids = Vec::with_capacity(run.windows.len());
+            {
+                let mut insert =
+                    transaction.prepare("insert into windows (units, files) values (?1, ?2)")?;
+                for window in &run.windows {
+                    let (units, files) = encode(window)?;
+                    insert.execute(params![units, files])?;
+                    window_ids.push(transaction.last_insert_rowid());
                 }
             }
-            // Pairs no record references any more.
-            for table in [Pairs::Units, Pairs::Files] {
-                transaction.execute(
-                    &format!(
-                        "delete from {} where id not in (select {} from {})",
-                        table.table(),
-                        table.link_column(),
-                        table.link_table()
-                    ),
-                    [],
+            let mut upsert = transaction.prepare(
+                "insert into testcases (uid, failed, inputs, units, files, windows)
+                 values (?1, ?2, ?3, ?4, ?5, ?6)
+                 on conflict (uid) do update set failed = excluded.failed,
+                     inputs = excluded.inputs, units = excluded.units, files = excluded.files,
+                     windows = excluded.windows",
+            )?;
+            for testcase in &run.testcases {
+                let (units, files) = encode(&testcase.own)?;
+                let windows = encode_ids(
+                    testcase
+                        .windows
+                        .iter()
+                        .map(|&window| window_ids[window as usize]),
                 )?;
+                upsert.execute(params![
+                    testcase.uid,
+                    i64::from(testcase.failed),
+                    testcase.inputs,
+                    units,
+                    files,
+                    windows
+                ])?;
             }
-            Ok(())
+            collect_garbage(transaction)
         };
         write(&transaction)
             .map_err(|error| format!("failed to record the run in the impact database: {error}"))?;
@@ -444,6 +440,231 @@ impl ImpactDatabase {
             .commit()
             .map_err(|error| format!("failed to commit the impact database: {error}"))
     }
+}
+
+/// One run's records in the form they are stored: each distinct (unit, fingerprint) and
+/// (file, digest) pair once, and what ran in each scope window (plan set-up, a test's
+/// environment, a suite's hooks) once, referenced by every testcase it is charged to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunRecords {
+    /// (unit key, fingerprint) pairs, referenced by index.
+    pub units: Vec<(String, String)>,
+    /// (file, items digest) pairs, referenced by index.
+    pub files: Vec<(String, String)>,
+    /// What ran in each scope window, referenced by index.
+    pub windows: Vec<PairSet>,
+    /// The testcases that ran to completion.
+    pub testcases: Vec<RunTestcase>,
+}
+
+/// Indices into [`RunRecords::units`] and [`RunRecords::files`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PairSet {
+    /// Unit pairs.
+    pub units: Vec<u32>,
+    /// File pairs.
+    pub files: Vec<u32>,
+}
+
+/// One testcase's record in a [`RunRecords`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunTestcase {
+    /// Its UID.
+    pub uid: String,
+    /// Whether it failed or errored.
+    pub failed: bool,
+    /// Hash of the non-source inputs of its test.
+    pub inputs: String,
+    /// What its own window (body and pre/post-testcase hooks) executed.
+    pub own: PairSet,
+    /// The scope windows charged to it, as indices into [`RunRecords::windows`].
+    pub windows: Vec<u32>,
+}
+
+impl RunRecords {
+    /// Records given one by one, each with everything it executed as its own.
+    pub fn from_records(records: &BTreeMap<String, TestcaseRecord>) -> RunRecords {
+        let mut run = RunRecords::default();
+        let mut indices: [HashMap<(&str, &str), u32>; 2] = Default::default();
+        for (uid, record) in records {
+            let mut own = PairSet::default();
+            for (table, entries) in [(Pairs::Units, &record.units), (Pairs::Files, &record.files)] {
+                let pairs = match table {
+                    Pairs::Units => &mut run.units,
+                    Pairs::Files => &mut run.files,
+                };
+                for (name, value) in entries {
+                    let index =
+                        *indices[table as usize]
+                            .entry((name, value))
+                            .or_insert_with(|| {
+                                pairs.push((name.clone(), value.clone()));
+                                (pairs.len() - 1) as u32
+                            });
+                    match table {
+                        Pairs::Units => own.units.push(index),
+                        Pairs::Files => own.files.push(index),
+                    }
+                }
+            }
+            run.testcases.push(RunTestcase {
+                uid: uid.clone(),
+                failed: record.failed,
+                inputs: record.inputs.clone(),
+                own,
+                windows: Vec::new(),
+            });
+        }
+        run
+    }
+}
+
+#[cfg(test)]
+impl RunRecords {
+    /// Each testcase's record with its windows folded in, as the database reads it back.
+    pub(crate) fn expand(&self) -> BTreeMap<String, TestcaseRecord> {
+        let pairs = |set: &PairSet, record: &mut TestcaseRecord| {
+            for &unit in &set.units {
+                let (key, fingerprint) = &self.units[unit as usize];
+                record.units.insert(key.clone(), fingerprint.clone());
+            }
+            for &file in &set.files {
+                let (key, digest) = &self.files[file as usize];
+                record.files.insert(key.clone(), digest.clone());
+            }
+        };
+        self.testcases
+            .iter()
+            .map(|testcase| {
+                let mut record = TestcaseRecord {
+                    failed: testcase.failed,
+                    inputs: testcase.inputs.clone(),
+                    ..TestcaseRecord::default()
+                };
+                pairs(&testcase.own, &mut record);
+                for &window in &testcase.windows {
+                    pairs(&self.windows[window as usize], &mut record);
+                }
+                (testcase.uid.clone(), record)
+            })
+            .collect()
+    }
+}
+
+/// The id of each pair, inserting the new ones. The stored pairs are read in one pass
+/// first: looking each one up (or upserting it) costs a statement per pair.
+fn pair_ids(
+    transaction: &rusqlite::Transaction,
+    table: Pairs,
+    pairs: &[(String, String)],
+) -> rusqlite::Result<Vec<i64>> {
+    let (name, value) = table.columns();
+    let mut stored: HashMap<(String, String), i64> = HashMap::new();
+    {
+        let mut statement = transaction.prepare(&format!(
+            "select id, {name}, {value} from {}",
+            table.table()
+        ))?;
+        let mut rows = statement.query([])?;
+        while let Some(row) = rows.next()? {
+            stored.insert((row.get(1)?, row.get(2)?), row.get(0)?);
+        }
+    }
+    let mut insert = transaction.prepare(&format!(
+        "insert into {} ({name}, {value}) values (?1, ?2)",
+        table.table()
+    ))?;
+    pairs
+        .iter()
+        .map(|pair| match stored.get(pair) {
+            Some(&id) => Ok(id),
+            None => {
+                insert.execute(params![pair.0, pair.1])?;
+                let id = transaction.last_insert_rowid();
+                stored.insert(pair.clone(), id);
+                Ok(id)
+            }
+        })
+        .collect()
+}
+
+/// Drops the windows no testcase references, then the pairs neither a testcase nor a
+/// window references.
+fn collect_garbage(transaction: &rusqlite::Transaction) -> rusqlite::Result<()> {
+    let mut used: [HashSet<i64>; 2] = Default::default();
+    let mut used_windows = HashSet::new();
+    {
+        let mut statement = transaction.prepare("select units, files, windows from testcases")?;
+        let mut rows = statement.query([])?;
+        while let Some(row) = rows.next()? {
+            used[0].extend(decode_ids(blob(row, 0)?));
+            used[1].extend(decode_ids(blob(row, 1)?));
+            used_windows.extend(decode_ids(blob(row, 2)?));
+        }
+    }
+    let stale_windows: Vec<i64> = {
+        let mut statement = transaction.prepare("select id, units, files from windows")?;
+        let mut rows = statement.query([])?;
+        let mut stale = Vec::new();
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
+            if used_windows.contains(&id) {
+                used[0].extend(decode_ids(blob(row, 1)?));
+                used[1].extend(decode_ids(blob(row, 2)?));
+            } else {
+                stale.push(id);
+            }
+        }
+        stale
+    };
+    let mut delete = transaction.prepare("delete from windows where id = ?1")?;
+    for id in stale_windows {
+        delete.execute(params![id])?;
+    }
+    for table in [Pairs::Units, Pairs::Files] {
+        let stale: Vec<i64> = {
+            let mut statement =
+                transaction.prepare(&format!("select id from {}", table.table()))?;
+            let rows = statement.query_map([], |row| row.get::<_, i64>(0))?;
+            rows.filter(|id| {
+                id.as_ref()
+                    .is_ok_and(|id| !used[table as usize].contains(id))
+            })
+            .collect::<rusqlite::Result<_>>()?
+        };
+        let mut delete =
+            transaction.prepare(&format!("delete from {} where id = ?1", table.table()))?;
+        for id in stale {
+            delete.execute(params![id])?;
+        }
+    }
+    Ok(())
+}
+
+/// Ids as stored in a blob: little-endian `u32`s, which keeps a testcase's record one row
+/// (a row per executed function was most of the cost of recording).
+fn encode_ids(ids: impl Iterator<Item = i64>) -> rusqlite::Result<Vec<u8>> {
+    let mut blob = Vec::new();
+    for id in ids {
+        let id = u32::try_from(id)
+            .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))?;
+        blob.extend_from_slice(&id.to_le_bytes());
+    }
+    Ok(blob)
+}
+
+/// The bytes of a blob column.
+fn blob<'r>(row: &'r rusqlite::Row, index: usize) -> rusqlite::Result<&'r [u8]> {
+    let value = row.get_ref(index)?;
+    value.as_bytes().map_err(|error| {
+        rusqlite::Error::FromSqlConversionFailure(index, value.data_type(), Box::new(error))
+    })
+}
+
+/// The ids of an [`encode_ids`] blob; a trailing partial id (a damaged row) is ignored.
+fn decode_ids(blob: &[u8]) -> impl Iterator<Item = i64> + '_ {
+    blob.chunks_exact(4)
+        .map(|bytes| i64::from(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])))
 }
 
 /// The two kinds of stored pair: a unit with its fingerprint, a file with its digest.
@@ -466,68 +687,6 @@ impl Pairs {
             Pairs::Units => ("unit", "fingerprint"),
             Pairs::Files => ("file", "digest"),
         }
-    }
-
-    fn link_table(self) -> &'static str {
-        match self {
-            Pairs::Units => "testcase_units",
-            Pairs::Files => "testcase_files",
-        }
-    }
-
-    fn link_column(self) -> &'static str {
-        match self {
-            Pairs::Units => "fingerprint",
-            Pairs::Files => "digest",
-        }
-    }
-}
-
-/// The ids of the pairs met while recording, so each is looked up or inserted once: per
-/// table, name → value → id.
-#[derive(Default)]
-struct PairIds([HashMap<String, HashMap<String, i64>>; 2]);
-
-impl PairIds {
-    fn id(
-        &mut self,
-        transaction: &rusqlite::Transaction,
-        table: Pairs,
-        name: &str,
-        value: &str,
-    ) -> rusqlite::Result<i64> {
-        if let Some(&id) = self.0[table as usize]
-            .get(name)
-            .and_then(|values| values.get(value))
-        {
-            return Ok(id);
-        }
-        let (name_column, value_column) = table.columns();
-        // Prepared once per table and transaction (the connection caches them).
-        let found: Option<i64> = transaction
-            .prepare_cached(&format!(
-                "select id from {} where {name_column} = ?1 and {value_column} = ?2",
-                table.table()
-            ))?
-            .query_row(params![name, value], |row| row.get(0))
-            .optional()?;
-        let id = match found {
-            Some(id) => id,
-            None => {
-                transaction
-                    .prepare_cached(&format!(
-                        "insert into {} ({name_column}, {value_column}) values (?1, ?2)",
-                        table.table()
-                    ))?
-                    .execute(params![name, value])?;
-                transaction.last_insert_rowid()
-            }
-        };
-        self.0[table as usize]
-            .entry(name.to_string())
-            .or_default()
-            .insert(value.to_string(), id);
-        Ok(id)
     }
 }
 
@@ -648,6 +807,88 @@ mod tests {
         );
         let pairs = database.pairs(Pairs::Units).unwrap();
         assert_eq!(pairs.len(), 1, "{pairs:?}");
+    }
+
+    #[test]
+    fn a_window_is_stored_once_and_kept_while_a_record_references_it() {
+        let path = temp_path("windows");
+        let (mut database, _) = ImpactDatabase::open(&path, "v1").unwrap();
+        let pairs = |units: &[(&str, &str)]| -> Vec<(String, String)> {
+            units
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect()
+        };
+        let testcase = |uid: &str, own: u32, windows: Vec<u32>| RunTestcase {
+            uid: uid.into(),
+            failed: false,
+            inputs: "i".into(),
+            own: PairSet {
+                units: vec![own],
+                files: vec![0],
+            },
+            windows,
+        };
+        // `setup` ran in the suite's window, charged to both testcases.
+        let first = RunRecords {
+            units: pairs(&[
+                ("src/lib.rs::a", "1"),
+                ("src/lib.rs::b", "1"),
+                ("src/lib.rs::setup", "old"),
+            ]),
+            files: pairs(&[("src/lib.rs", "d")]),
+            windows: vec![PairSet {
+                units: vec![2],
+                files: vec![0],
+            }],
+            testcases: vec![testcase("T/S/a", 0, vec![0]), testcase("T/S/b", 1, vec![0])],
+        };
+        database.record_run(&first, None).unwrap();
+        let records = database.testcases().unwrap();
+        assert_eq!(records, first.expand());
+        assert_eq!(records["T/S/b"].units["src/lib.rs::setup"], "old");
+        // Only `a` runs again after `setup` changed: `b` keeps the old window.
+        let second = RunRecords {
+            units: pairs(&[("src/lib.rs::a", "1"), ("src/lib.rs::setup", "new")]),
+            files: pairs(&[("src/lib.rs", "d")]),
+            windows: vec![PairSet {
+                units: vec![1],
+                files: vec![0],
+            }],
+            testcases: vec![testcase("T/S/a", 0, vec![0])],
+        };
+        database.record_run(&second, None).unwrap();
+        let changed = database
+            .testcases_changed(
+                &current(&[
+                    ("src/lib.rs::a", "1"),
+                    ("src/lib.rs::b", "1"),
+                    ("src/lib.rs::setup", "new"),
+                ]),
+                &current(&[("src/lib.rs", "d")]),
+            )
+            .unwrap();
+        assert!(changed["T/S/a"].units.is_empty(), "{changed:?}");
+        assert_eq!(
+            changed["T/S/b"].units,
+            [("src/lib.rs::setup".to_string(), "old".to_string())].into()
+        );
+        // Once `b` is gone from the plan, the old window and its pair go too.
+        let only_a = |uid: &str| uid == "T/S/a";
+        database.record_run(&second, Some(&only_a)).unwrap();
+        let windows: i64 = database
+            .connection
+            .query_row("select count(*) from windows", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(windows, 1);
+        let units: Vec<String> = database
+            .pairs(Pairs::Units)
+            .unwrap()
+            .into_iter()
+            .map(|(_, name, value)| format!("{name} {value}"))
+            .collect();
+        assert_eq!(units.len(), 2, "{units:?}");
+        assert!(!units.contains(&"src/lib.rs::setup old".to_string()));
     }
 
     #[test]

@@ -154,8 +154,17 @@ pub fn unit_for_span<'a>(
 
 /// [`unit_for_span`], as an index into `units`.
 pub fn unit_index_for_span(units: &[SourceUnit], file: &str, lines: (u32, u32)) -> Option<usize> {
+    innermost_unit(units.iter().enumerate(), file, lines)
+}
+
+/// [`unit_index_for_span`] among `candidates` (index, unit).
+fn innermost_unit<'a>(
+    candidates: impl Iterator<Item = (usize, &'a SourceUnit)>,
+    file: &str,
+    lines: (u32, u32),
+) -> Option<usize> {
     let mut best: Option<(usize, &SourceUnit)> = None;
-    for (index, unit) in units.iter().enumerate() {
+    for (index, unit) in candidates {
         let contains = unit.kind == UnitKind::Function
             && unit.file == file
             && unit.lines.0 <= lines.0
@@ -169,17 +178,67 @@ pub fn unit_index_for_span(units: &[SourceUnit], file: &str, lines: (u32, u32)) 
     best.map(|(index, _)| index)
 }
 
+/// The function units of each file sorted by first line, to map many spans without
+/// scanning every unit.
+pub(crate) struct UnitsByFile<'a> {
+    units: &'a [SourceUnit],
+    by_file: HashMap<&'a str, Vec<usize>>,
+}
+
+impl<'a> UnitsByFile<'a> {
+    pub(crate) fn new(units: &'a [SourceUnit]) -> UnitsByFile<'a> {
+        let mut by_file: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (index, unit) in units.iter().enumerate() {
+            if unit.kind == UnitKind::Function {
+                by_file.entry(unit.file.as_str()).or_default().push(index);
+            }
+        }
+        for indices in by_file.values_mut() {
+            indices.sort_by_key(|&index| (units[index].lines.0, index));
+        }
+        UnitsByFile { units, by_file }
+    }
+
+    /// [`unit_index_for_span`]: the candidates are those starting at or before the span,
+    /// and the innermost one that contains it starts last (nested fns start inside their
+    /// parent), so only units sharing that first line need comparing.
+    pub(crate) fn unit_for_span(&self, file: &str, lines: (u32, u32)) -> Option<usize> {
+        let candidates = self.by_file.get(file)?;
+        let end = candidates.partition_point(|&index| self.units[index].lines.0 <= lines.0);
+        let mut best: Option<usize> = None;
+        for &index in candidates[..end].iter().rev() {
+            let unit = &self.units[index];
+            if let Some(found) = best
+                && unit.lines.0 < self.units[found].lines.0
+            {
+                break;
+            }
+            let contains = lines.1 <= unit.lines.1;
+            let smaller = best.is_none_or(|found| {
+                let found = &self.units[found];
+                unit.lines.1 - unit.lines.0 < found.lines.1 - found.lines.0
+            });
+            if contains && smaller {
+                best = Some(index);
+            }
+        }
+        best
+    }
+}
+
 /// Runs `parse` on a thread of its own: proc-macro2 keeps the text of every parsed file in a
 /// thread-local map until the thread ends (and wraps at 4 GiB), which a watch loop would
 /// otherwise grow forever on the caller's thread.
+/// syn recurses per nesting level: parser threads get the main thread's usual stack.
+pub(crate) const PARSER_STACK: usize = 8 << 20;
+
 fn on_parser_thread<T: Send>(
     parse: impl FnOnce() -> Result<T, String> + Send,
 ) -> Result<T, String> {
     std::thread::scope(|scope| {
         std::thread::Builder::new()
             .name("testrig-fingerprint".into())
-            // syn recurses per nesting level; give it the main thread's usual stack.
-            .stack_size(8 << 20)
+            .stack_size(PARSER_STACK)
             .spawn_scoped(scope, parse)
             .map_err(|err| format!("starting the parser thread: {err}"))?
             .join()
@@ -346,10 +405,18 @@ impl Walker<'_> {
         if !nested {
             // The header only (attributes, inner ones included, and `mod name`): the
             // content's items are units of their own.
-            let mut header = module.clone();
-            if let Some((_, items)) = &mut header.content {
-                items.clear();
-            }
+            let header = ItemMod {
+                attrs: module.attrs.clone(),
+                vis: module.vis.clone(),
+                unsafety: module.unsafety,
+                mod_token: module.mod_token,
+                ident: module.ident.clone(),
+                content: module
+                    .content
+                    .as_ref()
+                    .map(|(brace, _)| (*brace, Vec::new())),
+                semi: module.semi,
+            };
             self.push(
                 path,
                 name.clone(),
@@ -368,8 +435,23 @@ impl Walker<'_> {
         let segment = impl_segment(block);
         if !nested {
             // Attributes, header, associated consts and types; the methods are units.
-            let mut rest = block.clone();
-            rest.items.retain(|item| !matches!(item, ImplItem::Fn(_)));
+            // Built field by field: cloning the block would copy every method too.
+            let rest = ItemImpl {
+                attrs: block.attrs.clone(),
+                modifiers: block.modifiers.clone(),
+                unsafety: block.unsafety,
+                impl_token: block.impl_token,
+                generics: block.generics.clone(),
+                trait_: block.trait_.clone(),
+                self_ty: block.self_ty.clone(),
+                brace_token: block.brace_token,
+                items: block
+                    .items
+                    .iter()
+                    .filter(|item| !matches!(item, ImplItem::Fn(_)))
+                    .cloned()
+                    .collect(),
+            };
             self.push(
                 path,
                 segment.clone(),
@@ -535,7 +617,73 @@ pub fn fingerprint_workspace(
     files: &[PathBuf],
     data: &BTreeMap<PathBuf, String>,
 ) -> Result<Fingerprints, String> {
-    let sources = read_sources(root, files)?;
+    WorkspaceSources::read(root, files, data)?.fingerprint()
+}
+
+/// The sources [`fingerprint_workspace`] works on, read, with the digest of each: what was
+/// compiled can be checked at once, and the parse (tens of milliseconds for a large file)
+/// can run on a thread of its own while testcases run.
+#[derive(Debug)]
+pub struct WorkspaceSources {
+    root: PathBuf,
+    sources: Vec<(String, String)>,
+    data: BTreeMap<PathBuf, String>,
+    contents: BTreeMap<String, String>,
+}
+
+impl WorkspaceSources {
+    /// Reads `files` (see [`fingerprint_workspace`]).
+    pub fn read(
+        root: &Path,
+        files: &[PathBuf],
+        data: &BTreeMap<PathBuf, String>,
+    ) -> Result<WorkspaceSources, String> {
+        let sources = read_sources(root, files)?;
+        let contents = sources
+            .iter()
+            .map(|(key, source)| (key.clone(), md5_hex(source.as_bytes())))
+            .collect();
+        Ok(WorkspaceSources {
+            root: root.to_path_buf(),
+            sources,
+            data: data.clone(),
+            contents,
+        })
+    }
+
+    /// Per file: the MD5 of its bytes as read.
+    pub fn contents(&self) -> &BTreeMap<String, String> {
+        &self.contents
+    }
+
+    /// Fingerprints the sources on a parser thread and waits.
+    pub fn fingerprint(self) -> Result<Fingerprints, String> {
+        on_parser_thread(|| self.fingerprint_here())
+    }
+
+    /// Fingerprints the sources on the calling thread, which must have a stack of
+    /// [`PARSER_STACK`] and end soon after (see [`fingerprint`](Self::fingerprint)).
+    pub(crate) fn fingerprint_on_this_thread(self) -> Result<Fingerprints, String> {
+        self.fingerprint_here()
+    }
+
+    fn fingerprint_here(self) -> Result<Fingerprints, String> {
+        let WorkspaceSources {
+            root,
+            sources,
+            data,
+            contents,
+        } = self;
+        fold_fingerprints(&root, &sources, &data, contents)
+    }
+}
+
+fn fold_fingerprints(
+    root: &Path,
+    sources: &[(String, String)],
+    data: &BTreeMap<PathBuf, String>,
+    contents: BTreeMap<String, String>,
+) -> Result<Fingerprints, String> {
     // The package a file belongs to: the deepest package folder holding it.
     let package_data = |file: &str| {
         let path = root.join(file);
@@ -544,15 +692,13 @@ pub fn fingerprint_workspace(
             .max_by_key(|(folder, _)| folder.as_os_str().len())
             .map(|(_, digest)| digest.as_str())
     };
-    on_parser_thread(|| {
+    {
         let mut units = Vec::new();
         let mut names = Vec::new();
-        let mut contents = BTreeMap::new();
-        for (key, source) in &sources {
+        for (key, source) in sources {
             let (file_units, file_names) = parse_units(key, source)?;
             units.extend(file_units);
             names.extend(file_names);
-            contents.insert(key.clone(), md5_hex(source.as_bytes()));
         }
         for (unit, unit_names) in units.iter_mut().zip(&names) {
             let includes = unit_names
@@ -634,7 +780,7 @@ pub fn fingerprint_workspace(
             items,
             contents,
         })
-    })
+    }
 }
 
 /// The graph of items (units that define names) and the items each one names, condensed
@@ -1448,6 +1594,25 @@ pub fn total_area(shapes: &[Rect]) -> f64 {
         let after =
             units(&NESTED.replace("fn helper() {}", "struct Local;\n        fn helper() {}"));
         assert_eq!(keys(&all), keys(&after));
+    }
+
+    #[test]
+    fn the_per_file_index_maps_every_span_as_the_full_scan_does() {
+        // Two fns on one line as well as nesting: the later one in source order wins.
+        let source = format!("{NESTED}fn a() {{}} fn b() {{}}\n");
+        let all = units(&source);
+        let index = UnitsByFile::new(&all);
+        let last = source.lines().count() as u32 + 1;
+        for first in 1..=last {
+            for end in first..=last {
+                assert_eq!(
+                    index.unit_for_span("src/a.rs", (first, end)),
+                    unit_index_for_span(&all, "src/a.rs", (first, end)),
+                    "lines {first}-{end}"
+                );
+            }
+        }
+        assert_eq!(index.unit_for_span("src/b.rs", (1, 1)), None);
     }
 
     #[test]

@@ -145,6 +145,33 @@ impl CounterIndex {
         Ok(CounterIndex { functions })
     }
 
+    /// The positions (dense, stable for one binary) of the functions owning the counters
+    /// at `moved` (sorted indices), each once.
+    pub fn owners(&self, moved: &[usize]) -> Vec<usize> {
+        let mut owners: Vec<usize> = Vec::new();
+        for &counter in moved {
+            // Functions are sorted by their first counter and do not overlap.
+            let owner = self
+                .functions
+                .partition_point(|(first, _, _)| *first <= counter)
+                .checked_sub(1)
+                .filter(|&index| counter < self.functions[index].1);
+            if let Some(owner) = owner
+                && owners.last() != Some(&owner)
+            {
+                owners.push(owner);
+            }
+        }
+        owners
+    }
+
+    /// The function at a position [`owners`](Self::owners) returned.
+    pub fn function(&self, position: usize) -> Option<FunctionRef> {
+        self.functions
+            .get(position)
+            .map(|(_, _, function)| *function)
+    }
+
     /// The functions with any nonzero counter in `counters`.
     pub fn executed(&self, counters: &[u64]) -> Vec<FunctionRef> {
         let mut executed = Vec::new();
@@ -382,11 +409,11 @@ fn spans_of<'m>(
 
 /// The name table of the running executable, decoded on first use.
 fn current_names(
-    snapshot: &CounterSnapshot,
+    sections: &ProfileSections,
 ) -> Result<&'static HashMap<u64, String>, CoverageError> {
     static NAMES: OnceLock<Result<HashMap<u64, String>, CoverageError>> = OnceLock::new();
     NAMES
-        .get_or_init(|| decode_names(&snapshot.sections().names))
+        .get_or_init(|| decode_names(&sections.names))
         .as_ref()
         .map_err(Clone::clone)
 }
@@ -396,7 +423,11 @@ fn current_names(
 pub fn executed_functions(
     snapshot: &CounterSnapshot,
 ) -> Result<Vec<ExecutedFunction>, CoverageError> {
-    decode(snapshot, CoverageMap::current()?, current_names(snapshot)?)
+    decode(
+        snapshot,
+        CoverageMap::current()?,
+        current_names(snapshot.sections())?,
+    )
 }
 
 /// The executed functions of a snapshot taken in this process with their spans, unsorted
@@ -405,16 +436,51 @@ pub fn executed_spans(
     snapshot: &CounterSnapshot,
 ) -> Result<Vec<(FunctionRef, &'static FunctionSpan)>, CoverageError> {
     // The sections of this process never change: index them once.
-    static INDEX: OnceLock<Result<CounterIndex, CoverageError>> = OnceLock::new();
-    let index = INDEX
-        .get_or_init(|| CounterIndex::new(snapshot.sections(), snapshot.counters().len()))
-        .as_ref()
-        .map_err(Clone::clone)?;
+    let index = current_index(snapshot.sections(), snapshot.counters().len())?;
     spans_of(
         index.executed(snapshot.counters()),
         CoverageMap::current()?,
-        current_names(snapshot)?,
+        current_names(snapshot.sections())?,
     )
+}
+
+/// The counter index of the running executable, built on first use.
+fn current_index(
+    sections: &ProfileSections,
+    counters: usize,
+) -> Result<&'static CounterIndex, CoverageError> {
+    static INDEX: OnceLock<Result<CounterIndex, CoverageError>> = OnceLock::new();
+    INDEX
+        .get_or_init(|| CounterIndex::new(sections, counters))
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// Takes what ran in this process since the last call (see
+/// [`take_moved_counters`](crate::impact::coverage::take_moved_counters)): the positions
+/// of the functions that ran, to map with [`position_span`] once each.
+pub(crate) fn take_executed_positions(moved: &mut Vec<usize>) -> Result<Vec<usize>, CoverageError> {
+    let (sections, counters) = super::coverage::take_moved_counters(moved)?;
+    if moved.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(current_index(&sections, counters)?.owners(moved))
+}
+
+/// The function at `position` of this process's counter index with its source span;
+/// `None` for the capture code's own functions.
+pub(crate) fn position_span(
+    position: usize,
+) -> Result<Option<&'static FunctionSpan>, CoverageError> {
+    let (sections, counters) = super::coverage::current_sections()?;
+    let function = current_index(&sections, counters)?
+        .function(position)
+        .ok_or_else(|| CoverageError::Malformed(format!("no function at position {position}")))?;
+    let names = current_names(&sections)?;
+    Ok(spans_of(vec![function], CoverageMap::current()?, names)?
+        .into_iter()
+        .next()
+        .map(|(_, span)| span))
 }
 
 /// Reads one `__llvm_covmap` section: per codegen unit, an 8-aligned header

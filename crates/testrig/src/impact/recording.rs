@@ -17,17 +17,18 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock, mpsc};
+use std::thread::JoinHandle;
 
 use testrig_model::Status;
 
 use crate::impact::build::{BUILD_SNAPSHOT_VARIABLE, BuildSnapshot};
-use crate::impact::coverage::{check_version, is_available, reset_counters, snapshot};
-use crate::impact::database::{DatabaseState, ImpactDatabase, TestcaseRecord};
+use crate::impact::coverage::{check_version, is_available};
+use crate::impact::database::{DatabaseState, ImpactDatabase, PairSet, RunRecords, RunTestcase};
 use crate::impact::fingerprint::{
-    SourceUnit, UnitKind, fingerprint_workspace, source_key, unit_index_for_span,
+    Fingerprints, PARSER_STACK, UnitKind, UnitsByFile, WorkspaceSources, source_key,
 };
-use crate::impact::profile::{CoverageMap, FunctionRef, executed_spans};
+use crate::impact::profile::{CoverageMap, FunctionSpan, position_span, take_executed_positions};
 use crate::impact::reload::database_path;
 use crate::impact::selection::{Reason, select};
 use crate::runner::{TestcaseObserver, interrupted};
@@ -43,13 +44,16 @@ pub struct AffectedRun {
     root: PathBuf,
     database_path: PathBuf,
     variant: String,
-    units: Vec<SourceUnit>,
-    /// The items digest of each fingerprinted file.
-    items: BTreeMap<String, String>,
+    /// The sources' fingerprints; computed while the testcases run when nothing needs them
+    /// to select (there is no database yet), since only recording does.
+    fingerprints: OnceLock<Fingerprints>,
+    pending: Mutex<Option<JoinHandle<FingerprintOutcome>>>,
+    /// Why the fingerprints computed while the testcases ran could not be.
+    late_problem: Mutex<Option<String>>,
     /// The inputs digest of each testcase's test, stored with what it executed.
     inputs: BTreeMap<String, String>,
     /// Every testcase of the plan, whatever the filters: records of others are dropped.
-    plan_testcases: BTreeSet<String>,
+    plan_testcases: Option<BTreeSet<String>>,
     /// Every testcase of the plan with why it is selected (empty: not affected).
     pub reasons: BTreeMap<String, Vec<Reason>>,
     /// Why everything runs, when it does (no usable database, unparsable sources).
@@ -59,86 +63,170 @@ pub struct AffectedRun {
 }
 
 /// What a save wrote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Saved {
     /// Testcases that ran to completion and got new records.
     pub recorded: usize,
     /// Testcases that started but did not complete: they keep their previous records.
     pub incomplete: usize,
+    /// Why the records hold files but no functions (the sources could not be
+    /// fingerprinted): the next run selects every testcase again.
+    pub warning: Option<String>,
 }
 
-impl AffectedRun {
-    /// Reads the sources and the database and decides what runs. `testcases` are the UIDs of
-    /// every testcase the other filters selected, each with the digest of its test's
-    /// declared inputs ([`inputs_digest`](crate::impact::inputs_digest)); `plan_testcases`
-    /// every testcase of the plan. Nothing is written.
-    pub fn prepare(
-        plan: &str,
-        workspace_root: &Path,
-        testcases: &BTreeMap<String, String>,
-        plan_testcases: BTreeSet<String>,
-    ) -> Result<AffectedRun, String> {
+/// The first half of `--affected`, started before the plan's selection is built: reads
+/// the build snapshot and the sources the binary was compiled from, and fingerprints them on
+/// a thread of its own; [`AffectedRun::prepare`] waits for the fingerprints only when the
+/// selection needs them (recording alone can wait until the testcases have run).
+#[derive(Debug)]
+pub struct AffectedSources {
+    plan: String,
+    root: PathBuf,
+    checked: mpsc::Receiver<Result<SourceCheck, String>>,
+    fingerprints: JoinHandle<FingerprintOutcome>,
+}
+
+/// What the fingerprint thread ends with: `None` when the sources could not be read.
+type FingerprintOutcome = Option<Result<Fingerprints, String>>;
+
+/// What the reading of the sources found, before they are fingerprinted.
+#[derive(Debug)]
+struct SourceCheck {
+    /// Why the sources could not be read.
+    unreadable: Option<String>,
+    /// Which sources differ from what the binary was compiled from.
+    not_recording: Option<String>,
+}
+
+impl AffectedSources {
+    /// Starts reading and fingerprinting the sources of `plan` under `workspace_root`.
+    pub fn start(plan: &str, workspace_root: &Path) -> Result<AffectedSources, String> {
         if !is_available() {
             return Err(format!(
                 "--affected needs a plan built with coverage instrumentation: run it with `cargo testrig affected --test <name>` (plan `{plan}` was built without it)"
             ));
         }
         check_version().map_err(|error| error.to_string())?;
-        let variant = std::env::var(RUN_VARIANT_VARIABLE).unwrap_or_else(|_| "default".to_string());
-        let database_path = database_path(workspace_root, plan, &variant);
-        let mut everything = None;
-        let build = match std::env::var_os(BUILD_SNAPSHOT_VARIABLE) {
-            Some(path) => Some(BuildSnapshot::read(Path::new(&path))?),
-            None => None,
-        };
-        // Only files the instrumented code was compiled from can hold code a testcase
-        // executed: fingerprinting those (the coverage mapping's, and every source the
-        // compiler read for a workspace crate, which includes files with items only), not
-        // every file under the workspace, keeps start-up short in a large workspace. Code a
-        // build script generated into the target folder counts like any source: testcases
-        // execute it.
-        let mut files: BTreeSet<PathBuf> = CoverageMap::current()
-            .map_err(|error| error.to_string())?
-            .files()
-            .into_iter()
-            .map(Path::to_path_buf)
-            .collect();
-        files.extend(build.iter().flat_map(|build| build.files.keys().cloned()));
-        let files: Vec<PathBuf> = files
-            .into_iter()
-            .filter(|file| file.starts_with(workspace_root))
-            .filter(|file| file.extension().is_some_and(|ext| ext == "rs"))
-            .collect();
-        let data = build
-            .as_ref()
-            .map(BuildSnapshot::data_digests)
-            .unwrap_or_default();
-        let fingerprints = match fingerprint_workspace(workspace_root, &files, &data) {
-            Ok(fingerprints) => fingerprints,
-            Err(error) => {
-                everything = Some(format!("the sources could not be fingerprinted ({error})"));
-                Default::default()
-            }
-        };
-        let not_recording = build.as_ref().and_then(|build| {
-            let changed: Vec<String> = build
-                .files
-                .iter()
-                .filter_map(|(path, digest)| {
-                    let key = source_key(workspace_root, path)?;
-                    let now = fingerprints.contents.get(&key)?;
-                    (now != digest).then_some(key)
-                })
-                .collect();
-            (!changed.is_empty()).then(|| {
-                format!(
-                    "{} changed since the plan was built; run again to record",
-                    changed.join(", ")
-                )
+        let (send, checked) = mpsc::channel();
+        let root = workspace_root.to_path_buf();
+        let fingerprints = std::thread::Builder::new()
+            .name("testrig-fingerprint".into())
+            .stack_size(PARSER_STACK)
+            .spawn(move || match read_sources(&root) {
+                Ok((sources, check)) => {
+                    let _ = send.send(Ok(check));
+                    sources.map(WorkspaceSources::fingerprint_on_this_thread)
+                }
+                Err(error) => {
+                    let _ = send.send(Err(error));
+                    None
+                }
             })
-        });
+            .map_err(|error| format!("failed to start the source reader: {error}"))?;
+        Ok(AffectedSources {
+            plan: plan.to_string(),
+            root: workspace_root.to_path_buf(),
+            checked,
+            fingerprints,
+        })
+    }
+
+    /// The workspace root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+/// Reads the build snapshot and the sources to fingerprint, and checks them against what
+/// was compiled.
+fn read_sources(root: &Path) -> Result<(Option<WorkspaceSources>, SourceCheck), String> {
+    let build = match std::env::var_os(BUILD_SNAPSHOT_VARIABLE) {
+        Some(path) => Some(BuildSnapshot::read(Path::new(&path))?),
+        None => None,
+    };
+    // Only files the instrumented code was compiled from can hold code a testcase
+    // executed: fingerprinting those (the coverage mapping's, and every source the compiler
+    // read for a workspace crate, which includes files with items only), not every file
+    // under the workspace, keeps start-up short in a large workspace. Code a build script
+    // generated into the target folder counts like any source: testcases execute it.
+    let mut files: BTreeSet<PathBuf> = CoverageMap::current()
+        .map_err(|error| error.to_string())?
+        .files()
+        .into_iter()
+        .map(Path::to_path_buf)
+        .collect();
+    files.extend(build.iter().flat_map(|build| build.files.keys().cloned()));
+    let files: Vec<PathBuf> = files
+        .into_iter()
+        .filter(|file| file.starts_with(root))
+        .filter(|file| file.extension().is_some_and(|ext| ext == "rs"))
+        .collect();
+    let data = build
+        .as_ref()
+        .map(BuildSnapshot::data_digests)
+        .unwrap_or_default();
+    let sources = match WorkspaceSources::read(root, &files, &data) {
+        Ok(sources) => sources,
+        Err(error) => {
+            let check = SourceCheck {
+                unreadable: Some(format!("the sources could not be fingerprinted ({error})")),
+                not_recording: None,
+            };
+            return Ok((None, check));
+        }
+    };
+    let not_recording = build.as_ref().and_then(|build| {
+        let contents = sources.contents();
+        let changed: Vec<String> = build
+            .files
+            .iter()
+            .filter_map(|(path, digest)| {
+                let key = source_key(root, path)?;
+                let now = contents.get(&key)?;
+                (now != digest).then_some(key)
+            })
+            .collect();
+        (!changed.is_empty()).then(|| {
+            format!(
+                "{} changed since the plan was built; run again to record",
+                changed.join(", ")
+            )
+        })
+    });
+    let check = SourceCheck {
+        unreadable: None,
+        not_recording,
+    };
+    Ok((Some(sources), check))
+}
+
+impl AffectedRun {
+    /// Reads the database and decides what runs. `testcases` are the UIDs of every
+    /// testcase the other filters selected, each with the digest of its test's declared
+    /// inputs ([`inputs_digest`](crate::impact::inputs_digest)); `plan_testcases` every
+    /// testcase of the plan (`None` when the filters selected all of them). Nothing is
+    /// written.
+    pub fn prepare(
+        sources: AffectedSources,
+        testcases: &BTreeMap<String, String>,
+        plan_testcases: Option<BTreeSet<String>>,
+    ) -> Result<AffectedRun, String> {
+        let AffectedSources {
+            plan,
+            root,
+            checked,
+            fingerprints: pending,
+        } = sources;
+        let workspace_root = root.as_path();
+        let check = checked
+            .recv()
+            .map_err(|_| "the source reader stopped unexpectedly".to_string())??;
+        let variant = std::env::var(RUN_VARIANT_VARIABLE).unwrap_or_else(|_| "default".to_string());
+        let database_path = database_path(workspace_root, &plan, &variant);
+        let mut everything = check.unreadable;
+        let not_recording = check.not_recording;
         let (database, state) = ImpactDatabase::open_to_select(&database_path, &variant)?;
-        match state {
+        match &state {
             DatabaseState::Ready => {}
             DatabaseState::Missing => {
                 everything.get_or_insert_with(|| {
@@ -149,8 +237,22 @@ impl AffectedRun {
                 everything.get_or_insert(format!("the impact database was unusable: {reason}"));
             }
         }
-        let reasons = match (&everything, database) {
-            (None, Some(database)) => {
+        let fingerprints = OnceLock::new();
+        let mut pending = Some(pending);
+        if state == DatabaseState::Ready && everything.is_none() {
+            // Selecting compares them with the records: needed now.
+            match pending.take().map(join_fingerprints) {
+                Some(Some(Ok(done))) => {
+                    let _ = fingerprints.set(done);
+                }
+                Some(Some(Err(error))) => {
+                    everything = Some(format!("the sources could not be fingerprinted ({error})"));
+                }
+                _ => {}
+            }
+        }
+        let reasons = match (&everything, database, fingerprints.get()) {
+            (None, Some(database), Some(fingerprints)) => {
                 let units: HashMap<&str, &str> = fingerprints
                     .units
                     .iter()
@@ -170,11 +272,12 @@ impl AffectedRun {
                 .collect(),
         };
         Ok(AffectedRun {
-            root: workspace_root.to_path_buf(),
+            root: root.clone(),
             database_path,
             variant,
-            units: fingerprints.units,
-            items: fingerprints.items,
+            fingerprints,
+            pending: Mutex::new(pending),
+            late_problem: Mutex::new(None),
             inputs: testcases.clone(),
             plan_testcases,
             reasons,
@@ -183,6 +286,40 @@ impl AffectedRun {
         })
     }
 
+    /// The sources' fingerprints, waiting for them when they are computed in the
+    /// background; empty when they could not be (records then hold files only, whose
+    /// digests never match, so the next run selects everything again).
+    fn fingerprints(&self) -> &Fingerprints {
+        self.fingerprints.get_or_init(|| {
+            let pending = self
+                .pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            match pending.and_then(join_fingerprints) {
+                Some(Ok(fingerprints)) => fingerprints,
+                Some(Err(error)) => {
+                    *self
+                        .late_problem
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(format!(
+                        "the sources could not be fingerprinted ({error}): the records hold no functions, so the next --affected run runs everything"
+                    ));
+                    Fingerprints::default()
+                }
+                None => Fingerprints::default(),
+            }
+        })
+    }
+}
+
+fn join_fingerprints(thread: JoinHandle<FingerprintOutcome>) -> FingerprintOutcome {
+    thread
+        .join()
+        .unwrap_or_else(|_| Some(Err("the source parser panicked".to_string())))
+}
+
+impl AffectedRun {
     /// UIDs of the selected testcases.
     pub fn selected(&self) -> BTreeSet<String> {
         self.reasons
@@ -201,8 +338,6 @@ impl AffectedRun {
     /// The recorder to attach to the run.
     pub fn recorder(&self) -> CoverageRecorder {
         CoverageRecorder {
-            root: self.root.clone(),
-            units: self.units.clone(),
             state: Mutex::new(RecorderState::default()),
             problems: Mutex::new(Vec::new()),
             #[cfg(test)]
@@ -220,62 +355,117 @@ impl AffectedRun {
                 "nothing was recorded: the coverage of `{problem}` could not be read"
             ));
         }
-        let (records, incomplete) = self.records_of(&state);
+        let (records, incomplete) = self.records_of(&state, self.fingerprints());
         drop(state);
         let (mut database, _) = ImpactDatabase::open(&self.database_path, &self.variant)?;
-        database.record(&records, Some(&self.plan_testcases))?;
+        let in_plan = |uid: &str| match &self.plan_testcases {
+            Some(plan) => plan.contains(uid),
+            None => self.inputs.contains_key(uid),
+        };
+        database.record_run(&records, Some(&in_plan))?;
         Ok(Saved {
-            recorded: records.len(),
+            recorded: records.testcases.len(),
             incomplete,
+            warning: self
+                .late_problem
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
         })
     }
 
-    /// The record of each testcase that ran to completion: its own window and every window
-    /// charged to it (the plan's, its test's, its suite's); and how many did not complete.
-    fn records_of(&self, state: &RecorderState) -> (BTreeMap<String, TestcaseRecord>, usize) {
-        let mut records = BTreeMap::new();
+    /// The record of each testcase that ran to completion: its own window and the windows
+    /// charged to it (the plan's, its test's, its suite's), each window stored once; and
+    /// how many did not complete. Executed functions are mapped to units here, once each.
+    fn records_of(
+        &self,
+        state: &RecorderState,
+        fingerprints: &Fingerprints,
+    ) -> (RunRecords, usize) {
+        let mut run = RunRecords::default();
+        let by_file = UnitsByFile::new(&fingerprints.units);
+        let mut keys: HashMap<&Path, Option<String>> = HashMap::new();
+        let mut file_pairs: HashMap<String, u32> = HashMap::new();
+        let mut unit_pairs: HashMap<usize, u32> = HashMap::new();
+        // Per executed function: its file and unit pairs (`None`: not the user's source).
+        let pairs: Vec<Option<(u32, Option<u32>)>> = state
+            .spans
+            .iter()
+            .map(|span| {
+                // Dependencies and the standard library are not the user's sources.
+                let file = keys
+                    .entry(span.file.as_path())
+                    .or_insert_with(|| source_key(&self.root, &span.file))
+                    .clone()?;
+                let unit = by_file.unit_for_span(&file, span.lines).map(|unit| {
+                    *unit_pairs.entry(unit).or_insert_with(|| {
+                        let unit = &fingerprints.units[unit];
+                        run.units.push((unit.key.clone(), unit.fingerprint.clone()));
+                        (run.units.len() - 1) as u32
+                    })
+                });
+                let digest = fingerprints.items.get(&file).cloned().unwrap_or_default();
+                let file = *file_pairs.entry(file.clone()).or_insert_with(|| {
+                    run.files.push((file, digest));
+                    (run.files.len() - 1) as u32
+                });
+                Some((file, unit))
+            })
+            .collect();
+        let pair_set = |functions: &[u32]| {
+            let mut set = PairSet::default();
+            for &(file, unit) in functions.iter().filter_map(|&f| pairs[f as usize].as_ref()) {
+                set.files.push(file);
+                set.units.extend(unit);
+            }
+            for ids in [&mut set.units, &mut set.files] {
+                ids.sort_unstable();
+                ids.dedup();
+            }
+            set
+        };
+        let mut window_of: HashMap<&str, u32> = HashMap::new();
+        for (owner, functions) in &state.windows {
+            let functions: Vec<u32> = functions.iter().copied().collect();
+            let window = pair_set(&functions);
+            if window.units.is_empty() && window.files.is_empty() {
+                continue;
+            }
+            run.windows.push(window);
+            window_of.insert(owner, (run.windows.len() - 1) as u32);
+        }
+        run.testcases.reserve(state.records.len());
+        // Testcases come in UID order, so those of one suite follow each other: the windows
+        // of the last parent are reused.
+        let mut last: Option<(&str, Vec<u32>)> = None;
         for (uid, recorded) in &state.records {
             let Some(own) = &recorded.executed else {
                 continue;
             };
-            let mut all = own.clone();
-            // The windows charged to it: the plan's (""), and each ancestor's (its test, its
-            // suite, …), whose UIDs are the prefixes of its own up to a `/`.
-            let ancestors =
-                std::iter::once("").chain(uid.match_indices('/').map(|(at, _)| &uid[..at]));
-            for owner in ancestors {
-                if let Some(window) = state.windows.get(owner) {
-                    all.units.extend(&window.units);
-                    all.files.extend(&window.files);
+            let parent = uid.rsplit_once('/').map_or("", |(parent, _)| parent);
+            let windows = match &last {
+                Some((last_parent, windows)) if *last_parent == parent => windows.clone(),
+                _ => {
+                    // The windows charged to it: the plan's (""), and each ancestor's (its
+                    // test, its suite, …), whose UIDs are the prefixes of its own up to a `/`.
+                    let windows: Vec<u32> = std::iter::once("")
+                        .chain(uid.match_indices('/').map(|(at, _)| &uid[..at]))
+                        .filter_map(|owner| window_of.get(owner).copied())
+                        .collect();
+                    last = Some((parent, windows.clone()));
+                    windows
                 }
-            }
-            let record = TestcaseRecord {
-                failed: recorded.failed,
-                units: all
-                    .units
-                    .iter()
-                    .map(|&unit| {
-                        let unit = &self.units[unit];
-                        (unit.key.clone(), unit.fingerprint.clone())
-                    })
-                    .collect(),
-                files: all
-                    .files
-                    .iter()
-                    .map(|&file| {
-                        let file = &state.files[file];
-                        (
-                            file.clone(),
-                            self.items.get(file).cloned().unwrap_or_default(),
-                        )
-                    })
-                    .collect(),
-                inputs: self.inputs.get(uid).cloned().unwrap_or_default(),
             };
-            records.insert(uid.clone(), record);
+            run.testcases.push(RunTestcase {
+                uid: uid.clone(),
+                failed: recorded.failed,
+                inputs: self.inputs.get(uid).cloned().unwrap_or_default(),
+                own: pair_set(own),
+                windows,
+            });
         }
-        let incomplete = state.records.len() - records.len();
-        (records, incomplete)
+        let incomplete = state.records.len() - run.testcases.len();
+        (run, incomplete)
     }
 }
 
@@ -283,48 +473,46 @@ impl AffectedRun {
 /// scope around the testcases.
 #[derive(Debug)]
 pub struct CoverageRecorder {
-    root: PathBuf,
-    units: Vec<SourceUnit>,
     state: Mutex<RecorderState>,
     problems: Mutex<Vec<String>>,
     /// What each window executed, in order, instead of the counters (unit tests).
     #[cfg(test)]
-    script: Option<Mutex<std::collections::VecDeque<Executed>>>,
+    script: Option<Mutex<std::collections::VecDeque<Vec<u32>>>>,
 }
 
-/// What the recorder has seen, kept as indices: a testcase runs in microseconds, so the
-/// names are only written out when the run is saved.
+/// What the recorder has seen, kept as indices: a testcase runs in microseconds, so
+/// functions are only mapped to sources and names written out when the run is saved.
 #[derive(Debug, Default)]
 struct RecorderState {
-    /// What each executed function maps to, worked out once per function: its file under
-    /// the workspace (`None` for dependencies and std) and its unit, as indices.
-    resolved: HashMap<FunctionRef, Option<(usize, Option<usize>)>>,
-    /// Source keys of the files met so far.
-    files: Vec<String>,
+    /// The counters that moved in the last window (the buffer is reused).
+    moved: Vec<usize>,
+    /// Per position in the binary's counter index: the index in `spans` of that function,
+    /// once it ran (`u32::MAX` before; capture code maps to `CAPTURE`).
+    functions: Vec<u32>,
+    /// Where each executed function is in the sources.
+    spans: Vec<&'static FunctionSpan>,
     /// Who the code running now is charged to: `""` the plan, a test or suite UID.
     owner: String,
     /// The owner to go back to when the testcase running now ends.
     outer: Option<String>,
-    /// What ran in the windows of each scope owner (plan, tests, suites).
-    windows: BTreeMap<String, Executed>,
+    /// The functions executed in the windows of each scope owner (plan, tests, suites).
+    windows: BTreeMap<String, BTreeSet<u32>>,
     /// Per testcase UID that started.
     records: BTreeMap<String, Recorded>,
     /// A window whose coverage could not be read: nothing can be recorded safely.
     broken: Option<String>,
 }
 
-/// Units and files some code executed.
-#[derive(Debug, Clone, Default)]
-struct Executed {
-    units: BTreeSet<usize>,
-    files: BTreeSet<usize>,
-}
+/// A function position not met yet, and one of the capture code's (not the user's).
+const UNSEEN: u32 = u32::MAX;
+const CAPTURE: u32 = u32::MAX - 1;
 
 #[derive(Debug)]
 struct Recorded {
     failed: bool,
-    /// `None` when it did not run to completion: its previous record stays.
-    executed: Option<Executed>,
+    /// The functions it executed; `None` when it did not run to completion: its previous
+    /// record stays.
+    executed: Option<Vec<u32>>,
 }
 
 impl CoverageRecorder {
@@ -342,41 +530,38 @@ impl CoverageRecorder {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Reads and resets the counters: what ran since the last boundary.
-    fn take(&self, state: &mut RecorderState) -> Result<Executed, String> {
+    /// Reads and resets the counters: the functions that ran since the last boundary.
+    fn take(&self, state: &mut RecorderState) -> Result<Vec<u32>, String> {
         #[cfg(test)]
         if let Some(script) = &self.script {
             let next = script.lock().ok().and_then(|mut script| script.pop_front());
             return next.ok_or_else(|| "the script ran out".to_string());
         }
-        let mut executed = Executed::default();
-        // Most windows between testcases run no instrumented code at all.
-        if crate::impact::counters_are_zero() {
-            return Ok(executed);
-        }
-        let snapshot = snapshot().map_err(|error| error.to_string())?;
-        let functions = executed_spans(&snapshot).map_err(|error| error.to_string())?;
-        reset_counters();
         let RecorderState {
-            resolved, files, ..
+            moved,
+            functions,
+            spans,
+            ..
         } = state;
-        for (function, span) in functions {
-            let target = resolved.entry(function).or_insert_with(|| {
-                // Dependencies and the standard library are not the user's sources.
-                let file = source_key(&self.root, &span.file)?;
-                let unit = unit_index_for_span(&self.units, &file, span.lines);
-                let index = match files.iter().position(|known| *known == file) {
-                    Some(index) => index,
-                    None => {
-                        files.push(file);
-                        files.len() - 1
+        let error = |error: crate::impact::CoverageError| error.to_string();
+        let positions = take_executed_positions(moved).map_err(error)?;
+        let mut executed = Vec::with_capacity(positions.len());
+        for position in positions {
+            if functions.len() <= position {
+                functions.resize(position + 1, UNSEEN);
+            }
+            if functions[position] == UNSEEN {
+                // Met for the first time: mapped to its source span once.
+                functions[position] = match position_span(position).map_err(error)? {
+                    Some(span) => {
+                        spans.push(span);
+                        (spans.len() - 1) as u32
                     }
+                    None => CAPTURE,
                 };
-                Some((index, unit))
-            });
-            if let Some((file, unit)) = *target {
-                executed.units.extend(unit);
-                executed.files.insert(file);
+            }
+            if functions[position] != CAPTURE {
+                executed.push(functions[position]);
             }
         }
         Ok(executed)
@@ -387,9 +572,10 @@ impl CoverageRecorder {
     fn close_window(&self, state: &mut RecorderState, next: Option<&str>) {
         match self.take(state) {
             Ok(executed) => {
-                let window = state.windows.entry(state.owner.clone()).or_default();
-                window.units.extend(executed.units);
-                window.files.extend(executed.files);
+                if !executed.is_empty() {
+                    let owner = state.owner.clone();
+                    state.windows.entry(owner).or_default().extend(executed);
+                }
             }
             Err(error) => {
                 let owner = if state.owner.is_empty() {
@@ -456,36 +642,59 @@ impl TestcaseObserver for CoverageRecorder {
 mod tests {
     use super::*;
 
-    fn function(file: &str, name: &str) -> SourceUnit {
+    use crate::impact::fingerprint::SourceUnit;
+
+    /// A function on line `line` of `src/lib.rs`.
+    fn function(name: &str, line: u32) -> SourceUnit {
         SourceUnit {
-            key: format!("{file}::{name}"),
+            key: format!("src/lib.rs::{name}"),
             kind: UnitKind::Function,
-            file: file.into(),
-            lines: (1, 1),
+            file: "src/lib.rs".into(),
+            lines: (line, line),
             fingerprint: format!("print of {name}"),
         }
     }
 
-    fn run(units: Vec<SourceUnit>) -> AffectedRun {
+    /// A run over functions named `names`, the n-th on line n + 1.
+    fn run(names: &[&str]) -> AffectedRun {
+        let units = names
+            .iter()
+            .zip(1..)
+            .map(|(name, line)| function(name, line))
+            .collect();
         AffectedRun {
             root: PathBuf::from("/w"),
             database_path: PathBuf::from("/w/target/testrig-impact/p/x.sqlite"),
             variant: "v".into(),
-            units,
-            items: [("src/lib.rs".to_string(), "items".to_string())].into(),
+            fingerprints: OnceLock::from(Fingerprints {
+                units,
+                items: [("src/lib.rs".to_string(), "items".to_string())].into(),
+                contents: BTreeMap::new(),
+            }),
+            pending: Mutex::new(None),
+            late_problem: Mutex::new(None),
             inputs: BTreeMap::new(),
-            plan_testcases: BTreeSet::new(),
+            plan_testcases: None,
             reasons: BTreeMap::new(),
             everything: None,
             not_recording: None,
         }
     }
 
-    fn executed(units: &[usize]) -> Executed {
-        Executed {
-            units: units.iter().copied().collect(),
-            files: [0].into(),
+    /// A recorder for `affected` that has met one function per unit, in unit order, and
+    /// takes `windows` (function indices) in turn instead of reading the counters.
+    fn scripted(affected: &AffectedRun, windows: Vec<Vec<u32>>) -> CoverageRecorder {
+        let mut recorder = affected.recorder();
+        recorder.script = Some(Mutex::new(windows.into()));
+        let mut state = recorder.lock();
+        for unit in &affected.fingerprints().units {
+            state.spans.push(Box::leak(Box::new(FunctionSpan {
+                file: PathBuf::from("/w").join(&unit.file),
+                lines: unit.lines,
+            })));
         }
+        drop(state);
+        recorder
     }
 
     #[test]
@@ -501,36 +710,26 @@ mod tests {
             "other",
             "c_body",
         ];
-        let affected = run(names
-            .iter()
-            .map(|name| function("src/lib.rs", name))
-            .collect());
-        let mut recorder = affected.recorder();
+        let affected = run(&names);
         // One entry per window, in the order the runner reports the boundaries.
-        recorder.script = Some(Mutex::new(
-            [
-                executed(&[0]), // plan set-up, before the first test
-                executed(&[1]), // T: environment start
-                executed(&[2]), // T/S: setup
-                executed(&[3]), // T/S/a (pre/post hooks included)
-                executed(&[]),  // T/S between testcases
-                executed(&[4]), // T/S/b, abandoned
-                executed(&[5]), // T/S: teardown
-                executed(&[6]), // T: environment stop
-                executed(&[]),  // plan, between tests
-                executed(&[7]), // U: another test's set-up
-                executed(&[8]), // U/S/c
-                executed(&[]),  // U
-                executed(&[]),  // the end of the run
-            ]
-            .into(),
-        ));
-        recorder
-            .state
-            .lock()
-            .unwrap()
-            .files
-            .push("src/lib.rs".into());
+        let recorder = scripted(
+            &affected,
+            vec![
+                vec![0], // plan set-up, before the first test
+                vec![1], // T: environment start
+                vec![2], // T/S: setup
+                vec![3], // T/S/a (pre/post hooks included)
+                vec![],  // T/S between testcases
+                vec![4], // T/S/b, abandoned
+                vec![5], // T/S: teardown
+                vec![6], // T: environment stop
+                vec![],  // plan, between tests
+                vec![7], // U: another test's set-up
+                vec![8], // U/S/c
+                vec![],  // U
+                vec![],  // the end of the run
+            ],
+        );
         recorder.scope("T");
         recorder.scope("T/S");
         recorder.before("T/S/a");
@@ -546,8 +745,10 @@ mod tests {
         let mut state = recorder.lock();
         recorder.close_window(&mut state, None);
         assert!(state.broken.is_none(), "{:?}", recorder.problems());
-        let (records, incomplete) = affected.records_of(&state);
+        let (run, incomplete) = affected.records_of(&state, affected.fingerprints());
         assert_eq!(incomplete, 1, "b did not complete: it keeps its old record");
+        assert_eq!(run.windows.len(), 4, "plan, T, T/S and U: each stored once");
+        let records = run.expand();
         assert_eq!(records.keys().collect::<Vec<_>>(), ["T/S/a", "U/S/c"]);
         let keys = |uid: &str| -> Vec<String> {
             records[uid]
@@ -581,19 +782,12 @@ mod tests {
 
     #[test]
     fn an_unreadable_window_records_nothing_and_a_cancelled_testcase_keeps_its_record() {
-        let affected = run(vec![function("src/lib.rs", "f")]);
-        let mut recorder = affected.recorder();
-        recorder.script = Some(Mutex::new([executed(&[]), executed(&[0])].into()));
-        recorder
-            .state
-            .lock()
-            .unwrap()
-            .files
-            .push("src/lib.rs".into());
+        let affected = run(&["f"]);
+        let recorder = scripted(&affected, vec![vec![], vec![0]]);
         recorder.before("T/S/a");
         recorder.after("T/S/a", Status::Cancelled, true);
-        let (records, incomplete) = affected.records_of(&recorder.lock());
-        assert!(records.is_empty());
+        let (run, incomplete) = affected.records_of(&recorder.lock(), affected.fingerprints());
+        assert!(run.testcases.is_empty());
         assert_eq!(incomplete, 1);
         // The script is empty now: the next window cannot be read.
         recorder.scope("T");

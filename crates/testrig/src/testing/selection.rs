@@ -241,6 +241,19 @@ impl Selection {
         Ok(selection)
     }
 
+    /// The UID of every testcase of `tests`, whatever the filters: what [`full`](Self::full)
+    /// selects, without building the rest of it.
+    pub(crate) fn every_case_uid(tests: &[MultiTest]) -> impl Iterator<Item = String> + '_ {
+        tests.iter().flat_map(|test| {
+            test.suites.iter().flat_map(move |suite| {
+                let info = suite.info();
+                info.cases
+                    .iter()
+                    .map(move |case| format!("{}/{}/{}", test.name, info.name, case.uid_leaf))
+            })
+        })
+    }
+
     /// Every testcase of the plan, with UIDs and inherited tags.
     pub fn full(tests: &[MultiTest]) -> Selection {
         let mut selection = Selection::default();
