@@ -546,10 +546,30 @@ fn split_variants(args: &[String]) -> Result<(Vec<String>, Vec<String>), String>
     Ok((cargo_args, variants))
 }
 
-/// `rustc -vV` of the compiler cargo builds with (`$RUSTC`, or the `rustc` beside `$CARGO`),
-/// cached in the target folder under the compiler binary's path, size and modification
-/// time, as cargo caches it: a toolchain update replaces the binary.
+/// `rustc -vV` of the compiler cargo built with: from cargo's own cache in the target folder
+/// (`.rustc_info.json`, which cargo clears whenever the compiler changes, so after a build it
+/// describes the compiler of that build), else asked of the compiler (`$RUSTC`, or the
+/// `rustc` beside `$CARGO`) and cached under the binary's path, size and modification time.
 fn rustc_version(target: &Path) -> String {
+    cargo_cached_rustc_version(target).unwrap_or_else(|| asked_rustc_version(target))
+}
+
+/// The `rustc -vV` output cargo cached in `target`, if any.
+fn cargo_cached_rustc_version(target: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(target.join(".rustc_info.json")).ok()?;
+    let info: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let outputs = info.get("outputs")?.as_object()?;
+    let mut versions = outputs
+        .values()
+        .filter(|output| output.get("success").and_then(serde_json::Value::as_bool) == Some(true))
+        .filter_map(|output| output.get("stdout")?.as_str())
+        .filter(|stdout| stdout.starts_with("rustc ") && stdout.contains("\nhost: "));
+    let version = versions.next()?;
+    // Two compilers in one cache would be a cache this code does not understand.
+    versions.next().is_none().then(|| version.to_string())
+}
+
+fn asked_rustc_version(target: &Path) -> String {
     let rustc: PathBuf = std::env::var_os("RUSTC")
         .map(PathBuf::from)
         .or_else(|| {
@@ -853,5 +873,28 @@ mod tests {
                 PathBuf::from("src/m.rs")
             ]
         );
+    }
+
+    #[test]
+    fn the_compiler_version_comes_from_cargos_cache_when_it_holds_one() {
+        let target = layout("rustc-info", &[]);
+        std::fs::create_dir_all(&target).unwrap();
+        assert_eq!(cargo_cached_rustc_version(&target), None, "no cache yet");
+        let version = "rustc 1.95.0 (59807616e 2026-04-14)\nbinary: rustc\nhost: x86_64-unknown-linux-gnu\nrelease: 1.95.0\n";
+        let info = serde_json::json!({
+            "rustc_fingerprint": 1,
+            "outputs": {
+                "1": { "success": true, "status": "", "code": 0, "stdout": version, "stderr": "" },
+                "2": { "success": true, "status": "", "code": 0, "stdout": "___\nlib___.rlib\n", "stderr": "" }
+            },
+            "successes": {}
+        });
+        std::fs::write(target.join(".rustc_info.json"), info.to_string()).unwrap();
+        assert_eq!(
+            cargo_cached_rustc_version(&target).as_deref(),
+            Some(version)
+        );
+        std::fs::write(target.join(".rustc_info.json"), "{ not json").unwrap();
+        assert_eq!(cargo_cached_rustc_version(&target), None);
     }
 }
