@@ -378,6 +378,12 @@ impl ImpactDatabase {
     ) -> Result<(), String> {
         let transaction = self.connection.transaction().map_err(sql)?;
         let write = |transaction: &rusqlite::Transaction| -> rusqlite::Result<()> {
+            // Into an empty database (the first run of a variant), nothing can go stale.
+            let had_records: bool = transaction.query_row(
+                "select exists (select 1 from testcases) or exists (select 1 from windows)",
+                [],
+                |row| row.get(0),
+            )?;
             if let Some(in_plan) = in_plan {
                 let gone: Vec<String> = {
                     let mut statement = transaction.prepare("select uid from testcases")?;
@@ -432,7 +438,10 @@ impl ImpactDatabase {
                     windows
                 ])?;
             }
-            collect_garbage(transaction)
+            if had_records {
+                collect_garbage(transaction)?;
+            }
+            Ok(())
         };
         write(&transaction)
             .map_err(|error| format!("failed to record the run in the impact database: {error}"))?;

@@ -542,7 +542,15 @@ impl Walker<'_> {
         let mut idents = BTreeSet::new();
         collect_idents(&tokens, &mut idents);
         let mut once = BTreeSet::new();
-        collect_once_idents(&tokens, &mut once);
+        // Only a unit that says one of the markers can hold once-code.
+        let has_marker = idents.iter().any(|ident| {
+            ONCE_METHODS.contains(&ident.as_str())
+                || ONCE_MACROS.contains(&ident.as_str())
+                || LAZY_TYPES.contains(&ident.as_str())
+        });
+        if has_marker {
+            collect_once_idents(&tokens, &mut once);
+        }
         self.names.push(UnitNames {
             defines,
             idents: idents.into_iter().collect(),

@@ -355,9 +355,10 @@ impl AffectedRun {
                 "nothing was recorded: the coverage of `{problem}` could not be read"
             ));
         }
+        // Opened while the fingerprints may still be computed.
+        let (mut database, _) = ImpactDatabase::open(&self.database_path, &self.variant)?;
         let (records, incomplete) = self.records_of(&state, self.fingerprints());
         drop(state);
-        let (mut database, _) = ImpactDatabase::open(&self.database_path, &self.variant)?;
         let in_plan = |uid: &str| match &self.plan_testcases {
             Some(plan) => plan.contains(uid),
             None => self.inputs.contains_key(uid),
