@@ -18,5 +18,14 @@ fn main() {
     }
     let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR for build scripts");
     std::fs::write(format!("{out}/suites_10x100.rs"), source).expect("OUT_DIR is writable");
+    // One parametrized testcase of 10,000 and one of 100,000 cases: a single wide node, where a
+    // report whose cost grows with the width of a node per event shows at once.
+    let values = |n: usize| (0..n).map(|v| v.to_string()).collect::<Vec<_>>().join(", ");
+    let wide = format!(
+        "/// One parametrized testcase of 10,000 cases.\n#[suite]\npub struct Wide10k;\n#[suite]\nimpl Wide10k {{\n    #[testcase(parameters(a = [{a}], b = [{a}]))]\n    fn case(&self, _env: &Env, result: &mut Recorder, a: u32, b: u32) {{\n        result.equal(a + b, b + a, \"commutes\");\n    }}\n}}\n/// One parametrized testcase of 100,000 cases.\n#[suite]\npub struct Wide100k;\n#[suite]\nimpl Wide100k {{\n    #[testcase(parameters(a = [{a}], b = [{a}], c = [{c}]))]\n    fn case(&self, _env: &Env, result: &mut Recorder, a: u32, b: u32, c: u32) {{\n        result.equal(a + b + c, c + b + a, \"commutes\");\n    }}\n}}\n",
+        a = values(100),
+        c = values(10),
+    );
+    std::fs::write(format!("{out}/wide.rs"), wide).expect("OUT_DIR is writable");
     println!("cargo::rerun-if-changed=build.rs");
 }

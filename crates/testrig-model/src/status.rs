@@ -46,9 +46,13 @@ impl Status {
         }
     }
 
-    /// The status of a parent with these two children statuses.
+    /// The status of a parent with these two children statuses: the more severe; between
+    /// two as severe, the plain one (`failed` over `xpass_strict`, `passed` over `xpass`),
+    /// so a parent's status never depends on the order of its children.
     pub fn combine(self, other: Status) -> Status {
-        if other.precedence() > self.precedence() {
+        let plain = |status: Status| matches!(status, Status::Failed | Status::Passed);
+        let rank = |status: Status| (status.precedence(), plain(status));
+        if rank(other) > rank(self) {
             other
         } else {
             self
@@ -164,6 +168,20 @@ impl Counts {
         )
     }
 
+    /// Takes back counts [`merge`](Self::merge) added (a child's, before it changed).
+    pub fn unmerge(&mut self, other: &Counts) {
+        self.total = self.total.saturating_sub(other.total);
+        self.passed = self.passed.saturating_sub(other.passed);
+        self.failed = self.failed.saturating_sub(other.failed);
+        self.error = self.error.saturating_sub(other.error);
+        self.skipped = self.skipped.saturating_sub(other.skipped);
+        self.xfail = self.xfail.saturating_sub(other.xfail);
+        self.xpass = self.xpass.saturating_sub(other.xpass);
+        self.incomplete = self.incomplete.saturating_sub(other.incomplete);
+        self.cancelled = self.cancelled.saturating_sub(other.cancelled);
+        self.unknown = self.unknown.saturating_sub(other.unknown);
+    }
+
     /// Adds another subtree's counts.
     pub fn merge(&mut self, other: &Counts) {
         self.total += other.total;
@@ -182,6 +200,32 @@ impl Counts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn combining_statuses_does_not_depend_on_their_order() {
+        let all = [
+            Status::Passed,
+            Status::Failed,
+            Status::Error,
+            Status::Skipped,
+            Status::Xfail,
+            Status::Xpass,
+            Status::XpassStrict,
+            Status::Incomplete,
+            Status::Cancelled,
+            Status::Unknown,
+        ];
+        for a in all {
+            for b in all {
+                assert_eq!(a.combine(b), b.combine(a), "{a:?} {b:?}");
+                for c in all {
+                    assert_eq!(a.combine(b).combine(c), a.combine(b.combine(c)));
+                }
+            }
+        }
+        assert_eq!(Status::XpassStrict.combine(Status::Failed), Status::Failed);
+        assert_eq!(Status::Xpass.combine(Status::Passed), Status::Passed);
+    }
 
     #[test]
     fn combine_prefers_the_most_severe_status() {
