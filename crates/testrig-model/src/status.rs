@@ -32,6 +32,20 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, in declaration order.
+    pub const ALL: [Status; 10] = [
+        Status::Passed,
+        Status::Failed,
+        Status::Error,
+        Status::Skipped,
+        Status::Xfail,
+        Status::Xpass,
+        Status::XpassStrict,
+        Status::Incomplete,
+        Status::Cancelled,
+        Status::Unknown,
+    ];
+
     /// How severe a status is when folding children into a parent; higher wins.
     pub fn precedence(self) -> u8 {
         match self {
@@ -203,18 +217,7 @@ mod tests {
 
     #[test]
     fn combining_statuses_does_not_depend_on_their_order() {
-        let all = [
-            Status::Passed,
-            Status::Failed,
-            Status::Error,
-            Status::Skipped,
-            Status::Xfail,
-            Status::Xpass,
-            Status::XpassStrict,
-            Status::Incomplete,
-            Status::Cancelled,
-            Status::Unknown,
-        ];
+        let all = Status::ALL;
         for a in all {
             for b in all {
                 assert_eq!(a.combine(b), b.combine(a), "{a:?} {b:?}");
