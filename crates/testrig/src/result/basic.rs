@@ -146,8 +146,8 @@ impl ErrorExpectation {
     /// The error message must match `pattern` somewhere (anchor with `^…$` for the whole
     /// message). An invalid pattern makes the assertion fail and says why.
     pub fn pattern(pattern: &str) -> ErrorExpectation {
-        let compiled =
-            Regex::new(pattern).map_err(|error| format!("invalid regex /{pattern}/: {error}"));
+        let compiled = super::pattern::compiled(pattern)
+            .map_err(|error| format!("invalid regex /{pattern}/: {error}"));
         ErrorExpectation {
             kind: ExpectationKind::Pattern(compiled),
         }

@@ -62,7 +62,7 @@ impl Comparator {
     /// Passes when `pattern` matches somewhere in the actual value's text (strings without
     /// quotes, other values as JSON); anchor with `^…$` to match the whole value.
     pub fn regex(pattern: &str) -> Comparator {
-        match Regex::new(pattern) {
+        match super::pattern::compiled(pattern) {
             Ok(regex) => Comparator {
                 kind: ComparatorKind::Regex(regex),
             },

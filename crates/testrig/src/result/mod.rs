@@ -3,6 +3,7 @@
 mod basic;
 mod comparator;
 mod dict;
+mod pattern;
 mod recorder;
 mod table;
 mod text;

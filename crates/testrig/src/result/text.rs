@@ -84,7 +84,7 @@ impl RegexAssertions<'_> {
     /// Compiles `pattern`, or records a failed entry quoting the regex error.
     #[track_caller]
     fn compile(&mut self, pattern: &str, description: String) -> Option<Regex> {
-        match Regex::new(pattern) {
+        match super::pattern::compiled(pattern) {
             Ok(regex) => Some(regex),
             Err(error) => {
                 self.recorder.record(Recorder::make_entry(
