@@ -424,11 +424,7 @@ fn read_attachment(runpath: &Path, path: &str) -> Response {
 async fn events(State(app): State<AppState>) -> impl IntoResponse {
     // Subscribe before taking the snapshot so nothing falls between the two.
     let receiver = app.state.updates.subscribe();
-    let snapshot = app.state.snapshot_json();
-    let snapshot_seq = serde_json::from_str::<serde_json::Value>(&snapshot)
-        .ok()
-        .and_then(|value| value["seq"].as_u64())
-        .unwrap_or(0);
+    let (snapshot_seq, snapshot) = app.state.snapshot();
     let first = SseEvent::default().event("snapshot").data(snapshot);
     let updates = stream::unfold(Some(receiver), move |receiver| async move {
         let mut receiver = receiver?;

@@ -225,13 +225,22 @@ impl InteractiveState {
 
     /// `{"seq": N, "report": …}` — the whole report and the update it is current to.
     pub fn snapshot_json(&self) -> String {
+        self.snapshot().1
+    }
+
+    /// The update the report is current to, and [`snapshot_json`](Self::snapshot_json):
+    /// one serialization under the lock, so the two agree.
+    pub fn snapshot(&self) -> (u64, String) {
         match self.report.read() {
             Ok(live) => {
                 let report =
                     serde_json::to_string(live.builder.report()).unwrap_or_else(|_| "null".into());
-                format!("{{\"seq\":{},\"report\":{report}}}", live.seq)
+                (
+                    live.seq,
+                    format!("{{\"seq\":{},\"report\":{report}}}", live.seq),
+                )
             }
-            Err(_) => "{\"seq\":0,\"report\":null}".into(),
+            Err(_) => (0, "{\"seq\":0,\"report\":null}".into()),
         }
     }
 
