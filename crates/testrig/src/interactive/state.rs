@@ -134,6 +134,9 @@ pub struct InteractiveState {
     active: Mutex<HashSet<String>>,
     running_jobs: Mutex<usize>,
     gate: Mutex<Gate>,
+    /// How many events the builder thread has folded, for callers that must answer with
+    /// their event visible.
+    folded: (Mutex<u64>, Condvar),
     context: RunContext,
 }
 
@@ -179,6 +182,7 @@ impl InteractiveState {
             active: Mutex::new(HashSet::new()),
             running_jobs: Mutex::new(0),
             gate: Mutex::new(Gate::default()),
+            folded: (Mutex::new(0), Condvar::new()),
             context,
         });
         let builder_state = state.clone();
@@ -215,7 +219,27 @@ impl InteractiveState {
             };
             // Sent under the lock so a snapshot and the updates after it never overlap.
             let _ = self.updates.send(update);
+            let seq = live.seq;
+            drop(live);
+            let (folded, changed) = &self.folded;
+            *folded
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = seq;
+            changed.notify_all();
         }
+    }
+
+    /// Waits (a second at most: the builder thread could be gone) until the event numbered
+    /// `number` by [`EventSink::emit`] is in the report, so an answer sent after it is never
+    /// contradicted by a read that follows.
+    fn wait_folded(&self, number: u64) {
+        let (folded, changed) = &self.folded;
+        let guard = folded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _ = changed.wait_timeout_while(guard, std::time::Duration::from_secs(1), |folded| {
+            *folded < number
+        });
     }
 
     /// The sink runs and API calls emit on.
@@ -441,11 +465,14 @@ impl InteractiveState {
                 None => {}
             }
         }
-        self.sink().emit(Event::EnvStatus {
+        let pending_shown = self.sink().emit(Event::EnvStatus {
             uid: uid.to_string(),
             env_status: pending_status,
         });
         self.enqueue(&mut gate, uid, Job::Environment(wanted));
+        drop(gate);
+        // The answer promises the pending state: a GET right after it must see it.
+        self.wait_folded(pending_shown);
         Ok(())
     }
 
@@ -628,10 +655,12 @@ impl InteractiveState {
                             session.stop_environment();
                         }
                         // Nothing to do: the pending status shown gives way to the real one.
-                        _ => self.sink().emit(Event::EnvStatus {
-                            uid: test.to_string(),
-                            env_status: self.environment_status_now(test),
-                        }),
+                        _ => {
+                            self.sink().emit(Event::EnvStatus {
+                                uid: test.to_string(),
+                                env_status: self.environment_status_now(test),
+                            });
+                        }
                     }
                     if let Ok(mut queue) = slot.queue.lock() {
                         queue.environment_in_progress = None;
