@@ -348,6 +348,11 @@ fn run_selection(
     if let Some(recorder) = &recorder {
         context.observer = Some(recorder.clone() as Arc<dyn crate::runner::TestcaseObserver>);
     }
+    // Records are written as testcases complete, while the run goes on.
+    let saving = affected
+        .map(Arc::new)
+        .zip(recorder.clone())
+        .map(|(affected, recorder)| affected.start_writer(&recorder));
     let (done, finished) = mpsc::channel();
     std::thread::spawn(move || {
         run_tests(jobs, workers, &context);
@@ -370,11 +375,11 @@ fn run_selection(
         time: now(),
         interrupted: was_interrupted,
     });
-    // The records are written while the report builder catches up with the events and
-    // the reports are written: all of them only read what the run left.
-    let saving = affected
-        .zip(recorder.clone())
-        .map(|(affected, recorder)| std::thread::spawn(move || affected.save(&recorder)));
+    // The writer finishes (the scope windows, the commit) while the report builder catches
+    // up with the events and the reports are written.
+    if let Some(recorder) = &recorder {
+        recorder.finish();
+    }
     let saved = || {
         saving.map(|saving| {
             saving

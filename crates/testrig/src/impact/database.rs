@@ -376,14 +376,224 @@ impl ImpactDatabase {
         run: &RunRecords,
         in_plan: Option<&dyn Fn(&str) -> bool>,
     ) -> Result<(), String> {
-        let transaction = self.connection.transaction().map_err(sql)?;
-        let write = |transaction: &rusqlite::Transaction| -> rusqlite::Result<()> {
-            // Into an empty database (the first run of a variant), nothing can go stale.
-            let had_records: bool = transaction.query_row(
+        let mut writer = self.writer()?;
+        let units = run
+            .units
+            .iter()
+            .map(|(name, value)| writer.unit_id(name, value))
+            .collect::<Result<Vec<_>, _>>()?;
+        let files = run
+            .files
+            .iter()
+            .map(|(name, value)| writer.file_id(name, value))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ids = |set: &PairSet| -> (Vec<i64>, Vec<i64>) {
+            (
+                set.units.iter().map(|&unit| units[unit as usize]).collect(),
+                set.files.iter().map(|&file| files[file as usize]).collect(),
+            )
+        };
+        let mut windows = Vec::with_capacity(run.windows.len());
+        for window in &run.windows {
+            let id = writer.reserve_window()?;
+            let (units, files) = ids(window);
+            writer.fill_window(id, &units, &files)?;
+            windows.push(id);
+        }
+        for testcase in &run.testcases {
+            let (units, files) = ids(&testcase.own);
+            let charged: Vec<i64> = testcase
+                .windows
+                .iter()
+                .map(|&window| windows[window as usize])
+                .collect();
+            writer.record(
+                &testcase.uid,
+                testcase.failed,
+                &testcase.inputs,
+                &units,
+                &files,
+                &charged,
+            )?;
+        }
+        writer.finish(in_plan)
+    }
+
+    /// Starts writing a run's records, one testcase at a time (while the run goes on); all
+    /// of it lands in one transaction at [`RunWriter::finish`], or nothing if the writer is
+    /// dropped before.
+    pub fn writer(&mut self) -> Result<RunWriter<'_>, String> {
+        let failed = |error: rusqlite::Error| {
+            format!("failed to record the run in the impact database: {error}")
+        };
+        let transaction = self.connection.transaction().map_err(failed)?;
+        // Into an empty database (the first run of a variant), nothing can go stale.
+        let had_records: bool = transaction
+            .query_row(
                 "select exists (select 1 from testcases) or exists (select 1 from windows)",
                 [],
                 |row| row.get(0),
-            )?;
+            )
+            .map_err(failed)?;
+        let pairs = [
+            stored_pairs(&transaction, Pairs::Units).map_err(failed)?,
+            stored_pairs(&transaction, Pairs::Files).map_err(failed)?,
+        ];
+        Ok(RunWriter {
+            transaction,
+            had_records,
+            pending: Vec::with_capacity(ROWS_PER_STATEMENT),
+            pairs,
+        })
+    }
+}
+
+/// A run's records being written (see [`ImpactDatabase::writer`]). Ids are those of the
+/// database: pairs and windows are stored once and referenced by the testcases' rows.
+pub struct RunWriter<'c> {
+    transaction: rusqlite::Transaction<'c>,
+    had_records: bool,
+    /// Testcase rows not written yet.
+    pending: Vec<TestcaseRow>,
+    /// The stored pairs' ids, per [`Pairs`], by (name, value).
+    pairs: [HashMap<(String, String), i64>; 2],
+}
+
+/// Testcase rows written by one statement.
+const ROWS_PER_STATEMENT: usize = 256;
+
+/// One testcase row, encoded.
+struct TestcaseRow {
+    uid: String,
+    failed: i64,
+    inputs: String,
+    units: Vec<u8>,
+    files: Vec<u8>,
+    windows: Vec<u8>,
+}
+
+fn write_error(error: rusqlite::Error) -> String {
+    format!("failed to record the run in the impact database: {error}")
+}
+
+impl RunWriter<'_> {
+    /// The id of a (unit key, fingerprint) pair, stored if new.
+    pub fn unit_id(&mut self, unit: &str, fingerprint: &str) -> Result<i64, String> {
+        self.pair_id(Pairs::Units, unit, fingerprint)
+    }
+
+    /// The id of a (file, items digest) pair, stored if new.
+    pub fn file_id(&mut self, file: &str, digest: &str) -> Result<i64, String> {
+        self.pair_id(Pairs::Files, file, digest)
+    }
+
+    fn pair_id(&mut self, table: Pairs, name: &str, value: &str) -> Result<i64, String> {
+        let key = (name.to_string(), value.to_string());
+        if let Some(&id) = self.pairs[table as usize].get(&key) {
+            return Ok(id);
+        }
+        let (name_column, value_column) = table.columns();
+        self.transaction
+            .prepare_cached(&format!(
+                "insert into {} ({name_column}, {value_column}) values (?1, ?2)",
+                table.table()
+            ))
+            .and_then(|mut insert| insert.execute(params![name, value]))
+            .map_err(write_error)?;
+        let id = self.transaction.last_insert_rowid();
+        self.pairs[table as usize].insert(key, id);
+        Ok(id)
+    }
+
+    /// A new, empty scope window; its content comes with [`fill_window`](Self::fill_window)
+    /// once the scope has ended, while testcases can already reference it.
+    pub fn reserve_window(&mut self) -> Result<i64, String> {
+        self.transaction
+            .prepare_cached("insert into windows (units, files) values (x'', x'')")
+            .and_then(|mut insert| insert.execute([]))
+            .map_err(write_error)?;
+        Ok(self.transaction.last_insert_rowid())
+    }
+
+    /// What ran in a reserved window: unit and file pair ids.
+    pub fn fill_window(&mut self, window: i64, units: &[i64], files: &[i64]) -> Result<(), String> {
+        let units = encode_ids(units.iter().copied()).map_err(write_error)?;
+        let files = encode_ids(files.iter().copied()).map_err(write_error)?;
+        self.transaction
+            .prepare_cached("update windows set units = ?2, files = ?3 where id = ?1")
+            .and_then(|mut update| update.execute(params![window, units, files]))
+            .map_err(write_error)?;
+        Ok(())
+    }
+
+    /// A testcase's record (replacing its previous one): what its own window executed, as
+    /// pair ids, and the windows charged to it.
+    pub fn record(
+        &mut self,
+        uid: &str,
+        failed: bool,
+        inputs: &str,
+        units: &[i64],
+        files: &[i64],
+        windows: &[i64],
+    ) -> Result<(), String> {
+        let encode = |ids: &[i64]| encode_ids(ids.iter().copied()).map_err(write_error);
+        self.pending.push(TestcaseRow {
+            uid: uid.to_string(),
+            failed: i64::from(failed),
+            inputs: inputs.to_string(),
+            units: encode(units)?,
+            files: encode(files)?,
+            windows: encode(windows)?,
+        });
+        if self.pending.len() == ROWS_PER_STATEMENT {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the buffered rows: many rows per statement cost far less than a statement
+    /// per row.
+    fn flush(&mut self) -> Result<(), String> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::take(&mut self.pending);
+        let values = vec!["(?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
+        let sql = format!(
+            "insert into testcases (uid, failed, inputs, units, files, windows) values {values}
+             on conflict (uid) do update set failed = excluded.failed,
+                 inputs = excluded.inputs, units = excluded.units, files = excluded.files,
+                 windows = excluded.windows"
+        );
+        let parameters: Vec<&dyn rusqlite::ToSql> = rows
+            .iter()
+            .flat_map(|row| {
+                [
+                    &row.uid as &dyn rusqlite::ToSql,
+                    &row.failed,
+                    &row.inputs,
+                    &row.units,
+                    &row.files,
+                    &row.windows,
+                ]
+            })
+            .collect();
+        self.transaction
+            .prepare_cached(&sql)
+            .and_then(|mut upsert| upsert.execute(parameters.as_slice()))
+            .map_err(write_error)?;
+        self.pending = rows;
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// Drops the records of testcases no longer in the plan (with `in_plan`) and what no
+    /// record references any more, and commits.
+    pub fn finish(mut self, in_plan: Option<&dyn Fn(&str) -> bool>) -> Result<(), String> {
+        self.flush()?;
+        let transaction = self.transaction;
+        let sweep = || -> rusqlite::Result<()> {
             if let Some(in_plan) = in_plan {
                 let gone: Vec<String> = {
                     let mut statement = transaction.prepare("select uid from testcases")?;
@@ -396,55 +606,12 @@ impl ImpactDatabase {
                     delete.execute(params![uid])?;
                 }
             }
-            let unit_ids = pair_ids(transaction, Pairs::Units, &run.units)?;
-            let file_ids = pair_ids(transaction, Pairs::Files, &run.files)?;
-            let encode = |set: &PairSet| -> rusqlite::Result<(Vec<u8>, Vec<u8>)> {
-                Ok((
-                    encode_ids(set.units.iter().map(|&unit| unit_ids[unit as usize]))?,
-                    encode_ids(set.files.iter().map(|&file| file_ids[file as usize]))?,
-                ))
-            };
-            let mut window_ids = Vec::with_capacity(run.windows.len());
-            {
-                let mut insert =
-                    transaction.prepare("insert into windows (units, files) values (?1, ?2)")?;
-                for window in &run.windows {
-                    let (units, files) = encode(window)?;
-                    insert.execute(params![units, files])?;
-                    window_ids.push(transaction.last_insert_rowid());
-                }
-            }
-            let mut upsert = transaction.prepare(
-                "insert into testcases (uid, failed, inputs, units, files, windows)
-                 values (?1, ?2, ?3, ?4, ?5, ?6)
-                 on conflict (uid) do update set failed = excluded.failed,
-                     inputs = excluded.inputs, units = excluded.units, files = excluded.files,
-                     windows = excluded.windows",
-            )?;
-            for testcase in &run.testcases {
-                let (units, files) = encode(&testcase.own)?;
-                let windows = encode_ids(
-                    testcase
-                        .windows
-                        .iter()
-                        .map(|&window| window_ids[window as usize]),
-                )?;
-                upsert.execute(params![
-                    testcase.uid,
-                    i64::from(testcase.failed),
-                    testcase.inputs,
-                    units,
-                    files,
-                    windows
-                ])?;
-            }
-            if had_records {
-                collect_garbage(transaction)?;
+            if self.had_records {
+                collect_garbage(&transaction)?;
             }
             Ok(())
         };
-        write(&transaction)
-            .map_err(|error| format!("failed to record the run in the impact database: {error}"))?;
+        sweep().map_err(write_error)?;
         transaction
             .commit()
             .map_err(|error| format!("failed to commit the impact database: {error}"))
@@ -560,41 +727,23 @@ impl RunRecords {
     }
 }
 
-/// The id of each pair, inserting the new ones. The stored pairs are read in one pass
-/// first: looking each one up (or upserting it) costs a statement per pair.
-fn pair_ids(
+/// The stored pairs of one kind, by (name, value): read in one pass, since looking each
+/// one up costs a statement per pair.
+fn stored_pairs(
     transaction: &rusqlite::Transaction,
     table: Pairs,
-    pairs: &[(String, String)],
-) -> rusqlite::Result<Vec<i64>> {
+) -> rusqlite::Result<HashMap<(String, String), i64>> {
     let (name, value) = table.columns();
-    let mut stored: HashMap<(String, String), i64> = HashMap::new();
-    {
-        let mut statement = transaction.prepare(&format!(
-            "select id, {name}, {value} from {}",
-            table.table()
-        ))?;
-        let mut rows = statement.query([])?;
-        while let Some(row) = rows.next()? {
-            stored.insert((row.get(1)?, row.get(2)?), row.get(0)?);
-        }
-    }
-    let mut insert = transaction.prepare(&format!(
-        "insert into {} ({name}, {value}) values (?1, ?2)",
+    let mut stored = HashMap::new();
+    let mut statement = transaction.prepare(&format!(
+        "select id, {name}, {value} from {}",
         table.table()
     ))?;
-    pairs
-        .iter()
-        .map(|pair| match stored.get(pair) {
-            Some(&id) => Ok(id),
-            None => {
-                insert.execute(params![pair.0, pair.1])?;
-                let id = transaction.last_insert_rowid();
-                stored.insert(pair.clone(), id);
-                Ok(id)
-            }
-        })
-        .collect()
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        stored.insert((row.get(1)?, row.get(2)?), row.get(0)?);
+    }
+    Ok(stored)
 }
 
 /// Drops the windows no testcase references, then the pairs neither a testcase nor a
@@ -898,6 +1047,39 @@ mod tests {
             .collect();
         assert_eq!(units.len(), 2, "{units:?}");
         assert!(!units.contains(&"src/lib.rs::setup old".to_string()));
+    }
+
+    #[test]
+    fn rows_written_many_per_statement_all_land_and_replace_older_ones() {
+        let path = temp_path("batches");
+        let (mut database, _) = ImpactDatabase::open(&path, "v1").unwrap();
+        let records = |fingerprint: &str, count: usize| -> BTreeMap<String, TestcaseRecord> {
+            (0..count)
+                .map(|index| {
+                    (
+                        format!("T/S/case_{index}"),
+                        record(
+                            &[("src/lib.rs::f", fingerprint)],
+                            &[("src/lib.rs", "d")],
+                            false,
+                        ),
+                    )
+                })
+                .collect()
+        };
+        // More rows than one statement takes, and a partial last statement.
+        database.record(&records("old", 600), None).unwrap();
+        database.record(&records("new", 300), None).unwrap();
+        let stored = database.testcases().unwrap();
+        assert_eq!(stored.len(), 600);
+        let new = stored
+            .values()
+            .filter(|record| record.units["src/lib.rs::f"] == "new")
+            .count();
+        assert_eq!(
+            new, 300,
+            "the re-recorded rows replaced theirs, the others stayed"
+        );
     }
 
     #[test]

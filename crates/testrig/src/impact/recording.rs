@@ -17,14 +17,14 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock, mpsc};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::thread::JoinHandle;
 
 use testrig_model::Status;
 
 use crate::impact::build::{BUILD_SNAPSHOT_VARIABLE, BuildSnapshot};
 use crate::impact::coverage::{check_version, is_available};
-use crate::impact::database::{DatabaseState, ImpactDatabase, PairSet, RunRecords, RunTestcase};
+use crate::impact::database::{DatabaseState, ImpactDatabase, RunWriter};
 use crate::impact::fingerprint::{
     Fingerprints, PARSER_STACK, UnitKind, UnitsByFile, WorkspaceSources, source_key,
 };
@@ -340,32 +340,139 @@ impl AffectedRun {
         CoverageRecorder {
             state: Mutex::new(RecorderState::default()),
             problems: Mutex::new(Vec::new()),
+            completed: Mutex::new(None),
             #[cfg(test)]
             script: None,
         }
     }
 
-    /// Writes the records of the testcases that ran to completion, in one transaction.
+    /// Starts writing the records while the run goes on: each testcase that runs to
+    /// completion is written as soon as the fingerprints are ready, so only the scope
+    /// windows and the commit are left when the run ends. The records land in one
+    /// transaction once [`CoverageRecorder::finish`] has been called, or not at all.
+    pub fn start_writer(
+        self: &Arc<Self>,
+        recorder: &Arc<CoverageRecorder>,
+    ) -> JoinHandle<Result<Saved, String>> {
+        let (send, completed) = mpsc::channel();
+        *recorder
+            .completed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(send);
+        let (affected, recorder) = (Arc::clone(self), Arc::clone(recorder));
+        let spawned = std::thread::Builder::new()
+            .name("testrig-impact-writer".into())
+            .spawn(move || affected.write(&recorder, completed));
+        match spawned {
+            Ok(thread) => thread,
+            // Without a writer, the same work happens on a thread that only reports why.
+            Err(error) => std::thread::spawn(move || {
+                Err(format!(
+                    "failed to start the impact database writer: {error}"
+                ))
+            }),
+        }
+    }
+
+    /// Writes the records of the testcases that ran to completion, in one transaction, after
+    /// the run (what [`start_writer`](Self::start_writer) does while it runs).
     pub fn save(&self, recorder: &CoverageRecorder) -> Result<Saved, String> {
-        let mut state = recorder.lock();
-        // What ran since the last boundary (the end of the run) counts like plan set-up.
-        recorder.close_window(&mut state, None);
+        let (send, completed) = mpsc::channel();
+        {
+            let state = recorder.lock();
+            let mut new_spans = state.spans.clone();
+            for (uid, recorded) in &state.records {
+                if let Some(functions) = &recorded.executed {
+                    let _ = send.send(CompletedTestcase {
+                        uid: uid.clone(),
+                        failed: recorded.failed,
+                        functions: functions.clone(),
+                        new_spans: std::mem::take(&mut new_spans),
+                    });
+                }
+            }
+        }
+        drop(send);
+        recorder.finish();
+        self.write(recorder, completed)
+    }
+
+    /// Writes each completed testcase as it arrives, then, once the run is over, the scope
+    /// windows, and commits.
+    fn write(
+        &self,
+        recorder: &CoverageRecorder,
+        completed: mpsc::Receiver<CompletedTestcase>,
+    ) -> Result<Saved, String> {
+        let fingerprints = self.fingerprints();
+        let (mut database, _) = ImpactDatabase::open(&self.database_path, &self.variant)?;
+        let mut writer = database.writer()?;
+        let mut pairs = PairMapper::new(&self.root, fingerprints);
+        // The window rows of each scope owner, reserved when a testcase first needs them.
+        let mut windows: HashMap<String, i64> = HashMap::new();
+        // Testcases come in run order, those of one suite after each other: the windows of
+        // the last parent are reused.
+        let mut last: Option<(String, Vec<i64>)> = None;
+        let mut recorded = 0;
+        for testcase in completed {
+            pairs.spans.extend(testcase.new_spans);
+            let (units, files) = pairs.ids(&mut writer, &testcase.functions)?;
+            let uid = testcase.uid.as_str();
+            let parent = uid.rsplit_once('/').map_or("", |(parent, _)| parent);
+            let charged = match &last {
+                Some((last_parent, charged)) if last_parent == parent => charged.clone(),
+                _ => {
+                    // The windows charged to it: the plan's (""), and each ancestor's (its
+                    // test, its suite, …), whose UIDs are the prefixes of its own up to a `/`.
+                    let mut charged = Vec::new();
+                    let owners =
+                        std::iter::once("").chain(uid.match_indices('/').map(|(at, _)| &uid[..at]));
+                    for owner in owners {
+                        let id = match windows.get(owner) {
+                            Some(&id) => id,
+                            None => {
+                                let id = writer.reserve_window()?;
+                                windows.insert(owner.to_string(), id);
+                                id
+                            }
+                        };
+                        charged.push(id);
+                    }
+                    last = Some((parent.to_string(), charged.clone()));
+                    charged
+                }
+            };
+            let inputs = self.inputs.get(uid).map_or("", String::as_str);
+            writer.record(uid, testcase.failed, inputs, &units, &files, &charged)?;
+            recorded += 1;
+        }
+        // The channel is closed: the run is over and the recorder closed its last window.
+        let state = recorder.lock();
         if let Some(problem) = &state.broken {
             return Err(format!(
                 "nothing was recorded: the coverage of `{problem}` could not be read"
             ));
         }
-        // Opened while the fingerprints may still be computed.
-        let (mut database, _) = ImpactDatabase::open(&self.database_path, &self.variant)?;
-        let (records, incomplete) = self.records_of(&state, self.fingerprints());
+        let known = pairs.spans.len();
+        pairs.spans.extend(state.spans.iter().skip(known).copied());
+        for (owner, &window) in &windows {
+            let functions: Vec<u32> = state
+                .windows
+                .get(owner)
+                .map(|functions| functions.iter().copied().collect())
+                .unwrap_or_default();
+            let (units, files) = pairs.ids(&mut writer, &functions)?;
+            writer.fill_window(window, &units, &files)?;
+        }
+        let incomplete = state.records.len().saturating_sub(recorded);
         drop(state);
         let in_plan = |uid: &str| match &self.plan_testcases {
             Some(plan) => plan.contains(uid),
             None => self.inputs.contains_key(uid),
         };
-        database.record_run(&records, Some(&in_plan))?;
+        writer.finish(Some(&in_plan))?;
         Ok(Saved {
-            recorded: records.testcases.len(),
+            recorded,
             incomplete,
             warning: self
                 .late_problem
@@ -374,99 +481,99 @@ impl AffectedRun {
                 .clone(),
         })
     }
+}
 
-    /// The record of each testcase that ran to completion: its own window and the windows
-    /// charged to it (the plan's, its test's, its suite's), each window stored once; and
-    /// how many did not complete. Executed functions are mapped to units here, once each.
-    fn records_of(
-        &self,
-        state: &RecorderState,
-        fingerprints: &Fingerprints,
-    ) -> (RunRecords, usize) {
-        let mut run = RunRecords::default();
-        let by_file = UnitsByFile::new(&fingerprints.units);
-        let mut keys: HashMap<&Path, Option<String>> = HashMap::new();
-        let mut file_pairs: HashMap<String, u32> = HashMap::new();
-        let mut unit_pairs: HashMap<usize, u32> = HashMap::new();
-        // Per executed function: its file and unit pairs (`None`: not the user's source).
-        let pairs: Vec<Option<(u32, Option<u32>)>> = state
-            .spans
-            .iter()
-            .map(|span| {
-                // Dependencies and the standard library are not the user's sources.
-                let file = keys
-                    .entry(span.file.as_path())
-                    .or_insert_with(|| source_key(&self.root, &span.file))
-                    .clone()?;
-                let unit = by_file.unit_for_span(&file, span.lines).map(|unit| {
-                    *unit_pairs.entry(unit).or_insert_with(|| {
-                        let unit = &fingerprints.units[unit];
-                        run.units.push((unit.key.clone(), unit.fingerprint.clone()));
-                        (run.units.len() - 1) as u32
-                    })
-                });
-                let digest = fingerprints.items.get(&file).cloned().unwrap_or_default();
-                let file = *file_pairs.entry(file.clone()).or_insert_with(|| {
-                    run.files.push((file, digest));
-                    (run.files.len() - 1) as u32
-                });
-                Some((file, unit))
-            })
-            .collect();
-        let pair_set = |functions: &[u32]| {
-            let mut set = PairSet::default();
-            for &(file, unit) in functions.iter().filter_map(|&f| pairs[f as usize].as_ref()) {
-                set.files.push(file);
-                set.units.extend(unit);
+/// A testcase that ran to completion, as the recorder hands it to the writer.
+#[derive(Debug)]
+struct CompletedTestcase {
+    uid: String,
+    failed: bool,
+    /// What its own window executed, as indices of the recorder's spans.
+    functions: Vec<u32>,
+    /// The spans the recorder met since its last message, in order.
+    new_spans: Vec<&'static FunctionSpan>,
+}
+
+/// Maps executed functions to the database ids of their (unit, fingerprint) and (file,
+/// digest) pairs, each function once.
+struct PairMapper<'a> {
+    root: &'a Path,
+    fingerprints: &'a Fingerprints,
+    by_file: UnitsByFile<'a>,
+    keys: HashMap<&'static Path, Option<String>>,
+    /// Every span the recorder met, by function index.
+    spans: Vec<&'static FunctionSpan>,
+    /// Per function index mapped so far: its file pair and unit pair (`None`: not the
+    /// user's source).
+    mapped: Vec<Option<(i64, Option<i64>)>>,
+}
+
+impl<'a> PairMapper<'a> {
+    fn new(root: &'a Path, fingerprints: &'a Fingerprints) -> PairMapper<'a> {
+        PairMapper {
+            root,
+            fingerprints,
+            by_file: UnitsByFile::new(&fingerprints.units),
+            keys: HashMap::new(),
+            spans: Vec::new(),
+            mapped: Vec::new(),
+        }
+    }
+
+    /// The unit and file pair ids of what `functions` executed, sorted, each once.
+    fn ids(
+        &mut self,
+        writer: &mut RunWriter,
+        functions: &[u32],
+    ) -> Result<(Vec<i64>, Vec<i64>), String> {
+        let (mut units, mut files) = (Vec::new(), Vec::new());
+        for &function in functions {
+            while self.mapped.len() <= function as usize {
+                let span = *self.spans.get(self.mapped.len()).ok_or_else(|| {
+                    format!("the recorder lost the source span of function {function}")
+                })?;
+                let pair = self.map(writer, span)?;
+                self.mapped.push(pair);
             }
-            for ids in [&mut set.units, &mut set.files] {
-                ids.sort_unstable();
-                ids.dedup();
+            if let Some((file, unit)) = self.mapped[function as usize] {
+                files.push(file);
+                units.extend(unit);
             }
-            set
+        }
+        for ids in [&mut units, &mut files] {
+            ids.sort_unstable();
+            ids.dedup();
+        }
+        Ok((units, files))
+    }
+
+    fn map(
+        &mut self,
+        writer: &mut RunWriter,
+        span: &'static FunctionSpan,
+    ) -> Result<Option<(i64, Option<i64>)>, String> {
+        // Dependencies and the standard library are not the user's sources.
+        let Some(file) = self
+            .keys
+            .entry(span.file.as_path())
+            .or_insert_with(|| source_key(self.root, &span.file))
+            .clone()
+        else {
+            return Ok(None);
         };
-        let mut window_of: HashMap<&str, u32> = HashMap::new();
-        for (owner, functions) in &state.windows {
-            let functions: Vec<u32> = functions.iter().copied().collect();
-            let window = pair_set(&functions);
-            if window.units.is_empty() && window.files.is_empty() {
-                continue;
+        let unit = match self.by_file.unit_for_span(&file, span.lines) {
+            Some(unit) => {
+                let unit = &self.fingerprints.units[unit];
+                Some(writer.unit_id(&unit.key, &unit.fingerprint)?)
             }
-            run.windows.push(window);
-            window_of.insert(owner, (run.windows.len() - 1) as u32);
-        }
-        run.testcases.reserve(state.records.len());
-        // Testcases come in UID order, so those of one suite follow each other: the windows
-        // of the last parent are reused.
-        let mut last: Option<(&str, Vec<u32>)> = None;
-        for (uid, recorded) in &state.records {
-            let Some(own) = &recorded.executed else {
-                continue;
-            };
-            let parent = uid.rsplit_once('/').map_or("", |(parent, _)| parent);
-            let windows = match &last {
-                Some((last_parent, windows)) if *last_parent == parent => windows.clone(),
-                _ => {
-                    // The windows charged to it: the plan's (""), and each ancestor's (its
-                    // test, its suite, …), whose UIDs are the prefixes of its own up to a `/`.
-                    let windows: Vec<u32> = std::iter::once("")
-                        .chain(uid.match_indices('/').map(|(at, _)| &uid[..at]))
-                        .filter_map(|owner| window_of.get(owner).copied())
-                        .collect();
-                    last = Some((parent, windows.clone()));
-                    windows
-                }
-            };
-            run.testcases.push(RunTestcase {
-                uid: uid.clone(),
-                failed: recorded.failed,
-                inputs: self.inputs.get(uid).cloned().unwrap_or_default(),
-                own: pair_set(own),
-                windows,
-            });
-        }
-        let incomplete = state.records.len() - run.testcases.len();
-        (run, incomplete)
+            None => None,
+        };
+        let digest = self
+            .fingerprints
+            .items
+            .get(&file)
+            .map_or("", String::as_str);
+        Ok(Some((writer.file_id(&file, digest)?, unit)))
     }
 }
 
@@ -476,6 +583,9 @@ impl AffectedRun {
 pub struct CoverageRecorder {
     state: Mutex<RecorderState>,
     problems: Mutex<Vec<String>>,
+    /// Where completed testcases go while the run goes on (see
+    /// [`AffectedRun::start_writer`]).
+    completed: Mutex<Option<mpsc::Sender<CompletedTestcase>>>,
     /// What each window executed, in order, instead of the counters (unit tests).
     #[cfg(test)]
     script: Option<Mutex<std::collections::VecDeque<Vec<u32>>>>,
@@ -492,6 +602,8 @@ struct RecorderState {
     functions: Vec<u32>,
     /// Where each executed function is in the sources.
     spans: Vec<&'static FunctionSpan>,
+    /// How many of `spans` went to the writer already.
+    spans_sent: usize,
     /// Who the code running now is charged to: `""` the plan, a test or suite UID.
     owner: String,
     /// The owner to go back to when the testcase running now ends.
@@ -517,6 +629,18 @@ struct Recorded {
 }
 
 impl CoverageRecorder {
+    /// Ends the recording: what ran since the last boundary (the end of the run) is charged
+    /// like plan set-up, and the writer learns that no testcase follows.
+    pub fn finish(&self) {
+        let mut state = self.lock();
+        self.close_window(&mut state, None);
+        drop(state);
+        self.completed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+    }
+
     /// Problems met while recording (a snapshot that could not be decoded).
     pub fn problems(&self) -> Vec<String> {
         self.problems
@@ -629,6 +753,20 @@ impl TestcaseObserver for CoverageRecorder {
                 None
             }
         };
+        if let Some(functions) = &executed
+            && let Ok(completed) = self.completed.lock()
+            && let Some(completed) = completed.as_ref()
+        {
+            let new_spans = state.spans[state.spans_sent..].to_vec();
+            state.spans_sent = state.spans.len();
+            // A writer that gave up (its error is reported when it is joined) reads nothing.
+            let _ = completed.send(CompletedTestcase {
+                uid: uid.to_string(),
+                failed: status.is_failure(),
+                functions: functions.clone(),
+                new_spans,
+            });
+        }
         state.records.insert(
             uid.to_string(),
             Recorded {
@@ -656,8 +794,9 @@ mod tests {
         }
     }
 
-    /// A run over functions named `names`, the n-th on line n + 1.
-    fn run(names: &[&str]) -> AffectedRun {
+    /// A run over functions named `names`, the n-th on line n + 1, recording into a database
+    /// of its own named `name`.
+    fn run(name: &str, names: &[&str]) -> AffectedRun {
         let units = names
             .iter()
             .zip(1..)
@@ -665,7 +804,12 @@ mod tests {
             .collect();
         AffectedRun {
             root: PathBuf::from("/w"),
-            database_path: PathBuf::from("/w/target/testrig-impact/p/x.sqlite"),
+            database_path: {
+                let dir = std::env::temp_dir()
+                    .join(format!("testrig-recording-{}-{name}", std::process::id()));
+                let _ = std::fs::remove_dir_all(&dir);
+                dir.join("x.sqlite")
+            },
             variant: "v".into(),
             fingerprints: OnceLock::from(Fingerprints {
                 units,
@@ -675,7 +819,12 @@ mod tests {
             pending: Mutex::new(None),
             late_problem: Mutex::new(None),
             inputs: BTreeMap::new(),
-            plan_testcases: None,
+            plan_testcases: Some(
+                ["T/S/a", "T/S/b", "U/S/c"]
+                    .map(String::from)
+                    .into_iter()
+                    .collect(),
+            ),
             reasons: BTreeMap::new(),
             everything: None,
             not_recording: None,
@@ -711,9 +860,9 @@ mod tests {
             "other",
             "c_body",
         ];
-        let affected = run(&names);
+        let affected = Arc::new(run("scopes", &names));
         // One entry per window, in the order the runner reports the boundaries.
-        let recorder = scripted(
+        let recorder = Arc::new(scripted(
             &affected,
             vec![
                 vec![0], // plan set-up, before the first test
@@ -730,7 +879,9 @@ mod tests {
                 vec![],  // U
                 vec![],  // the end of the run
             ],
-        );
+        ));
+        // Written while the run goes on, as a batch run does.
+        let writer = affected.start_writer(&recorder);
         recorder.scope("T");
         recorder.scope("T/S");
         recorder.before("T/S/a");
@@ -743,13 +894,19 @@ mod tests {
         recorder.before("U/S/c");
         recorder.after("U/S/c", Status::Passed, true);
         recorder.scope("");
-        let mut state = recorder.lock();
-        recorder.close_window(&mut state, None);
-        assert!(state.broken.is_none(), "{:?}", recorder.problems());
-        let (run, incomplete) = affected.records_of(&state, affected.fingerprints());
-        assert_eq!(incomplete, 1, "b did not complete: it keeps its old record");
-        assert_eq!(run.windows.len(), 4, "plan, T, T/S and U: each stored once");
-        let records = run.expand();
+        recorder.finish();
+        let saved = writer.join().unwrap().unwrap();
+        assert!(recorder.problems().is_empty(), "{:?}", recorder.problems());
+        assert_eq!(saved.recorded, 2);
+        assert_eq!(
+            saved.incomplete, 1,
+            "b did not complete: it keeps its old record"
+        );
+        let records = ImpactDatabase::open_to_read(&affected.database_path)
+            .unwrap()
+            .unwrap()
+            .testcases()
+            .unwrap();
         assert_eq!(records.keys().collect::<Vec<_>>(), ["T/S/a", "U/S/c"]);
         let keys = |uid: &str| -> Vec<String> {
             records[uid]
@@ -783,14 +940,28 @@ mod tests {
 
     #[test]
     fn an_unreadable_window_records_nothing_and_a_cancelled_testcase_keeps_its_record() {
-        let affected = run(&["f"]);
+        let affected = run("cancelled", &["f"]);
         let recorder = scripted(&affected, vec![vec![], vec![0]]);
         recorder.before("T/S/a");
         recorder.after("T/S/a", Status::Cancelled, true);
-        let (run, incomplete) = affected.records_of(&recorder.lock(), affected.fingerprints());
-        assert!(run.testcases.is_empty());
-        assert_eq!(incomplete, 1);
-        // The script is empty now: the next window cannot be read.
+        // The script is empty now: the end of the run cannot be read.
+        let refused = affected.save(&recorder).unwrap_err();
+        assert!(refused.contains("nothing was recorded"), "{refused}");
+        assert_eq!(
+            ImpactDatabase::open_to_read(&affected.database_path)
+                .unwrap()
+                .map(|database| database.testcases().unwrap().len()),
+            Some(0),
+            "the transaction was not committed"
+        );
+        let affected = run("cancelled-only", &["f"]);
+        let recorder = scripted(&affected, vec![vec![], vec![0], vec![]]);
+        recorder.before("T/S/a");
+        recorder.after("T/S/a", Status::Cancelled, true);
+        let saved = affected.save(&recorder).unwrap();
+        assert_eq!((saved.recorded, saved.incomplete), (0, 1));
+        let recorder = scripted(&affected, vec![]);
+        // The script is empty: the next window cannot be read.
         recorder.scope("T");
         assert!(recorder.lock().broken.is_some());
         assert_eq!(recorder.problems().len(), 1, "{:?}", recorder.problems());
