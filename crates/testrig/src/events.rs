@@ -25,6 +25,11 @@ impl EventSink {
         (EventSink { sender, sent }, receiver)
     }
 
+    /// How many events were sent so far (the number of the last one).
+    pub fn sent(&self) -> u64 {
+        *self.sent.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Sends an event and returns its number: the receiver's count of events once it has
     /// taken this one (a caller that must see its event folded waits for that count).
     /// After the builder has finished (an interrupted run that abandoned a testcase),

@@ -871,6 +871,7 @@ fn run_interactive(
             std::thread::sleep(Duration::from_millis(20));
         }
         state.stop_environments();
+        state.settle();
         if let Some(report) = state.report() {
             let mut console =
                 ConsoleReporter::new(ConsoleOptions::detect(Verbosity::Quiet, None), 0);
@@ -888,6 +889,7 @@ fn run_interactive(
     say("stopping environments…".to_string());
     state.stop_all_environments();
     terminate_all_process_groups(Duration::from_secs(1));
+    state.settle();
     if let Some(report) = state.report() {
         if let Some(path) = &options.json
             && let Err(error) = write_json_report(&report, path)

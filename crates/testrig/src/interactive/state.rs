@@ -229,6 +229,12 @@ impl InteractiveState {
         }
     }
 
+    /// Waits until every event sent so far is in the report (a second at most), so a
+    /// summary read now counts the last testcase too.
+    pub fn settle(&self) {
+        self.wait_folded(self.sink().sent());
+    }
+
     /// Waits (a second at most: the builder thread could be gone) until the event numbered
     /// `number` by [`EventSink::emit`] is in the report, so an answer sent after it is never
     /// contradicted by a read that follows.
