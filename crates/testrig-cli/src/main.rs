@@ -1,6 +1,7 @@
 //! `testrig`: tools around plans that are not a plan themselves. `testrig serve REPORT.json`
 //! serves the browser UI over a saved JSON report (read-only), with its attachments.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -71,12 +72,16 @@ fn serve(
         .map_err(|error| format!("failed to render the UI: {error}"))?;
     testrig::interactive::serve(listener, router)
         .map_err(|error| format!("failed to start the server: {error}"))?;
-    println!(
+    // Whoever reads stdout may have stopped (`| head -1`): the server keeps serving.
+    let mut out = std::io::stdout();
+    let _ = writeln!(
+        out,
         "Serving `{}` (plan `{}`) at http://{bound}/",
         path.display(),
         report.plan.name
     );
-    println!("Press Ctrl-C to stop.");
+    let _ = writeln!(out, "Press Ctrl-C to stop.");
+    let _ = out.flush();
     loop {
         std::thread::park();
     }
