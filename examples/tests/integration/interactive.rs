@@ -592,7 +592,10 @@ fn a_batch_run_with_ui_runs_everything_and_keeps_serving_the_report() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let stdout = child.stdout.take().unwrap();
+    // Interrupted however the test ends, a failed assertion below included.
+    let plan = crate::util::Interrupted(child);
+    let mut lines = BufReader::new(stdout).lines();
     let first = lines.next().unwrap().unwrap();
     let (address, token) = parse_url_line(&first);
     let mut output = String::new();
@@ -604,12 +607,12 @@ fn a_batch_run_with_ui_runs_everything_and_keeps_serving_the_report() {
             break;
         }
     }
-    assert!(output.contains("7 passed, 0 failed, 0 skipped"), "{output}");
     let server = Server {
-        _plan: crate::util::Interrupted(child),
+        _plan: plan,
         address,
         token,
     };
+    assert!(output.contains("7 passed, 0 failed, 0 skipped"), "{output}");
     let (status, plan) = server.get("/api/v1/interactive/report");
     assert_eq!(status, 200);
     assert_eq!(plan["counts"]["passed"], 7, "{plan}");
@@ -671,19 +674,20 @@ fn every_server_generates_and_prints_a_token_even_beyond_loopback() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    // Interrupted however the test ends, a failed assertion below included.
+    let plan = crate::util::Interrupted(child);
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
     let (host_port, token) = parse_url_line(&line);
     let token = token.expect("the printed URL carries the token");
-    assert!(token.len() >= 32, "{token}");
     let port = host_port.rsplit(':').next().unwrap();
     let server = Server {
-        _plan: crate::util::Interrupted(child),
+        _plan: plan,
         address: format!("127.0.0.1:{port}"),
         token: Some(token.clone()),
     };
+    assert!(token.len() >= 32, "{token}");
     let report = "/api/v1/interactive/report";
     assert_eq!(server.request_as(None, "GET", report, None, &[]).0, 401);
     assert_eq!(server.request("GET", report, None, &[]).0, 200);

@@ -494,13 +494,15 @@ fn the_token_is_in_no_report_and_no_log() {
         .spawn()
         .unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    // Interrupted however the test ends, a failed unwrap below included.
+    let plan = crate::util::Interrupted(child);
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
     let (address, token) = crate::interactive::parse_url_line(&line);
     let token = token.unwrap();
     std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
     let server = Server {
-        _plan: crate::util::Interrupted(child),
+        _plan: plan,
         address,
         token: Some(token.clone()),
     };
