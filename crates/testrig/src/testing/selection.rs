@@ -247,9 +247,10 @@ impl Selection {
         tests.iter().flat_map(|test| {
             test.suites.iter().flat_map(move |suite| {
                 let info = suite.info();
+                let suite_uid = suite_uid(&test.name, &info.name);
                 info.cases
                     .iter()
-                    .map(move |case| format!("{}/{}/{}", test.name, info.name, case.uid_leaf))
+                    .map(move |case| case_uid(&suite_uid, &case.uid_leaf))
             })
         })
     }
@@ -270,7 +271,7 @@ impl Selection {
             };
             for (suite_index, suite) in test.suites.iter().enumerate() {
                 let info = suite.info();
-                let suite_uid = format!("{}/{}", test.name, info.name);
+                let suite_uid = suite_uid(&test.name, &info.name);
                 let suite_tags = dedup(test.tags.iter().chain(&info.tags).cloned());
                 let mut selected_suite = SelectedSuite {
                     suite_index,
@@ -282,7 +283,7 @@ impl Selection {
                     cases: Vec::new(),
                 };
                 for case in &info.cases {
-                    let uid = format!("{suite_uid}/{}", case.uid_leaf);
+                    let uid = case_uid(&suite_uid, &case.uid_leaf);
                     let group = case.is_parametrized().then(|| {
                         (
                             format!("{suite_uid}/{}", case.base_name),
@@ -525,6 +526,17 @@ fn check_name(what: &str, name: &str, fix: &str) -> Result<(), PlanError> {
         )));
     }
     Ok(())
+}
+
+/// A suite's UID: its test's name and its own.
+fn suite_uid(test: &str, suite: &str) -> String {
+    format!("{test}/{suite}")
+}
+
+/// A testcase's UID: its suite's UID and its leaf (the name, and the parameters' suffix of
+/// a parametrized case). Records of affected selection are kept under it.
+fn case_uid(suite_uid: &str, leaf: &str) -> String {
+    format!("{suite_uid}/{leaf}")
 }
 
 #[cfg(test)]
