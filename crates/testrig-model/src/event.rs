@@ -127,6 +127,22 @@ pub enum Event {
 }
 
 impl Event {
+    /// When it happened, for the events that carry their time (seconds since the Unix
+    /// epoch).
+    pub fn time(&self) -> Option<f64> {
+        match self {
+            Event::TestStarted { time, .. }
+            | Event::TestFinished { time, .. }
+            | Event::SuiteStarted { time, .. }
+            | Event::SuiteFinished { time, .. }
+            | Event::TestcaseStarted { time, .. }
+            | Event::TestcaseFinished { time, .. }
+            | Event::DriverStatusChanged { time, .. }
+            | Event::PlanFinished { time, .. } => Some(*time),
+            _ => None,
+        }
+    }
+
     /// The UID of the node the event is about (`None` for plan-wide events).
     pub fn uid(&self) -> Option<&str> {
         match self {

@@ -72,6 +72,11 @@ pub struct Options {
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
 
+    /// Write every event of the run to PATH as it happens, one JSON line each
+    /// (`{"schema", "seq", "time", "event"}`).
+    #[arg(long, value_name = "PATH")]
+    pub events: Option<PathBuf>,
+
     /// Write the report as one self-contained HTML file (the UI with the data inlined).
     #[arg(long, value_name = "PATH")]
     pub html: Option<PathBuf>,

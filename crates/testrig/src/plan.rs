@@ -7,8 +7,8 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -16,14 +16,13 @@ use testrig_model::{Event, Report};
 
 use crate::cli::{ColorChoice, ListFormat, Options, ShuffleWhat};
 use crate::drivers::terminate_all_process_groups;
-use crate::events::{EventSink, now};
+use crate::events::{EventHub, now};
 use crate::export::{
-    ConsoleOptions, ConsoleReporter, Verbosity, write_html_report, write_json_report,
-    write_junit_reports, write_terse, write_tree,
+    ConsoleOptions, ConsoleReporter, ConsoleSubscriber, EventStreamWriter, Verbosity,
+    write_html_report, write_json_report, write_junit_reports, write_terse, write_tree,
 };
 use crate::impact::{AffectedRun, AffectedSources, inputs_digest};
 use crate::interactive::InteractiveState;
-use crate::report::ReportBuilder;
 use crate::runner::{
     INTERRUPTED_EXIT_CODE, LiveEnvironments, RunContext, TestSession, install_interrupt_handler,
     install_panic_hook, interrupted, run_tests,
@@ -299,31 +298,22 @@ fn run_selection(
         &report.runpath,
         seed,
     );
-
-    let (sink, events) = EventSink::channel();
-    let builder = std::thread::spawn(move || {
-        let mut builder = ReportBuilder::new(report);
-        loop {
-            let event = match events.try_recv() {
-                Ok(event) => event,
-                Err(TryRecvError::Empty) => {
-                    // Output goes out in bursts: flush whenever the stream goes quiet.
-                    console.flush();
-                    match events.recv() {
-                        Ok(event) => event,
-                        Err(_) => break,
-                    }
-                }
-                Err(TryRecvError::Disconnected) => break,
-            };
-            builder.apply(&event);
-            console.on_event(&event, &builder);
-            if matches!(event, Event::PlanFinished { .. }) {
-                break;
+    let console = Arc::new(Mutex::new(console));
+    let hub = EventHub::start(report);
+    hub.subscribe(Box::new(ConsoleSubscriber::new(console.clone())));
+    if let Some(path) = &options.events {
+        match EventStreamWriter::create(path) {
+            Ok(stream) => hub.subscribe(Box::new(stream)),
+            Err(error) => {
+                eprintln!("error: {error}");
+                return RunOutcome {
+                    report: None,
+                    exit_code: 2,
+                };
             }
         }
-        (builder.finish(), console)
-    });
+    }
+    let sink = hub.sink();
 
     let mut tests: Vec<Option<MultiTest>> = plan.tests.into_iter().map(Some).collect();
     let jobs: Vec<_> = selection
@@ -387,18 +377,20 @@ fn run_selection(
                 .unwrap_or_else(|_| Err("the impact database writer panicked".to_string()))
         })
     };
-    let (report, mut console) = match builder.join() {
-        Ok(result) => result,
-        Err(_) => {
-            eprintln!("error: the report builder panicked; no report could be written");
-            if let Some(Err(error)) = saved() {
-                eprintln!("error: {error}; the next --affected run will run everything");
-            }
-            return RunOutcome {
-                report: None,
-                exit_code: 2,
-            };
+    let (report, stopped) = hub.finish();
+    for stopped in stopped {
+        eprintln!("warning: {stopped}");
+    }
+    let mut console = console.lock().unwrap_or_else(PoisonError::into_inner);
+    let Some(report) = report else {
+        eprintln!("error: the report was taken before the run ended; no report could be written");
+        if let Some(Err(error)) = saved() {
+            eprintln!("error: {error}; the next --affected run will run everything");
         }
+        return RunOutcome {
+            report: None,
+            exit_code: 2,
+        };
     };
     console.failures(&report);
     if options.driver_info {
@@ -775,8 +767,8 @@ fn run_interactive(
     } else {
         Err("a batch run shown with --ui does not reload; use -i".to_string())
     };
-    let (sink, events) = EventSink::channel();
-    let mut context = RunContext::new(sink, runpath.to_path_buf());
+    let hub = EventHub::start(report);
+    let mut context = RunContext::new(hub.sink(), runpath.to_path_buf());
     context.abandonable = true;
     // Reload on save watches the declared input files too.
     let declared_inputs: Vec<PathBuf> = plan
@@ -797,14 +789,7 @@ fn run_interactive(
         let session = TestSession::new(selected, multitest, &context).map_err(PlanError)?;
         sessions.push((selected.uid.clone(), session));
     }
-    let state = InteractiveState::start(
-        selection,
-        sessions,
-        report,
-        events,
-        context,
-        options.editor_url.clone(),
-    );
+    let state = InteractiveState::start(selection, sessions, context, options.editor_url.clone());
     crate::interactive::serve(
         listener,
         crate::interactive::router(

@@ -5,6 +5,7 @@
 //! plain lines only. The last line it prints reads `N passed, N failed, N skipped`.
 
 use std::io::{BufWriter, IsTerminal, Write};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -12,6 +13,7 @@ use owo_colors::OwoColorize;
 use testrig_model::{Counts, DriverStatus, Event, NodeKind, Report, ReportNode, Status, Timer};
 
 use crate::env::describe_attributes;
+use crate::events::{EventEnvelope, EventSubscriber, SubscriberError};
 use crate::export::entry_text::render_entry;
 use crate::export::failure::failure_lines;
 use crate::report::ReportBuilder;
@@ -54,6 +56,10 @@ impl ConsoleOptions {
 /// Prints a run as it happens.
 pub struct ConsoleReporter {
     out: BufWriter<std::io::Stdout>,
+    /// Lines were written since the last flush.
+    unflushed: bool,
+    /// The first write that failed (stdout closed): the console stops following the run.
+    failed: Option<std::io::Error>,
     options: ConsoleOptions,
     bar: Option<ProgressBar>,
     started: Instant,
@@ -83,6 +89,8 @@ impl ConsoleReporter {
         });
         ConsoleReporter {
             out: BufWriter::new(std::io::stdout()),
+            unflushed: false,
+            failed: None,
             options,
             bar,
             started: Instant::now(),
@@ -106,14 +114,20 @@ impl ConsoleReporter {
         match &self.bar {
             Some(bar) => bar.println(text),
             None => {
-                let _ = writeln!(self.out, "{text}");
+                if let Err(error) = writeln!(self.out, "{text}") {
+                    self.failed.get_or_insert(error);
+                }
+                self.unflushed = true;
             }
         }
     }
 
-    /// Flushes buffered lines (called when the event stream goes quiet).
+    /// Writes out buffered lines.
     pub fn flush(&mut self) {
-        let _ = self.out.flush();
+        self.unflushed = false;
+        if let Err(error) = self.out.flush() {
+            self.failed.get_or_insert(error);
+        }
     }
 
     /// The first lines: what runs and where.
@@ -432,6 +446,55 @@ fn breakdown(counts: &Counts) -> String {
 pub fn closing_line(counts: &Counts) -> String {
     let (passed, failed, skipped) = counts.closing();
     format!("{passed} passed, {failed} failed, {skipped} skipped")
+}
+
+/// The console as a subscriber of the event hub: lines are buffered and written out
+/// whenever the stream goes quiet, so a burst of testcases costs one write and a line
+/// printed before a long testcase still shows at once.
+pub struct ConsoleSubscriber {
+    console: Arc<Mutex<ConsoleReporter>>,
+}
+
+impl ConsoleSubscriber {
+    /// Follows the run on `console`, which the caller keeps for the failures and summary.
+    pub fn new(console: Arc<Mutex<ConsoleReporter>>) -> ConsoleSubscriber {
+        ConsoleSubscriber { console }
+    }
+
+    fn console(&self) -> std::sync::MutexGuard<'_, ConsoleReporter> {
+        self.console.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The console's first failed write, as the reason it stops following the run.
+fn write_failure(console: &mut ConsoleReporter) -> Result<(), SubscriberError> {
+    match console.failed.take() {
+        Some(source) => Err(SubscriberError {
+            subscriber: "console".into(),
+            source,
+        }),
+        None => Ok(()),
+    }
+}
+
+impl EventSubscriber for ConsoleSubscriber {
+    fn on_event(
+        &mut self,
+        envelope: &EventEnvelope<'_>,
+        report: &ReportBuilder,
+    ) -> Result<(), SubscriberError> {
+        let mut console = self.console();
+        console.on_event(envelope.event, report);
+        write_failure(&mut console)
+    }
+
+    fn idle(&mut self) -> Result<(), SubscriberError> {
+        let mut console = self.console();
+        if console.unflushed {
+            console.flush();
+        }
+        write_failure(&mut console)
+    }
 }
 
 #[cfg(test)]

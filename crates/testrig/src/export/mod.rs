@@ -1,9 +1,10 @@
 //! Exporters: the finished report (or the live event stream) turned into console text,
-//! JSON and JUnit XML.
+//! JSON, JSON lines of events, HTML and JUnit XML.
 
 mod atomic;
 mod console;
 mod entry_text;
+mod event_stream;
 mod failure;
 mod html;
 mod json;
@@ -11,8 +12,11 @@ mod junit;
 mod listing;
 
 pub use atomic::write_atomically;
-pub use console::{ConsoleOptions, ConsoleReporter, Verbosity, closing_line, display_name};
+pub use console::{
+    ConsoleOptions, ConsoleReporter, ConsoleSubscriber, Verbosity, closing_line, display_name,
+};
 pub use entry_text::*;
+pub use event_stream::EventStreamWriter;
 pub use failure::{failure_lines, failure_summary};
 pub use html::{render_html_report, write_html_report};
 pub use json::write_json_report;

@@ -381,16 +381,19 @@ impl AffectedRun {
         {
             let state = recorder.lock();
             let mut new_spans = state.spans.clone();
-            for (uid, recorded) in &state.records {
-                if let Some(functions) = &recorded.executed {
-                    let _ = send.send(CompletedTestcase {
+            let batch = state
+                .records
+                .iter()
+                .filter_map(|(uid, recorded)| {
+                    Some(CompletedTestcase {
                         uid: uid.clone(),
                         failed: recorded.failed,
-                        functions: functions.clone(),
+                        functions: recorded.executed.clone()?,
                         new_spans: std::mem::take(&mut new_spans),
-                    });
-                }
-            }
+                    })
+                })
+                .collect();
+            let _ = send.send(batch);
         }
         drop(send);
         recorder.finish();
@@ -402,7 +405,7 @@ impl AffectedRun {
     fn write(
         &self,
         recorder: &CoverageRecorder,
-        completed: mpsc::Receiver<CompletedTestcase>,
+        completed: mpsc::Receiver<Vec<CompletedTestcase>>,
     ) -> Result<Saved, String> {
         let fingerprints = self.fingerprints();
         let (mut database, _) = ImpactDatabase::open(&self.database_path, &self.variant)?;
@@ -414,7 +417,7 @@ impl AffectedRun {
         // the last parent are reused.
         let mut last: Option<(String, Vec<i64>)> = None;
         let mut recorded = 0;
-        for testcase in completed {
+        for testcase in completed.into_iter().flatten() {
             pairs.spans.extend(testcase.new_spans);
             let (units, files) = pairs.ids(&mut writer, &testcase.functions)?;
             let uid = testcase.uid.as_str();
@@ -585,7 +588,7 @@ pub struct CoverageRecorder {
     problems: Mutex<Vec<String>>,
     /// Where completed testcases go while the run goes on (see
     /// [`AffectedRun::start_writer`]).
-    completed: Mutex<Option<mpsc::Sender<CompletedTestcase>>>,
+    completed: Mutex<Option<mpsc::Sender<Vec<CompletedTestcase>>>>,
     /// What each window executed, in order, instead of the counters (unit tests).
     #[cfg(test)]
     script: Option<Mutex<std::collections::VecDeque<Vec<u32>>>>,
@@ -612,9 +615,15 @@ struct RecorderState {
     windows: BTreeMap<String, BTreeSet<u32>>,
     /// Per testcase UID that started.
     records: BTreeMap<String, Recorded>,
+    /// Completed testcases not handed to the writer yet: they go in batches, since waking
+    /// the writer for each would cost more than writing it.
+    unsent: Vec<CompletedTestcase>,
     /// A window whose coverage could not be read: nothing can be recorded safely.
     broken: Option<String>,
 }
+
+/// How many completed testcases go to the writer in one message.
+const WRITER_BATCH: usize = 128;
 
 /// A function position not met yet, and one of the capture code's (not the user's).
 const UNSEEN: u32 = u32::MAX;
@@ -634,11 +643,26 @@ impl CoverageRecorder {
     pub fn finish(&self) {
         let mut state = self.lock();
         self.close_window(&mut state, None);
+        self.send_unsent(&mut state);
         drop(state);
         self.completed
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take();
+    }
+
+    /// Hands the completed testcases not sent yet to the writer.
+    fn send_unsent(&self, state: &mut RecorderState) {
+        if state.unsent.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut state.unsent);
+        if let Ok(completed) = self.completed.lock()
+            && let Some(completed) = completed.as_ref()
+        {
+            // A writer that gave up (its error is reported when it is joined) reads nothing.
+            let _ = completed.send(batch);
+        }
     }
 
     /// Problems met while recording (a snapshot that could not be decoded).
@@ -754,18 +778,22 @@ impl TestcaseObserver for CoverageRecorder {
             }
         };
         if let Some(functions) = &executed
-            && let Ok(completed) = self.completed.lock()
-            && let Some(completed) = completed.as_ref()
+            && self
+                .completed
+                .lock()
+                .is_ok_and(|completed| completed.is_some())
         {
             let new_spans = state.spans[state.spans_sent..].to_vec();
             state.spans_sent = state.spans.len();
-            // A writer that gave up (its error is reported when it is joined) reads nothing.
-            let _ = completed.send(CompletedTestcase {
+            state.unsent.push(CompletedTestcase {
                 uid: uid.to_string(),
                 failed: status.is_failure(),
                 functions: functions.clone(),
                 new_spans,
             });
+            if state.unsent.len() >= WRITER_BATCH {
+                self.send_unsent(&mut state);
+            }
         }
         state.records.insert(
             uid.to_string(),

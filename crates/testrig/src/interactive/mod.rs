@@ -13,4 +13,4 @@ pub use reload::{
     carry_results,
 };
 pub use server::{OPENAPI, WebAssets, bind, report_router, router, serve, source_root};
-pub use state::{Cancelled, InteractiveState, LiveReport, Refusal, Update};
+pub use state::{Cancelled, InteractiveState, Refusal, Update};

@@ -1,6 +1,6 @@
-//! The interactive back end's state: the report builder (sole owner of the tree, fed by
-//! the event stream on its own thread), the broadcast of numbered updates to connected
-//! browsers, and the run queue that turns API requests into runs on worker threads.
+//! The interactive back end's state: the event hub's live-UI subscriber (numbered updates
+//! broadcast to connected browsers), read access to the hub's report, and the run queue
+//! that turns API requests into runs on worker threads.
 //!
 //! Testcases of one test run one after another (they share an environment); different
 //! tests run at once. A request for something already queued or running is refused. One
@@ -10,18 +10,18 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::Receiver;
-use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex};
 
 use testrig_model::{DriverStatus, Event, NodeKind, Report, RuntimeStatus};
 use tokio::sync::broadcast;
 
-use crate::events::EventSink;
+use crate::events::{EventEnvelope, EventHub, EventSink, EventSubscriber, SubscriberError};
 use crate::report::ReportBuilder;
 use crate::runner::{RunContext, TestSession, error_testcases};
 use crate::testing::{SelectedTest, Selection};
 
-/// One numbered update pushed to browsers: `{"seq": N, "event": …}`.
+/// One numbered update pushed to browsers: the hub's envelope,
+/// `{"schema": 1, "seq": N, "time": T, "event": …}`.
 #[derive(Debug, Clone)]
 pub struct Update {
     /// Position in the stream; a snapshot says which updates it already contains.
@@ -109,18 +109,36 @@ fn environment_verb(wanted: DriverStatus) -> &'static str {
     }
 }
 
-/// The report as the builder thread maintains it, with the number of the last update.
-pub struct LiveReport {
-    /// Number of the last update folded into `builder`.
-    pub seq: u64,
-    /// The report builder.
-    pub builder: ReportBuilder,
+/// The live UI as a subscriber of the event hub: each event, serialized once, goes to every
+/// connected browser.
+struct LiveUpdates {
+    updates: broadcast::Sender<Update>,
+}
+
+impl EventSubscriber for LiveUpdates {
+    fn on_event(
+        &mut self,
+        envelope: &EventEnvelope<'_>,
+        _report: &ReportBuilder,
+    ) -> Result<(), SubscriberError> {
+        let json = serde_json::to_string(envelope).map_err(|error| SubscriberError {
+            subscriber: "live UI".into(),
+            source: error.into(),
+        })?;
+        // Sent under the hub's lock, so a snapshot and the updates after it never overlap;
+        // no browser connected is no error.
+        let _ = self.updates.send(Update {
+            seq: envelope.seq,
+            json: json.into(),
+        });
+        Ok(())
+    }
 }
 
 /// Everything the HTTP handlers and the workers share.
 pub struct InteractiveState {
-    /// The report; written only by the builder thread.
-    pub report: RwLock<LiveReport>,
+    /// The hub that owns the report; read through it, written only by events.
+    hub: Arc<EventHub>,
     /// Updates for connected browsers.
     pub updates: broadcast::Sender<Update>,
     /// The plan's runpath (attachments are served from below it only).
@@ -134,19 +152,14 @@ pub struct InteractiveState {
     active: Mutex<HashSet<String>>,
     running_jobs: Mutex<usize>,
     gate: Mutex<Gate>,
-    /// How many events the builder thread has folded, for callers that must answer with
-    /// their event visible.
-    folded: (Mutex<u64>, Condvar),
     context: RunContext,
 }
 
 impl InteractiveState {
-    /// The state, its builder thread and one worker per test.
+    /// The state, subscribed to the hub `context` emits into, and one worker per test.
     pub fn start(
         selection: Selection,
         sessions: Vec<(String, TestSession)>,
-        report: Report,
-        events: Receiver<Event>,
         context: RunContext,
         editor_url: Option<String>,
     ) -> Arc<InteractiveState> {
@@ -168,11 +181,12 @@ impl InteractiveState {
                 )
             })
             .collect();
+        let hub = context.sink.hub().clone();
+        hub.subscribe(Box::new(LiveUpdates {
+            updates: updates.clone(),
+        }));
         let state = Arc::new(InteractiveState {
-            report: RwLock::new(LiveReport {
-                seq: 0,
-                builder: ReportBuilder::new(report),
-            }),
+            hub,
             updates,
             runpath: context.runpath.clone(),
             editor_url,
@@ -182,14 +196,8 @@ impl InteractiveState {
             active: Mutex::new(HashSet::new()),
             running_jobs: Mutex::new(0),
             gate: Mutex::new(Gate::default()),
-            folded: (Mutex::new(0), Condvar::new()),
             context,
         });
-        let builder_state = state.clone();
-        std::thread::Builder::new()
-            .name("testrig-report-builder".into())
-            .spawn(move || builder_state.fold_events(events))
-            .expect("the report builder thread starts");
         for (uid, slot) in &state.slots {
             let worker_state = state.clone();
             let slot = slot.clone();
@@ -204,48 +212,10 @@ impl InteractiveState {
         state
     }
 
-    /// The single writer of the report tree: folds each event and pushes it, numbered.
-    fn fold_events(&self, events: Receiver<Event>) {
-        for event in events {
-            let json = serde_json::to_string(&event).unwrap_or_else(|_| "null".into());
-            let Ok(mut live) = self.report.write() else {
-                return;
-            };
-            live.builder.apply(&event);
-            live.seq += 1;
-            let update = Update {
-                seq: live.seq,
-                json: format!("{{\"seq\":{},\"event\":{json}}}", live.seq).into(),
-            };
-            // Sent under the lock so a snapshot and the updates after it never overlap.
-            let _ = self.updates.send(update);
-            let seq = live.seq;
-            drop(live);
-            let (folded, changed) = &self.folded;
-            *folded
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = seq;
-            changed.notify_all();
-        }
-    }
-
     /// Waits until every event sent so far is in the report (a second at most), so a
     /// summary read now counts the last testcase too.
     pub fn settle(&self) {
-        self.wait_folded(self.sink().sent());
-    }
-
-    /// Waits (a second at most: the builder thread could be gone) until the event numbered
-    /// `number` by [`EventSink::emit`] is in the report, so an answer sent after it is never
-    /// contradicted by a read that follows.
-    fn wait_folded(&self, number: u64) {
-        let (folded, changed) = &self.folded;
-        let guard = folded
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let _ = changed.wait_timeout_while(guard, std::time::Duration::from_secs(1), |folded| {
-            *folded < number
-        });
+        self.hub.settle();
     }
 
     /// The sink runs and API calls emit on.
@@ -261,54 +231,50 @@ impl InteractiveState {
     /// The update the report is current to, and [`snapshot_json`](Self::snapshot_json):
     /// one serialization under the lock, so the two agree.
     pub fn snapshot(&self) -> (u64, String) {
-        match self.report.read() {
-            Ok(live) => {
+        self.hub
+            .read(|seq, builder| {
                 let report =
-                    serde_json::to_string(live.builder.report()).unwrap_or_else(|_| "null".into());
-                (
-                    live.seq,
-                    format!("{{\"seq\":{},\"report\":{report}}}", live.seq),
-                )
-            }
-            Err(_) => (0, "{\"seq\":0,\"report\":null}".into()),
-        }
+                    serde_json::to_string(builder.report()).unwrap_or_else(|_| "null".into());
+                (seq, format!("{{\"seq\":{seq},\"report\":{report}}}"))
+            })
+            .unwrap_or_else(|| (0, "{\"seq\":0,\"report\":null}".into()))
     }
 
     /// The node's own data plus its children's UIDs; `None` for the plan node.
     pub fn shallow_node(&self, uid: Option<&str>) -> Option<serde_json::Value> {
-        let live = self.report.read().ok()?;
-        let node = match uid {
-            None => &live.builder.report().plan,
-            Some(uid) => live
-                .builder
-                .node(uid)
-                .filter(|node| node.kind != NodeKind::Plan)?,
-        };
-        let mut value = serde_json::to_value(node.without_children()).ok()?;
-        let children: Vec<&str> = node
-            .children
-            .iter()
-            .map(|child| child.uid.as_str())
-            .collect();
-        value["children"] = serde_json::json!(children);
-        Some(value)
+        self.hub.read(|_, builder| {
+            let node = match uid {
+                None => &builder.report().plan,
+                Some(uid) => builder
+                    .node(uid)
+                    .filter(|node| node.kind != NodeKind::Plan)?,
+            };
+            let mut value = serde_json::to_value(node.without_children()).ok()?;
+            let children: Vec<&str> = node
+                .children
+                .iter()
+                .map(|child| child.uid.as_str())
+                .collect();
+            value["children"] = serde_json::json!(children);
+            Some(value)
+        })?
     }
 
     /// The kind of a node below the plan (a test may share the plan's name, so the plan is
     /// never looked up by UID).
     fn node_kind(&self, uid: &str) -> Option<NodeKind> {
-        let live = self.report.read().ok()?;
-        live.builder
-            .node(uid)
-            .map(|node| node.kind)
-            .filter(|kind| *kind != NodeKind::Plan)
+        self.hub.read(|_, builder| {
+            builder
+                .node(uid)
+                .map(|node| node.kind)
+                .filter(|kind| *kind != NodeKind::Plan)
+        })?
     }
 
     /// The plan's UID.
     pub fn plan_uid(&self) -> String {
-        self.report
-            .read()
-            .map(|live| live.builder.report().plan.uid.clone())
+        self.hub
+            .read(|_, builder| builder.report().plan.uid.clone())
             .unwrap_or_default()
     }
 
@@ -478,7 +444,7 @@ impl InteractiveState {
         self.enqueue(&mut gate, uid, Job::Environment(wanted));
         drop(gate);
         // The answer promises the pending state: a GET right after it must see it.
-        self.wait_folded(pending_shown);
+        self.hub.wait_folded(pending_shown);
         Ok(())
     }
 
@@ -833,9 +799,6 @@ impl InteractiveState {
 
     /// The report as it stands.
     pub fn report(&self) -> Option<Report> {
-        self.report
-            .read()
-            .ok()
-            .map(|live| live.builder.report().clone())
+        self.hub.report()
     }
 }

@@ -194,10 +194,12 @@ mod tests {
 
     #[test]
     fn recorded_entries_are_emitted_as_events() {
-        let (sink, events) = EventSink::channel();
+        let (sink, events) = crate::events::collecting_sink();
+        let hub = sink.hub().clone();
         let mut recorder = Recorder::new("t/s/c", Some(sink), "/tmp", "/tmp");
         recorder.record(log("hello"));
-        match events.try_recv().unwrap() {
+        hub.settle();
+        match events.lock().unwrap().remove(0) {
             Event::EntryRecorded { uid, entry } => {
                 assert_eq!(uid, "t/s/c");
                 assert_eq!(entry.description, "");
