@@ -101,3 +101,96 @@ fn failures_exit_1_and_show_why() {
     assert_eq!(junit.errors, 4);
     assert!(xml.contains("actual 54 == expected 42"), "{xml}");
 }
+
+/// `--events`: every event of the run, one JSON line each, numbered in order; the stream ends
+/// with the plan's end and agrees with the report.
+#[test]
+fn the_event_stream_holds_every_event_in_order() {
+    let dir = scratch_dir("failures-events-stream");
+    let events = dir.join("stream/events.jsonl");
+    let run = run_plan(
+        PLAN,
+        "failures-events",
+        &["--events", events.to_str().unwrap()],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let text = std::fs::read_to_string(&events).expect("the event stream was written");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each line is one JSON object"))
+        .collect();
+    for (at, line) in lines.iter().enumerate() {
+        assert_eq!(line["schema"], 1, "{line}");
+        assert_eq!(line["seq"], at as u64 + 1, "{line}");
+        assert!(
+            line["time"].as_f64().is_some_and(|time| time > 0.0),
+            "{line}"
+        );
+    }
+    assert_eq!(lines.last().unwrap()["event"]["event"], "plan_finished");
+    let finished: Vec<(&str, &str)> = lines
+        .iter()
+        .filter(|line| line["event"]["event"] == "testcase_finished")
+        .map(|line| {
+            (
+                line["event"]["uid"].as_str().unwrap(),
+                line["event"]["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let report = run.report();
+    let testcases = report.plan.testcases();
+    assert_eq!(finished.len(), testcases.len(), "{finished:?}");
+    for testcase in testcases {
+        let status = serde_json::to_value(testcase.status).unwrap();
+        assert!(
+            finished.contains(&(testcase.uid.as_str(), status.as_str().unwrap())),
+            "{} {status} missing from {finished:?}",
+            testcase.uid
+        );
+    }
+}
+
+/// An event stream that cannot be created is a usage error that names the path.
+#[test]
+fn an_unwritable_event_stream_is_refused_up_front() {
+    let dir = scratch_dir("failures-events-bad-path");
+    std::fs::write(dir.join("file"), "").unwrap();
+    let bad = dir.join("file/events.jsonl");
+    let run = run_plan(
+        PLAN,
+        "failures-events-bad",
+        &["--events", bad.to_str().unwrap()],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("event stream"), "{}", run.stderr);
+    assert!(run.stderr.contains("events.jsonl"), "{}", run.stderr);
+}
+
+/// Whoever reads the console stopped reading (`plan | head -1`): the console stops, the run
+/// goes on, the reports are complete and the exit status is still the verdict.
+#[test]
+fn a_closed_console_loses_no_report() {
+    use std::process::{Command, Stdio};
+    let dir = scratch_dir("failures-closed-stdout");
+    let mut child = Command::new(PLAN)
+        .arg("--runpath")
+        .arg(dir.join("runpath"))
+        .arg("--json")
+        .arg(dir.join("report.json"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the console stopped receiving events"),
+        "{stderr}"
+    );
+    let report: testrig::model::Report =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report.plan.testcases().len(), 10);
+}
