@@ -212,7 +212,7 @@ fn select_affected(
         .sum();
     let plan_testcases =
         (uids.len() != plan_count).then(|| Selection::every_case_uid(tests).collect());
-    let affected = AffectedRun::prepare(sources, &uids, plan_testcases).map_err(PlanError)?;
+    let mut affected = AffectedRun::prepare(sources, &uids, plan_testcases).map_err(PlanError)?;
     let selected = affected.selected();
     let total = uids.len();
     let mut out = std::io::stdout().lock();
@@ -255,6 +255,12 @@ fn select_affected(
     if selected.len() != total {
         selection.retain_cases(|case| selected.contains(&case.uid));
     }
+    // The reasons and the selected set hold a string per testcase of the plan and are not
+    // needed any more: freed on a thread of their own, while the plan goes on.
+    let reasons = std::mem::take(&mut affected.reasons);
+    let _ = std::thread::Builder::new()
+        .name("testrig-free".into())
+        .spawn(move || drop((reasons, selected)));
     Ok(affected)
 }
 
@@ -318,8 +324,11 @@ fn run_selection(
     let mut tests: Vec<Option<MultiTest>> = plan.tests.into_iter().map(Some).collect();
     let jobs: Vec<_> = selection
         .tests
-        .iter()
-        .filter_map(|selected| Some((selected.clone(), tests[selected.test_index].take()?)))
+        .into_iter()
+        .filter_map(|selected| {
+            let test = tests[selected.test_index].take()?;
+            Some((selected, test))
+        })
         .collect();
     let workers = options.workers.unwrap_or_else(|| {
         std::thread::available_parallelism()

@@ -26,6 +26,7 @@ use std::fs;
 use std::io::ErrorKind;
 use std::path::{Component, Path, PathBuf};
 
+use md5::Digest as _;
 use proc_macro2::{Delimiter, Group, TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::visit::{self, Visit};
@@ -534,13 +535,10 @@ impl Walker<'_> {
             key = format!("{key}#{count}");
         }
         let lines = line_span(&tokens);
-        let tokens = if keep_docs {
-            tokens
-        } else {
-            strip_docs(tokens)
-        };
-        let mut idents = BTreeSet::new();
-        collect_idents(&tokens, &mut idents);
+        // One walk hashes the tokens (doc comments left out) and collects the identifiers.
+        let mut digest = TokenDigest::default();
+        digest.walk(tokens.clone(), keep_docs);
+        let TokenDigest { hasher, idents, .. } = digest;
         let mut once = BTreeSet::new();
         // Only a unit that says one of the markers can hold once-code.
         let has_marker = idents.iter().any(|ident| {
@@ -549,6 +547,11 @@ impl Walker<'_> {
                 || LAZY_TYPES.contains(&ident.as_str())
         });
         if has_marker {
+            let tokens = if keep_docs {
+                tokens
+            } else {
+                strip_docs(tokens)
+            };
             collect_once_idents(&tokens, &mut once);
         }
         self.names.push(UnitNames {
@@ -563,8 +566,95 @@ impl Walker<'_> {
             kind,
             file: self.file.to_string(),
             lines,
-            fingerprint: md5_hex(tokens.to_string().as_bytes()),
+            fingerprint: crate::impact::build::hex(&hasher.finalize()),
         });
+    }
+}
+
+/// The hash of a unit's tokens and the identifiers in them, in one walk: the token text
+/// is hashed as it would print (identifiers, literals, punctuation with its spacing, group
+/// delimiters), so comments and whitespace never count, and doc comments only when asked.
+#[derive(Default)]
+struct TokenDigest {
+    hasher: md5::Md5,
+    idents: BTreeSet<String>,
+    text: String,
+}
+
+impl TokenDigest {
+    fn walk(&mut self, tokens: TokenStream, keep_docs: bool) {
+        use md5::Digest;
+        let mut trees = tokens.into_iter().peekable();
+        while let Some(tree) = trees.next() {
+            match tree {
+                TokenTree::Punct(punct) => {
+                    if punct.as_char() == '#' && !keep_docs && is_doc_attribute(&mut trees) {
+                        continue;
+                    }
+                    let spacing = match punct.spacing() {
+                        proc_macro2::Spacing::Joint => b'j',
+                        proc_macro2::Spacing::Alone => b' ',
+                    };
+                    let mut bytes = [0u8; 5];
+                    let ch = punct.as_char().encode_utf8(&mut bytes[..4]).len();
+                    bytes[ch] = spacing;
+                    self.hasher.update(&bytes[..=ch]);
+                }
+                TokenTree::Ident(ident) => {
+                    self.text.clear();
+                    use std::fmt::Write;
+                    let _ = write!(self.text, "{ident}");
+                    self.hasher.update(self.text.as_bytes());
+                    self.hasher.update(b" ");
+                    let name = self.text.strip_prefix("r#").unwrap_or(&self.text);
+                    if !self.idents.contains(name) {
+                        self.idents.insert(name.to_string());
+                    }
+                }
+                TokenTree::Literal(literal) => {
+                    self.hasher.update(literal.to_string().as_bytes());
+                    self.hasher.update(b" ");
+                }
+                TokenTree::Group(group) => {
+                    let (open, close): (&[u8], &[u8]) = match group.delimiter() {
+                        Delimiter::Parenthesis => (b"(", b")"),
+                        Delimiter::Brace => (b"{", b"}"),
+                        Delimiter::Bracket => (b"[", b"]"),
+                        Delimiter::None => (b"\x01", b"\x02"),
+                    };
+                    self.hasher.update(open);
+                    self.walk(group.stream(), keep_docs);
+                    self.hasher.update(close);
+                }
+            }
+        }
+    }
+}
+
+/// After a `#`: whether an attribute `[doc …]` (or `![doc …]`) follows; if so it is consumed.
+fn is_doc_attribute(trees: &mut std::iter::Peekable<proc_macro2::token_stream::IntoIter>) -> bool {
+    let is_doc = |group: &Group| {
+        group.delimiter() == Delimiter::Bracket
+            && matches!(group.stream().into_iter().next(), Some(TokenTree::Ident(ident)) if ident == "doc")
+    };
+    match trees.peek() {
+        Some(TokenTree::Group(group)) if is_doc(group) => {
+            trees.next();
+            true
+        }
+        Some(TokenTree::Punct(bang)) if bang.as_char() == '!' => {
+            // `#!`: look past the `!` without losing it when no doc attribute follows.
+            let mut ahead = trees.clone();
+            ahead.next();
+            match ahead.next() {
+                Some(TokenTree::Group(group)) if is_doc(&group) => {
+                    *trees = ahead;
+                    true
+                }
+                _ => false,
+            }
+        }
+        _ => false,
     }
 }
 

@@ -54,8 +54,11 @@ pub struct AffectedRun {
     inputs: BTreeMap<String, String>,
     /// Every testcase of the plan, whatever the filters: records of others are dropped.
     plan_testcases: Option<BTreeSet<String>>,
-    /// Every testcase of the plan with why it is selected (empty: not affected).
+    /// Every testcase of the plan with why it is selected (empty: not affected); the caller
+    /// may take them once it has used them.
     pub reasons: BTreeMap<String, Vec<Reason>>,
+    /// Whether any testcase is selected.
+    any_selected: bool,
     /// Why everything runs, when it does (no usable database, unparsable sources).
     pub everything: Option<String>,
     /// Why nothing is recorded, when it is not (a source changed since the build).
@@ -280,6 +283,7 @@ impl AffectedRun {
             late_problem: Mutex::new(None),
             inputs: testcases.clone(),
             plan_testcases,
+            any_selected: reasons.values().any(|reasons| !reasons.is_empty()),
             reasons,
             everything,
             not_recording,
@@ -332,7 +336,7 @@ impl AffectedRun {
     /// Whether running the selection records anything: something is selected and the
     /// sources are those the binary was built from.
     pub fn records(&self) -> bool {
-        self.not_recording.is_none() && !self.selected().is_empty()
+        self.not_recording.is_none() && self.any_selected
     }
 
     /// The recorder to attach to the run.
@@ -854,6 +858,7 @@ mod tests {
                     .collect(),
             ),
             reasons: BTreeMap::new(),
+            any_selected: true,
             everything: None,
             not_recording: None,
         }
