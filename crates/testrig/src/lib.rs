@@ -27,6 +27,7 @@
 // Lets `#[suite]` expansions (which name `::testrig`) work inside this crate's own tests.
 extern crate self as testrig;
 
+mod background;
 pub mod cli;
 pub mod drivers;
 pub mod env;

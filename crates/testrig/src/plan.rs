@@ -93,7 +93,10 @@ impl Plan {
                 return ExitCode::from(if error.use_stderr() { 2 } else { 0 });
             }
         };
-        ExitCode::from(self.run_with(options).exit_code)
+        let outcome = self.run_with(options);
+        let exit_code = outcome.exit_code;
+        crate::background::free_in_background(outcome);
+        ExitCode::from(exit_code)
     }
 
     /// Runs with parsed options.
@@ -258,9 +261,7 @@ fn select_affected(
     // The reasons and the selected set hold a string per testcase of the plan and are not
     // needed any more: freed on a thread of their own, while the plan goes on.
     let reasons = std::mem::take(&mut affected.reasons);
-    let _ = std::thread::Builder::new()
-        .name("testrig-free".into())
-        .spawn(move || drop((reasons, selected)));
+    crate::background::free_in_background((reasons, selected));
     Ok(affected)
 }
 

@@ -58,6 +58,8 @@ pub struct ConsoleReporter {
     out: BufWriter<std::io::Stdout>,
     /// Lines were written since the last flush.
     unflushed: bool,
+    /// Each status's label, painted, in [`Status::ALL`] order.
+    labels: Vec<String>,
     /// The first write that failed (stdout closed): the console stops following the run.
     failed: Option<std::io::Error>,
     options: ConsoleOptions,
@@ -87,14 +89,20 @@ impl ConsoleReporter {
             }
             bar
         });
-        ConsoleReporter {
+        let mut console = ConsoleReporter {
             out: BufWriter::new(std::io::stdout()),
+            labels: Vec::new(),
             unflushed: false,
             failed: None,
             options,
             bar,
             started: Instant::now(),
-        }
+        };
+        console.labels = Status::ALL
+            .iter()
+            .map(|status| console.status_label(*status))
+            .collect();
+        console
     }
 
     fn paint(&self, text: &str, paint: Paint) -> String {
@@ -172,14 +180,26 @@ impl ConsoleReporter {
                 let Some(node) = builder.node(uid) else {
                     return;
                 };
-                let label = self.status_label(*status);
                 let duration = node
                     .timer
                     .duration()
                     .map(|d| format!("{d:.3}s"))
                     .unwrap_or_else(|| "-".into());
-                let text = format!("{label} [{duration:>9}] {}", display_name(node));
-                self.line(text);
+                // The commonest line of a run: written straight into the buffer.
+                let label = &self.labels[status_position(*status)];
+                match &self.bar {
+                    Some(bar) => {
+                        bar.println(format!("{label} [{duration:>9}] {}", DisplayName(node)))
+                    }
+                    None => {
+                        if let Err(error) =
+                            writeln!(self.out, "{label} [{duration:>9}] {}", DisplayName(node))
+                        {
+                            self.failed.get_or_insert(error);
+                        }
+                        self.unflushed = true;
+                    }
+                }
                 if self.options.verbosity == Verbosity::Verbose {
                     let mut lines = Vec::new();
                     for entry in &node.entries {
@@ -405,11 +425,39 @@ fn short_attributes(attributes: &crate::env::Attributes) -> crate::env::Attribut
 
 /// `test::suite::testcase <params>`, the name users filter on.
 pub fn display_name(node: &ReportNode) -> String {
-    let mut segments = node.uid.split('/');
-    match (node.kind, segments.next(), segments.next()) {
-        (NodeKind::Testcase, Some(test), Some(suite)) => format!("{test}::{suite}::{}", node.name),
-        _ => node.uid.replace('/', "::"),
+    DisplayName(node).to_string()
+}
+
+/// [`display_name`] without the allocation.
+struct DisplayName<'a>(&'a ReportNode);
+
+impl std::fmt::Display for DisplayName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let node = self.0;
+        let mut segments = node.uid.split('/');
+        match (node.kind, segments.next(), segments.next()) {
+            (NodeKind::Testcase, Some(test), Some(suite)) => {
+                write!(f, "{test}::{suite}::{}", node.name)
+            }
+            _ => {
+                for (at, segment) in node.uid.split('/').enumerate() {
+                    if at > 0 {
+                        f.write_str("::")?;
+                    }
+                    f.write_str(segment)?;
+                }
+                Ok(())
+            }
+        }
     }
+}
+
+/// Where a status sits in [`Status::ALL`] (and in the console's painted labels).
+fn status_position(status: Status) -> usize {
+    Status::ALL
+        .iter()
+        .position(|candidate| *candidate == status)
+        .unwrap_or(0)
 }
 
 fn plural(count: usize, noun: &str) -> String {

@@ -326,9 +326,15 @@ impl ReportBuilder {
     }
 
     /// The finished report.
-    pub fn finish(mut self) -> Report {
-        self.report.plan.recompute();
-        self.report
+    pub fn finish(self) -> Report {
+        let ReportBuilder {
+            mut report,
+            index,
+            links,
+        } = self;
+        crate::background::free_in_background((index, links));
+        report.plan.recompute();
+        report
     }
 }
 

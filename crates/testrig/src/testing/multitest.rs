@@ -197,26 +197,38 @@ fn describe<S>(definition: &SuiteDefinition<S>) -> SuiteInfo {
             TestcaseBody::Parametrized(parametrizations) => {
                 let mut used_suffixes = std::collections::HashSet::new();
                 for (i, parametrization) in parametrizations.iter().enumerate() {
-                    let mut suffix = parameter_suffix(&parametrization.parameters);
+                    use std::fmt::Write;
+                    let suffix = parameter_suffix(&parametrization.parameters);
+                    let mut uid_leaf = format!("{}/{suffix}", testcase.name);
                     // Equal values would give equal UIDs; number the repeats.
-                    if !used_suffixes.insert(suffix.clone()) {
-                        suffix = format!("{suffix}__{}", i + 1);
-                        used_suffixes.insert(suffix.clone());
+                    if used_suffixes.contains(&suffix) {
+                        let _ = write!(uid_leaf, "__{}", i + 1);
+                        used_suffixes.insert(format!("{suffix}__{}", i + 1));
+                    } else {
+                        used_suffixes.insert(suffix);
                     }
-                    let rendered: Vec<String> = parametrization
-                        .parameters
-                        .iter()
-                        .map(|(name, value)| format!("{name}={value}"))
-                        .collect();
+                    let mut name = format!("{} <", testcase.name);
+                    for (at, (parameter, value)) in parametrization.parameters.iter().enumerate() {
+                        let separator = if at == 0 { "" } else { ", " };
+                        let _ = write!(name, "{separator}{parameter}={value}");
+                    }
+                    name.push('>');
                     cases.push(CaseInfo {
                         index: CaseIndex {
                             testcase: testcase_index,
                             parametrization: Some(i),
                         },
-                        name: format!("{} <{}>", testcase.name, rendered.join(", ")),
-                        uid_leaf: format!("{}/{suffix}", testcase.name),
+                        name,
+                        base_name: base.base_name.clone(),
+                        uid_leaf,
                         parameters: parametrization.parameters.clone(),
-                        ..base.clone()
+                        tags: base.tags.clone(),
+                        description: base.description.clone(),
+                        location: base.location.clone(),
+                        skip: base.skip.clone(),
+                        xfail: base.xfail.clone(),
+                        timeout: base.timeout,
+                        execution_group: base.execution_group.clone(),
                     });
                 }
             }
@@ -234,27 +246,25 @@ fn describe<S>(definition: &SuiteDefinition<S>) -> SuiteInfo {
 /// `a_1__b_x`: parameter names and values reduced to characters safe in UIDs, URLs and
 /// libtest names, so the same values give the same UID in every run.
 pub fn parameter_suffix(parameters: &[(String, String)]) -> String {
-    let mut parts = Vec::with_capacity(parameters.len());
-    for (name, value) in parameters {
-        let value: String = value
-            .trim_matches('"')
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .take(40)
-            .collect();
-        parts.push(format!("{name}_{value}"));
+    if parameters.is_empty() {
+        return "case".to_string();
     }
-    if parts.is_empty() {
-        "case".to_string()
-    } else {
-        parts.join("__")
+    let mut suffix = String::new();
+    for (at, (name, value)) in parameters.iter().enumerate() {
+        if at > 0 {
+            suffix.push_str("__");
+        }
+        suffix.push_str(name);
+        suffix.push('_');
+        suffix.extend(value.trim_matches('"').chars().take(40).map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        }));
     }
+    suffix
 }
 
 /// A test of native Rust suites sharing one environment.

@@ -282,13 +282,18 @@ impl Selection {
                     location: info.location.clone(),
                     cases: Vec::new(),
                 };
+                // The cases of one parametrized testcase follow each other and share a group.
+                let mut last_group: Option<(String, String)> = None;
                 for case in &info.cases {
                     let uid = case_uid(&suite_uid, &case.uid_leaf);
-                    let group = case.is_parametrized().then(|| {
-                        (
-                            format!("{suite_uid}/{}", case.base_name),
-                            case.base_name.clone(),
-                        )
+                    let group = case.is_parametrized().then(|| match &last_group {
+                        Some(group) if group.1 == case.base_name => group.clone(),
+                        _ => last_group
+                            .insert((
+                                format!("{suite_uid}/{}", case.base_name),
+                                case.base_name.clone(),
+                            ))
+                            .clone(),
                     });
                     selected_suite.cases.push(SelectedCase {
                         index: case.index,
@@ -298,7 +303,11 @@ impl Selection {
                         base_name: case.base_name.clone(),
                         uid_leaf: case.uid_leaf.clone(),
                         group,
-                        tags: dedup(suite_tags.iter().chain(&case.tags).cloned()),
+                        tags: if case.tags.is_empty() {
+                            suite_tags.clone()
+                        } else {
+                            dedup(suite_tags.iter().chain(&case.tags).cloned())
+                        },
                         parameters: case.parameters.clone(),
                         description: case.description.clone(),
                         location: case.location.clone(),
