@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
-use testrig_model::{DriverStatus, ErrorInfo, Event, Status};
+use testrig_model::{DriverStatus, ErrorInfo, Event, SourceLocation, Status};
 
 use crate::env::{Env, Environment, EnvironmentRun, StartFailure};
 use crate::events::{EventSink, now};
@@ -22,7 +22,7 @@ use crate::runner::interrupt::interrupted;
 use crate::runner::panic_capture::catch_testcase_panic;
 use crate::testing::{
     BoundTestcase, MultiTest, Outcome, SelectedCase, SelectedSuite, SelectedTest, SuiteObject,
-    TestcaseError,
+    TestcaseError, Xfail,
 };
 
 /// Where a run writes: the event stream and the plan's runpath.
@@ -324,13 +324,12 @@ impl TestSession {
 /// Marks testcases as errored without running them.
 pub fn error_testcases(selected: &SelectedTest, message: &str, sink: &EventSink) {
     for case in selected.suites.iter().flat_map(|suite| suite.cases.iter()) {
-        let error = error_info(message.to_string());
-        sink.emit(Event::TestcaseFinished {
-            uid: case.uid.clone(),
-            time: now(),
-            status: Status::Error,
-            error,
-        });
+        finish_testcase(
+            sink,
+            &case.uid,
+            Status::Error,
+            error_info(message.to_string()),
+        );
     }
 }
 
@@ -411,12 +410,7 @@ fn run_suite(selected: &SelectedSuite, suite: &mut dyn SuiteObject, test: &TestR
                     message: format!("not run: suite `{}`: {}", selected.name, error.message),
                     location: error.location.clone(),
                 });
-                context.sink.emit(Event::TestcaseFinished {
-                    uid: case.uid.clone(),
-                    time: now(),
-                    status,
-                    error,
-                });
+                finish_testcase(&context.sink, &case.uid, status, error);
             }
         }
         None => run_cases(selected, suite, test),
@@ -533,12 +527,7 @@ fn run_in_parallel(cases: &[&SelectedCase], suite: &dyn SuiteObject, test: &Test
 fn run_case(case: &SelectedCase, suite: &dyn SuiteObject, test: &TestRun) {
     let (env, context) = (&test.env, test.context);
     if case.skip.is_some() {
-        context.sink.emit(Event::TestcaseFinished {
-            uid: case.uid.clone(),
-            time: now(),
-            status: Status::Skipped,
-            error: None,
-        });
+        finish_testcase(&context.sink, &case.uid, Status::Skipped, None);
         return;
     }
     if let Some((driver, error)) = env.environment().failure(&test.environment) {
@@ -547,12 +536,7 @@ fn run_case(case: &SelectedCase, suite: &dyn SuiteObject, test: &TestRun) {
             "not run: the environment is down: driver `{driver}` {}",
             error.message
         ));
-        context.sink.emit(Event::TestcaseFinished {
-            uid: case.uid.clone(),
-            time: now(),
-            status: Status::Error,
-            error,
-        });
+        finish_testcase(&context.sink, &case.uid, Status::Error, error);
         return;
     }
     context.sink.emit(Event::TestcaseStarted {
@@ -622,49 +606,98 @@ fn run_case(case: &SelectedCase, suite: &dyn SuiteObject, test: &TestRun) {
         message: format!("post_testcase failed: {}", error.message),
         ..error
     }));
-    let mut status = match &outcome {
+    let (status, error) = testcase_status(TestcaseOutcome {
+        result: outcome,
+        assertions_passed: recorder.passed(),
+        xfail: case.xfail.as_ref(),
+        cancel_requested: context.cancel.load(Ordering::SeqCst),
+        driver_failure: env
+            .environment()
+            .failure(&test.environment)
+            .map(|(driver, failure)| (driver, failure.to_string())),
+        location: &case.location,
+    });
+    if let Some(observer) = &context.observer {
+        observer.after(&case.uid, status, !abandoned);
+    }
+    finish_testcase(&context.sink, &case.uid, status, error);
+}
+
+/// What happened when a testcase ran, as far as its status is concerned.
+pub(crate) struct TestcaseOutcome<'a> {
+    /// What the body and the pre/post-testcase hooks returned (a panic, a timeout or a
+    /// cancel is an error here).
+    pub result: Result<(), TestcaseError>,
+    /// Whether every assertion it recorded passed.
+    pub assertions_passed: bool,
+    /// Its expected failure, if it has one.
+    pub xfail: Option<&'a Xfail>,
+    /// A cancel was requested while it ran.
+    pub cancel_requested: bool,
+    /// A driver of its environment that died while it ran, and why.
+    pub driver_failure: Option<(String, String)>,
+    /// Where the testcase is defined.
+    pub location: &'a SourceLocation,
+}
+
+/// The rule from a testcase's outcome to its status and error, in one place:
+/// an error beats failed assertions, which beat a pass; an expected failure turns a failure
+/// or error into `xfail` and a pass into `xpass` (`xpass_strict`, an error, when strict);
+/// an error under a cancel is `cancelled`, whatever an xfail expected; a driver that died
+/// while it ran makes it an error that names the driver, since that explains whatever the
+/// testcase saw.
+pub(crate) fn testcase_status(outcome: TestcaseOutcome<'_>) -> (Status, Option<ErrorInfo>) {
+    let TestcaseOutcome {
+        result,
+        assertions_passed,
+        xfail,
+        cancel_requested,
+        driver_failure,
+        location,
+    } = outcome;
+    let mut status = match &result {
         Err(_) => Status::Error,
-        Ok(()) if !recorder.passed() => Status::Failed,
+        Ok(()) if !assertions_passed => Status::Failed,
         Ok(()) => Status::Passed,
     };
-    if let Some(xfail) = &case.xfail {
+    if let Some(xfail) = xfail {
         status = match status {
             Status::Failed | Status::Error => Status::Xfail,
             _ if xfail.strict => Status::XpassStrict,
             _ => Status::Xpass,
         };
     }
-    if outcome.is_err() && context.cancel.load(Ordering::SeqCst) {
-        // Abandoned by a cancel: no result at all, whatever an xfail expected.
+    if result.is_err() && cancel_requested {
         status = Status::Cancelled;
     }
-    let mut error = outcome.err().map(|error| ErrorInfo {
+    let mut error = result.err().map(|error| ErrorInfo {
         message: error.message,
         location: error.location,
     });
-    if let Some((driver, failure)) = env.environment().failure(&test.environment) {
-        // A driver that died during the testcase explains whatever the testcase saw.
+    if let Some((driver, failure)) = driver_failure {
         status = Status::Error;
         error = error_info(format!(
             "driver `{driver}` failed while the testcase ran: {failure}"
         ));
     }
     if status == Status::XpassStrict
-        && let Some(xfail) = &case.xfail
+        && let Some(xfail) = xfail
     {
         error = Some(ErrorInfo {
             message: format!(
                 "passed, but it is a strict expected failure ({}): remove the xfail or make it non-strict",
                 xfail.reason
             ),
-            location: Some(case.location.clone()),
+            location: Some(location.clone()),
         });
     }
-    if let Some(observer) = &context.observer {
-        observer.after(&case.uid, status, !abandoned);
-    }
-    context.sink.emit(Event::TestcaseFinished {
-        uid: case.uid.clone(),
+    (status, error)
+}
+
+/// Emits a testcase's end: the one place a `TestcaseFinished` event is made.
+fn finish_testcase(sink: &EventSink, uid: &str, status: Status, error: Option<ErrorInfo>) {
+    sink.emit(Event::TestcaseFinished {
+        uid: uid.to_string(),
         time: now(),
         status,
         error,
@@ -734,5 +767,108 @@ pub fn format_duration(duration: Duration) -> String {
         format!("{}ms", duration.as_millis())
     } else {
         format!("{seconds}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn location() -> SourceLocation {
+        SourceLocation {
+            file: "tests/plan.rs".into(),
+            line: 7,
+            column: 5,
+        }
+    }
+
+    fn failing() -> Result<(), TestcaseError> {
+        Err(TestcaseError {
+            message: "boom".into(),
+            location: None,
+        })
+    }
+
+    /// The status (and error message) of an outcome.
+    fn status_of(
+        result: Result<(), TestcaseError>,
+        assertions_passed: bool,
+        xfail: Option<&Xfail>,
+        cancel_requested: bool,
+        driver_failure: Option<(&str, &str)>,
+    ) -> (Status, Option<String>) {
+        let location = location();
+        let (status, error) = testcase_status(TestcaseOutcome {
+            result,
+            assertions_passed,
+            xfail,
+            cancel_requested,
+            driver_failure: driver_failure.map(|(d, f)| (d.to_string(), f.to_string())),
+            location: &location,
+        });
+        (status, error.map(|error| error.message))
+    }
+
+    #[test]
+    fn an_error_beats_failed_assertions_which_beat_a_pass() {
+        assert_eq!(
+            status_of(Ok(()), true, None, false, None),
+            (Status::Passed, None)
+        );
+        assert_eq!(
+            status_of(Ok(()), false, None, false, None),
+            (Status::Failed, None)
+        );
+        assert_eq!(
+            status_of(failing(), false, None, false, None),
+            (Status::Error, Some("boom".into()))
+        );
+    }
+
+    #[test]
+    fn an_expected_failure_turns_failures_into_xfail_and_passes_into_xpass() {
+        let lenient = Xfail {
+            reason: "bug 12".into(),
+            strict: false,
+        };
+        let strict = Xfail {
+            reason: "bug 12".into(),
+            strict: true,
+        };
+        assert_eq!(
+            status_of(Ok(()), false, Some(&lenient), false, None).0,
+            Status::Xfail
+        );
+        assert_eq!(
+            status_of(failing(), true, Some(&lenient), false, None).0,
+            Status::Xfail
+        );
+        assert_eq!(
+            status_of(Ok(()), true, Some(&lenient), false, None),
+            (Status::Xpass, None)
+        );
+        let (status, error) = status_of(Ok(()), true, Some(&strict), false, None);
+        assert_eq!(status, Status::XpassStrict);
+        assert!(error.unwrap().contains("strict expected failure (bug 12)"));
+    }
+
+    #[test]
+    fn a_cancel_wins_over_an_expected_failure_and_a_dead_driver_over_everything() {
+        let lenient = Xfail {
+            reason: "bug".into(),
+            strict: false,
+        };
+        assert_eq!(
+            status_of(failing(), true, Some(&lenient), true, None).0,
+            Status::Cancelled
+        );
+        // A cancel requested while a testcase passes does not cancel it.
+        assert_eq!(status_of(Ok(()), true, None, true, None).0, Status::Passed);
+        let (status, error) = status_of(Ok(()), true, None, false, Some(("db", "exited 3")));
+        assert_eq!(status, Status::Error);
+        assert_eq!(
+            error.unwrap(),
+            "driver `db` failed while the testcase ran: exited 3"
+        );
     }
 }
