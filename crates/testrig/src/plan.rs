@@ -7,9 +7,9 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Parser;
 use testrig_model::{Event, Report};
@@ -25,7 +25,7 @@ use crate::impact::{AffectedRun, AffectedSources, inputs_digest};
 use crate::interactive::InteractiveState;
 use crate::runner::{
     INTERRUPTED_EXIT_CODE, LiveEnvironments, RunContext, TestSession, install_interrupt_handler,
-    install_panic_hook, interrupted, run_tests,
+    install_panic_hook, run_tests,
 };
 use crate::testing::{
     Filter, IgnoredMode, MultiTest, Pattern, PlanError, Selection, ShuffleScope, fresh_seed,
@@ -274,7 +274,7 @@ fn run_selection(
     affected: Option<AffectedRun>,
 ) -> RunOutcome {
     install_panic_hook();
-    install_interrupt_handler(options.interrupt_grace);
+    let stop = install_interrupt_handler(options.interrupt_grace);
     let mut report = Report::new(
         selection.skeleton(&plan.name),
         host_name(),
@@ -339,6 +339,7 @@ fn run_selection(
     let live_environments = LiveEnvironments::default();
     let mut context = RunContext::new(sink.clone(), runpath.to_path_buf());
     context.live_environments = live_environments.clone();
+    context.stop = stop.clone();
     // Recording coverage: one test at a time, one testcase at a time.
     let recorder = affected
         .as_ref()
@@ -353,15 +354,20 @@ fn run_selection(
         .map(Arc::new)
         .zip(recorder.clone())
         .map(|(affected, recorder)| affected.start_writer(&recorder));
-    let (done, finished) = mpsc::channel();
-    std::thread::spawn(move || {
-        run_tests(jobs, workers, &context);
-        let _ = done.send(());
-    });
-    let finished_in_time = wait_for_run(
-        &finished,
-        Duration::from_secs_f64(options.interrupt_grace.max(0.0)),
-    );
+    let finished = Arc::new(AtomicBool::new(false));
+    {
+        let finished = finished.clone();
+        std::thread::spawn(move || {
+            run_tests(jobs, workers, &context);
+            finished.store(true, Ordering::SeqCst);
+            context.stop.wake();
+        });
+    }
+    // The run ends, or an interrupt asks it to: then it has the grace period to end.
+    let is_finished = || finished.load(Ordering::SeqCst);
+    stop.wait_until(None, |stopped| stopped || is_finished());
+    let grace = Duration::from_secs_f64(options.interrupt_grace.max(0.0));
+    let finished_in_time = stop.wait_until(Some(grace), |_| is_finished());
     if !finished_in_time {
         // Testcases still hold their workers after the grace period: stop their
         // environments from here, so drivers stop in order and the report says how.
@@ -370,7 +376,7 @@ fn run_selection(
     // The last line of defence: no driver process outlives the plan.
     terminate_all_process_groups(Duration::from_secs(1));
 
-    let was_interrupted = interrupted();
+    let was_interrupted = stop.is_stopped();
     sink.emit(Event::PlanFinished {
         time: now(),
         interrupted: was_interrupted,
@@ -454,24 +460,6 @@ fn run_selection(
     RunOutcome {
         report: Some(report),
         exit_code,
-    }
-}
-
-/// Waits for the runner; after an interrupt, waits at most `grace` more. True when the
-/// runner finished.
-fn wait_for_run(finished: &mpsc::Receiver<()>, grace: Duration) -> bool {
-    let mut interrupted_at: Option<Instant> = None;
-    loop {
-        match finished.recv_timeout(Duration::from_millis(50)) {
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => return true,
-            Err(RecvTimeoutError::Timeout) => {
-                if interrupted()
-                    && interrupted_at.get_or_insert_with(Instant::now).elapsed() >= grace
-                {
-                    return false;
-                }
-            }
-        }
     }
 }
 
@@ -629,7 +617,7 @@ fn run_interactive(
     port: u16,
 ) -> Result<RunOutcome, PlanError> {
     install_panic_hook();
-    install_interrupt_handler(0.0);
+    let stop = install_interrupt_handler(0.0);
     let host = options.interactive_host;
     if options.interactive_no_token {
         crate::interactive::AccessPolicy::check_no_token(host)
@@ -780,6 +768,7 @@ fn run_interactive(
     let hub = EventHub::start(report);
     let mut context = RunContext::new(hub.sink(), runpath.to_path_buf());
     context.abandonable = true;
+    context.stop = stop.clone();
     // Reload on save watches the declared input files too.
     let declared_inputs: Vec<PathBuf> = plan
         .tests
@@ -862,9 +851,8 @@ fn run_interactive(
         state
             .run_node(None)
             .map_err(|refusal| PlanError(format!("failed to start the run: {refusal:?}")))?;
-        while !state.is_idle() && !interrupted() {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        // Each finished job wakes the signal.
+        stop.wait_until(None, |stopped| stopped || state.is_idle());
         state.stop_environments();
         state.settle();
         if let Some(report) = state.report() {
@@ -878,9 +866,7 @@ fn run_interactive(
             "The finished report stays at http://{address}/{query} until Ctrl-C."
         ));
     }
-    while !interrupted() {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    stop.wait_until(None, |stopped| stopped);
     say("stopping environments…".to_string());
     state.stop_all_environments();
     terminate_all_process_groups(Duration::from_secs(1));

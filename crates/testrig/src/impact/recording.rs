@@ -31,7 +31,7 @@ use crate::impact::fingerprint::{
 use crate::impact::profile::{CoverageMap, FunctionSpan, position_span, take_executed_positions};
 use crate::impact::reload::database_path;
 use crate::impact::selection::{Reason, select};
-use crate::runner::{TestcaseObserver, interrupted};
+use crate::runner::TestcaseObserver;
 
 /// The environment variable `cargo testrig affected` sets to the run variant (toolchain,
 /// target, profile, flags, features, lock file); recorded coverage is only reused within
@@ -770,10 +770,10 @@ impl TestcaseObserver for CoverageRecorder {
         let taken = self.take(&mut state);
         let outer = state.outer.take().unwrap_or_default();
         state.owner = outer;
-        // A testcase still running when the run was interrupted may have seen its
-        // environment stop under it; a cancelled or skipped one did not run its code.
-        let completed =
-            completed && !interrupted() && !matches!(status, Status::Cancelled | Status::Skipped);
+        // `completed` is false for a testcase still running when the run was interrupted
+        // (it may have seen its environment stop under it); a cancelled or skipped one did
+        // not run its code.
+        let completed = completed && !matches!(status, Status::Cancelled | Status::Skipped);
         let executed = match taken {
             Ok(executed) => completed.then_some(executed),
             Err(error) => {

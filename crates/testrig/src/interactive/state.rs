@@ -548,19 +548,15 @@ impl InteractiveState {
                 }
             }
         }
+        self.context.stop.wake();
         // Running jobs notice the flag between testcases (and abandon the running one);
-        // clear it once they have all returned.
-        loop {
-            let idle = self
-                .running_jobs
+        // clear it once they have all returned (each wakes the signal as it does).
+        self.context.stop.wait_until(None, |_| {
+            self.running_jobs
                 .lock()
                 .map(|count| *count == 0)
-                .unwrap_or(true);
-            if idle {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
+                .unwrap_or(true)
+        });
         self.context.cancel.store(false, Ordering::SeqCst);
         dropped
     }
@@ -685,6 +681,9 @@ impl InteractiveState {
             if let Ok(mut gate) = self.gate.lock() {
                 self.job_done(&mut gate, was_run);
             }
+            // Whoever waits for the jobs to end (a cancel, a `--ui` run) looks again; woken
+            // with no lock held, since they check under the signal's.
+            self.context.stop.wake();
         }
     }
 

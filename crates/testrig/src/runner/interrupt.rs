@@ -1,32 +1,139 @@
 //! Ctrl-C and SIGTERM: the first stops scheduling and lets running testcases finish for a
 //! short grace period, after which the partial report is written and the plan exits 130;
 //! the second kills every driver process group and exits at once.
+//!
+//! The stop request is a value, a [`StopSignal`], handed from the plan to the run context
+//! and to whoever waits; only the signal handler itself is process-wide, since a process
+//! has one.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-static SIGNALS: AtomicUsize = AtomicUsize::new(0);
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
 /// Exit status of an interrupted run (128 + SIGINT), as shells report it.
 pub const INTERRUPTED_EXIT_CODE: u8 = 130;
 
-/// Installs the handler. A process can only have one; a second install (a test harness
-/// running two plans in one process) keeps the first, which sets the same flag.
-pub fn install_interrupt_handler(grace_seconds: f64) {
-    let _ = ctrlc::set_handler(move || {
-        if SIGNALS.fetch_add(1, Ordering::SeqCst) > 0 {
-            eprintln!("testrig: interrupted again; killing driver processes and exiting now");
-            crate::drivers::kill_all_process_groups();
-            std::process::exit(i32::from(INTERRUPTED_EXIT_CODE));
-        }
-        INTERRUPTED.store(true, Ordering::SeqCst);
-        eprintln!(
-            "testrig: interrupted; waiting up to {grace_seconds}s for running testcases, then writing the reports (Ctrl-C again exits at once)"
-        );
-    });
+/// A plan's stop request, and a place to wait for it or for anything else that wakes it.
+#[derive(Clone, Debug, Default)]
+pub struct StopSignal {
+    state: Arc<(Mutex<bool>, Condvar)>,
 }
 
-/// True once an interrupt arrived: schedule nothing new.
-pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
+impl StopSignal {
+    /// A signal nobody has stopped yet.
+    pub fn new() -> StopSignal {
+        StopSignal::default()
+    }
+
+    /// Asks everything that holds the signal to stop, and wakes its waiters.
+    pub fn stop(&self) {
+        let (stopped, changed) = &*self.state;
+        *stopped.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        changed.notify_all();
+    }
+
+    /// True once a stop was asked for: schedule nothing new.
+    pub fn is_stopped(&self) -> bool {
+        *self.state.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Wakes the waiters without stopping: what they wait for may have changed. Whoever
+    /// changes it does so before waking.
+    pub fn wake(&self) {
+        let (stopped, changed) = &*self.state;
+        drop(stopped.lock().unwrap_or_else(PoisonError::into_inner));
+        changed.notify_all();
+    }
+
+    /// Waits until `done(stopped)` holds, at most `timeout` (forever with `None`); true when
+    /// it holds. `done` is asked again after every stop or wake.
+    pub fn wait_until(&self, timeout: Option<Duration>, done: impl Fn(bool) -> bool) -> bool {
+        let (stopped, changed) = &*self.state;
+        let deadline = timeout.map(|timeout| Instant::now() + timeout);
+        let mut guard = stopped.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if done(*guard) {
+                return true;
+            }
+            guard = match deadline {
+                None => changed.wait(guard).unwrap_or_else(PoisonError::into_inner),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return false;
+                    }
+                    changed
+                        .wait_timeout(guard, left)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+            };
+        }
+    }
+}
+
+/// Installs the Ctrl-C/SIGTERM handler and returns the signal it stops. A process has one
+/// handler: a second plan in the same process (a test harness running two) gets the same
+/// signal.
+pub fn install_interrupt_handler(grace_seconds: f64) -> StopSignal {
+    static PROCESS_SIGNAL: OnceLock<StopSignal> = OnceLock::new();
+    let mut first = false;
+    let signal = PROCESS_SIGNAL
+        .get_or_init(|| {
+            first = true;
+            StopSignal::new()
+        })
+        .clone();
+    if first {
+        let stop = signal.clone();
+        let signals = AtomicUsize::new(0);
+        let _ = ctrlc::set_handler(move || {
+            if signals.fetch_add(1, Ordering::SeqCst) > 0 {
+                eprintln!("testrig: interrupted again; killing driver processes and exiting now");
+                crate::drivers::kill_all_process_groups();
+                std::process::exit(i32::from(INTERRUPTED_EXIT_CODE));
+            }
+            eprintln!(
+                "testrig: interrupted; waiting up to {grace_seconds}s for running testcases, then writing the reports (Ctrl-C again exits at once)"
+            );
+            stop.stop();
+        });
+    }
+    signal
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    #[test]
+    fn a_waiter_wakes_for_a_stop_and_for_what_it_waits_for() {
+        let signal = StopSignal::new();
+        let done = Arc::new(AtomicBool::new(false));
+        let waiter = {
+            let (signal, done) = (signal.clone(), done.clone());
+            std::thread::spawn(move || {
+                signal.wait_until(None, |stopped| stopped || done.load(Ordering::SeqCst))
+            })
+        };
+        done.store(true, Ordering::SeqCst);
+        signal.wake();
+        assert!(waiter.join().unwrap());
+        assert!(!signal.is_stopped());
+
+        let stopper = signal.clone();
+        let waiter = std::thread::spawn(move || stopper.wait_until(None, |stopped| stopped));
+        signal.stop();
+        assert!(waiter.join().unwrap());
+        assert!(signal.is_stopped());
+    }
+
+    #[test]
+    fn a_wait_with_a_timeout_gives_up() {
+        let signal = StopSignal::new();
+        let started = Instant::now();
+        assert!(!signal.wait_until(Some(Duration::from_millis(30)), |_| false));
+        assert!(started.elapsed() >= Duration::from_millis(30));
+    }
 }

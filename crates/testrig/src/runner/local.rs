@@ -18,7 +18,7 @@ use testrig_model::{DriverStatus, ErrorInfo, Event, SourceLocation, Status};
 use crate::env::{Env, Environment, EnvironmentRun, StartFailure};
 use crate::events::{EventSink, now};
 use crate::result::Recorder;
-use crate::runner::interrupt::interrupted;
+use crate::runner::interrupt::StopSignal;
 use crate::runner::panic_capture::catch_testcase_panic;
 use crate::testing::{
     BoundTestcase, MultiTest, Outcome, SelectedCase, SelectedSuite, SelectedTest, SuiteObject,
@@ -42,6 +42,8 @@ pub struct RunContext {
     /// Told before and after every testcase that runs (coverage recording); while one is
     /// set, testcases run one at a time.
     pub observer: Option<Arc<dyn TestcaseObserver>>,
+    /// The plan's stop request (Ctrl-C, SIGTERM).
+    pub stop: StopSignal,
 }
 
 /// Something that must see each testcase start and end, one at a time: the coverage
@@ -67,12 +69,13 @@ impl RunContext {
             cancel: Arc::new(AtomicBool::new(false)),
             abandonable: false,
             observer: None,
+            stop: StopSignal::new(),
         }
     }
 
     /// True once nothing more should be scheduled: an interrupt or a cancel.
     pub fn stopping(&self) -> bool {
-        interrupted() || self.cancel.load(Ordering::SeqCst)
+        self.stop.is_stopped() || self.cancel.load(Ordering::SeqCst)
     }
 }
 
@@ -618,7 +621,9 @@ fn run_case(case: &SelectedCase, suite: &dyn SuiteObject, test: &TestRun) {
         location: &case.location,
     });
     if let Some(observer) = &context.observer {
-        observer.after(&case.uid, status, !abandoned);
+        // A testcase still running when the run was interrupted may have seen its
+        // environment stop under it: not a completed run.
+        observer.after(&case.uid, status, !abandoned && !context.stop.is_stopped());
     }
     finish_testcase(&context.sink, &case.uid, status, error);
 }

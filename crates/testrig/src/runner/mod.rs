@@ -4,7 +4,7 @@ mod interrupt;
 mod local;
 mod panic_capture;
 
-pub use interrupt::{INTERRUPTED_EXIT_CODE, install_interrupt_handler, interrupted};
+pub use interrupt::{INTERRUPTED_EXIT_CODE, StopSignal, install_interrupt_handler};
 pub use local::{
     LiveEnvironments, RunContext, TestSession, TestcaseObserver, error_testcases, format_duration,
     run_tests, test_runpath,
