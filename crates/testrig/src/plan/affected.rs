@@ -1,0 +1,102 @@
+//! `--affected` for a run: starting the source fingerprints early, narrowing the selection
+//! to what a change affects, and saying why.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use crate::cli::Options;
+use crate::impact::{AffectedRun, AffectedSources, inputs_digest};
+use crate::testing::{MultiTest, PlanError, Selection};
+
+/// `--affected`: starts reading the plan's sources.
+pub(super) fn start_affected(plan: &str) -> Result<AffectedSources, PlanError> {
+    let root = crate::interactive::source_root().ok_or_else(|| {
+        PlanError(
+            "--affected needs a cargo workspace: no Cargo.lock above the working folder".into(),
+        )
+    })?;
+    AffectedSources::start(plan, Path::new(&root)).map_err(PlanError)
+}
+
+/// `--affected`: narrows the selection to the affected testcases and says why.
+pub(super) fn select_affected(
+    sources: AffectedSources,
+    tests: &[MultiTest],
+    selection: &mut Selection,
+    options: &Options,
+) -> Result<AffectedRun, PlanError> {
+    let root = sources.root().to_path_buf();
+    let digests: BTreeMap<&str, String> = tests
+        .iter()
+        .map(|test| {
+            let digest = inputs_digest(&root, &test.declared_inputs());
+            (test.name(), digest)
+        })
+        .collect();
+    let uids: BTreeMap<String, String> = selection
+        .cases()
+        .map(|case| {
+            let test = case.uid.split('/').next().unwrap_or_default();
+            let digest = digests.get(test).cloned().unwrap_or_default();
+            (case.uid.clone(), digest)
+        })
+        .collect();
+    // Every testcase of the plan, whatever the filters: records of the others are dropped.
+    // Listed only when the filters left some out.
+    let plan_count: usize = tests
+        .iter()
+        .flat_map(|test| &test.suites)
+        .map(|suite| suite.info().cases.len())
+        .sum();
+    let plan_testcases =
+        (uids.len() != plan_count).then(|| Selection::every_case_uid(tests).collect());
+    let mut affected = AffectedRun::prepare(sources, &uids, plan_testcases).map_err(PlanError)?;
+    let selected = affected.selected();
+    let total = uids.len();
+    let mut out = std::io::stdout().lock();
+    let nothing = if selected.is_empty() {
+        "; nothing to record"
+    } else {
+        ""
+    };
+    let _ = match &affected.everything {
+        Some(reason) => writeln!(
+            out,
+            "affected: selected {} of {total} testcases (running everything: {reason}){nothing}",
+            selected.len()
+        ),
+        None => writeln!(
+            out,
+            "affected: selected {} of {total} testcases{nothing}",
+            selected.len()
+        ),
+    };
+    if options.explain || options.dry_run {
+        for (uid, reasons) in affected
+            .reasons
+            .iter()
+            .filter(|(_, reasons)| !reasons.is_empty())
+        {
+            let reasons: Vec<String> = reasons.iter().map(ToString::to_string).collect();
+            let _ = writeln!(out, "  {}: {}", uid.replace('/', "::"), reasons.join("; "));
+        }
+    }
+    if !options.dry_run && !selected.is_empty() {
+        let _ = match &affected.not_recording {
+            Some(why) => writeln!(out, "affected: not recording coverage: {why}"),
+            None => writeln!(
+                out,
+                "affected: recording coverage, so testcases run one at a time (the coverage counters are process-wide: two testcases at once would mix their counts)"
+            ),
+        };
+    }
+    if selected.len() != total {
+        selection.retain_cases(|case| selected.contains(&case.uid));
+    }
+    // The reasons and the selected set hold a string per testcase of the plan and are not
+    // needed any more: freed on a thread of their own, while the plan goes on.
+    let reasons = std::mem::take(&mut affected.reasons);
+    crate::background::free_in_background((reasons, selected));
+    Ok(affected)
+}

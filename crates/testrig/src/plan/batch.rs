@@ -1,0 +1,224 @@
+//! A batch run: the event hub with its subscribers (console, event stream), the runner on
+//! its threads, the wait for the end or an interrupt, the affected records, the reports.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use testrig_model::{Event, Report};
+
+use crate::cli::{ColorChoice, Options};
+use crate::drivers::terminate_all_process_groups;
+use crate::events::{EventHub, now};
+use crate::export::{
+    ConsoleOptions, ConsoleReporter, ConsoleSubscriber, EventStreamWriter, Verbosity,
+};
+use crate::impact::AffectedRun;
+use crate::runner::{
+    INTERRUPTED_EXIT_CODE, LiveEnvironments, RunContext, install_interrupt_handler,
+    install_panic_hook, run_tests,
+};
+use crate::testing::{MultiTest, Selection};
+
+use super::config::host_name;
+use super::definition::{Plan, RunOutcome};
+use super::reports::write_reports;
+
+pub(super) fn run_selection(
+    plan: Plan,
+    selection: Selection,
+    options: &Options,
+    runpath: &Path,
+    seed: Option<u64>,
+    affected: Option<AffectedRun>,
+) -> RunOutcome {
+    install_panic_hook();
+    let stop = install_interrupt_handler(options.interrupt_grace);
+    let mut report = Report::new(
+        selection.skeleton(&plan.name),
+        host_name(),
+        runpath.display().to_string(),
+    );
+    report.shuffle_seed = seed;
+
+    let verbosity = if options.quiet {
+        Verbosity::Quiet
+    } else if options.verbose {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    };
+    let color = match options.color {
+        ColorChoice::Auto => None,
+        ColorChoice::Always => Some(true),
+        ColorChoice::Never => Some(false),
+    };
+    let mut console = ConsoleReporter::new(
+        ConsoleOptions::detect(verbosity, color),
+        selection.case_count(),
+    );
+    console.header(
+        &plan.name,
+        selection.tests.len(),
+        selection.case_count(),
+        &report.runpath,
+        seed,
+    );
+    let console = Arc::new(Mutex::new(console));
+    let hub = EventHub::start(report);
+    hub.subscribe(Box::new(ConsoleSubscriber::new(console.clone())));
+    if let Some(path) = &options.events {
+        match EventStreamWriter::create(path) {
+            Ok(stream) => hub.subscribe(Box::new(stream)),
+            Err(error) => {
+                eprintln!("error: {error}");
+                return RunOutcome {
+                    report: None,
+                    exit_code: 2,
+                };
+            }
+        }
+    }
+    let sink = hub.sink();
+
+    let mut tests: Vec<Option<MultiTest>> = plan.tests.into_iter().map(Some).collect();
+    let jobs: Vec<_> = selection
+        .tests
+        .into_iter()
+        .filter_map(|selected| {
+            let test = tests[selected.test_index].take()?;
+            Some((selected, test))
+        })
+        .collect();
+    let workers = options.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let live_environments = LiveEnvironments::default();
+    let mut context = RunContext::new(sink.clone(), runpath.to_path_buf());
+    context.live_environments = live_environments.clone();
+    context.stop = stop.clone();
+    // Recording coverage: one test at a time, one testcase at a time.
+    let recorder = affected
+        .as_ref()
+        .filter(|affected| affected.records())
+        .map(|affected| Arc::new(affected.recorder()));
+    let workers = if recorder.is_some() { 1 } else { workers };
+    if let Some(recorder) = &recorder {
+        context.observer = Some(recorder.clone() as Arc<dyn crate::runner::TestcaseObserver>);
+    }
+    // Records are written as testcases complete, while the run goes on.
+    let saving = affected
+        .map(Arc::new)
+        .zip(recorder.clone())
+        .map(|(affected, recorder)| affected.start_writer(&recorder));
+    let finished = Arc::new(AtomicBool::new(false));
+    {
+        let finished = finished.clone();
+        std::thread::spawn(move || {
+            run_tests(jobs, workers, &context);
+            finished.store(true, Ordering::SeqCst);
+            context.stop.wake();
+        });
+    }
+    // The run ends, or an interrupt asks it to: then it has the grace period to end.
+    let is_finished = || finished.load(Ordering::SeqCst);
+    stop.wait_until(None, |stopped| stopped || is_finished());
+    let grace = Duration::from_secs_f64(options.interrupt_grace.max(0.0));
+    let finished_in_time = stop.wait_until(Some(grace), |_| is_finished());
+    if !finished_in_time {
+        // Testcases still hold their workers after the grace period: stop their
+        // environments from here, so drivers stop in order and the report says how.
+        live_environments.stop_all();
+    }
+    // The last line of defence: no driver process outlives the plan.
+    terminate_all_process_groups(Duration::from_secs(1));
+
+    let was_interrupted = stop.is_stopped();
+    sink.emit(Event::PlanFinished {
+        time: now(),
+        interrupted: was_interrupted,
+    });
+    // The writer finishes (the scope windows, the commit) while the report builder catches
+    // up with the events and the reports are written.
+    if let Some(recorder) = &recorder {
+        recorder.finish();
+    }
+    let saved = || {
+        saving.map(|saving| {
+            saving
+                .join()
+                .unwrap_or_else(|_| Err("the impact database writer panicked".to_string()))
+        })
+    };
+    let (report, stopped) = hub.finish();
+    for stopped in stopped {
+        eprintln!("warning: {stopped}");
+    }
+    let mut console = console.lock().unwrap_or_else(PoisonError::into_inner);
+    let Some(report) = report else {
+        eprintln!("error: the report was taken before the run ended; no report could be written");
+        if let Some(Err(error)) = saved() {
+            eprintln!("error: {error}; the next --affected run will run everything");
+        }
+        return RunOutcome {
+            report: None,
+            exit_code: 2,
+        };
+    };
+    console.failures(&report);
+    if options.driver_info {
+        console.driver_timeline(&report);
+    }
+    let mut exit_code = if was_interrupted {
+        INTERRUPTED_EXIT_CODE
+    } else if report.plan.status.is_failure() {
+        1
+    } else {
+        0
+    };
+    let reports_written = write_reports(&report, options, &mut console);
+    if let (Some(saved), Some(recorder)) = (saved(), &recorder) {
+        for problem in recorder.problems() {
+            eprintln!("warning: {problem}");
+        }
+        match saved {
+            Ok(saved) => {
+                if let Some(warning) = &saved.warning {
+                    eprintln!("warning: {warning}");
+                }
+                let note = if was_interrupted {
+                    format!(
+                        "affected: interrupted: recorded the coverage of the {} testcases that ran to completion; the others keep their previous records",
+                        saved.recorded
+                    )
+                } else if saved.incomplete > 0 {
+                    format!(
+                        "affected: recorded the coverage of {} testcases; {} that did not run to completion keep their previous records",
+                        saved.recorded, saved.incomplete
+                    )
+                } else {
+                    format!(
+                        "affected: recorded the coverage of {} testcases",
+                        saved.recorded
+                    )
+                };
+                console.note(&note);
+            }
+            Err(error) => {
+                eprintln!("error: {error}; the next --affected run will run everything");
+                exit_code = exit_code.max(2);
+            }
+        }
+    }
+    if !reports_written && exit_code == 0 {
+        exit_code = 2;
+    }
+    console.summary(&report);
+    RunOutcome {
+        report: Some(report),
+        exit_code,
+    }
+}

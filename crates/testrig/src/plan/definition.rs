@@ -1,0 +1,160 @@
+//! The plan: the top-level runnable a plan's `main` builds and runs. `execute` maps the
+//! command line onto what runs — validation, selection, `--list`, affected selection — and
+//! hands over to a batch or an interactive run.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use testrig_model::Report;
+
+use crate::cli::Options;
+use crate::testing::{MultiTest, PlanError, Selection, fresh_seed, shuffle, validate};
+
+use super::affected::{select_affected, start_affected};
+use super::batch::run_selection;
+use super::config::{default_runpath, filter_from, shuffle_scope};
+use super::interactive::run_interactive;
+use super::reports::list;
+
+/// A test plan: named tests run together and reported as one.
+pub struct Plan {
+    pub(super) name: String,
+    pub(super) tests: Vec<MultiTest>,
+    pub(super) runpath: Option<PathBuf>,
+}
+
+/// How a run ended, for callers that drive a plan programmatically.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// The finished report (`None` for `--list` and for errors before the run).
+    pub report: Option<Report>,
+    /// The process exit status: 0 passed, 1 failed, 2 usage or plan error, 130 interrupted.
+    pub exit_code: u8,
+}
+
+impl Plan {
+    /// A plan called `name`.
+    pub fn new(name: impl Into<String>) -> Plan {
+        Plan {
+            name: name.into(),
+            tests: Vec::new(),
+            runpath: None,
+        }
+    }
+
+    /// Adds a test; tests are scheduled in the order they are added.
+    #[expect(
+        clippy::should_implement_trait,
+        reason = "Testplan's vocabulary: plan.add(test)"
+    )]
+    pub fn add(mut self, test: MultiTest) -> Plan {
+        self.tests.push(test);
+        self
+    }
+
+    /// The output folder, unless `--runpath` overrides it.
+    pub fn runpath(mut self, runpath: impl Into<PathBuf>) -> Plan {
+        self.runpath = Some(runpath.into());
+        self
+    }
+
+    /// Runs with the process's command line and returns its exit status: the whole of a
+    /// plan's `main`.
+    pub fn run_from_args(self) -> ExitCode {
+        self.run_with_args(std::env::args_os())
+    }
+
+    /// Runs with the given command line (the first item is the program name).
+    pub fn run_with_args<I, T>(self, args: I) -> ExitCode
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let options = match Options::try_parse_from(args) {
+            Ok(options) => options,
+            Err(error) => {
+                let _ = error.print();
+                return ExitCode::from(if error.use_stderr() { 2 } else { 0 });
+            }
+        };
+        let outcome = self.run_with(options);
+        let exit_code = outcome.exit_code;
+        crate::background::free_in_background(outcome);
+        ExitCode::from(exit_code)
+    }
+
+    /// Runs with parsed options.
+    pub fn run_with(self, options: Options) -> RunOutcome {
+        let plan_name = self.name.clone();
+        match self.execute(options) {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                eprintln!("error: plan `{plan_name}`: {error}");
+                RunOutcome {
+                    report: None,
+                    exit_code: 2,
+                }
+            }
+        }
+    }
+
+    fn execute(self, options: Options) -> Result<RunOutcome, PlanError> {
+        crate::impact::skip_exit_dump();
+        validate(&self.name, &self.tests)?;
+        let filter = filter_from(&options)?;
+        // Reading and fingerprinting the sources takes a while: started first.
+        let affected_sources = options
+            .affected
+            .then(|| start_affected(&self.name))
+            .transpose()?;
+        let mut selection = Selection::build(&self.tests, &filter)?;
+        let scope = shuffle_scope(&options.shuffle);
+        let seed = scope
+            .any()
+            .then(|| options.shuffle_seed.unwrap_or_else(fresh_seed));
+        if let Some(seed) = seed {
+            shuffle(&mut selection, scope, seed);
+        }
+        let affected = match affected_sources {
+            Some(sources) => Some(select_affected(
+                sources,
+                &self.tests,
+                &mut selection,
+                &options,
+            )?),
+            None => None,
+        };
+        if options.dry_run {
+            return Ok(RunOutcome {
+                report: None,
+                exit_code: 0,
+            });
+        }
+        if options.list {
+            list(&self.name, &selection, options.format)?;
+            return Ok(RunOutcome {
+                report: None,
+                exit_code: 0,
+            });
+        }
+        let runpath = options
+            .runpath
+            .clone()
+            .or(self.runpath.clone())
+            .unwrap_or_else(|| default_runpath(&self.name));
+        let runpath = std::path::absolute(&runpath).unwrap_or(runpath);
+        std::fs::create_dir_all(&runpath).map_err(|error| {
+            PlanError(format!(
+                "failed to create the runpath `{}`: {error}; pass a writable folder with --runpath",
+                runpath.display()
+            ))
+        })?;
+        if let Some(port) = options.interactive.or(options.ui) {
+            return run_interactive(self, selection, &options, &runpath, port);
+        }
+        let outcome = run_selection(self, selection, &options, &runpath, seed, affected);
+        Ok(outcome)
+    }
+}
