@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use testrig::env::{
     Attributes, ConfigValue, Driver, DriverCommon, DriverError, DriverSettings, Environment,
-    EnvironmentRun, StartContext, adoption_notes, context, default_definition, offer_adoption,
+    EnvironmentRun, StartContext, context, default_definition,
 };
 use testrig::model::{DriverStatus, Status};
 use testrig::prelude::*;
@@ -544,19 +544,11 @@ fn an_invalid_environment_stops_the_plan_before_anything_starts() {
     assert!(timeline.lock().unwrap().is_empty(), "nothing started");
 }
 
-/// The take-over notes are process-wide: the reload tests take turns reading them.
-fn reload_turn() -> std::sync::MutexGuard<'static, ()> {
-    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    TURN.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// Code reload: the next image of the plan takes over the drivers whose definition did not
 /// change and whose upstream drivers were taken over; the rest start again (after the old
 /// one is taken over only to be stopped), and a driver that is gone is stopped.
 #[test]
 fn a_reloaded_environment_takes_over_unchanged_drivers_and_restarts_the_rest() {
-    let _turn = reload_turn();
     let timeline = Timeline::default();
     let before = Environment::new(
         vec![
@@ -592,7 +584,7 @@ fn a_reloaded_environment_takes_over_unchanged_drivers_and_restarts_the_rest() {
         attributes: Attributes::new(),
         state: serde_json::json!({}),
     });
-    offer_adoption("reloaded", offered);
+    after.offer_adoption(offered);
     after.start(&reloaded).unwrap();
     assert!(happened(&after_timeline, "c adopted") && !happened(&after_timeline, "c start"));
     for restarted in ["a", "b"] {
@@ -602,7 +594,7 @@ fn a_reloaded_environment_takes_over_unchanged_drivers_and_restarts_the_rest() {
             "{restarted} is taken over, stopped and started again"
         );
     }
-    let notes = adoption_notes();
+    let notes = after.adoption_notes();
     for note in [
         "`c` kept running",
         "`a` started again: its definition changed",
@@ -619,7 +611,6 @@ fn a_reloaded_environment_takes_over_unchanged_drivers_and_restarts_the_rest() {
 /// it by context values, not every driver listed after it.
 #[test]
 fn in_list_order_a_reload_restarts_only_the_readers_of_a_changed_driver() {
-    let _turn = reload_turn();
     let timeline = Timeline::default();
     let environment = |setting: &str, timeline: &Timeline| {
         Environment::new(
@@ -639,10 +630,10 @@ fn in_list_order_a_reload_restarts_only_the_readers_of_a_changed_driver() {
     let after = environment("2", &after_timeline);
     let mut reloaded = run();
     reloaded.test_uid = "reloaded-list".into();
-    offer_adoption("reloaded-list", before.handoff());
+    after.offer_adoption(before.handoff());
     after.start(&reloaded).unwrap();
     assert!(happened(&after_timeline, "mock adopted") && !happened(&after_timeline, "mock start"));
-    let notes = adoption_notes();
+    let notes = after.adoption_notes();
     for note in [
         "`mock` kept running",
         "`server` started again: its definition changed",

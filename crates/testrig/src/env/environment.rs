@@ -22,40 +22,12 @@ use crate::events::{EventSink, now};
 /// Lines of a failed driver's logs kept in the report.
 const LOG_TAIL_LINES: usize = 20;
 
-/// Drivers the previous image of the plan handed over on code reload, by test UID, until
-/// that test's environment starts and takes them over; and what became of them.
-static ADOPTION: Mutex<Adoption> = Mutex::new(Adoption {
-    offers: BTreeMap::new(),
-    notes: Vec::new(),
-});
-
+/// Drivers the previous image of the plan handed over to an environment on code reload,
+/// until its next start takes them over; and what became of them.
+#[derive(Default)]
 struct Adoption {
-    offers: BTreeMap<String, Vec<HandedOffDriver>>,
+    offers: Option<Vec<HandedOffDriver>>,
     notes: Vec<String>,
-}
-
-fn adoption() -> std::sync::MutexGuard<'static, Adoption> {
-    ADOPTION
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Offers the drivers a previous image of the plan handed over to the environment of test
-/// `test_uid`: its next start takes over those whose definition is unchanged.
-pub fn offer_adoption(test_uid: &str, drivers: Vec<HandedOffDriver>) {
-    adoption().offers.insert(test_uid.to_string(), drivers);
-}
-
-/// Takes back the offers of tests whose environments did not take them (the test is gone):
-/// their processes must be stopped by the caller.
-pub fn withdraw_adoption_offers() -> BTreeMap<String, Vec<HandedOffDriver>> {
-    std::mem::take(&mut adoption().offers)
-}
-
-/// What the environments did with the drivers they were offered (taken over, or started
-/// again and why), since the last call.
-pub fn adoption_notes() -> Vec<String> {
-    std::mem::take(&mut adoption().notes)
 }
 
 /// Kills what a handed-over driver left running when nothing takes it over: the process
@@ -149,6 +121,7 @@ pub struct Environment {
     statuses: Mutex<Vec<DriverStatus>>,
     /// Why each driver that died while started died; reported once, remembered after.
     crashes: Mutex<Vec<Option<DriverError>>>,
+    adoption: Mutex<Adoption>,
 }
 
 impl Environment {
@@ -165,7 +138,32 @@ impl Environment {
             dependencies,
             statuses: Mutex::new(vec![DriverStatus::NotStarted; count]),
             crashes: Mutex::new(vec![None; count]),
+            adoption: Mutex::new(Adoption::default()),
         }
+    }
+
+    fn adoption(&self) -> std::sync::MutexGuard<'_, Adoption> {
+        self.adoption
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Offers the drivers a previous image of the plan handed over: the next start takes
+    /// over those whose definition is unchanged.
+    pub fn offer_adoption(&self, drivers: Vec<HandedOffDriver>) {
+        self.adoption().offers = Some(drivers);
+    }
+
+    /// Takes back what was offered and not taken (the environment did not start): their
+    /// processes must be stopped by the caller.
+    pub fn withdraw_adoption_offers(&self) -> Vec<HandedOffDriver> {
+        self.adoption().offers.take().unwrap_or_default()
+    }
+
+    /// What the environment did with the drivers it was offered (taken over, or started
+    /// again and why), since the last call.
+    pub fn adoption_notes(&self) -> Vec<String> {
+        std::mem::take(&mut self.adoption().notes)
     }
 
     pub(crate) fn add(&mut self, driver: DriverBox) {
@@ -439,10 +437,8 @@ impl Environment {
         let mut waiting_for: Vec<usize> = predecessors.iter().map(Vec::len).collect();
         let mut launched = vec![false; count];
         let mut kept = vec![false; count];
-        let mut offers: BTreeMap<String, HandedOffDriver> = adoption()
-            .offers
-            .remove(&run.test_uid)
-            .unwrap_or_default()
+        let mut offers: BTreeMap<String, HandedOffDriver> = self
+            .withdraw_adoption_offers()
             .into_iter()
             .map(|driver| (driver.name.clone(), driver))
             .collect();
@@ -478,8 +474,17 @@ impl Environment {
                     None,
                 );
                 let done = done.clone();
+                let adoption = &self.adoption;
                 threads.spawn(move || {
-                    let result = adopt_or_start(driver.as_ref(), &context, offer, upstream_kept);
+                    let note = |text: String| {
+                        adoption
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .notes
+                            .push(text);
+                    };
+                    let result =
+                        adopt_or_start(driver.as_ref(), &context, offer, upstream_kept, &note);
                     let _ = done.send((index, result));
                 });
             };
@@ -541,7 +546,7 @@ impl Environment {
         // Drivers handed over that this environment no longer has.
         for offer in offers.values() {
             discard_handed_off(offer);
-            adoption()
+            self.adoption()
                 .notes
                 .push(format!("`{}` stopped: it was removed", offer.name));
         }
@@ -686,9 +691,9 @@ fn adopt_or_start(
     context: &StartContext,
     offer: Option<HandedOffDriver>,
     upstream_kept: bool,
+    note: &dyn Fn(String),
 ) -> Result<(Attributes, Origin), DriverError> {
     let name = driver.name().to_string();
-    let note = |text: String| adoption().notes.push(text);
     if let Some(offer) = offer {
         let reason = if offer.definition != driver.definition() {
             Some("its definition changed".to_string())

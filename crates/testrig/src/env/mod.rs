@@ -11,7 +11,7 @@ pub use driver::{
     HandedOffDriver, StartContext, common_inputs, default_definition,
 };
 pub use environment::{
-    Environment, EnvironmentRun, StartFailure, adoption_notes, describe_attributes,
-    discard_handed_off, exported_variables, offer_adoption, withdraw_adoption_offers,
+    Environment, EnvironmentRun, StartFailure, describe_attributes, discard_handed_off,
+    exported_variables,
 };
 pub use handle::Env;

@@ -780,6 +780,43 @@ impl InteractiveState {
             .collect()
     }
 
+    /// Offers test `test`'s environment the drivers a previous image of the plan handed
+    /// over: its next start takes over those whose definition is unchanged.
+    pub fn offer_adoption(&self, test: &str, drivers: Vec<crate::env::HandedOffDriver>) {
+        if let Some(environment) = self.environments.get(test) {
+            environment.offer_adoption(drivers);
+        }
+    }
+
+    /// Takes back, per test, the handed-over drivers no environment took over.
+    pub fn withdraw_adoption_offers(
+        &self,
+    ) -> std::collections::BTreeMap<String, Vec<crate::env::HandedOffDriver>> {
+        self.environments
+            .iter()
+            .map(|(test, environment)| (test.clone(), environment.withdraw_adoption_offers()))
+            .filter(|(_, drivers)| !drivers.is_empty())
+            .collect()
+    }
+
+    /// What the environments did with the drivers they were offered.
+    pub fn adoption_notes(&self) -> Vec<String> {
+        let mut tests: Vec<&String> = self.environments.keys().collect();
+        tests.sort();
+        tests
+            .into_iter()
+            .flat_map(|test| self.environments[test].adoption_notes())
+            .collect()
+    }
+
+    /// Waits until nothing is queued or running (or the plan is stopping); each job that
+    /// ends wakes the stop signal.
+    pub fn wait_idle(&self) {
+        self.context
+            .stop
+            .wait_until(None, |stopped| stopped || self.is_idle());
+    }
+
     /// Whether the plan has a test with this UID.
     pub fn has_test(&self, uid: &str) -> bool {
         self.slots.contains_key(uid)

@@ -264,8 +264,7 @@ pub(super) fn run_interactive(
         state
             .run_node(None)
             .map_err(|refusal| PlanError(format!("failed to start the run: {refusal:?}")))?;
-        // Each finished job wakes the signal.
-        stop.wait_until(None, |stopped| stopped || state.is_idle());
+        state.wait_idle();
         state.stop_environments();
         state.settle();
         if let Some(report) = state.report() {
@@ -318,7 +317,7 @@ pub(super) fn take_over_environments(
     let mut notes = Vec::new();
     for (test, drivers) in handed_off {
         if state.has_test(&test) {
-            crate::env::offer_adoption(&test, drivers);
+            state.offer_adoption(&test, drivers);
             let _ = state.set_environment(&test, testrig_model::DriverStatus::Started);
         } else {
             for driver in &drivers {
@@ -334,10 +333,8 @@ pub(super) fn take_over_environments(
     std::thread::spawn(move || {
         // Environment starts are queued on the tests' workers (counted as soon as they are
         // accepted): wait for them to finish.
-        while !state.is_idle() {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        for (test, drivers) in crate::env::withdraw_adoption_offers() {
+        state.wait_idle();
+        for (test, drivers) in state.withdraw_adoption_offers() {
             for driver in &drivers {
                 crate::env::discard_handed_off(driver);
                 notes.push(format!(
@@ -346,7 +343,7 @@ pub(super) fn take_over_environments(
                 ));
             }
         }
-        notes.extend(crate::env::adoption_notes());
+        notes.extend(state.adoption_notes());
         let summary = report_reload_message(&state).unwrap_or_default();
         state.sink().emit(Event::Reload {
             reload: testrig_model::ReloadStatus {
