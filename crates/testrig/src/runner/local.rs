@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use testrig_model::{DriverStatus, ErrorInfo, Event, SourceLocation, Status};
@@ -586,7 +586,7 @@ fn run_case(case: &SelectedCase, suite: &dyn SuiteObject, test: &TestRun) {
                     env.clone(),
                     recorder,
                     limit,
-                    &context.cancel,
+                    context,
                 ) {
                     Ok((recorder, outcome)) => (recorder, outcome),
                     Err(error) => {
@@ -709,20 +709,46 @@ fn finish_testcase(sink: &EventSink, uid: &str, status: Status, error: Option<Er
     });
 }
 
-/// Runs a body on its own thread and waits at most `limit` for it.
+/// Runs a body on its own thread and waits at most `limit` for it (`Duration::MAX`: until
+/// it ends or a cancel abandons it). The thread wakes the stop signal when it ends, and a
+/// cancel wakes it too, so the wait never polls.
 fn run_with_timeout(
     bound: BoundTestcase,
     env: Arc<Env>,
     mut recorder: Recorder,
     limit: Duration,
-    cancel: &AtomicBool,
+    context: &RunContext,
 ) -> Result<(Recorder, Outcome), TestcaseError> {
-    let (done, finished) = mpsc::channel();
+    /// The testcase thread's result; `Some(None)` when it ended without one.
+    type Slot = Arc<Mutex<Option<Option<(Recorder, Outcome)>>>>;
+    /// Fills the slot (with nothing, if the thread ends early) and wakes the waiter.
+    struct Ending {
+        slot: Slot,
+        stop: StopSignal,
+        result: Option<(Recorder, Outcome)>,
+    }
+    impl Drop for Ending {
+        fn drop(&mut self) {
+            *self
+                .slot
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(self.result.take());
+            self.stop.wake();
+        }
+    }
+    let slot: Slot = Arc::new(Mutex::new(None));
+    let ending = Ending {
+        slot: slot.clone(),
+        stop: context.stop.clone(),
+        result: None,
+    };
     let spawned = std::thread::Builder::new()
         .name(format!("testrig-{}", recorder.uid()))
         .spawn(move || {
+            // The whole guard moves in (not only the field written), so it drops here.
+            let mut ending = ending;
             let outcome = catch_testcase_panic(|| bound(&env, &mut recorder)).and_then(|o| o);
-            let _ = done.send((recorder, outcome));
+            ending.result = Some((recorder, outcome));
         });
     if let Err(error) = spawned {
         return Err(TestcaseError {
@@ -730,38 +756,34 @@ fn run_with_timeout(
             location: None,
         });
     }
-    let started = std::time::Instant::now();
-    loop {
-        // Wake up now and then to notice a cancel; the result itself arrives at once.
-        let wait = limit
-            .saturating_sub(started.elapsed())
-            .min(Duration::from_millis(20));
-        match finished.recv_timeout(wait) {
-            Ok(result) => return Ok(result),
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return Err(TestcaseError {
-                    message: "the testcase thread ended without a result".into(),
-                    location: None,
-                });
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                if cancel.load(Ordering::SeqCst) {
-                    return Err(TestcaseError {
-                        message: "cancelled while running; the testcase was abandoned".into(),
-                        location: None,
-                    });
-                }
-                if started.elapsed() >= limit {
-                    return Err(TestcaseError {
-                        message: format!(
-                            "timed out after {}; the testcase was abandoned",
-                            format_duration(limit)
-                        ),
-                        location: None,
-                    });
-                }
-            }
-        }
+    let ended = || slot.lock().map(|slot| slot.is_some()).unwrap_or(true);
+    let cancelled = || context.cancel.load(Ordering::SeqCst);
+    context
+        .stop
+        .wait_until((limit != Duration::MAX).then_some(limit), |_| {
+            ended() || cancelled()
+        });
+    let taken = slot
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    match taken {
+        Some(Some(result)) => Ok(result),
+        Some(None) => Err(TestcaseError {
+            message: "the testcase thread ended without a result".into(),
+            location: None,
+        }),
+        None if cancelled() => Err(TestcaseError {
+            message: "cancelled while running; the testcase was abandoned".into(),
+            location: None,
+        }),
+        None => Err(TestcaseError {
+            message: format!(
+                "timed out after {}; the testcase was abandoned",
+                format_duration(limit)
+            ),
+            location: None,
+        }),
     }
 }
 
