@@ -281,6 +281,10 @@ impl ConsoleReporter {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
+        // A plan that did not fail holds no failing testcase: no walk over a large tree.
+        if !report.plan.status.is_failure() {
+            return;
+        }
         let failures: Vec<&ReportNode> = report
             .plan
             .testcases()

@@ -27,7 +27,7 @@ pub fn write_tree(selection: &Selection, out: &mut impl Write) -> std::io::Resul
             let mut open_group: Option<&str> = None;
             for case in &suite.cases {
                 let mut indent = "    ";
-                if let Some((group_uid, group_name)) = &case.group {
+                if let Some((group_uid, group_name)) = case.group.as_deref() {
                     if open_group != Some(group_uid.as_str()) {
                         writeln!(out, "    {group_name} (parametrized)")?;
                         open_group = Some(group_uid.as_str());

@@ -6,7 +6,7 @@
 //! and to whoever waits; only the signal handler itself is process-wide, since a process
 //! has one.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,17 @@ pub const INTERRUPTED_EXIT_CODE: u8 = 130;
 /// A plan's stop request, and a place to wait for it or for anything else that wakes it.
 #[derive(Clone, Debug, Default)]
 pub struct StopSignal {
-    state: Arc<(Mutex<bool>, Condvar)>,
+    state: Arc<StopState>,
+}
+
+#[derive(Debug, Default)]
+struct StopState {
+    /// Read on every testcase: a plain load, no lock.
+    stopped: AtomicBool,
+    /// Waiters sleep on `changed` under `lock`; changes are announced under it, so none is
+    /// missed between a waiter's check and its sleep.
+    lock: Mutex<()>,
+    changed: Condvar,
 }
 
 impl StopSignal {
@@ -27,32 +37,39 @@ impl StopSignal {
 
     /// Asks everything that holds the signal to stop, and wakes its waiters.
     pub fn stop(&self) {
-        let (stopped, changed) = &*self.state;
-        *stopped.lock().unwrap_or_else(PoisonError::into_inner) = true;
-        changed.notify_all();
+        self.state.stopped.store(true, Ordering::SeqCst);
+        self.wake();
     }
 
     /// True once a stop was asked for: schedule nothing new.
     pub fn is_stopped(&self) -> bool {
-        *self.state.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.state.stopped.load(Ordering::SeqCst)
     }
 
     /// Wakes the waiters without stopping: what they wait for may have changed. Whoever
     /// changes it does so before waking.
     pub fn wake(&self) {
-        let (stopped, changed) = &*self.state;
-        drop(stopped.lock().unwrap_or_else(PoisonError::into_inner));
-        changed.notify_all();
+        drop(
+            self.state
+                .lock
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        self.state.changed.notify_all();
     }
 
     /// Waits until `done(stopped)` holds, at most `timeout` (forever with `None`); true when
     /// it holds. `done` is asked again after every stop or wake.
     pub fn wait_until(&self, timeout: Option<Duration>, done: impl Fn(bool) -> bool) -> bool {
-        let (stopped, changed) = &*self.state;
-        let deadline = timeout.map(|timeout| Instant::now() + timeout);
-        let mut guard = stopped.lock().unwrap_or_else(PoisonError::into_inner);
+        let StopState {
+            stopped,
+            lock,
+            changed,
+        } = &*self.state;
+        let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
+        let mut guard = lock.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
-            if done(*guard) {
+            if done(stopped.load(Ordering::SeqCst)) {
                 return true;
             }
             guard = match deadline {

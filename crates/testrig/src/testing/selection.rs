@@ -121,7 +121,7 @@ pub struct SelectedCase {
     /// Segment(s) of the UID below the suite.
     pub uid_leaf: String,
     /// UID and name of the parametrization group, for generated testcases.
-    pub group: Option<(String, String)>,
+    pub group: Option<std::sync::Arc<(String, String)>>,
     /// Tags including the ones inherited from suite and test.
     pub tags: Vec<String>,
     /// Parameters.
@@ -283,16 +283,16 @@ impl Selection {
                     cases: Vec::new(),
                 };
                 // The cases of one parametrized testcase follow each other and share a group.
-                let mut last_group: Option<(String, String)> = None;
+                let mut last_group: Option<std::sync::Arc<(String, String)>> = None;
                 for case in &info.cases {
                     let uid = case_uid(&suite_uid, &case.uid_leaf);
                     let group = case.is_parametrized().then(|| match &last_group {
                         Some(group) if group.1 == case.base_name => group.clone(),
                         _ => last_group
-                            .insert((
+                            .insert(std::sync::Arc::new((
                                 format!("{suite_uid}/{}", case.base_name),
                                 case.base_name.clone(),
-                            ))
+                            )))
                             .clone(),
                     });
                     selected_suite.cases.push(SelectedCase {
@@ -348,7 +348,7 @@ impl Selection {
                         .skip
                         .clone()
                         .or_else(|| case.xfail.as_ref().map(|xfail| xfail.reason.clone()));
-                    match &case.group {
+                    match case.group.as_deref() {
                         None => suite_node.children.push(case_node),
                         Some((group_uid, group_name)) => {
                             // Shuffling may separate a group's cases; keep one node per run of them.
