@@ -46,6 +46,12 @@ impl Status {
         Status::Unknown,
     ];
 
+    /// Where the status sits in [`Status::ALL`] (its declaration order: the enum has no
+    /// data), for tables indexed by status.
+    pub fn position(self) -> usize {
+        self as usize
+    }
+
     /// How severe a status is when folding children into a parent; higher wins.
     pub fn precedence(self) -> u8 {
         match self {

@@ -118,10 +118,11 @@ impl ConsoleReporter {
         }
     }
 
-    fn line(&mut self, text: String) {
+    fn line(&mut self, text: impl std::fmt::Display) {
         match &self.bar {
-            Some(bar) => bar.println(text),
+            Some(bar) => bar.println(text.to_string()),
             None => {
+                // Formatted straight into the buffer: no string per line.
                 if let Err(error) = writeln!(self.out, "{text}") {
                     self.failed.get_or_insert(error);
                 }
@@ -185,21 +186,15 @@ impl ConsoleReporter {
                     .duration()
                     .map(|d| format!("{d:.3}s"))
                     .unwrap_or_else(|| "-".into());
-                // The commonest line of a run: written straight into the buffer.
-                let label = &self.labels[status_position(*status)];
-                match &self.bar {
-                    Some(bar) => {
-                        bar.println(format!("{label} [{duration:>9}] {}", DisplayName(node)))
-                    }
-                    None => {
-                        if let Err(error) =
-                            writeln!(self.out, "{label} [{duration:>9}] {}", DisplayName(node))
-                        {
-                            self.failed.get_or_insert(error);
-                        }
-                        self.unflushed = true;
-                    }
-                }
+                // The commonest line of a run: the labels are moved out for the call (a
+                // move, not a copy), as `line` borrows the reporter.
+                let labels = std::mem::take(&mut self.labels);
+                let label = &labels[status.position()];
+                self.line(format_args!(
+                    "{label} [{duration:>9}] {}",
+                    DisplayName(node)
+                ));
+                self.labels = labels;
                 if self.options.verbosity == Verbosity::Verbose {
                     let mut lines = Vec::new();
                     for entry in &node.entries {
@@ -454,14 +449,6 @@ impl std::fmt::Display for DisplayName<'_> {
             }
         }
     }
-}
-
-/// Where a status sits in [`Status::ALL`] (and in the console's painted labels).
-fn status_position(status: Status) -> usize {
-    Status::ALL
-        .iter()
-        .position(|candidate| *candidate == status)
-        .unwrap_or(0)
 }
 
 fn plural(count: usize, noun: &str) -> String {

@@ -591,14 +591,14 @@ impl TokenDigest {
                     if punct.as_char() == '#' && !keep_docs && is_doc_attribute(&mut trees) {
                         continue;
                     }
-                    let spacing = match punct.spacing() {
-                        proc_macro2::Spacing::Joint => b'j',
-                        proc_macro2::Spacing::Alone => b' ',
+                    let spacing: &[u8] = match punct.spacing() {
+                        proc_macro2::Spacing::Joint => b"j",
+                        proc_macro2::Spacing::Alone => b" ",
                     };
-                    let mut bytes = [0u8; 5];
-                    let ch = punct.as_char().encode_utf8(&mut bytes[..4]).len();
-                    bytes[ch] = spacing;
-                    self.hasher.update(&bytes[..=ch]);
+                    let mut buffer = [0u8; 4];
+                    self.hasher
+                        .update(punct.as_char().encode_utf8(&mut buffer).as_bytes());
+                    self.hasher.update(spacing);
                 }
                 TokenTree::Ident(ident) => {
                     self.text.clear();

@@ -33,19 +33,14 @@ struct NodeLink {
     parent: u32,
     /// The node's index among its parent's children.
     child: u32,
-    /// Children per status, indexed by [`slot`].
+    /// Children per status, indexed by [`Status::position`].
     statuses: [u32; STATUSES.len()],
 }
 
 const NO_PARENT: u32 = u32::MAX;
 
-/// Every status, in [`slot`] order.
+/// Every status, in [`Status::position`] order.
 const STATUSES: [Status; 10] = Status::ALL;
-
-/// A status's index in [`STATUSES`] (its declaration order: the enum has no data).
-fn slot(status: Status) -> usize {
-    status as usize
-}
 
 impl ReportBuilder {
     /// A builder over a skeleton report (or one carried over with results).
@@ -151,8 +146,9 @@ impl ReportBuilder {
         let mut parent = self.links[id as usize].parent;
         while parent != NO_PARENT && before != after {
             let link = &mut self.links[parent as usize];
-            link.statuses[slot(before.1)] = link.statuses[slot(before.1)].saturating_sub(1);
-            link.statuses[slot(after.1)] += 1;
+            link.statuses[before.1.position()] =
+                link.statuses[before.1.position()].saturating_sub(1);
+            link.statuses[after.1.position()] += 1;
             let statuses = link.statuses;
             let node = self.node_at_mut(parent);
             let previous = (node.counts, node.status);
@@ -411,7 +407,7 @@ fn tally_statuses(node: &ReportNode, links: &mut [NodeLink], next: &mut usize) {
     *next += 1;
     let mut statuses = [0; STATUSES.len()];
     for child in &node.children {
-        statuses[slot(child.status)] += 1;
+        statuses[child.status.position()] += 1;
     }
     links[id].statuses = statuses;
     for child in &node.children {
@@ -561,7 +557,7 @@ mod tests {
     #[test]
     fn a_status_slot_is_its_place_in_the_list() {
         for (index, status) in STATUSES.into_iter().enumerate() {
-            assert_eq!(slot(status), index);
+            assert_eq!(status.position(), index);
         }
     }
 
