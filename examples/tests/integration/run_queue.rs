@@ -76,6 +76,9 @@ fn environment_requests_coalesce_cancel_drops_them_and_the_plan_finishes() {
         plan_status(&pushed(&updates, |event| plan_status(event).is_some())),
         Some("running")
     );
+    // The run starts the environment after the testcase shows as running; the requests
+    // below are about an environment that is up.
+    wait_until(&server, "EchoTest", |node| node["env_status"] == "started");
 
     // Forty stop requests while the test runs: one is queued, the others refused.
     let statuses: Vec<(u16, Value)> = std::thread::scope(|scope| {
