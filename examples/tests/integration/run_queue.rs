@@ -15,7 +15,8 @@ use crate::reload::wait_until;
 const RUN: &str = r#"{"runtime_status":"running"}"#;
 const TEST: &str = "/api/v1/interactive/nodes/EchoTest";
 
-/// The pushed updates, read on a thread of their own.
+/// The pushed updates, read on a thread of their own; returns once the stream's snapshot
+/// arrived, so that every later change is pushed as an update.
 fn updates(server: &Server) -> std::sync::mpsc::Receiver<Value> {
     let mut stream = TcpStream::connect(&server.address).unwrap();
     write!(
@@ -26,12 +27,15 @@ fn updates(server: &Server) -> std::sync::mpsc::Receiver<Value> {
     )
     .unwrap();
     let (sender, receiver) = std::sync::mpsc::channel();
+    let (subscribed, snapshot) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut kind = String::new();
         for line in BufReader::new(stream).lines() {
             let Ok(line) = line else { return };
             if let Some(name) = line.strip_prefix("event: ") {
                 kind = name.to_string();
+            } else if line.starts_with("data: ") && kind == "snapshot" {
+                let _ = subscribed.send(());
             } else if let Some(data) = line.strip_prefix("data: ")
                 && kind == "update"
                 && sender.send(serde_json::from_str(data).unwrap()).is_err()
@@ -40,6 +44,9 @@ fn updates(server: &Server) -> std::sync::mpsc::Receiver<Value> {
             }
         }
     });
+    snapshot
+        .recv_timeout(Duration::from_secs(15))
+        .expect("the event stream sent its snapshot");
     receiver
 }
 
