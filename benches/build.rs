@@ -27,5 +27,23 @@ fn main() {
         c = values(10),
     );
     std::fs::write(format!("{out}/wide.rs"), wide).expect("OUT_DIR is writable");
+    // A million: 100 suites of one parametrized testcase of 1,000 cases each, added to 10
+    // MultiTests.
+    let mut million = String::new();
+    for suite in 0..100 {
+        writeln!(
+            million,
+            "/// Generated suite {suite} of 100: 1,000 cases.\n#[suite]\npub struct Million{suite};\n#[suite]\nimpl Million{suite} {{\n    #[testcase(parameters(a = [{a}], b = [{b}]))]\n    fn case(&self, _env: &Env, result: &mut Recorder, a: u32, b: u32) {{\n        result.equal(a + b, b + a, \"commutes\");\n    }}\n}}",
+            a = values(100),
+            b = values(10),
+        )
+        .unwrap();
+    }
+    writeln!(million, "/// Adds the 100 suites to a MultiTest.\nfn million_suites(test: MultiTest) -> MultiTest {{\n    test").unwrap();
+    for suite in 0..100 {
+        writeln!(million, "        .suite(Million{suite})").unwrap();
+    }
+    writeln!(million, "}}").unwrap();
+    std::fs::write(format!("{out}/million.rs"), million).expect("OUT_DIR is writable");
     println!("cargo::rerun-if-changed=build.rs");
 }

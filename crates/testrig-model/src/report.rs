@@ -3,6 +3,8 @@
 //! One node type serves every level so that the UI, the exporters and the report builder
 //! walk the tree the same way; `kind` says which level a node is.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::{Counts, DriverReport, DriverStatus, Entry, RuntimeStatus, SCHEMA_VERSION, Status};
@@ -135,9 +137,10 @@ pub struct ReportNode {
     /// Where the node is defined.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<SourceLocation>,
-    /// Parameter names and values of a parametrized testcase, rendered with `Debug`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub parameters: Vec<(String, String)>,
+    /// Parameter names and values of a parametrized testcase, rendered with `Debug`;
+    /// shared with the plan's description of the testcase rather than copied.
+    #[serde(default, skip_serializing_if = "<[_]>::is_empty")]
+    pub parameters: Arc<[(String, String)]>,
     /// Why a testcase is skipped or expected to fail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -187,7 +190,7 @@ impl ReportNode {
             tags: Vec::new(),
             description: None,
             location: None,
-            parameters: Vec::new(),
+            parameters: Arc::default(),
             reason: None,
             timer: Timer::default(),
             counts: Counts::default(),

@@ -15,7 +15,7 @@
 //! out. A caller that must see its event folded waits for its number
 //! ([`EventHub::wait_folded`]).
 
-use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -108,9 +108,15 @@ struct HubState {
     failures: Vec<SubscriberError>,
 }
 
+/// How many events may wait for the hub's thread. Past it producers wait: a run of a
+/// million testcases whose events come faster than they are folded (or than a slow console
+/// takes them) would otherwise queue them all in memory. Nothing the hub's thread does
+/// waits for a producer, so the wait always ends.
+const QUEUE_BOUND: usize = 16_384;
+
 /// Numbers events in the order they are queued.
 struct Sending {
-    sender: Sender<HubMessage>,
+    sender: SyncSender<HubMessage>,
     /// Events queued so far (the number of the last one).
     sent: u64,
     /// The stream has ended: late events (from a testcase abandoned by an interrupt) have
@@ -145,7 +151,7 @@ impl EventHub {
     /// A hub whose tree starts as `report` (the skeleton of what will run), with its thread
     /// started.
     pub fn start(report: Report) -> Arc<EventHub> {
-        let (sender, receiver) = mpsc::channel();
+        let (sender, receiver) = mpsc::sync_channel(QUEUE_BOUND);
         let hub = Arc::new(EventHub {
             state: RwLock::new(HubState {
                 seq: 0,

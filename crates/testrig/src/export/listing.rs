@@ -40,7 +40,7 @@ pub fn write_tree(selection: &Selection, out: &mut impl Write) -> std::io::Resul
                 if let Some(reason) = &case.skip {
                     notes.push_str(&format!(" (skip: {reason})"));
                 }
-                if let Some(xfail) = &case.xfail {
+                if let Some(xfail) = case.xfail() {
                     notes.push_str(&format!(" (xfail: {})", xfail.reason));
                 }
                 writeln!(
@@ -77,7 +77,7 @@ fn tags_suffix(tags: &[String], inherited: &[String]) -> String {
 /// libtest's listing: one `name: test` line per testcase and nothing else.
 pub fn write_terse(selection: &Selection, out: &mut impl Write) -> std::io::Result<()> {
     for case in selection.cases() {
-        writeln!(out, "{}: test", case.libtest_name)?;
+        writeln!(out, "{}: test", case.libtest_name())?;
     }
     Ok(())
 }

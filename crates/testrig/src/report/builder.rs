@@ -244,6 +244,9 @@ impl ReportBuilder {
                     node.status = *status;
                     node.error = error.clone();
                     node.runtime_status = RuntimeStatus::Finished;
+                    // The entries are complete: a vector grown by pushes keeps room for
+                    // four, which a million testcases of one entry each would pay for.
+                    node.entries.shrink_to_fit();
                 }
             }
             Event::DriverStatusChanged {

@@ -479,7 +479,7 @@ fn run_cases(selected: &SelectedSuite, suite: &dyn SuiteObject, test: &TestRun) 
         && selected
             .cases
             .iter()
-            .any(|case| case.execution_group.is_some());
+            .any(|case| case.execution_group().is_some());
     if !grouped {
         for case in &selected.cases {
             if test.context.stopping() {
@@ -492,7 +492,7 @@ fn run_cases(selected: &SelectedSuite, suite: &dyn SuiteObject, test: &TestRun) 
     let mut batches: Vec<(Option<&str>, Vec<&SelectedCase>)> = Vec::new();
     batches.push((None, Vec::new()));
     for case in &selected.cases {
-        let group = case.execution_group.as_deref();
+        let group = case.execution_group();
         match batches.iter_mut().find(|(name, _)| *name == group) {
             Some((_, cases)) => cases.push(case),
             None => batches.push((group, vec![case])),
@@ -549,7 +549,10 @@ fn run_case(case: &SelectedCase, suite: &dyn SuiteObject, test: &TestRun) {
     if let Some(observer) = &context.observer {
         observer.before(&case.uid);
     }
-    let attachments = env.runpath().join("attachments").join(slug(&case.uid_leaf));
+    let attachments = env
+        .runpath()
+        .join("attachments")
+        .join(slug(case.uid_leaf()));
     let new_recorder = || {
         Recorder::new(
             &case.uid,
@@ -572,7 +575,7 @@ fn run_case(case: &SelectedCase, suite: &dyn SuiteObject, test: &TestRun) {
             }),
         ),
         Ok(()) => match case
-            .timeout
+            .timeout()
             .or(context.abandonable.then_some(Duration::MAX))
         {
             None => {
@@ -594,7 +597,7 @@ fn run_case(case: &SelectedCase, suite: &dyn SuiteObject, test: &TestRun) {
                         (
                             new_recorder(),
                             Err(TestcaseError {
-                                location: Some(case.location.clone()),
+                                location: Some(case.attributes.location.clone()),
                                 ..error
                             }),
                         )
@@ -612,13 +615,13 @@ fn run_case(case: &SelectedCase, suite: &dyn SuiteObject, test: &TestRun) {
     let (status, error) = testcase_status(TestcaseOutcome {
         result: outcome,
         assertions_passed: recorder.passed(),
-        xfail: case.xfail.as_ref(),
+        xfail: case.xfail(),
         cancel_requested: context.cancel.load(Ordering::SeqCst),
         driver_failure: env
             .environment()
             .failure(&test.environment)
             .map(|(driver, failure)| (driver, failure.to_string())),
-        location: &case.location,
+        location: &case.attributes.location,
     });
     if let Some(observer) = &context.observer {
         // A testcase still running when the run was interrupted may have seen its

@@ -28,19 +28,12 @@ pub struct CaseIndex {
     pub parametrization: Option<usize>,
 }
 
-/// What the runner and the filters know about one runnable testcase.
+/// What every case of one `#[testcase]` shares: held once behind an `Arc`, so a
+/// parametrization of a million cases keeps one copy of its doc comment, location and flags.
 #[derive(Debug, Clone)]
-pub struct CaseInfo {
-    /// Which body to run.
-    pub index: CaseIndex,
-    /// Display name: `add <a=1, b=2>` for a parametrization, else the testcase name.
-    pub name: String,
+pub struct TestcaseAttributes {
     /// The `#[testcase]` name (without parameters).
     pub base_name: String,
-    /// The UID path segment(s) below the suite: `add` or `add/a_1__b_2`.
-    pub uid_leaf: String,
-    /// Parameter names and values.
-    pub parameters: Vec<(String, String)>,
     /// Own tags (inheritance is applied by the selection).
     pub tags: Vec<String>,
     /// Doc comment.
@@ -55,6 +48,21 @@ pub struct CaseInfo {
     pub timeout: Option<Duration>,
     /// `execution_group = …`.
     pub execution_group: Option<String>,
+}
+
+/// What the runner and the filters know about one runnable testcase.
+#[derive(Debug, Clone)]
+pub struct CaseInfo {
+    /// Which body to run.
+    pub index: CaseIndex,
+    /// Display name: `add <a=1, b=2>` for a parametrization, else the testcase name.
+    pub name: String,
+    /// The UID path segment(s) below the suite: `add` or `add/a_1__b_2`.
+    pub uid_leaf: String,
+    /// Parameter names and values.
+    pub parameters: Arc<[(String, String)]>,
+    /// What the cases of its `#[testcase]` share.
+    pub attributes: Arc<TestcaseAttributes>,
 }
 
 impl CaseInfo {
@@ -103,8 +111,8 @@ struct SuiteHolder<S: Suite> {
 
 impl<S: Suite> SuiteHolder<S> {
     fn new(instance: S) -> SuiteHolder<S> {
-        let definition = S::definition();
-        let info = describe(&definition);
+        let mut definition = S::definition();
+        let info = describe(&mut definition);
         SuiteHolder {
             instance: Arc::new(instance),
             definition,
@@ -172,18 +180,23 @@ impl<S: Suite> SuiteObject for SuiteHolder<S> {
 }
 
 /// Expands a definition into runnable cases with names and UID leaves.
-fn describe<S>(definition: &SuiteDefinition<S>) -> SuiteInfo {
-    let mut cases = Vec::new();
-    for (testcase_index, testcase) in definition.testcases.iter().enumerate() {
-        let base = CaseInfo {
-            index: CaseIndex {
-                testcase: testcase_index,
-                parametrization: None,
-            },
-            name: testcase.name.clone(),
+/// The parameters move from the definition into the description, which the selection and
+/// the report share: a parametrization keeps one copy of its values.
+fn describe<S>(definition: &mut SuiteDefinition<S>) -> SuiteInfo {
+    let mut cases = Vec::with_capacity(
+        definition
+            .testcases
+            .iter()
+            .map(|testcase| match &testcase.body {
+                TestcaseBody::Single(_) => 1,
+                TestcaseBody::Parametrized(parametrizations) => parametrizations.len(),
+            })
+            .sum(),
+    );
+    let no_parameters: Arc<[(String, String)]> = Arc::new([]);
+    for (testcase_index, testcase) in definition.testcases.iter_mut().enumerate() {
+        let attributes = Arc::new(TestcaseAttributes {
             base_name: testcase.name.clone(),
-            uid_leaf: testcase.name.clone(),
-            parameters: Vec::new(),
             tags: testcase.tags.clone(),
             description: testcase.description.clone(),
             location: testcase.location.clone(),
@@ -191,12 +204,21 @@ fn describe<S>(definition: &SuiteDefinition<S>) -> SuiteInfo {
             xfail: testcase.xfail.clone(),
             timeout: testcase.timeout,
             execution_group: testcase.execution_group.clone(),
-        };
-        match &testcase.body {
-            TestcaseBody::Single(_) => cases.push(base),
+        });
+        match &mut testcase.body {
+            TestcaseBody::Single(_) => cases.push(CaseInfo {
+                index: CaseIndex {
+                    testcase: testcase_index,
+                    parametrization: None,
+                },
+                name: testcase.name.clone(),
+                uid_leaf: testcase.name.clone(),
+                parameters: no_parameters.clone(),
+                attributes,
+            }),
             TestcaseBody::Parametrized(parametrizations) => {
                 let mut used_suffixes = std::collections::HashSet::new();
-                for (i, parametrization) in parametrizations.iter().enumerate() {
+                for (i, parametrization) in parametrizations.iter_mut().enumerate() {
                     use std::fmt::Write;
                     let suffix = parameter_suffix(&parametrization.parameters);
                     let mut uid_leaf = format!("{}/{suffix}", testcase.name);
@@ -219,16 +241,9 @@ fn describe<S>(definition: &SuiteDefinition<S>) -> SuiteInfo {
                             parametrization: Some(i),
                         },
                         name,
-                        base_name: base.base_name.clone(),
                         uid_leaf,
-                        parameters: parametrization.parameters.clone(),
-                        tags: base.tags.clone(),
-                        description: base.description.clone(),
-                        location: base.location.clone(),
-                        skip: base.skip.clone(),
-                        xfail: base.xfail.clone(),
-                        timeout: base.timeout,
-                        execution_group: base.execution_group.clone(),
+                        parameters: std::mem::take(&mut parametrization.parameters).into(),
+                        attributes: attributes.clone(),
                     });
                 }
             }

@@ -11,8 +11,10 @@ use std::time::Duration;
 use globset::{Glob, GlobMatcher};
 use testrig_model::{DriverReport, NodeKind, ReportNode, SourceLocation};
 
+use std::sync::Arc;
+
 use crate::testing::Xfail;
-use crate::testing::multitest::{CaseIndex, MultiTest};
+use crate::testing::multitest::{CaseIndex, MultiTest, TestcaseAttributes};
 
 /// A plan that cannot run as written, or a filter that selects nothing: exit status 2.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,7 +84,7 @@ impl Pattern {
         };
         part(0, &[test])
             && part(1, &[suite])
-            && part(2, &[&case.name, &case.base_name, &case.uid_leaf])
+            && part(2, &[&case.name, case.base_name(), case.uid_leaf()])
     }
 }
 
@@ -105,41 +107,61 @@ pub struct Filter {
     pub ignored: IgnoredMode,
 }
 
-/// A testcase chosen to run (or to be reported as skipped).
+/// A testcase chosen to run (or to be reported as skipped). What the cases of one
+/// `#[testcase]` share is held once, behind [`attributes`](Self::attributes).
 #[derive(Debug, Clone)]
 pub struct SelectedCase {
     /// Which body of the suite.
     pub index: CaseIndex,
     /// Stable UID.
     pub uid: String,
-    /// libtest name: the UID with `::` separators.
-    pub libtest_name: String,
     /// Display name.
     pub name: String,
-    /// The `#[testcase]` name.
-    pub base_name: String,
-    /// Segment(s) of the UID below the suite.
-    pub uid_leaf: String,
     /// UID and name of the parametrization group, for generated testcases.
-    pub group: Option<std::sync::Arc<(String, String)>>,
+    pub group: Option<Arc<(String, String)>>,
     /// Tags including the ones inherited from suite and test.
-    pub tags: Vec<String>,
+    pub tags: Arc<[String]>,
     /// Parameters.
-    pub parameters: Vec<(String, String)>,
-    /// Doc comment.
-    pub description: Option<String>,
-    /// Definition site.
-    pub location: SourceLocation,
+    pub parameters: Arc<[(String, String)]>,
     /// Skip reason; `None` when it runs (also for `--ignored` runs of skipped testcases).
     pub skip: Option<String>,
     /// Whether the testcase was marked skip (libtest's "ignored"), whatever the mode.
     pub ignored: bool,
+    /// What the cases of its `#[testcase]` share: name, doc comment, location, xfail, time
+    /// limit, execution group.
+    pub attributes: Arc<TestcaseAttributes>,
+}
+
+impl SelectedCase {
+    /// libtest name: the UID with `::` separators.
+    pub fn libtest_name(&self) -> String {
+        self.uid.replace('/', "::")
+    }
+
+    /// Segment(s) of the UID below the suite (test and suite names hold no `/`).
+    pub fn uid_leaf(&self) -> &str {
+        self.uid.splitn(3, '/').nth(2).unwrap_or(&self.uid)
+    }
+
+    /// The `#[testcase]` name.
+    pub fn base_name(&self) -> &str {
+        &self.attributes.base_name
+    }
+
     /// Expected failure.
-    pub xfail: Option<Xfail>,
+    pub fn xfail(&self) -> Option<&Xfail> {
+        self.attributes.xfail.as_ref()
+    }
+
     /// Time limit.
-    pub timeout: Option<Duration>,
+    pub fn timeout(&self) -> Option<Duration> {
+        self.attributes.timeout
+    }
+
     /// Execution group.
-    pub execution_group: Option<String>,
+    pub fn execution_group(&self) -> Option<&str> {
+        self.attributes.execution_group.as_deref()
+    }
 }
 
 /// A suite with its selected testcases.
@@ -282,40 +304,36 @@ impl Selection {
                     location: info.location.clone(),
                     cases: Vec::new(),
                 };
-                // The cases of one parametrized testcase follow each other and share a group.
-                let mut last_group: Option<std::sync::Arc<(String, String)>> = None;
+                // The cases of one parametrized testcase follow each other and share a group;
+                // cases without tags of their own share the suite's.
+                let mut last_group: Option<Arc<(String, String)>> = None;
+                let inherited: Arc<[String]> = suite_tags.clone().into();
+                selected_suite.cases.reserve_exact(info.cases.len());
                 for case in &info.cases {
-                    let uid = case_uid(&suite_uid, &case.uid_leaf);
+                    let attributes = &case.attributes;
                     let group = case.is_parametrized().then(|| match &last_group {
-                        Some(group) if group.1 == case.base_name => group.clone(),
+                        Some(group) if group.1 == attributes.base_name => group.clone(),
                         _ => last_group
-                            .insert(std::sync::Arc::new((
-                                format!("{suite_uid}/{}", case.base_name),
-                                case.base_name.clone(),
+                            .insert(Arc::new((
+                                format!("{suite_uid}/{}", attributes.base_name),
+                                attributes.base_name.clone(),
                             )))
                             .clone(),
                     });
                     selected_suite.cases.push(SelectedCase {
                         index: case.index,
-                        libtest_name: uid.replace('/', "::"),
-                        uid,
+                        uid: case_uid(&suite_uid, &case.uid_leaf),
                         name: case.name.clone(),
-                        base_name: case.base_name.clone(),
-                        uid_leaf: case.uid_leaf.clone(),
                         group,
-                        tags: if case.tags.is_empty() {
-                            suite_tags.clone()
+                        tags: if attributes.tags.is_empty() {
+                            inherited.clone()
                         } else {
-                            dedup(suite_tags.iter().chain(&case.tags).cloned())
+                            dedup(suite_tags.iter().chain(&attributes.tags).cloned()).into()
                         },
                         parameters: case.parameters.clone(),
-                        description: case.description.clone(),
-                        location: case.location.clone(),
-                        skip: case.skip.clone(),
-                        ignored: case.skip.is_some(),
-                        xfail: case.xfail.clone(),
-                        timeout: case.timeout,
-                        execution_group: case.execution_group.clone(),
+                        skip: attributes.skip.clone(),
+                        ignored: attributes.skip.is_some(),
+                        attributes: attributes.clone(),
                     });
                 }
                 selected_test.suites.push(selected_suite);
@@ -340,14 +358,15 @@ impl Selection {
                 suite_node.location = suite.location.clone();
                 for case in &suite.cases {
                     let mut case_node = ReportNode::new(NodeKind::Testcase, &case.uid, &case.name);
-                    case_node.tags = case.tags.clone();
-                    case_node.description = case.description.clone();
-                    case_node.location = Some(case.location.clone());
+                    let attributes = &case.attributes;
+                    case_node.tags = case.tags.to_vec();
+                    case_node.description = attributes.description.clone();
+                    case_node.location = Some(attributes.location.clone());
                     case_node.parameters = case.parameters.clone();
                     case_node.reason = case
                         .skip
                         .clone()
-                        .or_else(|| case.xfail.as_ref().map(|xfail| xfail.reason.clone()));
+                        .or_else(|| case.xfail().map(|xfail| xfail.reason.clone()));
                     match case.group.as_deref() {
                         None => suite_node.children.push(case_node),
                         Some((group_uid, group_name)) => {
@@ -363,8 +382,8 @@ impl Selection {
                                     group_name,
                                 );
                                 group.tags = suite.tags.clone();
-                                group.location = Some(case.location.clone());
-                                group.description = case.description.clone();
+                                group.location = Some(attributes.location.clone());
+                                group.description = attributes.description.clone();
                                 suite_node.children.push(group);
                             }
                             if let Some(group) = suite_node.children.last_mut() {
@@ -373,6 +392,11 @@ impl Selection {
                         }
                     }
                 }
+                // Grown by doubling, a wide group would keep up to half its room unused.
+                for group in &mut suite_node.children {
+                    group.children.shrink_to_fit();
+                }
+                suite_node.children.shrink_to_fit();
                 test_node.children.push(suite_node);
             }
             plan.children.push(test_node);
@@ -384,7 +408,8 @@ impl Selection {
 
 impl Filter {
     fn select(&self, test: &str, suite: &str, mut case: SelectedCase) -> Option<SelectedCase> {
-        let name = case.libtest_name.as_str();
+        let libtest_name = case.libtest_name();
+        let name = libtest_name.as_str();
         let name_matches = |filter: &String| {
             if self.exact {
                 name == filter
@@ -503,15 +528,23 @@ pub fn validate(plan_name: &str, tests: &[MultiTest]) -> Result<(), PlanError> {
                 )));
             }
             let mut case_names = HashSet::new();
-            for case in &info.cases {
+            // One check per `#[testcase]`: its first case stands for its parametrization.
+            for case in info
+                .cases
+                .iter()
+                .filter(|case| case.index.parametrization.unwrap_or(0) == 0)
+            {
                 any_testcase = true;
-                check_name("testcase", &case.base_name, "#[testcase(name = \"…\")]")?;
-                if case.index.parametrization.unwrap_or(0) == 0
-                    && !case_names.insert(case.base_name.as_str())
-                {
+                let attributes = &case.attributes;
+                check_name(
+                    "testcase",
+                    &attributes.base_name,
+                    "#[testcase(name = \"…\")]",
+                )?;
+                if !case_names.insert(attributes.base_name.as_str()) {
                     return Err(PlanError(format!(
                         "duplicate testcase name `{}` in suite `{}` of test `{}`: rename one with #[testcase(name = \"…\")] (defined at {})",
-                        case.base_name, info.name, test.name, case.location
+                        attributes.base_name, info.name, test.name, attributes.location
                     )));
                 }
             }
