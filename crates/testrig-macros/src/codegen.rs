@@ -17,7 +17,7 @@ pub(crate) fn local(name: &str, at: Span) -> syn::Ident {
 pub(crate) fn source_location(span: Span) -> TokenStream {
     quote_spanned! {span=>
         ::testrig::__private::SourceLocation {
-            file: ::std::string::String::from(::core::file!()),
+            file: ::std::borrow::Cow::Borrowed(::core::file!()),
             line: ::core::line!(),
             column: 0,
         }

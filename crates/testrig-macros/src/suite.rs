@@ -141,7 +141,7 @@ fn expand_impl(args: TokenStream, mut item: ItemImpl) -> TokenStream {
                 #definition.tags = #attributes::TAGS.iter().map(|tag| ::std::string::String::from(*tag)).collect();
                 #definition.description = #attributes::DESCRIPTION.map(::std::string::String::from);
                 #definition.location = ::core::option::Option::Some(::testrig::__private::SourceLocation {
-                    file: ::std::string::String::from(#attributes::LOCATION.0),
+                    file: ::std::borrow::Cow::Borrowed(#attributes::LOCATION.0),
                     line: #attributes::LOCATION.1,
                     column: 0,
                 });

@@ -3,6 +3,7 @@
 //! One node type serves every level so that the UI, the exporters and the report builder
 //! walk the tree the same way; `kind` says which level a node is.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -67,8 +68,9 @@ pub enum NodeKind {
 /// Where in the user's sources something happened.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SourceLocation {
-    /// Path as the compiler saw it (relative to the package, usually).
-    pub file: String,
+    /// Path as the compiler saw it (relative to the package, usually). Borrowed when it
+    /// comes from `file!()` or a caller's location, so a million entries share one copy.
+    pub file: Cow<'static, str>,
     /// 1-based line.
     pub line: u32,
     /// 1-based column; 0 when unknown.

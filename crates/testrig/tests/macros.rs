@@ -467,10 +467,7 @@ fn parameter_lists() {
     let error = outcomes[2].as_ref().unwrap_err();
     assert_eq!(error.message, "2 + 2 is not 5");
     assert_eq!(
-        error
-            .location
-            .as_ref()
-            .map(|location| location.file.as_str()),
+        error.location.as_ref().map(|location| &*location.file),
         Some(file!())
     );
 

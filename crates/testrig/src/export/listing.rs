@@ -46,7 +46,7 @@ pub fn write_tree(selection: &Selection, out: &mut impl Write) -> std::io::Resul
                 writeln!(
                     out,
                     "{indent}{}{}{notes}",
-                    case.name,
+                    case.name(),
                     tags_suffix(&case.tags, &suite.tags)
                 )?;
             }

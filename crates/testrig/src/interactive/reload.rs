@@ -746,7 +746,7 @@ fn testcase_fingerprints(report: &Report, root: &Path) -> BTreeMap<String, Strin
             && let Some(location) = &node.location
         {
             by_file
-                .entry(location.file.clone())
+                .entry(location.file.to_string())
                 .or_default()
                 .push((node.uid.clone(), location.line));
         }

@@ -20,7 +20,7 @@ use testrig_model::{
 pub struct ReportBuilder {
     report: Report,
     /// Every node by UID, as its index in `links`.
-    index: HashMap<String, u32>,
+    index: UidIndex,
     /// Per node, in depth-first order (the plan first): where it hangs in the tree and how
     /// many of its children have each status.
     links: Vec<NodeLink>,
@@ -47,7 +47,7 @@ impl ReportBuilder {
     pub fn new(report: Report) -> ReportBuilder {
         let mut builder = ReportBuilder {
             report,
-            index: HashMap::new(),
+            index: UidIndex::default(),
             links: Vec::new(),
         };
         index_nodes(
@@ -96,21 +96,31 @@ impl ReportBuilder {
 
     /// The node with this UID.
     pub fn node(&self, uid: &str) -> Option<&ReportNode> {
-        let path = self.path_of(*self.index.get(uid)?);
-        Some(
-            path.iter()
-                .fold(&self.report.plan, |node, &i| &node.children[i]),
-        )
+        self.index
+            .ids(uid)
+            .map(|id| self.node_at(id))
+            .find(|node| node.uid == uid)
+    }
+
+    fn node_at(&self, id: u32) -> &ReportNode {
+        self.path_of(id)
+            .iter()
+            .fold(&self.report.plan, |node, &i| &node.children[i])
+    }
+
+    /// The index of the node with this UID.
+    fn id_of(&self, uid: &str) -> Option<u32> {
+        self.index.ids(uid).find(|&id| self.node_at(id).uid == uid)
     }
 
     fn node_mut(&mut self, uid: &str) -> Option<&mut ReportNode> {
-        let id = *self.index.get(uid)?;
+        let id = self.id_of(uid)?;
         Some(self.node_at_mut(id))
     }
 
     /// The parametrization group holding a testcase, if any.
     fn group_of_mut(&mut self, uid: &str) -> Option<&mut ReportNode> {
-        let id = *self.index.get(uid)?;
+        let id = self.id_of(uid)?;
         let parent = self.links[id as usize].parent;
         if parent == NO_PARENT {
             return None;
@@ -123,7 +133,7 @@ impl ReportBuilder {
     /// testcase that already finished (a timed-out testcase that kept running) too.
     pub fn apply(&mut self, event: &Event) {
         let touched = event.uid().and_then(|uid| {
-            let id = *self.index.get(uid)?;
+            let id = self.id_of(uid)?;
             let node = self.node_at_mut(id);
             Some((id, node.counts, node.status))
         });
@@ -384,16 +394,54 @@ fn reset_node(node: &mut ReportNode) {
     }
 }
 
+/// Nodes by a 64-bit hash of their UID: a million testcases would otherwise keep a second
+/// copy of every UID as a key. Hashes are only candidates; lookups compare the node's UID,
+/// and the rare UIDs whose hash is taken are kept apart with the others of that hash.
+#[derive(Debug, Default)]
+struct UidIndex {
+    first: HashMap<u64, u32>,
+    /// Further nodes whose UID hash equals a key of `first` (a test named like the plan,
+    /// or a true collision).
+    more: HashMap<u64, Vec<u32>>,
+}
+
+impl UidIndex {
+    fn hash(uid: &str) -> u64 {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        BuildHasherDefault::<DefaultHasher>::default().hash_one(uid)
+    }
+
+    fn insert(&mut self, uid: &str, id: u32) {
+        let hash = UidIndex::hash(uid);
+        if let Some(&first) = self.first.get(&hash) {
+            // The later node comes first, as a map from UID to node would keep it.
+            self.more.entry(hash).or_default().insert(0, first);
+        }
+        self.first.insert(hash, id);
+    }
+
+    /// The nodes that may have this UID, the latest indexed first.
+    fn ids(&self, uid: &str) -> impl Iterator<Item = u32> + '_ {
+        let hash = UidIndex::hash(uid);
+        let more = self.more.get(&hash).map(Vec::as_slice).unwrap_or_default();
+        self.first
+            .get(&hash)
+            .copied()
+            .into_iter()
+            .chain(more.iter().copied())
+    }
+}
+
 /// Numbers the nodes depth first, recording where each hangs.
 fn index_nodes(
     node: &ReportNode,
     parent: u32,
     child: u32,
-    index: &mut HashMap<String, u32>,
+    index: &mut UidIndex,
     links: &mut Vec<NodeLink>,
 ) {
     let id = links.len() as u32;
-    index.insert(node.uid.clone(), id);
+    index.insert(&node.uid, id);
     links.push(NodeLink {
         parent,
         child,

@@ -109,7 +109,7 @@ impl Recorder {
             description: description.into(),
             passed,
             location: Some(SourceLocation {
-                file: caller.file().to_string(),
+                file: caller.file().into(),
                 line: caller.line(),
                 column: caller.column(),
             }),

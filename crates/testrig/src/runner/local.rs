@@ -563,7 +563,8 @@ fn run_case(case: &SelectedCase, suite: &dyn SuiteObject, test: &TestRun) {
     };
     let mut recorder = new_recorder();
     let mut abandoned = false;
-    let name = case.name.as_str();
+    let name = case.name();
+    let name = name.as_str();
     let pre = catch_testcase_panic(|| suite.pre_testcase(name, env, &mut recorder))
         .and_then(|o| o.unwrap_or(Ok(())));
     let (mut recorder, outcome) = match pre {

@@ -28,7 +28,7 @@ pub fn install_panic_hook() {
             if CAPTURING.with(Cell::get) {
                 let message = payload_message(info.payload());
                 let location = info.location().map(|location| SourceLocation {
-                    file: location.file().to_string(),
+                    file: location.file().to_string().into(),
                     line: location.line(),
                     column: location.column(),
                 });

@@ -50,19 +50,18 @@ pub struct TestcaseAttributes {
     pub execution_group: Option<String>,
 }
 
-/// What the runner and the filters know about one runnable testcase.
+/// What the runner and the filters know about one runnable testcase. Its name and UID
+/// leaf are derived when asked for: a parametrization of a million cases stores neither.
 #[derive(Debug, Clone)]
 pub struct CaseInfo {
     /// Which body to run.
     pub index: CaseIndex,
-    /// Display name: `add <a=1, b=2>` for a parametrization, else the testcase name.
-    pub name: String,
-    /// The UID path segment(s) below the suite: `add` or `add/a_1__b_2`.
-    pub uid_leaf: String,
     /// Parameter names and values.
     pub parameters: Arc<[(String, String)]>,
     /// What the cases of its `#[testcase]` share.
     pub attributes: Arc<TestcaseAttributes>,
+    /// Its parameters give the same UID leaf as an earlier case's: the leaf is numbered.
+    numbered: bool,
 }
 
 impl CaseInfo {
@@ -70,6 +69,39 @@ impl CaseInfo {
     pub fn is_parametrized(&self) -> bool {
         self.index.parametrization.is_some()
     }
+
+    /// Display name: `add <a=1, b=2>` for a parametrization, else the testcase name.
+    pub fn name(&self) -> String {
+        case_name(&self.attributes.base_name, &self.parameters)
+    }
+
+    /// The UID path segment(s) below the suite: `add` or `add/a_1__b_2` (numbered
+    /// `add/a_1__b_2__3` when an earlier case's values gave the same segment).
+    pub fn uid_leaf(&self) -> String {
+        let base = &self.attributes.base_name;
+        match self.index.parametrization {
+            None => base.clone(),
+            Some(i) if self.numbered => {
+                format!("{base}/{}__{}", parameter_suffix(&self.parameters), i + 1)
+            }
+            Some(_) => format!("{base}/{}", parameter_suffix(&self.parameters)),
+        }
+    }
+}
+
+/// `add <a=1, b=2>` for a case with parameters, else the testcase's name.
+pub(crate) fn case_name(base_name: &str, parameters: &[(String, String)]) -> String {
+    if parameters.is_empty() {
+        return base_name.to_string();
+    }
+    use std::fmt::Write;
+    let mut name = format!("{base_name} <");
+    for (at, (parameter, value)) in parameters.iter().enumerate() {
+        let separator = if at == 0 { "" } else { ", " };
+        let _ = write!(name, "{separator}{parameter}={value}");
+    }
+    name.push('>');
+    name
 }
 
 /// What the runner and the filters know about a suite.
@@ -211,39 +243,29 @@ fn describe<S>(definition: &mut SuiteDefinition<S>) -> SuiteInfo {
                     testcase: testcase_index,
                     parametrization: None,
                 },
-                name: testcase.name.clone(),
-                uid_leaf: testcase.name.clone(),
                 parameters: no_parameters.clone(),
                 attributes,
+                numbered: false,
             }),
             TestcaseBody::Parametrized(parametrizations) => {
                 let mut used_suffixes = std::collections::HashSet::new();
                 for (i, parametrization) in parametrizations.iter_mut().enumerate() {
-                    use std::fmt::Write;
                     let suffix = parameter_suffix(&parametrization.parameters);
-                    let mut uid_leaf = format!("{}/{suffix}", testcase.name);
                     // Equal values would give equal UIDs; number the repeats.
-                    if used_suffixes.contains(&suffix) {
-                        let _ = write!(uid_leaf, "__{}", i + 1);
+                    let numbered = used_suffixes.contains(&suffix);
+                    if numbered {
                         used_suffixes.insert(format!("{suffix}__{}", i + 1));
                     } else {
                         used_suffixes.insert(suffix);
                     }
-                    let mut name = format!("{} <", testcase.name);
-                    for (at, (parameter, value)) in parametrization.parameters.iter().enumerate() {
-                        let separator = if at == 0 { "" } else { ", " };
-                        let _ = write!(name, "{separator}{parameter}={value}");
-                    }
-                    name.push('>');
                     cases.push(CaseInfo {
                         index: CaseIndex {
                             testcase: testcase_index,
                             parametrization: Some(i),
                         },
-                        name,
-                        uid_leaf,
                         parameters: std::mem::take(&mut parametrization.parameters).into(),
                         attributes: attributes.clone(),
+                        numbered,
                     });
                 }
             }

@@ -14,7 +14,7 @@ use testrig_model::{DriverReport, NodeKind, ReportNode, SourceLocation};
 use std::sync::Arc;
 
 use crate::testing::Xfail;
-use crate::testing::multitest::{CaseIndex, MultiTest, TestcaseAttributes};
+use crate::testing::multitest::{CaseIndex, MultiTest, TestcaseAttributes, case_name};
 
 /// A plan that cannot run as written, or a filter that selects nothing: exit status 2.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,7 +84,7 @@ impl Pattern {
         };
         part(0, &[test])
             && part(1, &[suite])
-            && part(2, &[&case.name, case.base_name(), case.uid_leaf()])
+            && part(2, &[&case.name(), case.base_name(), case.uid_leaf()])
     }
 }
 
@@ -115,8 +115,6 @@ pub struct SelectedCase {
     pub index: CaseIndex,
     /// Stable UID.
     pub uid: String,
-    /// Display name.
-    pub name: String,
     /// UID and name of the parametrization group, for generated testcases.
     pub group: Option<Arc<(String, String)>>,
     /// Tags including the ones inherited from suite and test.
@@ -133,6 +131,11 @@ pub struct SelectedCase {
 }
 
 impl SelectedCase {
+    /// Display name: `add <a=1, b=2>` for a parametrization, else the testcase name.
+    pub fn name(&self) -> String {
+        case_name(&self.attributes.base_name, &self.parameters)
+    }
+
     /// libtest name: the UID with `::` separators.
     pub fn libtest_name(&self) -> String {
         self.uid.replace('/', "::")
@@ -272,7 +275,7 @@ impl Selection {
                 let suite_uid = suite_uid(&test.name, &info.name);
                 info.cases
                     .iter()
-                    .map(move |case| case_uid(&suite_uid, &case.uid_leaf))
+                    .map(move |case| case_uid(&suite_uid, &case.uid_leaf()))
             })
         })
     }
@@ -322,8 +325,7 @@ impl Selection {
                     });
                     selected_suite.cases.push(SelectedCase {
                         index: case.index,
-                        uid: case_uid(&suite_uid, &case.uid_leaf),
-                        name: case.name.clone(),
+                        uid: case_uid(&suite_uid, &case.uid_leaf()),
                         group,
                         tags: if attributes.tags.is_empty() {
                             inherited.clone()
@@ -357,7 +359,8 @@ impl Selection {
                 suite_node.description = suite.description.clone();
                 suite_node.location = suite.location.clone();
                 for case in &suite.cases {
-                    let mut case_node = ReportNode::new(NodeKind::Testcase, &case.uid, &case.name);
+                    let mut case_node =
+                        ReportNode::new(NodeKind::Testcase, case.uid.as_str(), case.name());
                     let attributes = &case.attributes;
                     case_node.tags = case.tags.to_vec();
                     case_node.description = attributes.description.clone();
