@@ -131,11 +131,12 @@ pub struct ReportNode {
     #[serde(default)]
     pub runtime_status: RuntimeStatus,
     /// Tags of this node, including the ones inherited from its parents.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tags: Vec<String>,
-    /// A longer description (a suite's or testcase's doc comment).
+    #[serde(default, skip_serializing_if = "<[_]>::is_empty")]
+    pub tags: Arc<[String]>,
+    /// A longer description (a suite's or testcase's doc comment), shared with the plan's
+    /// description of the node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    pub description: Option<Arc<str>>,
     /// Where the node is defined.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<SourceLocation>,
@@ -152,9 +153,10 @@ pub struct ReportNode {
     /// Testcase counts below this node (a testcase counts itself).
     #[serde(default)]
     pub counts: Counts,
-    /// An error that made the node ERROR.
+    /// An error that made the node ERROR (boxed: most nodes have none, and a million
+    /// testcases would each carry its room).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<ErrorInfo>,
+    pub error: Option<Box<ErrorInfo>>,
     /// Assertions and logs recorded directly on this node (testcases; suites for hooks).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub entries: Vec<Entry>,
@@ -189,7 +191,7 @@ impl ReportNode {
             kind,
             status: Status::Unknown,
             runtime_status: RuntimeStatus::Ready,
-            tags: Vec::new(),
+            tags: Arc::default(),
             description: None,
             location: None,
             parameters: Arc::default(),
@@ -354,10 +356,10 @@ mod tests {
     #[test]
     fn a_group_error_outranks_passing_children() {
         let mut suite = ReportNode::new(NodeKind::Suite, "t/s", "s");
-        suite.error = Some(ErrorInfo {
+        suite.error = Some(Box::new(ErrorInfo {
             message: "teardown failed".into(),
             location: None,
-        });
+        }));
         suite.children.push(testcase("t/s/a", Status::Passed));
         suite.recompute();
         assert_eq!(suite.status, Status::Error);

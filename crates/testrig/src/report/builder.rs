@@ -208,8 +208,8 @@ impl ReportBuilder {
                 if let Some(node) = self.node_mut(uid) {
                     node.timer.end = Some(*time);
                     node.runtime_status = RuntimeStatus::Finished;
-                    if error.is_some() {
-                        node.error = error.clone();
+                    if let Some(error) = error {
+                        node.error = Some(Box::new(error.clone()));
                     }
                 }
             }
@@ -252,7 +252,7 @@ impl ReportBuilder {
                 {
                     node.timer.end = Some(*time);
                     node.status = *status;
-                    node.error = error.clone();
+                    node.error = error.clone().map(Box::new);
                     node.runtime_status = RuntimeStatus::Finished;
                     // The entries are complete: a vector grown by pushes keeps room for
                     // four, which a million testcases of one entry each would pay for.
@@ -474,9 +474,11 @@ fn close_unfinished(node: &mut ReportNode, time: f64) {
             node.runtime_status = RuntimeStatus::Finished;
             if node.kind == NodeKind::Testcase {
                 node.status = Status::Incomplete;
-                node.error.get_or_insert(ErrorInfo {
-                    message: "interrupted while running".into(),
-                    location: None,
+                node.error.get_or_insert_with(|| {
+                    Box::new(ErrorInfo {
+                        message: "interrupted while running".into(),
+                        location: None,
+                    })
                 });
             }
         }

@@ -37,7 +37,7 @@ pub struct TestcaseAttributes {
     /// Own tags (inheritance is applied by the selection).
     pub tags: Vec<String>,
     /// Doc comment.
-    pub description: Option<String>,
+    pub description: Option<Arc<str>>,
     /// Definition site.
     pub location: SourceLocation,
     /// `skip = "reason"`.
@@ -230,7 +230,7 @@ fn describe<S>(definition: &mut SuiteDefinition<S>) -> SuiteInfo {
         let attributes = Arc::new(TestcaseAttributes {
             base_name: testcase.name.clone(),
             tags: testcase.tags.clone(),
-            description: testcase.description.clone(),
+            description: testcase.description.as_deref().map(Arc::from),
             location: testcase.location.clone(),
             skip: testcase.skip.clone(),
             xfail: testcase.xfail.clone(),

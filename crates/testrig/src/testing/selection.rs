@@ -177,9 +177,9 @@ pub struct SelectedSuite {
     /// Name.
     pub name: String,
     /// Tags including the test's.
-    pub tags: Vec<String>,
+    pub tags: Arc<[String]>,
     /// Doc comment.
-    pub description: Option<String>,
+    pub description: Option<Arc<str>>,
     /// Definition site.
     pub location: Option<SourceLocation>,
     /// Selected testcases in run order.
@@ -196,9 +196,9 @@ pub struct SelectedTest {
     /// Name.
     pub name: String,
     /// Tags.
-    pub tags: Vec<String>,
+    pub tags: Arc<[String]>,
     /// Description.
-    pub description: Option<String>,
+    pub description: Option<Arc<str>>,
     /// Execution-group parallelism of the MultiTest.
     pub thread_pool_size: usize,
     /// The drivers of its environment, not started.
@@ -288,8 +288,8 @@ impl Selection {
                 test_index,
                 uid: test.name.clone(),
                 name: test.name.clone(),
-                tags: dedup(test.tags.iter().cloned()),
-                description: test.description.clone(),
+                tags: dedup(test.tags.iter().cloned()).into(),
+                description: test.description.as_deref().map(Arc::from),
                 thread_pool_size: test.thread_pool_size,
                 drivers: test.environment.skeleton(),
                 suites: Vec::new(),
@@ -298,19 +298,19 @@ impl Selection {
                 let info = suite.info();
                 let suite_uid = suite_uid(&test.name, &info.name);
                 let suite_tags = dedup(test.tags.iter().chain(&info.tags).cloned());
+                let inherited: Arc<[String]> = suite_tags.clone().into();
                 let mut selected_suite = SelectedSuite {
                     suite_index,
                     uid: suite_uid.clone(),
                     name: info.name.clone(),
-                    tags: suite_tags.clone(),
-                    description: info.description.clone(),
+                    tags: inherited.clone(),
+                    description: info.description.as_deref().map(Arc::from),
                     location: info.location.clone(),
                     cases: Vec::new(),
                 };
                 // The cases of one parametrized testcase follow each other and share a group;
                 // cases without tags of their own share the suite's.
                 let mut last_group: Option<Arc<(String, String)>> = None;
-                let inherited: Arc<[String]> = suite_tags.clone().into();
                 selected_suite.cases.reserve_exact(info.cases.len());
                 for case in &info.cases {
                     let attributes = &case.attributes;
@@ -362,7 +362,7 @@ impl Selection {
                     let mut case_node =
                         ReportNode::new(NodeKind::Testcase, case.uid.as_str(), case.name());
                     let attributes = &case.attributes;
-                    case_node.tags = case.tags.to_vec();
+                    case_node.tags = case.tags.clone();
                     case_node.description = attributes.description.clone();
                     case_node.location = Some(attributes.location.clone());
                     case_node.parameters = case.parameters.clone();
