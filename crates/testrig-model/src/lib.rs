@@ -9,12 +9,14 @@
 mod driver;
 mod entry;
 mod event;
+mod parameters;
 mod report;
 mod status;
 
 pub use driver::*;
 pub use entry::*;
 pub use event::*;
+pub use parameters::*;
 pub use report::*;
 pub use status::*;
 

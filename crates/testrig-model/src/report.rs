@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Counts, DriverReport, DriverStatus, Entry, RuntimeStatus, SCHEMA_VERSION, Status};
+use crate::{
+    Counts, DriverReport, DriverStatus, Entry, Parameters, RuntimeStatus, SCHEMA_VERSION, Status,
+};
 
 /// A whole run: the plan node plus facts about the run itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -142,8 +144,8 @@ pub struct ReportNode {
     pub location: Option<SourceLocation>,
     /// Parameter names and values of a parametrized testcase, rendered with `Debug`;
     /// shared with the plan's description of the testcase rather than copied.
-    #[serde(default, skip_serializing_if = "<[_]>::is_empty")]
-    pub parameters: Arc<[(String, String)]>,
+    #[serde(default, skip_serializing_if = "Parameters::is_empty")]
+    pub parameters: Parameters,
     /// Why a testcase is skipped or expected to fail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -194,7 +196,7 @@ impl ReportNode {
             tags: Arc::default(),
             description: None,
             location: None,
-            parameters: Arc::default(),
+            parameters: Parameters::default(),
             reason: None,
             timer: Timer::default(),
             counts: Counts::default(),

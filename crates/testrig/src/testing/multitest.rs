@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use testrig_model::SourceLocation;
+use testrig_model::{Parameters, SourceLocation};
 
 use crate::env::{DriverBox, Env, Environment};
 use crate::impact::DeclaredInput;
@@ -57,7 +57,7 @@ pub struct CaseInfo {
     /// Which body to run.
     pub index: CaseIndex,
     /// Parameter names and values.
-    pub parameters: Arc<[(String, String)]>,
+    pub parameters: Parameters,
     /// What the cases of its `#[testcase]` share.
     pub attributes: Arc<TestcaseAttributes>,
     /// Its parameters give the same UID leaf as an earlier case's: the leaf is numbered.
@@ -90,7 +90,7 @@ impl CaseInfo {
 }
 
 /// `add <a=1, b=2>` for a case with parameters, else the testcase's name.
-pub(crate) fn case_name(base_name: &str, parameters: &[(String, String)]) -> String {
+pub(crate) fn case_name(base_name: &str, parameters: &Parameters) -> String {
     if parameters.is_empty() {
         return base_name.to_string();
     }
@@ -225,7 +225,6 @@ fn describe<S>(definition: &mut SuiteDefinition<S>) -> SuiteInfo {
             })
             .sum(),
     );
-    let no_parameters: Arc<[(String, String)]> = Arc::new([]);
     for (testcase_index, testcase) in definition.testcases.iter_mut().enumerate() {
         let attributes = Arc::new(TestcaseAttributes {
             base_name: testcase.name.clone(),
@@ -243,14 +242,16 @@ fn describe<S>(definition: &mut SuiteDefinition<S>) -> SuiteInfo {
                     testcase: testcase_index,
                     parametrization: None,
                 },
-                parameters: no_parameters.clone(),
+                parameters: Parameters::default(),
                 attributes,
                 numbered: false,
             }),
             TestcaseBody::Parametrized(parametrizations) => {
                 let mut used_suffixes = std::collections::HashSet::new();
                 for (i, parametrization) in parametrizations.iter_mut().enumerate() {
-                    let suffix = parameter_suffix(&parametrization.parameters);
+                    let parameters =
+                        Parameters::from(std::mem::take(&mut parametrization.parameters));
+                    let suffix = parameter_suffix(&parameters);
                     // Equal values would give equal UIDs; number the repeats.
                     let numbered = used_suffixes.contains(&suffix);
                     if numbered {
@@ -263,7 +264,7 @@ fn describe<S>(definition: &mut SuiteDefinition<S>) -> SuiteInfo {
                             testcase: testcase_index,
                             parametrization: Some(i),
                         },
-                        parameters: std::mem::take(&mut parametrization.parameters).into(),
+                        parameters,
                         attributes: attributes.clone(),
                         numbered,
                     });
@@ -282,7 +283,7 @@ fn describe<S>(definition: &mut SuiteDefinition<S>) -> SuiteInfo {
 
 /// `a_1__b_x`: parameter names and values reduced to characters safe in UIDs, URLs and
 /// libtest names, so the same values give the same UID in every run.
-pub fn parameter_suffix(parameters: &[(String, String)]) -> String {
+pub fn parameter_suffix(parameters: &Parameters) -> String {
     if parameters.is_empty() {
         return "case".to_string();
     }
@@ -431,7 +432,7 @@ mod tests {
             ("a".to_string(), "1".to_string()),
             ("b".to_string(), "\"x y/z\"".to_string()),
         ];
-        assert_eq!(parameter_suffix(&parameters), "a_1__b_x_y_z");
-        assert_eq!(parameter_suffix(&[]), "case");
+        assert_eq!(parameter_suffix(&parameters.into()), "a_1__b_x_y_z");
+        assert_eq!(parameter_suffix(&Parameters::default()), "case");
     }
 }

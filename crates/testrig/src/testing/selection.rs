@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
 use globset::{Glob, GlobMatcher};
-use testrig_model::{DriverReport, NodeKind, ReportNode, SourceLocation};
+use testrig_model::{DriverReport, NodeKind, Parameters, ReportNode, SourceLocation};
 
 use std::sync::Arc;
 
@@ -120,7 +120,7 @@ pub struct SelectedCase {
     /// Tags including the ones inherited from suite and test.
     pub tags: Arc<[String]>,
     /// Parameters.
-    pub parameters: Arc<[(String, String)]>,
+    pub parameters: Parameters,
     /// Skip reason; `None` when it runs (also for `--ignored` runs of skipped testcases).
     pub skip: Option<String>,
     /// Whether the testcase was marked skip (libtest's "ignored"), whatever the mode.
