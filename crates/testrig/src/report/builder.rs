@@ -21,23 +21,27 @@ pub struct ReportBuilder {
     report: Report,
     /// Every node by UID, as its index in `links`.
     index: UidIndex,
-    /// Per node, in depth-first order (the plan first): where it hangs in the tree and how
-    /// many of its children have each status.
+    /// Per node, in depth-first order (the plan first): where it hangs in the tree.
     links: Vec<NodeLink>,
+    /// Per node with children, how many of them have each status (testcases, the most
+    /// numerous nodes, have none to count).
+    tallies: Vec<[u32; STATUSES.len()]>,
 }
 
-/// Where a node hangs and the tally of its children's statuses.
+/// Where a node hangs and where the tally of its children's statuses is.
 #[derive(Debug, Clone)]
 struct NodeLink {
     /// The parent's index in `links` (`NO_PARENT` for the plan).
     parent: u32,
     /// The node's index among its parent's children.
     child: u32,
-    /// Children per status, indexed by [`Status::position`].
-    statuses: [u32; STATUSES.len()],
+    /// Its children per status (indexed by [`Status::position`]) are `tallies[tally]`;
+    /// `NO_TALLY` for a node without children.
+    tally: u32,
 }
 
 const NO_PARENT: u32 = u32::MAX;
+const NO_TALLY: u32 = u32::MAX;
 
 /// Every status, in [`Status::position`] order.
 const STATUSES: [Status; 10] = Status::ALL;
@@ -49,14 +53,14 @@ impl ReportBuilder {
             report,
             index: UidIndex::default(),
             links: Vec::new(),
+            tallies: Vec::new(),
         };
-        index_nodes(
-            &builder.report.plan,
-            NO_PARENT,
-            0,
-            &mut builder.index,
-            &mut builder.links,
+        let plan = std::mem::replace(
+            &mut builder.report.plan,
+            ReportNode::new(NodeKind::Plan, "", ""),
         );
+        index_nodes(&plan, NO_PARENT, 0, &mut builder);
+        builder.report.plan = plan;
         // Counts and statuses agree with the testcases from the start: what an event changes
         // is then applied by difference.
         builder.recompute_all();
@@ -67,7 +71,7 @@ impl ReportBuilder {
     fn recompute_all(&mut self) {
         self.report.plan.recompute();
         let mut next = 0;
-        tally_statuses(&self.report.plan, &mut self.links, &mut next);
+        tally_statuses(&self.report.plan, &self.links, &mut self.tallies, &mut next);
     }
 
     /// The child indices from the plan down to the node at `id`.
@@ -147,7 +151,10 @@ impl ReportBuilder {
     /// to date, so a live view reading any node sees it current: the node is refolded from
     /// its own tally, each ancestor by the difference its child made.
     fn touch(&mut self, id: u32, counts_before: Counts, status_before: Status) {
-        let statuses = self.links[id as usize].statuses;
+        let statuses = match self.links[id as usize].tally {
+            NO_TALLY => [0; STATUSES.len()],
+            tally => self.tallies[tally as usize],
+        };
         let node = self.node_at_mut(id);
         node.hash = node.hash.wrapping_add(1);
         refold(node, &statuses);
@@ -155,11 +162,11 @@ impl ReportBuilder {
         let mut after = (node.counts, node.status);
         let mut parent = self.links[id as usize].parent;
         while parent != NO_PARENT && before != after {
-            let link = &mut self.links[parent as usize];
-            link.statuses[before.1.position()] =
-                link.statuses[before.1.position()].saturating_sub(1);
-            link.statuses[after.1.position()] += 1;
-            let statuses = link.statuses;
+            // A parent has children, so it has a tally.
+            let tally = &mut self.tallies[self.links[parent as usize].tally as usize];
+            tally[before.1.position()] = tally[before.1.position()].saturating_sub(1);
+            tally[after.1.position()] += 1;
+            let statuses = *tally;
             let node = self.node_at_mut(parent);
             let previous = (node.counts, node.status);
             node.hash = node.hash.wrapping_add(1);
@@ -340,8 +347,9 @@ impl ReportBuilder {
             mut report,
             index,
             links,
+            tallies,
         } = self;
-        crate::background::free_in_background((index, links));
+        crate::background::free_in_background((index, links, tallies));
         report.plan.recompute();
         report
     }
@@ -433,36 +441,42 @@ impl UidIndex {
 }
 
 /// Numbers the nodes depth first, recording where each hangs.
-fn index_nodes(
-    node: &ReportNode,
-    parent: u32,
-    child: u32,
-    index: &mut UidIndex,
-    links: &mut Vec<NodeLink>,
-) {
-    let id = links.len() as u32;
-    index.insert(&node.uid, id);
-    links.push(NodeLink {
+fn index_nodes(node: &ReportNode, parent: u32, child: u32, builder: &mut ReportBuilder) {
+    let id = builder.links.len() as u32;
+    builder.index.insert(&node.uid, id);
+    let tally = if node.children.is_empty() {
+        NO_TALLY
+    } else {
+        builder.tallies.push([0; STATUSES.len()]);
+        builder.tallies.len() as u32 - 1
+    };
+    builder.links.push(NodeLink {
         parent,
         child,
-        statuses: [0; STATUSES.len()],
+        tally,
     });
     for (i, grandchild) in node.children.iter().enumerate() {
-        index_nodes(grandchild, id, i as u32, index, links);
+        index_nodes(grandchild, id, i as u32, builder);
     }
 }
 
 /// Rebuilds every node's tally of its children's statuses, in [`index_nodes`] order.
-fn tally_statuses(node: &ReportNode, links: &mut [NodeLink], next: &mut usize) {
+fn tally_statuses(
+    node: &ReportNode,
+    links: &[NodeLink],
+    tallies: &mut [[u32; STATUSES.len()]],
+    next: &mut usize,
+) {
     let id = *next;
     *next += 1;
-    let mut statuses = [0; STATUSES.len()];
-    for child in &node.children {
-        statuses[child.status.position()] += 1;
+    if let Some(tally) = tallies.get_mut(links[id].tally as usize) {
+        *tally = [0; STATUSES.len()];
+        for child in &node.children {
+            tally[child.status.position()] += 1;
+        }
     }
-    links[id].statuses = statuses;
     for child in &node.children {
-        tally_statuses(child, links, next);
+        tally_statuses(child, links, tallies, next);
     }
 }
 
