@@ -24,13 +24,13 @@ pub fn write_tree(selection: &Selection, out: &mut impl Write) -> std::io::Resul
                 tags_suffix(&suite.tags, &test.tags),
                 suite.cases.len()
             )?;
-            let mut open_group: Option<&str> = None;
+            let mut open_group: Option<String> = None;
             for case in &suite.cases {
                 let mut indent = "    ";
-                if let Some((group_uid, group_name)) = case.group.as_deref() {
-                    if open_group != Some(group_uid.as_str()) {
-                        writeln!(out, "    {group_name} (parametrized)")?;
-                        open_group = Some(group_uid.as_str());
+                if let Some(group_uid) = case.group_uid() {
+                    if open_group.as_ref() != Some(&group_uid) {
+                        writeln!(out, "    {} (parametrized)", case.base_name())?;
+                        open_group = Some(group_uid);
                     }
                     indent = "      ";
                 } else {

@@ -317,7 +317,7 @@ impl InteractiveState {
                 let cases: Vec<_> = suite
                     .cases
                     .iter()
-                    .filter(|case| wanted(&case.uid))
+                    .filter(|case| wanted(&case.uid()))
                     .cloned()
                     .collect();
                 if !cases.is_empty() {
@@ -331,7 +331,7 @@ impl InteractiveState {
                 let cases: Vec<String> = subset
                     .suites
                     .iter()
-                    .flat_map(|suite| suite.cases.iter().map(|case| case.uid.clone()))
+                    .flat_map(|suite| suite.cases.iter().map(crate::testing::SelectedCase::uid))
                     .collect();
                 jobs.push((test.uid.clone(), subset, cases));
             }

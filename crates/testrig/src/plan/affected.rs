@@ -37,9 +37,10 @@ pub(super) fn select_affected(
     let uids: BTreeMap<String, String> = selection
         .cases()
         .map(|case| {
-            let test = case.uid.split('/').next().unwrap_or_default();
+            let uid = case.uid();
+            let test = uid.split('/').next().unwrap_or_default();
             let digest = digests.get(test).cloned().unwrap_or_default();
-            (case.uid.clone(), digest)
+            (uid, digest)
         })
         .collect();
     // Every testcase of the plan, whatever the filters: records of the others are dropped.
@@ -92,7 +93,7 @@ pub(super) fn select_affected(
         };
     }
     if selected.len() != total {
-        selection.retain_cases(|case| selected.contains(&case.uid));
+        selection.retain_cases(|case| selected.contains(&case.uid()));
     }
     // The reasons and the selected set hold a string per testcase of the plan and are not
     // needed any more: freed on a thread of their own, while the plan goes on.

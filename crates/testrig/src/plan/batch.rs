@@ -16,14 +16,55 @@ use crate::export::{
 };
 use crate::impact::AffectedRun;
 use crate::runner::{
-    INTERRUPTED_EXIT_CODE, LiveEnvironments, RunContext, install_interrupt_handler,
+    INTERRUPTED_EXIT_CODE, LiveEnvironments, RunContext, StopSignal, install_interrupt_handler,
     install_panic_hook, run_tests,
 };
-use crate::testing::{MultiTest, Selection};
+use crate::testing::{MultiTest, SelectedTest, Selection};
 
 use super::config::host_name;
 use super::definition::{Plan, RunOutcome};
 use super::reports::write_reports;
+
+/// Ends the hub's stream when dropped, even by a panic.
+struct EndStreamOnDrop(Arc<EventHub>);
+
+impl Drop for EndStreamOnDrop {
+    fn drop(&mut self) {
+        self.0.end_stream();
+    }
+}
+
+/// Runs the tests, and waits until they end or an interrupt asks them to; then they have
+/// the grace period to end, after which their environments are stopped from here. No
+/// driver process outlives this.
+fn run_and_watch(
+    jobs: Vec<(SelectedTest, MultiTest)>,
+    workers: usize,
+    context: RunContext,
+    stop: &StopSignal,
+    grace: Duration,
+) {
+    let finished = Arc::new(AtomicBool::new(false));
+    let live_environments = context.live_environments.clone();
+    {
+        let finished = finished.clone();
+        std::thread::spawn(move || {
+            run_tests(jobs, workers, &context);
+            finished.store(true, Ordering::SeqCst);
+            context.stop.wake();
+        });
+    }
+    let is_finished = || finished.load(Ordering::SeqCst);
+    stop.wait_until(None, |stopped| stopped || is_finished());
+    let finished_in_time = stop.wait_until(Some(grace), |_| is_finished());
+    if !finished_in_time {
+        // Testcases still hold their workers after the grace period: stop their
+        // environments from here, so drivers stop in order and the report says how.
+        live_environments.stop_all();
+    }
+    // The last line of defence: no driver process outlives the plan.
+    terminate_all_process_groups(Duration::from_secs(1));
+}
 
 pub(super) fn run_selection(
     plan: Plan,
@@ -66,7 +107,7 @@ pub(super) fn run_selection(
         seed,
     );
     let console = Arc::new(Mutex::new(console));
-    let hub = EventHub::start(report);
+    let (hub, folding) = EventHub::on_caller(report);
     hub.subscribe(Box::new(ConsoleSubscriber::new(console.clone())));
     if let Some(path) = &options.events {
         match EventStreamWriter::create(path) {
@@ -114,38 +155,43 @@ pub(super) fn run_selection(
         .map(Arc::new)
         .zip(recorder.clone())
         .map(|(affected, recorder)| affected.start_writer(&recorder));
-    let finished = Arc::new(AtomicBool::new(false));
-    {
-        let finished = finished.clone();
-        std::thread::spawn(move || {
-            run_tests(jobs, workers, &context);
-            finished.store(true, Ordering::SeqCst);
-            context.stop.wake();
-        });
-    }
-    // The run ends, or an interrupt asks it to: then it has the grace period to end.
-    let is_finished = || finished.load(Ordering::SeqCst);
-    stop.wait_until(None, |stopped| stopped || is_finished());
-    let grace = Duration::from_secs_f64(options.interrupt_grace.max(0.0));
-    let finished_in_time = stop.wait_until(Some(grace), |_| is_finished());
-    if !finished_in_time {
-        // Testcases still hold their workers after the grace period: stop their
-        // environments from here, so drivers stop in order and the report says how.
-        live_environments.stop_all();
-    }
-    // The last line of defence: no driver process outlives the plan.
-    terminate_all_process_groups(Duration::from_secs(1));
-
-    let was_interrupted = stop.is_stopped();
-    sink.emit(Event::PlanFinished {
-        time: now(),
-        interrupted: was_interrupted,
-    });
-    // The writer finishes (the scope windows, the commit) while the report builder catches
-    // up with the events and the reports are written.
-    if let Some(recorder) = &recorder {
-        recorder.finish();
-    }
+    // This thread folds the events; another runs the tests and watches for the end or an
+    // interrupt, then ends the stream.
+    let watching = {
+        let (hub, sink, stop, recorder) =
+            (hub.clone(), sink.clone(), stop.clone(), recorder.clone());
+        let grace = Duration::from_secs_f64(options.interrupt_grace.max(0.0));
+        std::thread::Builder::new()
+            .name("testrig-run".into())
+            .spawn(move || {
+                // However this thread ends, the stream ends with it, so the fold returns.
+                let _end = EndStreamOnDrop(hub);
+                run_and_watch(jobs, workers, context, &stop, grace);
+                let was_interrupted = stop.is_stopped();
+                sink.emit(Event::PlanFinished {
+                    time: now(),
+                    interrupted: was_interrupted,
+                });
+                // The writer finishes (the scope windows, the commit) while the fold
+                // catches up with the events and the reports are written.
+                if let Some(recorder) = &recorder {
+                    recorder.finish();
+                }
+                was_interrupted
+            })
+    };
+    let was_interrupted = match watching {
+        Ok(watching) => {
+            folding.run();
+            watching.join().unwrap_or(true)
+        }
+        Err(error) => {
+            eprintln!("error: failed to start the run's thread ({error}); nothing ran");
+            hub.end_stream();
+            folding.run();
+            true
+        }
+    };
     let saved = || {
         saving.map(|saving| {
             saving

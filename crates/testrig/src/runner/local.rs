@@ -329,7 +329,7 @@ pub fn error_testcases(selected: &SelectedTest, message: &str, sink: &EventSink)
     for case in selected.suites.iter().flat_map(|suite| suite.cases.iter()) {
         finish_testcase(
             sink,
-            &case.uid,
+            &case.uid(),
             Status::Error,
             error_info(message.to_string()),
         );
@@ -413,7 +413,7 @@ fn run_suite(selected: &SelectedSuite, suite: &mut dyn SuiteObject, test: &TestR
                     message: format!("not run: suite `{}`: {}", selected.name, error.message),
                     location: error.location.clone(),
                 });
-                finish_testcase(&context.sink, &case.uid, status, error);
+                finish_testcase(&context.sink, &case.uid(), status, error);
             }
         }
         None => run_cases(selected, suite, test),
@@ -529,8 +529,9 @@ fn run_in_parallel(cases: &[&SelectedCase], suite: &dyn SuiteObject, test: &Test
 
 fn run_case(case: &SelectedCase, suite: &dyn SuiteObject, test: &TestRun) {
     let (env, context) = (&test.env, test.context);
+    let uid = case.uid();
     if case.skip.is_some() {
-        finish_testcase(&context.sink, &case.uid, Status::Skipped, None);
+        finish_testcase(&context.sink, &uid, Status::Skipped, None);
         return;
     }
     if let Some((driver, error)) = env.environment().failure(&test.environment) {
@@ -539,23 +540,23 @@ fn run_case(case: &SelectedCase, suite: &dyn SuiteObject, test: &TestRun) {
             "not run: the environment is down: driver `{driver}` {}",
             error.message
         ));
-        finish_testcase(&context.sink, &case.uid, Status::Error, error);
+        finish_testcase(&context.sink, &uid, Status::Error, error);
         return;
     }
     context.sink.emit(Event::TestcaseStarted {
-        uid: case.uid.clone(),
+        uid: uid.clone(),
         time: now(),
     });
     if let Some(observer) = &context.observer {
-        observer.before(&case.uid);
+        observer.before(&uid);
     }
     let attachments = env
         .runpath()
         .join("attachments")
-        .join(slug(case.uid_leaf()));
+        .join(slug(&case.uid_leaf()));
     let new_recorder = || {
         Recorder::new(
-            &case.uid,
+            &uid,
             Some(context.sink.clone()),
             &context.runpath,
             &attachments,
@@ -627,9 +628,9 @@ fn run_case(case: &SelectedCase, suite: &dyn SuiteObject, test: &TestRun) {
     if let Some(observer) = &context.observer {
         // A testcase still running when the run was interrupted may have seen its
         // environment stop under it: not a completed run.
-        observer.after(&case.uid, status, !abandoned && !context.stop.is_stopped());
+        observer.after(&uid, status, !abandoned && !context.stop.is_stopped());
     }
-    finish_testcase(&context.sink, &case.uid, status, error);
+    finish_testcase(&context.sink, &uid, status, error);
 }
 
 /// What happened when a testcase ran, as far as its status is concerned.

@@ -14,7 +14,7 @@ use testrig_model::{DriverReport, NodeKind, Parameters, ReportNode, SourceLocati
 use std::sync::Arc;
 
 use crate::testing::Xfail;
-use crate::testing::multitest::{CaseIndex, MultiTest, TestcaseAttributes, case_name};
+use crate::testing::multitest::{CaseIndex, MultiTest, TestcaseAttributes, case_name, uid_leaf};
 
 /// A plan that cannot run as written, or a filter that selects nothing: exit status 2.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,7 +84,7 @@ impl Pattern {
         };
         part(0, &[test])
             && part(1, &[suite])
-            && part(2, &[&case.name(), case.base_name(), case.uid_leaf()])
+            && part(2, &[&case.name(), case.base_name(), &case.uid_leaf()])
     }
 }
 
@@ -107,30 +107,49 @@ pub struct Filter {
     pub ignored: IgnoredMode,
 }
 
-/// A testcase chosen to run (or to be reported as skipped). What the cases of one
-/// `#[testcase]` share is held once, behind [`attributes`](Self::attributes).
+/// A testcase chosen to run (or to be reported as skipped). It holds no text of its own:
+/// what the cases of one `#[testcase]` share is behind [`attributes`](Self::attributes), its
+/// UID is derived from its suite's (shared) and its parameters, so a million selected
+/// testcases cost a few dozen bytes each.
 #[derive(Debug, Clone)]
 pub struct SelectedCase {
     /// Which body of the suite.
     pub index: CaseIndex,
-    /// Stable UID.
-    pub uid: String,
-    /// UID and name of the parametrization group, for generated testcases.
-    pub group: Option<Arc<(String, String)>>,
-    /// Tags including the ones inherited from suite and test.
-    pub tags: Arc<[String]>,
     /// Parameters.
     pub parameters: Parameters,
+    /// What the cases of its `#[testcase]` share: name, doc comment, location, xfail, time
+    /// limit, execution group.
+    pub attributes: Arc<TestcaseAttributes>,
+    /// Tags including the ones inherited from suite and test.
+    pub tags: Arc<[String]>,
     /// Skip reason; `None` when it runs (also for `--ignored` runs of skipped testcases).
     pub skip: Option<String>,
     /// Whether the testcase was marked skip (libtest's "ignored"), whatever the mode.
     pub ignored: bool,
-    /// What the cases of its `#[testcase]` share: name, doc comment, location, xfail, time
-    /// limit, execution group.
-    pub attributes: Arc<TestcaseAttributes>,
+    /// The UID of its suite, shared by the suite's cases.
+    suite_uid: Arc<str>,
+    /// Its UID leaf is numbered (see [`CaseInfo::uid_leaf`](crate::testing::CaseInfo::uid_leaf)).
+    numbered: bool,
 }
 
 impl SelectedCase {
+    /// Stable UID: `test/suite/testcase[/param-suffix]`.
+    pub fn uid(&self) -> String {
+        let leaf = self.uid_leaf();
+        let mut uid = String::with_capacity(self.suite_uid.len() + 1 + leaf.len());
+        uid.push_str(&self.suite_uid);
+        uid.push('/');
+        uid.push_str(&leaf);
+        uid
+    }
+
+    /// The UID of its parametrization group, for generated testcases.
+    pub fn group_uid(&self) -> Option<String> {
+        self.index
+            .parametrization
+            .map(|_| format!("{}/{}", self.suite_uid, self.attributes.base_name))
+    }
+
     /// Display name: `add <a=1, b=2>` for a parametrization, else the testcase name.
     pub fn name(&self) -> String {
         case_name(&self.attributes.base_name, &self.parameters)
@@ -138,12 +157,17 @@ impl SelectedCase {
 
     /// libtest name: the UID with `::` separators.
     pub fn libtest_name(&self) -> String {
-        self.uid.replace('/', "::")
+        self.uid().replace('/', "::")
     }
 
-    /// Segment(s) of the UID below the suite (test and suite names hold no `/`).
-    pub fn uid_leaf(&self) -> &str {
-        self.uid.splitn(3, '/').nth(2).unwrap_or(&self.uid)
+    /// Segment(s) of the UID below the suite.
+    pub fn uid_leaf(&self) -> String {
+        uid_leaf(
+            &self.attributes.base_name,
+            self.index,
+            &self.parameters,
+            self.numbered,
+        )
     }
 
     /// The `#[testcase]` name.
@@ -308,34 +332,24 @@ impl Selection {
                     location: info.location.clone(),
                     cases: Vec::new(),
                 };
-                // The cases of one parametrized testcase follow each other and share a group;
-                // cases without tags of their own share the suite's.
-                let mut last_group: Option<Arc<(String, String)>> = None;
+                // Cases without tags of their own share the suite's.
+                let shared_uid: Arc<str> = suite_uid.as_str().into();
                 selected_suite.cases.reserve_exact(info.cases.len());
                 for case in &info.cases {
                     let attributes = &case.attributes;
-                    let group = case.is_parametrized().then(|| match &last_group {
-                        Some(group) if group.1 == attributes.base_name => group.clone(),
-                        _ => last_group
-                            .insert(Arc::new((
-                                format!("{suite_uid}/{}", attributes.base_name),
-                                attributes.base_name.clone(),
-                            )))
-                            .clone(),
-                    });
                     selected_suite.cases.push(SelectedCase {
                         index: case.index,
-                        uid: case_uid(&suite_uid, &case.uid_leaf()),
-                        group,
+                        parameters: case.parameters.clone(),
+                        attributes: attributes.clone(),
                         tags: if attributes.tags.is_empty() {
                             inherited.clone()
                         } else {
                             dedup(suite_tags.iter().chain(&attributes.tags).cloned()).into()
                         },
-                        parameters: case.parameters.clone(),
                         skip: attributes.skip.clone(),
                         ignored: attributes.skip.is_some(),
-                        attributes: attributes.clone(),
+                        suite_uid: shared_uid.clone(),
+                        numbered: case.numbered(),
                     });
                 }
                 selected_test.suites.push(selected_suite);
@@ -360,7 +374,7 @@ impl Selection {
                 suite_node.location = suite.location.clone();
                 for case in &suite.cases {
                     let mut case_node =
-                        ReportNode::new(NodeKind::Testcase, case.uid.as_str(), case.name());
+                        ReportNode::new(NodeKind::Testcase, case.uid(), case.name());
                     let attributes = &case.attributes;
                     case_node.tags = case.tags.clone();
                     case_node.description = attributes.description.clone();
@@ -370,29 +384,29 @@ impl Selection {
                         .skip
                         .clone()
                         .or_else(|| case.xfail().map(|xfail| xfail.reason.clone()));
-                    match case.group.as_deref() {
-                        None => suite_node.children.push(case_node),
-                        Some((group_uid, group_name)) => {
-                            // Shuffling may separate a group's cases; keep one node per run of them.
-                            let reuse = suite_node
-                                .children
-                                .last()
-                                .is_some_and(|last| &last.uid == group_uid);
-                            if !reuse {
-                                let mut group = ReportNode::new(
-                                    NodeKind::Parametrization,
-                                    group_uid,
-                                    group_name,
-                                );
-                                group.tags = suite.tags.clone();
-                                group.location = Some(attributes.location.clone());
-                                group.description = attributes.description.clone();
-                                suite_node.children.push(group);
-                            }
-                            if let Some(group) = suite_node.children.last_mut() {
-                                group.children.push(case_node);
-                            }
-                        }
+                    if case.index.parametrization.is_none() {
+                        suite_node.children.push(case_node);
+                        continue;
+                    }
+                    // Shuffling may separate a group's cases; keep one node per run of them
+                    // (a parametrization is named after its `#[testcase]`, unique in a suite).
+                    let reuse = suite_node.children.last().is_some_and(|last| {
+                        last.kind == NodeKind::Parametrization && last.name == attributes.base_name
+                    });
+                    if !reuse {
+                        let group_uid = format!("{}/{}", suite.uid, attributes.base_name);
+                        let mut group = ReportNode::new(
+                            NodeKind::Parametrization,
+                            group_uid,
+                            attributes.base_name.as_str(),
+                        );
+                        group.tags = suite.tags.clone();
+                        group.location = Some(attributes.location.clone());
+                        group.description = attributes.description.clone();
+                        suite_node.children.push(group);
+                    }
+                    if let Some(group) = suite_node.children.last_mut() {
+                        group.children.push(case_node);
                     }
                 }
                 // Grown by doubling, a wide group would keep up to half its room unused.
