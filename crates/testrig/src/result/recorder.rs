@@ -61,7 +61,9 @@ impl Recorder {
         !self.failed
     }
 
-    /// Top-level entries recorded so far.
+    /// Top-level entries recorded so far by a recorder without an event sink (a
+    /// [`detached`](Self::detached) one, as in unit tests of assertions). A recorder in a
+    /// run hands each entry to the event stream and keeps no copy: the report holds it.
     pub fn entries(&self) -> &[Entry] {
         &self.entries
     }
@@ -87,13 +89,15 @@ impl Recorder {
             group.push(entry);
             return passed;
         }
-        if let Some(sink) = &self.sink {
-            sink.emit(Event::EntryRecorded {
-                uid: self.uid.clone(),
-                entry: entry.clone(),
-            });
+        match &self.sink {
+            Some(sink) => {
+                sink.emit(Event::EntryRecorded {
+                    uid: self.uid.clone(),
+                    entry,
+                });
+            }
+            None => self.entries.push(entry),
         }
-        self.entries.push(entry);
         passed
     }
 
@@ -206,5 +210,6 @@ mod tests {
             }
             other => panic!("unexpected event {other:?}"),
         }
+        assert!(recorder.entries().is_empty(), "the report holds the entry");
     }
 }
