@@ -652,7 +652,11 @@ impl InteractiveState {
                     let started = if up {
                         Ok(())
                     } else {
-                        session.start_environment()
+                        let started = session.start_environment();
+                        // A request queued while the run started the environment shows as
+                        // pending again: the start's own status would otherwise hide it.
+                        self.show_pending_environment(slot, test);
+                        started
                     };
                     match started {
                         Ok(()) => session.run(&selected),
@@ -684,6 +688,23 @@ impl InteractiveState {
             // Whoever waits for the jobs to end (a cancel, a `--ui` run) looks again; woken
             // with no lock held, since they check under the signal's.
             self.context.stop.wake();
+        }
+    }
+
+    /// Shows a test's pending environment request (if any) as `starting` or `stopping`.
+    fn show_pending_environment(&self, slot: &TestSlot, test: &str) {
+        let pending = slot.queue.lock().ok().and_then(|queue| {
+            queue.jobs.iter().find_map(|job| match job {
+                Job::Environment(DriverStatus::Started) => Some(DriverStatus::Starting),
+                Job::Environment(_) => Some(DriverStatus::Stopping),
+                Job::Run { .. } => None,
+            })
+        });
+        if let Some(env_status) = pending {
+            self.sink().emit(Event::EnvStatus {
+                uid: test.to_string(),
+                env_status,
+            });
         }
     }
 
