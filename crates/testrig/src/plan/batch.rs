@@ -8,12 +8,9 @@ use std::time::Duration;
 
 use testrig_model::{Event, Report};
 
-use crate::cli::{ColorChoice, Options};
 use crate::drivers::terminate_all_process_groups;
 use crate::events::{EventHub, now};
-use crate::export::{
-    ConsoleOptions, ConsoleReporter, ConsoleSubscriber, EventStreamWriter, Verbosity,
-};
+use crate::export::{ConsoleOptions, ConsoleReporter, ConsoleSubscriber, EventStreamWriter};
 use crate::impact::AffectedRun;
 use crate::runner::{
     INTERRUPTED_EXIT_CODE, LiveEnvironments, RunContext, StopSignal, install_interrupt_handler,
@@ -21,7 +18,7 @@ use crate::runner::{
 };
 use crate::testing::{MultiTest, SelectedTest, Selection};
 
-use super::config::host_name;
+use super::config::{RunConfig, host_name};
 use super::definition::{Plan, RunOutcome};
 use super::reports::write_reports;
 
@@ -69,13 +66,13 @@ fn run_and_watch(
 pub(super) fn run_selection(
     plan: Plan,
     selection: Selection,
-    options: &Options,
+    config: &RunConfig,
     runpath: &Path,
     seed: Option<u64>,
     affected: Option<AffectedRun>,
 ) -> RunOutcome {
     install_panic_hook();
-    let stop = install_interrupt_handler(options.interrupt_grace);
+    let stop = install_interrupt_handler(config.interrupt_grace.as_secs_f64());
     let mut report = Report::new(
         selection.skeleton(&plan.name),
         host_name(),
@@ -83,20 +80,8 @@ pub(super) fn run_selection(
     );
     report.shuffle_seed = seed;
 
-    let verbosity = if options.quiet {
-        Verbosity::Quiet
-    } else if options.verbose {
-        Verbosity::Verbose
-    } else {
-        Verbosity::Normal
-    };
-    let color = match options.color {
-        ColorChoice::Auto => None,
-        ColorChoice::Always => Some(true),
-        ColorChoice::Never => Some(false),
-    };
     let mut console = ConsoleReporter::new(
-        ConsoleOptions::detect(verbosity, color),
+        ConsoleOptions::detect(config.verbosity, config.color),
         selection.case_count(),
     );
     console.header(
@@ -109,7 +94,7 @@ pub(super) fn run_selection(
     let console = Arc::new(Mutex::new(console));
     let (hub, folding) = EventHub::on_caller(report);
     hub.subscribe(Box::new(ConsoleSubscriber::new(console.clone())));
-    if let Some(path) = &options.events {
+    if let Some(path) = &config.events {
         match EventStreamWriter::create(path) {
             Ok(stream) => hub.subscribe(Box::new(stream)),
             Err(error) => {
@@ -132,11 +117,6 @@ pub(super) fn run_selection(
             Some((selected, test))
         })
         .collect();
-    let workers = options.workers.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
     let live_environments = LiveEnvironments::default();
     let mut context = RunContext::new(sink.clone(), runpath.to_path_buf());
     context.live_environments = live_environments.clone();
@@ -146,7 +126,11 @@ pub(super) fn run_selection(
         .as_ref()
         .filter(|affected| affected.records())
         .map(|affected| Arc::new(affected.recorder()));
-    let workers = if recorder.is_some() { 1 } else { workers };
+    let workers = if recorder.is_some() {
+        1
+    } else {
+        config.workers
+    };
     if let Some(recorder) = &recorder {
         context.observer = Some(recorder.clone() as Arc<dyn crate::runner::TestcaseObserver>);
     }
@@ -160,7 +144,7 @@ pub(super) fn run_selection(
     let watching = {
         let (hub, sink, stop, recorder) =
             (hub.clone(), sink.clone(), stop.clone(), recorder.clone());
-        let grace = Duration::from_secs_f64(options.interrupt_grace.max(0.0));
+        let grace = config.interrupt_grace;
         std::thread::Builder::new()
             .name("testrig-run".into())
             .spawn(move || {
@@ -215,7 +199,7 @@ pub(super) fn run_selection(
         };
     };
     console.failures(&report);
-    if options.driver_info {
+    if config.driver_info {
         console.driver_timeline(&report);
     }
     let mut exit_code = if was_interrupted {
@@ -225,7 +209,7 @@ pub(super) fn run_selection(
     } else {
         0
     };
-    let reports_written = write_reports(&report, options, &mut console);
+    let reports_written = write_reports(&report, &config.reports, &mut console);
     if let (Some(saved), Some(recorder)) = (saved(), &recorder) {
         for problem in recorder.problems() {
             eprintln!("warning: {problem}");

@@ -1,10 +1,80 @@
 //! The command line turned into a run's configuration: the filter, the shuffle scope, the
-//! runpath and the host name the report carries.
+//! runpath, the host name the report carries, and [`RunConfig`] — what a batch run does
+//! with its console, its workers, interrupts and report files. The run reads the
+//! configuration, never the command line.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use crate::cli::{Options, ShuffleWhat};
+use crate::cli::{ColorChoice, Options, ShuffleWhat};
+use crate::export::Verbosity;
 use crate::testing::{Filter, IgnoredMode, Pattern, PlanError, ShuffleScope};
+
+/// How a batch run runs and reports, decided from the command line once.
+#[derive(Debug, Clone)]
+pub(crate) struct RunConfig {
+    /// How much the console prints.
+    pub verbosity: Verbosity,
+    /// Colours on or off; `None` detects the terminal.
+    pub color: Option<bool>,
+    /// Tests run at once.
+    pub workers: usize,
+    /// How long testcases have to end after an interrupt before their environments are
+    /// stopped under them.
+    pub interrupt_grace: Duration,
+    /// The JSON-lines stream of events (`--events`).
+    pub events: Option<PathBuf>,
+    /// Print the drivers' start and stop timeline (`--driver-info`).
+    pub driver_info: bool,
+    /// The report files to write.
+    pub reports: ReportFiles,
+}
+
+/// The report files a run writes.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ReportFiles {
+    /// `--json`.
+    pub json: Option<PathBuf>,
+    /// `--xml`: a folder of JUnit files.
+    pub junit: Option<PathBuf>,
+    /// `--html`.
+    pub html: Option<PathBuf>,
+    /// `--editor-url` for the HTML report's source links.
+    pub editor_url: Option<String>,
+}
+
+impl RunConfig {
+    pub(super) fn from_options(options: &Options) -> RunConfig {
+        RunConfig {
+            verbosity: if options.quiet {
+                Verbosity::Quiet
+            } else if options.verbose {
+                Verbosity::Verbose
+            } else {
+                Verbosity::Normal
+            },
+            color: match options.color {
+                ColorChoice::Auto => None,
+                ColorChoice::Always => Some(true),
+                ColorChoice::Never => Some(false),
+            },
+            workers: options.workers.unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            }),
+            interrupt_grace: Duration::from_secs_f64(options.interrupt_grace.max(0.0)),
+            events: options.events.clone(),
+            driver_info: options.driver_info,
+            reports: ReportFiles {
+                json: options.json.clone(),
+                junit: options.xml.clone(),
+                html: options.html.clone(),
+                editor_url: options.editor_url.clone(),
+            },
+        }
+    }
+}
 
 pub(super) fn filter_from(options: &Options) -> Result<Filter, PlanError> {
     let patterns = options

@@ -14,7 +14,7 @@ use crate::testing::{MultiTest, PlanError, Selection, fresh_seed, shuffle, valid
 
 use super::affected::{select_affected, start_affected};
 use super::batch::run_selection;
-use super::config::{default_runpath, filter_from, shuffle_scope};
+use super::config::{RunConfig, default_runpath, filter_from, shuffle_scope};
 use super::interactive::run_interactive;
 use super::reports::list;
 
@@ -154,7 +154,8 @@ impl Plan {
         if let Some(port) = options.interactive.or(options.ui) {
             return run_interactive(self, selection, &options, &runpath, port);
         }
-        let outcome = run_selection(self, selection, &options, &runpath, seed, affected);
+        let config = RunConfig::from_options(&options);
+        let outcome = run_selection(self, selection, &config, &runpath, seed, affected);
         Ok(outcome)
     }
 }

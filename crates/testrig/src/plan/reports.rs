@@ -4,21 +4,23 @@ use std::io::Write;
 
 use testrig_model::Report;
 
-use crate::cli::{ListFormat, Options};
+use crate::cli::ListFormat;
 use crate::export::{
     ConsoleReporter, write_html_report, write_json_report, write_junit_reports, write_terse,
     write_tree,
 };
 use crate::testing::{PlanError, Selection};
 
+use super::config::ReportFiles;
+
 /// Writes the requested report files; false if any could not be written.
 pub(super) fn write_reports(
     report: &Report,
-    options: &Options,
+    files: &ReportFiles,
     console: &mut ConsoleReporter,
 ) -> bool {
     let mut all_written = true;
-    if let Some(path) = &options.json {
+    if let Some(path) = &files.json {
         match write_json_report(report, path) {
             Ok(()) => console.note(&format!("JSON report: {}", path.display())),
             Err(error) => {
@@ -30,8 +32,8 @@ pub(super) fn write_reports(
             }
         }
     }
-    if let Some(path) = &options.html {
-        match write_html_report(report, path, options.editor_url.as_deref()) {
+    if let Some(path) = &files.html {
+        match write_html_report(report, path, files.editor_url.as_deref()) {
             Ok(()) => console.note(&format!("HTML report: {}", path.display())),
             Err(error) => {
                 eprintln!(
@@ -42,7 +44,7 @@ pub(super) fn write_reports(
             }
         }
     }
-    if let Some(path) = &options.xml {
+    if let Some(path) = &files.junit {
         match write_junit_reports(report, path) {
             Ok(files) => {
                 let names: Vec<String> = files
