@@ -112,7 +112,7 @@ struct HubState {
 /// million testcases whose events come faster than they are folded (or than a slow console
 /// takes them) would otherwise queue them all in memory. Nothing the hub's thread does
 /// waits for a producer, so the wait always ends.
-const QUEUE_BOUND: usize = 16_384;
+const QUEUE_BOUND: usize = 1024;
 
 /// Numbers events in the order they are queued.
 struct Sending {
