@@ -193,6 +193,55 @@ fn no_driver_process_outlives_an_interrupted_plan() {
     }
 }
 
+/// The pid a driver's log names after `marker`, once the line is there.
+fn pid_in_log(log: &Path, marker: &str) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(pid) = std::fs::read_to_string(log).ok().and_then(|text| {
+            let rest = &text[text.find(marker)? + marker.len()..];
+            rest.split_whitespace().next()?.parse().ok()
+        }) {
+            return pid;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no `{marker}` in {}",
+            log.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn no_driver_process_outlives_a_sigkilled_plan() {
+    // SIGKILL gives the plan no chance to stop anything: the reaper, a process outside it,
+    // stops its drivers' process groups (SIGTERM, then SIGKILL for the one that ignores it).
+    let dir = scratch_dir("orphans-sigkill");
+    let mut plan = Command::new(env!("CARGO_BIN_EXE_orphans"))
+        .arg("--runpath")
+        .arg(dir.join("runpath"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let logs = dir.join("runpath/Resists");
+    let stubborn = pid_in_log(&logs.join("stubborn/stdout"), "ready pid ");
+    let grandchild = pid_in_log(&logs.join("forker/stdout"), "ready child ");
+    assert!(alive(stubborn) && alive(grandchild));
+    plan.kill().unwrap();
+    plan.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(stubborn) || alive(grandchild) {
+        assert!(
+            Instant::now() < deadline,
+            "still running 10 s after the plan was killed: stubborn {} grandchild {}",
+            alive(stubborn),
+            alive(grandchild)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn a_real_redis_server_answers_over_its_protocol() {
     let found = std::env::var_os("PATH")

@@ -6,7 +6,8 @@
 //! stop their own groups when the environment stops them (and report the outcome as events),
 //! while the plan calls [`terminate_all_process_groups`] when an interrupt's grace period runs
 //! out and [`kill_all_process_groups`] on a second Ctrl-C, so no driver process is left behind
-//! whatever way the plan ends.
+//! whatever way the plan ends. A reaper process outside the plan stops what is left when the
+//! plan dies in a way its code never sees (SIGKILL, an OOM kill, an abort).
 
 use std::collections::BTreeSet;
 use std::io;
@@ -23,29 +24,137 @@ use rustix::process::{Pid, Signal};
 /// process in uninterruptible sleep dies only when its I/O completes).
 const KILL_SETTLE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Process groups that may still have live members, by id.
-static PROCESS_GROUPS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+/// Process groups that may still have live members, by id, and the reaper told of each.
+/// Process-wide because a signal handler (the second Ctrl-C) must reach it.
+static PROCESS_GROUPS: Mutex<Registry> = Mutex::new(Registry {
+    groups: BTreeSet::new(),
+    reaper: Reaper::NotStarted,
+});
 
-fn registry() -> MutexGuard<'static, BTreeSet<i32>> {
+struct Registry {
+    groups: BTreeSet<i32>,
+    reaper: Reaper,
+}
+
+/// A process outside the plan that stops the registered groups when the plan ends in a way
+/// no code of the plan sees — SIGKILL, an OOM kill, `abort()`, a segfault (testcontainers'
+/// Ryuk, without a container). It is a POSIX shell in a process group of its own (so a
+/// Ctrl-C at the terminal or a signal to the plan's group does not reach it), reading
+/// `+ PGID` and `- PGID` lines on its stdin. When the plan is gone, for whatever reason,
+/// the kernel closes that pipe: the reaper sends SIGTERM to every group still registered,
+/// SIGKILL after two seconds to what remains, and exits. A plan that ends normally has
+/// stopped its groups already, and the reaper exits at once.
+enum Reaper {
+    NotStarted,
+    Listening(std::process::ChildStdin),
+    /// It could not start (no `/bin/sh`?) or stopped listening: the plan's own exit paths
+    /// remain.
+    Unavailable,
+}
+
+const REAPER_SCRIPT: &str = r#"trap '' INT TERM HUP QUIT PIPE
+groups=' '
+while read -r op pgid; do
+  case "$op" in
+    +) groups="$groups$pgid " ;;
+    -) kept=' '; for g in $groups; do [ "$g" = "$pgid" ] || kept="$kept$g "; done; groups=$kept ;;
+  esac
+done
+[ -z "${groups# }" ] && exit 0
+for g in $groups; do kill -TERM "-$g" 2>/dev/null; done
+i=0
+while [ "$i" -lt 20 ]; do
+  alive=
+  for g in $groups; do kill -0 "-$g" 2>/dev/null && alive=1; done
+  [ -z "$alive" ] && exit 0
+  sleep 0.1
+  i=$((i + 1))
+done
+for g in $groups; do kill -KILL "-$g" 2>/dev/null; done
+"#;
+
+impl Registry {
+    /// Tells the reaper a line, starting it first if it is not running yet.
+    fn tell_reaper(&mut self, line: std::fmt::Arguments<'_>) {
+        use std::io::Write;
+        if matches!(self.reaper, Reaper::NotStarted) {
+            self.reaper = start_reaper();
+        }
+        if let Reaper::Listening(stdin) = &mut self.reaper
+            && stdin.write_fmt(line).is_err()
+        {
+            self.reaper = Reaper::Unavailable;
+        }
+    }
+}
+
+fn start_reaper() -> Reaper {
+    let reaper = Command::new("/bin/sh")
+        .args(["-c", REAPER_SCRIPT, "testrig-reaper"])
+        .stdin(std::process::Stdio::piped())
+        // Nothing that waits for the plan's output may wait for the reaper too.
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn();
+    match reaper {
+        Ok(mut child) => match child.stdin.take() {
+            // The reaper is never waited for: it outlives the plan by design, and init
+            // reaps it.
+            Some(stdin) => Reaper::Listening(stdin),
+            None => Reaper::Unavailable,
+        },
+        Err(_) => Reaper::Unavailable,
+    }
+}
+
+fn registry() -> MutexGuard<'static, Registry> {
     // The set stays consistent even if a holder panicked: every operation is one insert/remove.
     PROCESS_GROUPS
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Records a live process group so the plan's exit paths can stop it.
+/// Records a live process group so the plan's exit paths, and the reaper if the plan dies
+/// without taking one of them, can stop it.
 pub fn register_process_group(pgid: i32) {
-    registry().insert(pgid);
+    let mut registry = registry();
+    if registry.groups.insert(pgid) {
+        registry.tell_reaper(format_args!("+ {pgid}\n"));
+    }
 }
 
 /// Forgets a process group once everything in it is gone.
 pub fn unregister_process_group(pgid: i32) {
-    registry().remove(&pgid);
+    let mut registry = registry();
+    if registry.groups.remove(&pgid) {
+        registry.tell_reaper(format_args!("- {pgid}\n"));
+    }
+}
+
+/// Tells the reaper to leave every registered group alone: they are handed over to the next
+/// image of this plan (code reload), which registers them again. The registry keeps them,
+/// so [`watch_handed_over_groups`] can undo this when the hand-off fails.
+pub(crate) fn release_groups_for_handoff() {
+    let mut registry = registry();
+    let groups: Vec<i32> = registry.groups.iter().copied().collect();
+    for pgid in groups {
+        registry.tell_reaper(format_args!("- {pgid}\n"));
+    }
+}
+
+/// Undoes [`release_groups_for_handoff`]: the hand-off did not happen.
+pub(crate) fn watch_handed_over_groups() {
+    let mut registry = registry();
+    let groups: Vec<i32> = registry.groups.iter().copied().collect();
+    for pgid in groups {
+        registry.tell_reaper(format_args!("+ {pgid}\n"));
+    }
 }
 
 /// The process groups registered now.
 pub fn registered_process_groups() -> Vec<i32> {
-    registry().iter().copied().collect()
+    registry().groups.iter().copied().collect()
 }
 
 /// A pid that is safe to signal as a group: never init's, never our own (a group id that came
@@ -343,11 +452,13 @@ impl GroupChild {
         command.process_group(0);
         // Spawning under the registry lock: a concurrent terminate_all either sees the new
         // group or runs before it exists, never between spawn and registration.
-        let mut groups = registry();
+        let mut registry = registry();
         let child = command.spawn()?;
         let pid = child.id();
-        groups.insert(pid as i32);
-        drop(groups);
+        if registry.groups.insert(pid as i32) {
+            registry.tell_reaper(format_args!("+ {pid}\n"));
+        }
+        drop(registry);
         Ok(GroupChild {
             pid,
             slot: Mutex::new(ChildSlot {
@@ -378,7 +489,7 @@ impl GroupChild {
         if !is_child(pid) {
             return Err(not_ours("is not a child of this plan"));
         }
-        registry().insert(raw);
+        register_process_group(raw);
         Ok(GroupChild {
             pid,
             slot: Mutex::new(ChildSlot {

@@ -550,11 +550,15 @@ impl Reloader {
         if let Some(at) = args.iter().position(|arg| arg == "--reload-handoff") {
             args.drain(at..(at + 2).min(args.len()));
         }
+        // The reaper's pipe closes with this image: it must not stop what the next one
+        // takes over.
+        crate::drivers::release_groups_for_handoff();
         let error = Command::new(executable)
             .args(&args)
             .arg("--reload-handoff")
             .arg(&path)
             .exec();
+        crate::drivers::watch_handed_over_groups();
         let _ = rustix::io::fcntl_setfd(&self.listener, rustix::io::FdFlags::CLOEXEC);
         error.to_string()
     }
