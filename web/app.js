@@ -10,7 +10,11 @@ import { renderDetails, countsBar, MAX_CHILD_ROWS } from './details.js';
 import { TreeView } from './tree.js';
 
 // Group details (which list children) re-render at most this often while a run streams in.
-const GROUP_DETAILS_INTERVAL_MS = 300;
+const GROUP_DETAILS_INTERVAL_MS = 500;
+// Received updates are folded in tasks of at most about this long (then the page paints).
+const FOLD_SLICE_MS = 6;
+// Repaints for a stream of updates are at least this far apart (see scheduleRepaint).
+const REPAINT_INTERVAL_MS = 100;
 // Toasts shown at once; older ones go, repeats of a shown one count up instead.
 const TOAST_LIMIT = 2;
 const TOAST_MS = { info: 4000, error: 8000 };
@@ -26,9 +30,17 @@ const ui = {
   dirty: new Set(),
   dirtyAll: false,
   frame: 0,
+  frameTimer: 0,
+  paintedAt: 0,
   detailsRenderedAt: 0,
   detailsTimer: 0,
   detailsSignature: '',
+  headerSignature: '',
+  // Updates received and not folded yet (onUpdates), from pendingIndex on.
+  pending: [],
+  pendingIndex: 0,
+  folding: false,
+  foldChannel: null,
   resync: null,
   feed: null,
   tree: null,
@@ -97,25 +109,60 @@ function adoptModel(model) {
 
 function onSnapshot(data) {
   if (!data || !data.report) return;
+  dropPending();
   ui.resync = null;
   ui.seq = data.seq || 0;
   adoptModel(new ReportModel(data.report, ui.seq));
 }
 
-function onUpdate(data) {
-  if (!ui.model || typeof data.seq !== 'number') return;
-  if (data.seq <= ui.seq) return;
-  if (data.seq !== ui.seq + 1) {
-    // A gap: start over from a new snapshot rather than show a wrong tree.
-    ui.feed.reopen();
-    return;
+// A batch of updates (what one chunk of the event stream held) joins the queue of updates
+// to fold. The queue is folded in slices of at most FOLD_SLICE_MS, each its own task, so a
+// burst of thousands of updates never holds the page for long; what the slices changed is
+// painted once per animation frame (flush).
+function onUpdates(batch) {
+  if (ui.pending.length === 0) ui.pending = batch;
+  else for (const data of batch) ui.pending.push(data);
+  if (ui.folding) return;
+  ui.folding = true;
+  ui.foldChannel.port2.postMessage(null);
+}
+
+function foldPending() {
+  ui.folding = false;
+  const deadline = performance.now() + FOLD_SLICE_MS;
+  const pending = ui.pending;
+  let index = ui.pendingIndex;
+  while (index < pending.length) {
+    const data = pending[index];
+    index += 1;
+    if (!ui.model || typeof data.seq !== 'number' || data.seq <= ui.seq) continue;
+    if (data.seq !== ui.seq + 1) {
+      // A gap: start over from a new snapshot rather than show a wrong tree.
+      dropPending();
+      ui.feed.reopen();
+      return;
+    }
+    ui.seq = data.seq;
+    if (ui.resync) ui.resync.buffer.push(data);
+    // The UIDs the event changed go straight into the set the next repaint reads.
+    if (ui.model.apply(data.event, ui.dirtyAll ? undefined : ui.dirty) === 'all') ui.dirtyAll = true;
+    scheduleRepaint();
+    if (data.event && data.event.event === 'driver_status_changed') ui.logs.driverChanged(data.event.uid);
+    if (data.event && data.event.event === 'reset') startResync();
+    if ((index & 31) === 0 && index < pending.length && performance.now() > deadline) {
+      ui.pendingIndex = index;
+      ui.folding = true;
+      ui.foldChannel.port2.postMessage(null);
+      return;
+    }
   }
-  ui.seq = data.seq;
-  if (ui.resync) ui.resync.buffer.push(data);
-  const changed = ui.model.apply(data.event);
-  markDirty(changed);
-  if (data.event && data.event.event === 'driver_status_changed') ui.logs.driverChanged(data.event.uid);
-  if (data.event && data.event.event === 'reset') startResync();
+  dropPending();
+}
+
+// Updates not folded yet are dropped (a snapshot supersedes them).
+function dropPending() {
+  ui.pending = [];
+  ui.pendingIndex = 0;
 }
 
 // Refetches the full report (after a reset); updates that arrive meanwhile are replayed on it.
@@ -137,14 +184,26 @@ function startResync() {
     });
 }
 
-function markDirty(changed) {
-  if (changed === 'all') ui.dirtyAll = true;
-  else for (const uid of changed) ui.dirty.add(uid);
-  if (!ui.frame) ui.frame = requestAnimationFrame(flush);
+// What changed is painted in the next animation frame, but not sooner than
+// REPAINT_INTERVAL_MS after the last repaint: a stream of updates repaints ten times a
+// second, not sixty (each repaint's style, layout and paint is CPU the plan needs on a small
+// machine), while a lone update still shows at the next frame.
+function scheduleRepaint() {
+  if (ui.frame || ui.frameTimer) return;
+  const wait = ui.paintedAt + REPAINT_INTERVAL_MS - performance.now();
+  if (wait <= 0) {
+    ui.frame = requestAnimationFrame(flush);
+    return;
+  }
+  ui.frameTimer = setTimeout(() => {
+    ui.frameTimer = 0;
+    ui.frame = requestAnimationFrame(flush);
+  }, wait);
 }
 
 function flush() {
   ui.frame = 0;
+  ui.paintedAt = performance.now();
   const all = ui.dirtyAll;
   const dirty = ui.dirty;
   ui.dirtyAll = false;
@@ -165,6 +224,11 @@ function renderHeader() {
   ui.elements.planName.textContent = plan.name;
   document.title = `${plan.name} · testrig`;
   const counts = plan.counts;
+  renderReload(model.report.reload);
+  // Many frames of a run change nothing the header shows (a testcase started).
+  const signature = JSON.stringify([counts, model.running.size, plan.runtime_status, !!model.report.interrupted]);
+  if (signature === ui.headerSignature) return;
+  ui.headerSignature = signature;
   const totals = ui.elements.totals;
   clearElement(totals);
   const chip = (key, label, value, extra) => h('span', { class: `total t-${key}${value ? '' : ' zero'}${extra ? ` ${extra}` : ''}`, dataset: { testid: `count-${key}` }, title: `${value} ${HEADER_TITLES[key] || label}` },
@@ -180,7 +244,6 @@ function renderHeader() {
   progress.appendChild(countsBar(counts, 'progress-bar'));
   progress.classList.toggle('running', plan.runtime_status === 'running' || model.running.size > 0);
   if (model.report.interrupted) totals.appendChild(h('span', { class: 'total t-interrupted', dataset: { testid: 'interrupted' } }, 'interrupted'));
-  renderReload(model.report.reload);
 }
 
 const RELOAD_TITLES = {
@@ -531,7 +594,9 @@ export function startApp() {
     .catch((problem) => {
       if (problem.status === 401) showToast(problem.message, 'error');
     });
-  ui.feed = new EventFeed({ onSnapshot, onUpdate, onState: setConnection });
+  ui.foldChannel = new MessageChannel();
+  ui.foldChannel.port1.onmessage = foldPending;
+  ui.feed = new EventFeed({ onSnapshot, onUpdates, onState: setConnection });
   ui.feed.open();
 }
 

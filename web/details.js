@@ -137,7 +137,7 @@ function childrenSection(node) {
     const duration = timerDuration(child.timer);
     const shown = displayStatus(child);
     const passed = passedLabel(child.counts);
-    return h('tr', { class: `st-${shown.status} rt-${child.runtime_status}`, dataset: { uid: child.uid, testid: 'child-row' } },
+    return h('tr', { class: `st-${shown.status} rt-${child.runtime_status} k-${child.kind}`, dataset: { uid: child.uid, testid: 'child-row' } },
       h('td', { class: 'status-cell' }, h('span', { class: 'dot' })),
       h('td', null, h('a', { href: '#', dataset: { uid: child.uid, action: 'select' } }, child.name)),
       h('td', null, statusBadge(shown.status)),

@@ -61,7 +61,9 @@ export class ReportModel {
     this.plan = report.plan;
     this.seq = seq || 0;
     this.nodes = new Map();
+    // UID → the parent's UID, and UID → the parent node itself (the fold walks up often).
     this.parents = new Map();
+    this.parentNodes = new Map();
     // Children that are groups (not testcases), per group: statuses fold through counts
     // for testcases and explicitly for these, so a suite of 10,000 testcases is cheap.
     this.groupChildren = new Map();
@@ -74,7 +76,10 @@ export class ReportModel {
   indexNode(node, parent) {
     normalizeNode(node);
     this.nodes.set(node.uid, node);
-    if (parent) this.parents.set(node.uid, parent.uid);
+    if (parent) {
+      this.parents.set(node.uid, parent.uid);
+      this.parentNodes.set(node.uid, parent);
+    }
     for (const tag of node.tags) this.tags.add(tag);
     if (node.kind === 'testcase') {
       this.testcaseCount += 1;
@@ -94,8 +99,7 @@ export class ReportModel {
   }
 
   parentOf(uid) {
-    const parent = this.parents.get(uid);
-    return parent === undefined ? undefined : this.nodes.get(parent);
+    return this.parentNodes.get(uid);
   }
 
   // The node and its ancestors, nearest first.
@@ -132,24 +136,19 @@ export class ReportModel {
     return uids.join('\n');
   }
 
-  // Folds one event; returns the UIDs whose rows changed, or 'all' when everything may have.
-  apply(event) {
-    const changed = new Set();
-    const touch = (uid) => {
-      if (this.nodes.has(uid)) {
-        this.refold(uid);
-        for (const up of this.pathUp(uid)) changed.add(up);
-      }
-    };
-    const now = (uid) => this.nodes.get(uid);
+  // Folds one event; returns the UIDs whose rows changed (added to `into` when given), or
+  // 'all' when everything may have. The work is the depth of the tree, never its size (but
+  // for the plan's end and a reset).
+  apply(event, into) {
+    const changed = into || new Set();
+    const node = event.uid === undefined ? undefined : this.nodes.get(event.uid);
     switch (event.event) {
       case 'test_started':
-      case 'suite_started': {
+      case 'suite_started':
         if (this.plan.timer.start === undefined || this.plan.timer.start === null) {
           this.plan.timer.start = event.time;
           this.plan.runtime_status = 'running';
         }
-        const node = now(event.uid);
         if (node) {
           node.timer.start = event.time;
           delete node.timer.end;
@@ -158,27 +157,21 @@ export class ReportModel {
           node.error = null;
           node.entries = [];
         }
-        touch(event.uid);
         break;
-      }
       case 'test_finished':
-      case 'suite_finished': {
-        const node = now(event.uid);
+      case 'suite_finished':
         if (node) {
           node.timer.end = event.time;
           node.runtime_status = 'finished';
           if (event.error) node.error = event.error;
         }
-        touch(event.uid);
         break;
-      }
       case 'testcase_started': {
         const group = this.parametrizationOf(event.uid);
         if (group) {
           if (group.timer.start === undefined || group.timer.start === null) group.timer.start = event.time;
           group.runtime_status = 'running';
         }
-        const node = now(event.uid);
         if (node) {
           node.timer.start = event.time;
           delete node.timer.end;
@@ -189,22 +182,17 @@ export class ReportModel {
           node.stale = null;
           this.running.add(node.uid);
         }
-        touch(event.uid);
         break;
       }
-      case 'entry_recorded': {
-        const node = now(event.uid);
+      case 'entry_recorded':
         if (node && node.runtime_status !== 'finished') node.entries.push(event.entry);
-        touch(event.uid);
         break;
-      }
       case 'testcase_finished': {
         const group = this.parametrizationOf(event.uid);
         if (group) {
           group.timer.end = event.time;
           group.runtime_status = 'finished';
         }
-        const node = now(event.uid);
         if (node && node.runtime_status !== 'finished') {
           node.timer.end = event.time;
           node.status = event.status;
@@ -212,15 +200,12 @@ export class ReportModel {
           node.runtime_status = 'finished';
         }
         if (node) this.running.delete(node.uid);
-        touch(event.uid);
         break;
       }
       case 'driver_status_changed':
         this.applyDriverStatus(event);
-        touch(event.uid);
         break;
-      case 'runtime_status': {
-        const node = now(event.uid);
+      case 'runtime_status':
         if (node) {
           node.runtime_status = event.runtime_status;
           if (node.kind === 'testcase') {
@@ -228,15 +213,10 @@ export class ReportModel {
             else this.running.delete(node.uid);
           }
         }
-        touch(event.uid);
         break;
-      }
-      case 'env_status': {
-        const node = now(event.uid);
+      case 'env_status':
         if (node) node.env_status = event.env_status;
-        touch(event.uid);
         break;
-      }
       case 'plan_finished':
         if (this.plan.timer.start === undefined || this.plan.timer.start === null) this.plan.timer.start = event.time;
         this.plan.timer.end = event.time;
@@ -253,8 +233,12 @@ export class ReportModel {
         return changed;
       default:
         // Unknown events (a newer server) change nothing we know how to show.
-        if (event.uid !== undefined) touch(event.uid);
         break;
+    }
+    // The node's counts and statuses and its ancestors' follow; their rows change.
+    if (node) {
+      this.refold(node);
+      for (let current = node; current; current = this.parentNodes.get(current.uid)) changed.add(current.uid);
     }
     return changed;
   }
@@ -303,29 +287,49 @@ export class ReportModel {
     }
   }
 
-  // Refolds counts and statuses from a node up to the plan after the node changed.
-  refold(uid) {
-    const node = this.nodes.get(uid);
+  // Refolds counts and statuses from a node up to the plan after the node changed. A
+  // testcase whose counts bucket stayed (it started, it recorded an entry) changes no
+  // ancestor's counts or status.
+  refold(node) {
+    if (typeof node === 'string') node = this.nodes.get(node);
     if (!node) return;
     node.hash = (node.hash || 0) + 1;
+    let current = node;
     if (node.kind === 'testcase') {
-      const before = node.counts;
-      const after = emptyCounts();
-      after.total = 1;
-      after[countBucket(node.status)] = 1;
-      node.counts = after;
-      let parent = this.parentOf(uid);
-      while (parent) {
-        for (const key of COUNT_KEYS) parent.counts[key] += after[key] - (before[key] || 0);
-        parent = this.parentOf(parent.uid);
+      const counts = node.counts;
+      const after = countBucket(node.status);
+      let before = null;
+      for (const bucket of COUNT_BUCKETS) {
+        if (counts[bucket] > 0) {
+          before = bucket;
+          break;
+        }
       }
+      if (counts.total === 1 && before !== null && counts[before] === 1) {
+        for (let up = this.parentNodes.get(node.uid); up; up = this.parentNodes.get(up.uid)) up.hash = (up.hash || 0) + 1;
+        if (before === after) return;
+        counts[before] = 0;
+        counts[after] = 1;
+        for (let up = this.parentNodes.get(node.uid); up; up = this.parentNodes.get(up.uid)) {
+          up.counts[before] -= 1;
+          up.counts[after] += 1;
+        }
+      } else {
+        // Counts not of one testcase (an older report): replaced whole.
+        const fresh = emptyCounts();
+        fresh.total = 1;
+        fresh[after] = 1;
+        node.counts = fresh;
+        for (let up = this.parentNodes.get(node.uid); up; up = this.parentNodes.get(up.uid)) {
+          up.hash = (up.hash || 0) + 1;
+          for (const key of COUNT_KEYS) up.counts[key] += fresh[key] - (counts[key] || 0);
+        }
+      }
+      current = this.parentNodes.get(node.uid);
+    } else {
+      for (let up = this.parentNodes.get(node.uid); up; up = this.parentNodes.get(up.uid)) up.hash = (up.hash || 0) + 1;
     }
-    let current = node.kind === 'testcase' ? this.parentOf(uid) : node;
-    while (current) {
-      if (current !== node) current.hash = (current.hash || 0) + 1;
-      current.status = this.groupStatus(current);
-      current = this.parentOf(current.uid);
-    }
+    for (; current; current = this.parentNodes.get(current.uid)) current.status = this.groupStatus(current);
   }
 
   // A group's status from its counts, its group children, its own error and its own entries.

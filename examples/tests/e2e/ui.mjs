@@ -1,9 +1,12 @@
 // End-to-end test of the testrig web UI in Debian's Chromium, driven by playwright-core.
 // Usage: node ui.mjs <interactive UI URL> <HTML report of `failures`> <screenshot dir>
 //                    <HTML report of `parametrize` (has an xfail)>
+// The virtualised tree is checked on a report of 10,000 testcases made here: the `failures`
+// HTML report with its data replaced (written to the screenshot dir).
 // Prints one line per check and a closing `N passed, N failed` line; exits 1 on failure.
 // The printed UI URL carries a query string (the token): pages of the server are built with
 // `new URL(path, url)`, never by appending to it.
+import { readFileSync, writeFileSync } from 'node:fs';
 import { check, finish, launchBrowser } from './harness.mjs';
 
 const [url, htmlReport, artifacts, xfailReport] = process.argv.slice(2);
@@ -46,6 +49,45 @@ const headerCounts = (target) => target.$$eval('[data-testid="totals"] [data-tes
   chips.map((chip) => [chip.dataset.testid.slice('count-'.length), Number(chip.querySelector('b').textContent)])));
 
 const chipCount = async (key) => Number(await byTestId(`chip-${key}`).locator('[data-testid="chip-count"]').innerText());
+
+// A report of 10 tests × 10 suites × 100 testcases (every 25th testcase failed), in the
+// shape of testrig-model's Report, and the `failures` HTML report carrying it instead.
+function bigReport() {
+  const counts = () => ({ total: 0, passed: 0, failed: 0, error: 0, skipped: 0, xfail: 0, xpass: 0, incomplete: 0, cancelled: 0, unknown: 0 });
+  const add = (into, from) => { for (const key of Object.keys(into)) into[key] += from[key]; };
+  const group = (uid, name, kind, children) => {
+    const total = counts();
+    for (const child of children) add(total, child.counts);
+    return { uid, name, kind, status: total.failed ? 'failed' : 'passed', runtime_status: 'finished', timer: {}, counts: total, children };
+  };
+  const tests = [];
+  for (let t = 0; t < 10; t += 1) {
+    const suites = [];
+    for (let s = 0; s < 10; s += 1) {
+      const cases = [];
+      for (let c = 0; c < 100; c += 1) {
+        const status = (t * 1000 + s * 100 + c) % 25 === 24 ? 'failed' : 'passed';
+        const own = counts();
+        own.total = 1;
+        own[status] = 1;
+        cases.push({ uid: `Test${t}/Suite${s}/case${c}`, name: `case${c}`, kind: 'testcase', status, runtime_status: 'finished', timer: {}, counts: own, entries: [] });
+      }
+      suites.push(group(`Test${t}/Suite${s}`, `Suite${s}`, 'suite', cases));
+    }
+    tests.push(group(`Test${t}`, `Test${t}`, 'test', suites));
+  }
+  return { schema_version: 1, host: 'e2e', interrupted: false, plan: group('big', 'big', 'plan', tests) };
+}
+
+function writeBigReport(template, path) {
+  const html = readFileSync(template, 'utf8');
+  const start = html.indexOf('window.TESTRIG_REPORT = ') + 'window.TESTRIG_REPORT = '.length;
+  const end = html.indexOf(';\nwindow.TESTRIG_CONFIG', start);
+  if (start < 'window.TESTRIG_REPORT = '.length || end < 0) throw new Error('the HTML report has no TESTRIG_REPORT line');
+  const data = JSON.stringify(bigReport()).replace(/<\//g, '<\\/');
+  writeFileSync(path, html.slice(0, start) + data + html.slice(end));
+  return path;
+}
 
 const box = async (locator) => {
   const found = await locator.boundingBox();
@@ -270,6 +312,98 @@ try {
     }
     await offline.close();
   });
+
+  // The virtualised tree, on 10,000 testcases (static mode: selection follows the keyboard).
+  const big = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  big.setDefaultTimeout(10000);
+  big.on('pageerror', (error) => violations.push(`page error (big report): ${error.message}`));
+  const bigRow = (uid) => big.locator(`[data-testid="tree-row"][data-uid="${uid}"]`);
+  const rowsBuilt = () => big.locator('[data-testid="tree-row"]').count();
+  const bigFocus = () => big.evaluate(() => document.activeElement?.dataset?.uid || null);
+  // The row lies wholly inside the tree's scrolled viewport.
+  const inView = async (uid) => {
+    const [row, tree] = [await box(bigRow(uid)), await box(big.locator('[data-testid="tree"]'))];
+    return row.y >= tree.y - 0.5 && row.y + row.height <= tree.y + tree.height + 0.5;
+  };
+
+  await check('10,000 testcases: only the rows near the viewport are built, after expand all too', async () => {
+    await big.goto(`file://${writeBigReport(htmlReport, `${artifacts}/big-report.html`)}`);
+    await bigRow('Test0').waitFor();
+    expectEqual((await headerCounts(big)).failed, 400, 'failed in the header');
+    const before = await rowsBuilt();
+    if (before > 120) throw new Error(`${before} rows built for 110 shown`);
+    await big.locator('[data-testid="expand-all"]').click();
+    await bigRow('Test0/Suite0/case0').waitFor();
+    const after = await rowsBuilt();
+    if (after > 120) throw new Error(`${after} rows built after expand all`);
+    const height = await big.locator('.tree-rows').evaluate((element) => element.getBoundingClientRect().height);
+    const rowHeight = (await box(bigRow('Test0'))).height;
+    expectEqual(Math.round(height / rowHeight), 10110, 'rows the spacer holds room for');
+    expectEqual(await bigRow('Test0/Suite0/case7').getAttribute('aria-setsize'), '100', 'aria-setsize of a testcase');
+    expectEqual(await bigRow('Test0/Suite0/case7').getAttribute('aria-posinset'), '8', 'aria-posinset of case7');
+  });
+
+  await check('10,000 testcases: scrolling to the end shows the last testcase', async () => {
+    await big.locator('[data-testid="tree"]').evaluate((tree) => { tree.scrollTop = tree.scrollHeight; });
+    await bigRow('Test9/Suite9/case99').waitFor();
+    if (!await inView('Test9/Suite9/case99')) throw new Error('the last row is not in view');
+    await bigRow('Test0/Suite0/case0').waitFor({ state: 'detached' });
+    if (await rowsBuilt() > 120) throw new Error(`${await rowsBuilt()} rows built at the end`);
+  });
+
+  await check('10,000 testcases: the keyboard crosses the virtual window and keeps the focused row', async () => {
+    await big.locator('[data-testid="tree"]').evaluate((tree) => { tree.scrollTop = 0; });
+    await bigRow('Test0').click();
+    await big.keyboard.press('End');
+    expectEqual(await bigFocus(), 'Test9/Suite9/case99', 'focus after End');
+    if (!await inView('Test9/Suite9/case99')) throw new Error('End did not scroll the last row into view');
+    await big.locator('[data-testid="details"][data-uid="Test9/Suite9/case99"]').waitFor();
+    await big.keyboard.press('Home');
+    expectEqual(await bigFocus(), 'Test0', 'focus after Home');
+    // Test0, Suite0, then case0…: 50 steps down is case48, well below the first screen.
+    for (let step = 0; step < 50; step += 1) await big.keyboard.press('ArrowDown');
+    expectEqual(await bigFocus(), 'Test0/Suite0/case48', 'focus after 50 × ↓');
+    if (!await inView('Test0/Suite0/case48')) throw new Error('↓ did not keep the focused row in view');
+    // Scrolled far away, the focused row stays built (and focused); ↓ brings it back.
+    await big.locator('[data-testid="tree"]').evaluate((tree) => { tree.scrollTop = tree.scrollHeight / 2; });
+    await big.waitForTimeout(100);
+    expectEqual(await bigFocus(), 'Test0/Suite0/case48', 'focus after scrolling away');
+    const stops = await big.$$eval('[data-testid="tree-row"]', (rows) => rows.filter((candidate) => candidate.tabIndex === 0).map((candidate) => candidate.dataset.uid));
+    expectEqual(stops, ['Test0/Suite0/case48'], 'rows in the tab order');
+    await big.keyboard.press('ArrowDown');
+    expectEqual(await bigFocus(), 'Test0/Suite0/case49', 'focus after ↓ from far away');
+    if (!await inView('Test0/Suite0/case49')) throw new Error('the focused row did not come back into view');
+    await big.locator('[data-testid="details"][data-uid="Test0/Suite0/case49"]').waitFor();
+    // ← goes up to the suite, ← closes it: its 100 testcases leave the list.
+    await big.keyboard.press('ArrowLeft');
+    expectEqual(await bigFocus(), 'Test0/Suite0', 'focus after ←');
+    await big.keyboard.press('ArrowLeft');
+    await big.locator('[data-testid="tree-row"][data-uid="Test0/Suite0"][aria-expanded="false"]').waitFor();
+    await big.keyboard.press('ArrowDown');
+    expectEqual(await bigFocus(), 'Test0/Suite1', 'focus after ↓ past the closed suite');
+  });
+
+  await check('10,000 testcases: a deep row is found by the filter and by its link', async () => {
+    await big.locator('[data-testid="collapse-all"]').click();
+    await bigRow('Test0/Suite1/case0').waitFor({ state: 'detached' });
+    await big.locator('[data-testid="filter"]').fill('Test7/Suite3/case57');
+    await bigRow('Test7/Suite3/case57').waitFor();
+    expectEqual(await big.locator('[data-testid="filter-summary"]').innerText(), '1 of 10000 testcases match', 'filter summary');
+    await big.locator('[data-testid="filter"]').fill('');
+    await bigRow('Test7/Suite3/case57').waitFor({ state: 'detached' });
+    await big.evaluate(() => { window.location.hash = '#node=Test8/Suite2/case42'; });
+    await big.locator('[data-testid="tree-row"][data-uid="Test8/Suite2/case42"][aria-selected="true"]').waitFor();
+    if (!await inView('Test8/Suite2/case42')) throw new Error('the linked row is not in view');
+    await big.locator('[data-testid="details"][data-uid="Test8/Suite2/case42"]').waitFor();
+    // The Failed chip: 400 testcases, few enough for their groups to open.
+    await big.locator('[data-testid="chip-failed"]').click();
+    await bigRow('Test8/Suite2/case42').waitFor({ state: 'detached' });
+    await big.locator('[data-testid="tree"]').evaluate((tree) => { tree.scrollTop = 0; });
+    await big.locator('[data-testid="tree-row"][data-uid="Test0/Suite0/case24"][data-status="failed"]').waitFor();
+    expectEqual(Number(await big.locator('[data-testid="chip-failed"] [data-testid="chip-count"]').innerText()), 400, 'failed chip');
+    await big.screenshot({ path: `${artifacts}/big-report.png` });
+  });
+  await big.close();
 
   await check('no Content-Security-Policy violation and no script error', async () => {
     if (violations.length > 0) throw new Error(violations.join('\n'));
