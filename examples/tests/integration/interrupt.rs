@@ -91,3 +91,53 @@ fn a_second_ctrl_c_exits_at_once() {
         sent.elapsed()
     );
 }
+
+/// The runpath a run's header names.
+fn runpath_in(stdout: &str) -> String {
+    let start = stdout.find("(runpath: ").expect(stdout) + "(runpath: ".len();
+    stdout[start..].split(')').next().unwrap().to_string()
+}
+
+#[test]
+fn plan_processes_running_at_once_never_share_a_runpath() {
+    // As under `cargo nextest`, which runs a process per testcase: the second process of the
+    // plan takes a runpath of its own instead of clearing the first one's driver folders.
+    let first = Command::new(PLAN)
+        .arg("Slow::step::step_3")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let second = Command::new(PLAN)
+        .arg("Slow::step::step_4")
+        .output()
+        .unwrap();
+    let first = first.wait_with_output().unwrap();
+    assert!(first.status.success() && second.status.success());
+    let (first, second) = (
+        String::from_utf8_lossy(&first.stdout).to_string(),
+        String::from_utf8_lossy(&second.stdout).to_string(),
+    );
+    assert_ne!(runpath_in(&first), runpath_in(&second), "{first}\n{second}");
+    assert!(
+        runpath_in(&second).starts_with(&runpath_in(&first)),
+        "{second}"
+    );
+
+    // A runpath given explicitly is never swapped for another: the second run says why.
+    let dir = scratch_dir("runpath-busy");
+    let (mut holder, _stdout) = start(&dir);
+    let refused = Command::new(PLAN)
+        .arg("--runpath")
+        .arg(dir.join("runpath"))
+        .output()
+        .unwrap();
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("is in use by another plan process") && stderr.contains("--runpath"),
+        "{stderr}"
+    );
+}

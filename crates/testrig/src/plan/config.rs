@@ -3,7 +3,7 @@
 //! with its console, its workers, interrupts and report files. The run reads the
 //! configuration, never the command line.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cli::{ColorChoice, Options, ShuffleWhat};
@@ -146,6 +146,121 @@ pub(super) fn default_runpath(plan_name: &str) -> PathBuf {
         .unwrap_or_else(std::env::temp_dir)
         .join("testrig")
         .join(slug)
+}
+
+/// A runpath this process holds: its lock file (`<runpath>.lock`) stays locked until the
+/// process ends, however it ends, so two plan processes never share a runpath (each clears
+/// its drivers' folders on start).
+#[derive(Debug)]
+pub(super) struct RunpathClaim {
+    pub path: PathBuf,
+    _lock: Option<std::fs::File>,
+}
+
+/// Claims the runpath given on the command line or in the plan (`explicit`), or the default
+/// one. When another plan process holds the default one — `cargo nextest` runs a process
+/// per testcase, a user may start the same plan twice — this process takes
+/// `<default>.<pid>` instead, and removes those of processes that are gone. An explicit
+/// runpath that another process holds is an error.
+pub(super) fn claim_runpath(
+    explicit: Option<PathBuf>,
+    plan_name: &str,
+) -> Result<RunpathClaim, PlanError> {
+    let chosen = explicit.is_some();
+    let path = explicit.unwrap_or_else(|| default_runpath(plan_name));
+    let path = std::path::absolute(&path).unwrap_or(path);
+    let create = |path: &Path| {
+        std::fs::create_dir_all(path).map_err(|error| {
+            PlanError(format!(
+                "failed to create the runpath `{}`: {error}; pass a writable folder with --runpath",
+                path.display()
+            ))
+        })
+    };
+    create(&path)?;
+    match lock_beside(&path) {
+        Lock::Held(lock) => Ok(RunpathClaim {
+            path,
+            _lock: Some(lock),
+        }),
+        // A file system without locks: run as before.
+        Lock::Unavailable => Ok(RunpathClaim { path, _lock: None }),
+        Lock::Busy if chosen => Err(PlanError(format!(
+            "the runpath `{}` is in use by another plan process; wait for it to end or pass another --runpath",
+            path.display()
+        ))),
+        Lock::Busy => {
+            remove_runpaths_of_ended_processes(&path);
+            let own = with_suffix(&path, &format!(".{}", std::process::id()));
+            create(&own)?;
+            let lock = match lock_beside(&own) {
+                Lock::Held(lock) => Some(lock),
+                Lock::Busy | Lock::Unavailable => None,
+            };
+            Ok(RunpathClaim {
+                path: own,
+                _lock: lock,
+            })
+        }
+    }
+}
+
+enum Lock {
+    Held(std::fs::File),
+    Busy,
+    Unavailable,
+}
+
+fn lock_beside(path: &Path) -> Lock {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(with_suffix(path, ".lock"));
+    let Ok(file) = file else {
+        return Lock::Unavailable;
+    };
+    match file.try_lock() {
+        Ok(()) => Lock::Held(file),
+        Err(std::fs::TryLockError::WouldBlock) => Lock::Busy,
+        Err(std::fs::TryLockError::Error(_)) => Lock::Unavailable,
+    }
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Removes `<runpath>.<pid>` folders (and their lock files) whose process is gone.
+fn remove_runpaths_of_ended_processes(runpath: &Path) {
+    let (Some(parent), Some(name)) = (runpath.parent(), runpath.file_name()) else {
+        return;
+    };
+    let prefix = format!("{}.", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let file_name = file_name.to_string_lossy();
+        let Some(rest) = file_name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let pid = rest.strip_suffix(".lock").unwrap_or(rest);
+        if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if Path::new("/proc").join(pid).exists() {
+            continue;
+        }
+        let _ = if entry.path().is_dir() {
+            std::fs::remove_dir_all(entry.path())
+        } else {
+            std::fs::remove_file(entry.path())
+        };
+    }
 }
 
 pub(super) fn host_name() -> String {

@@ -14,7 +14,7 @@ use crate::testing::{MultiTest, PlanError, Selection, fresh_seed, shuffle, valid
 
 use super::affected::{select_affected, start_affected};
 use super::batch::run_selection;
-use super::config::{RunConfig, default_runpath, filter_from, shuffle_scope};
+use super::config::{RunConfig, claim_runpath, filter_from, shuffle_scope};
 use super::interactive::run_interactive;
 use super::reports::list;
 
@@ -139,18 +139,9 @@ impl Plan {
                 exit_code: 0,
             });
         }
-        let runpath = options
-            .runpath
-            .clone()
-            .or(self.runpath.clone())
-            .unwrap_or_else(|| default_runpath(&self.name));
-        let runpath = std::path::absolute(&runpath).unwrap_or(runpath);
-        std::fs::create_dir_all(&runpath).map_err(|error| {
-            PlanError(format!(
-                "failed to create the runpath `{}`: {error}; pass a writable folder with --runpath",
-                runpath.display()
-            ))
-        })?;
+        // Held until the run ends: no other plan process may use the same runpath.
+        let claim = claim_runpath(options.runpath.clone().or(self.runpath.clone()), &self.name)?;
+        let runpath = claim.path.clone();
         if let Some(port) = options.interactive.or(options.ui) {
             return run_interactive(self, selection, &options, &runpath, port);
         }
