@@ -7,7 +7,7 @@
 //! has one.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 /// Exit status of an interrupted run (128 + SIGINT), as shells report it.
@@ -27,6 +27,75 @@ struct StopState {
     /// missed between a waiter's check and its sleep.
     lock: Mutex<()>,
     changed: Condvar,
+    /// Waiters with a condition of their own (a testcase's end) whom a stop or a wake must
+    /// reach too: each has its own condition variable, so the end of one testcase wakes
+    /// only the one waiting for it, not every waiter of the run.
+    listeners: Mutex<Vec<Weak<Wakeup>>>,
+}
+
+/// A place for one waiter to sleep until its own condition changes, or the [`StopSignal`]
+/// it listens to is stopped or woken.
+#[derive(Debug, Default)]
+pub(crate) struct Wakeup {
+    lock: Mutex<()>,
+    changed: Condvar,
+}
+
+impl Wakeup {
+    /// Wakes the waiter: what it waits for may have changed (change it before).
+    pub(crate) fn notify(&self) {
+        drop(self.lock.lock().unwrap_or_else(PoisonError::into_inner));
+        self.changed.notify_all();
+    }
+
+    /// Waits until `done()` holds, at most `timeout` (forever with `None`); true when it
+    /// holds.
+    pub(crate) fn wait_until(&self, timeout: Option<Duration>, done: impl Fn() -> bool) -> bool {
+        let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
+        let mut guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if done() {
+                return true;
+            }
+            guard = match deadline {
+                None => self
+                    .changed
+                    .wait(guard)
+                    .unwrap_or_else(PoisonError::into_inner),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return false;
+                    }
+                    self.changed
+                        .wait_timeout(guard, left)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+            };
+        }
+    }
+}
+
+/// A [`Wakeup`] listening to a [`StopSignal`]; it stops listening when dropped.
+pub(crate) struct Listening {
+    signal: StopSignal,
+    wakeup: Arc<Wakeup>,
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        self.signal
+            .state
+            .listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|listener| {
+                listener
+                    .upgrade()
+                    .is_some_and(|listener| !Arc::ptr_eq(&listener, &self.wakeup))
+            });
+    }
 }
 
 impl StopSignal {
@@ -56,6 +125,30 @@ impl StopSignal {
                 .unwrap_or_else(PoisonError::into_inner),
         );
         self.state.changed.notify_all();
+        let listeners: Vec<Arc<Wakeup>> = self
+            .state
+            .listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for listener in listeners {
+            listener.notify();
+        }
+    }
+
+    /// Makes `wakeup` hear every stop and wake of this signal, until the result is dropped.
+    pub(crate) fn listen(&self, wakeup: &Arc<Wakeup>) -> Listening {
+        self.state
+            .listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Arc::downgrade(wakeup));
+        Listening {
+            signal: self.clone(),
+            wakeup: wakeup.clone(),
+        }
     }
 
     /// Waits until `done(stopped)` holds, at most `timeout` (forever with `None`); true when
@@ -65,6 +158,7 @@ impl StopSignal {
             stopped,
             lock,
             changed,
+            ..
         } = &*self.state;
         let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
         let mut guard = lock.lock().unwrap_or_else(PoisonError::into_inner);

@@ -18,7 +18,7 @@ use testrig_model::{DriverStatus, ErrorInfo, Event, SourceLocation, Status};
 use crate::env::{Env, Environment, EnvironmentRun, StartFailure};
 use crate::events::{EventSink, now};
 use crate::result::Recorder;
-use crate::runner::interrupt::StopSignal;
+use crate::runner::interrupt::{StopSignal, Wakeup};
 use crate::runner::panic_capture::catch_testcase_panic;
 use crate::testing::{
     BoundTestcase, MultiTest, Outcome, SelectedCase, SelectedSuite, SelectedTest, SuiteObject,
@@ -729,7 +729,7 @@ fn run_with_timeout(
     /// Fills the slot (with nothing, if the thread ends early) and wakes the waiter.
     struct Ending {
         slot: Slot,
-        stop: StopSignal,
+        wakeup: Arc<Wakeup>,
         result: Option<(Recorder, Outcome)>,
     }
     impl Drop for Ending {
@@ -738,13 +738,17 @@ fn run_with_timeout(
                 .slot
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(self.result.take());
-            self.stop.wake();
+            self.wakeup.notify();
         }
     }
     let slot: Slot = Arc::new(Mutex::new(None));
+    // Woken by this testcase's end, or by a stop or cancel of the run (which wake the
+    // signal): not by the end of every other testcase running meanwhile.
+    let wakeup = Arc::new(Wakeup::default());
+    let _listening = context.stop.listen(&wakeup);
     let ending = Ending {
         slot: slot.clone(),
-        stop: context.stop.clone(),
+        wakeup: wakeup.clone(),
         result: None,
     };
     let spawned = std::thread::Builder::new()
@@ -763,11 +767,9 @@ fn run_with_timeout(
     }
     let ended = || slot.lock().map(|slot| slot.is_some()).unwrap_or(true);
     let cancelled = || context.cancel.load(Ordering::SeqCst);
-    context
-        .stop
-        .wait_until((limit != Duration::MAX).then_some(limit), |_| {
-            ended() || cancelled()
-        });
+    wakeup.wait_until((limit != Duration::MAX).then_some(limit), || {
+        ended() || cancelled()
+    });
     let taken = slot
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
