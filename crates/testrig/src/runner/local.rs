@@ -717,6 +717,52 @@ fn finish_testcase(sink: &EventSink, uid: &str, status: Status, error: Option<Er
 /// Runs a body on its own thread and waits at most `limit` for it (`Duration::MAX`: until
 /// it ends or a cancel abandons it). The thread wakes the stop signal when it ends, and a
 /// cancel wakes it too, so the wait never polls.
+/// A testcase body to run on this worker's testcase thread.
+type TestcaseJob = Box<dyn FnOnce() + Send>;
+
+thread_local! {
+    /// This worker's testcase thread, reused from one testcase to the next (starting a
+    /// thread per testcase cost about a third of an interactive run of 10,000 trivial
+    /// ones). A testcase abandoned by its time limit or a cancel keeps the thread, and the
+    /// worker's next testcase gets a new one.
+    static TESTCASE_THREAD: std::cell::RefCell<Option<std::sync::mpsc::Sender<TestcaseJob>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `job` on this worker's testcase thread, starting one if there is none.
+fn on_testcase_thread(job: TestcaseJob) -> std::io::Result<()> {
+    TESTCASE_THREAD.with(|thread| {
+        let mut thread = thread.borrow_mut();
+        let job = match thread.as_ref() {
+            Some(sender) => match sender.send(job) {
+                Ok(()) => return Ok(()),
+                // The thread is gone (it cannot be, short of a bug): start another.
+                Err(std::sync::mpsc::SendError(job)) => job,
+            },
+            None => job,
+        };
+        let (sender, jobs) = std::sync::mpsc::channel::<TestcaseJob>();
+        std::thread::Builder::new()
+            .name("testrig-testcase".into())
+            .spawn(move || {
+                // Ends when the worker drops its sender: it ended, or abandoned this thread.
+                for job in jobs {
+                    job();
+                }
+            })?;
+        sender
+            .send(job)
+            .map_err(|_| std::io::Error::other("the testcase thread ended at once"))?;
+        *thread = Some(sender);
+        Ok(())
+    })
+}
+
+/// Leaves this worker's testcase thread to the testcase still running on it.
+fn abandon_testcase_thread() {
+    TESTCASE_THREAD.with(|thread| *thread.borrow_mut() = None);
+}
+
 fn run_with_timeout(
     bound: BoundTestcase,
     env: Arc<Env>,
@@ -751,14 +797,12 @@ fn run_with_timeout(
         wakeup: wakeup.clone(),
         result: None,
     };
-    let spawned = std::thread::Builder::new()
-        .name(format!("testrig-{}", recorder.uid()))
-        .spawn(move || {
-            // The whole guard moves in (not only the field written), so it drops here.
-            let mut ending = ending;
-            let outcome = catch_testcase_panic(|| bound(&env, &mut recorder)).and_then(|o| o);
-            ending.result = Some((recorder, outcome));
-        });
+    let spawned = on_testcase_thread(Box::new(move || {
+        // The whole guard moves in (not only the field written), so it drops here.
+        let mut ending = ending;
+        let outcome = catch_testcase_panic(|| bound(&env, &mut recorder)).and_then(|o| o);
+        ending.result = Some((recorder, outcome));
+    }));
     if let Err(error) = spawned {
         return Err(TestcaseError {
             message: format!("failed to start the testcase thread: {error}"),
@@ -774,6 +818,10 @@ fn run_with_timeout(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .take();
+    if taken.is_none() {
+        // The testcase keeps its thread; the next one gets a new thread.
+        abandon_testcase_thread();
+    }
     match taken {
         Some(Some(result)) => Ok(result),
         Some(None) => Err(TestcaseError {
