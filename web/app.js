@@ -146,6 +146,8 @@ function foldPending() {
     if (ui.resync) ui.resync.buffer.push(data);
     // The UIDs the event changed go straight into the set the next repaint reads.
     if (ui.model.apply(data.event, ui.dirtyAll ? undefined : ui.dirty) === 'all') ui.dirtyAll = true;
+    // The end of a run shows at the next frame, not after the stream's repaint interval.
+    if (data.event && data.event.event === 'runtime_status' && data.event.uid === ui.model.plan.uid) ui.repaintNow = true;
     scheduleRepaint();
     if (data.event && data.event.event === 'driver_status_changed') ui.logs.driverChanged(data.event.uid);
     if (data.event && data.event.event === 'reset') startResync();
@@ -189,8 +191,13 @@ function startResync() {
 // second, not sixty (each repaint's style, layout and paint is CPU the plan needs on a small
 // machine), while a lone update still shows at the next frame.
 function scheduleRepaint() {
+  if (ui.repaintNow && ui.frameTimer) {
+    clearTimeout(ui.frameTimer);
+    ui.frameTimer = 0;
+  }
   if (ui.frame || ui.frameTimer) return;
-  const wait = ui.paintedAt + REPAINT_INTERVAL_MS - performance.now();
+  const wait = ui.repaintNow ? 0 : ui.paintedAt + REPAINT_INTERVAL_MS - performance.now();
+  ui.repaintNow = false;
   if (wait <= 0) {
     ui.frame = requestAnimationFrame(flush);
     return;
