@@ -13,8 +13,7 @@ use crate::events::{EventHub, now};
 use crate::export::{ConsoleOptions, ConsoleReporter, ConsoleSubscriber, EventStreamWriter};
 use crate::impact::AffectedRun;
 use crate::runner::{
-    INTERRUPTED_EXIT_CODE, LiveEnvironments, RunContext, StopSignal, install_interrupt_handler,
-    install_panic_hook, run_tests,
+    INTERRUPTED_EXIT_CODE, RunContext, install_interrupt_handler, install_panic_hook, run_tests,
 };
 use crate::testing::{MultiTest, SelectedTest, Selection};
 
@@ -38,11 +37,10 @@ fn run_and_watch(
     jobs: Vec<(SelectedTest, MultiTest)>,
     workers: usize,
     context: RunContext,
-    stop: &StopSignal,
     grace: Duration,
 ) {
     let finished = Arc::new(AtomicBool::new(false));
-    let live_environments = context.live_environments.clone();
+    let (stop, live_environments) = (context.stop.clone(), context.live_environments.clone());
     {
         let finished = finished.clone();
         std::thread::spawn(move || {
@@ -117,9 +115,7 @@ pub(super) fn run_selection(
             Some((selected, test))
         })
         .collect();
-    let live_environments = LiveEnvironments::default();
     let mut context = RunContext::new(sink.clone(), runpath.to_path_buf());
-    context.live_environments = live_environments.clone();
     context.stop = stop.clone();
     // Recording coverage: one test at a time, one testcase at a time.
     let recorder = affected
@@ -150,7 +146,7 @@ pub(super) fn run_selection(
             .spawn(move || {
                 // However this thread ends, the stream ends with it, so the fold returns.
                 let _end = EndStreamOnDrop(hub);
-                run_and_watch(jobs, workers, context, &stop, grace);
+                run_and_watch(jobs, workers, context, grace);
                 let was_interrupted = stop.is_stopped();
                 sink.emit(Event::PlanFinished {
                     time: now(),

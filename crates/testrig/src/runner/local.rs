@@ -581,13 +581,13 @@ fn run_case(case: &SelectedCase, suite: &dyn SuiteObject, test: &TestRun) {
             .or(context.abandonable.then_some(Duration::MAX))
         {
             None => {
-                let bound = suite.bind(case.index);
+                let bound = suite.bind(case.index());
                 let outcome = catch_testcase_panic(|| bound(env, &mut recorder)).and_then(|o| o);
                 (recorder, outcome)
             }
             Some(limit) => {
                 match run_with_timeout(
-                    suite.bind(case.index),
+                    suite.bind(case.index()),
                     env.clone(),
                     recorder,
                     limit,
@@ -599,7 +599,7 @@ fn run_case(case: &SelectedCase, suite: &dyn SuiteObject, test: &TestRun) {
                         (
                             new_recorder(),
                             Err(TestcaseError {
-                                location: Some(case.attributes.location.clone()),
+                                location: Some(case.attributes().location.clone()),
                                 ..error
                             }),
                         )
@@ -623,7 +623,7 @@ fn run_case(case: &SelectedCase, suite: &dyn SuiteObject, test: &TestRun) {
             .environment()
             .failure(&test.environment)
             .map(|(driver, failure)| (driver, failure.to_string())),
-        location: &case.attributes.location,
+        location: &case.attributes().location,
     });
     if let Some(observer) = &context.observer {
         // A testcase still running when the run was interrupted may have seen its

@@ -78,38 +78,19 @@ impl CaseInfo {
     /// The UID path segment(s) below the suite: `add` or `add/a_1__b_2` (numbered
     /// `add/a_1__b_2__3` when an earlier case's values gave the same segment).
     pub fn uid_leaf(&self) -> String {
-        uid_leaf(
-            &self.attributes.base_name,
-            self.index,
-            &self.parameters,
-            self.numbered,
-        )
-    }
-
-    /// Its parameters give the same UID leaf as an earlier case's.
-    pub(crate) fn numbered(&self) -> bool {
-        self.numbered
-    }
-}
-
-/// The UID segment(s) of a case below its suite (test and suite names hold no `/`).
-pub(crate) fn uid_leaf(
-    base_name: &str,
-    index: CaseIndex,
-    parameters: &Parameters,
-    numbered: bool,
-) -> String {
-    match index.parametrization {
-        None => base_name.to_string(),
-        Some(i) if numbered => {
-            format!("{base_name}/{}__{}", parameter_suffix(parameters), i + 1)
+        let base = &self.attributes.base_name;
+        match self.index.parametrization {
+            None => base.clone(),
+            Some(i) if self.numbered => {
+                format!("{base}/{}__{}", parameter_suffix(&self.parameters), i + 1)
+            }
+            Some(_) => format!("{base}/{}", parameter_suffix(&self.parameters)),
         }
-        Some(_) => format!("{base_name}/{}", parameter_suffix(parameters)),
     }
 }
 
 /// `add <a=1, b=2>` for a case with parameters, else the testcase's name.
-pub(crate) fn case_name(base_name: &str, parameters: &Parameters) -> String {
+fn case_name(base_name: &str, parameters: &Parameters) -> String {
     if parameters.is_empty() {
         return base_name.to_string();
     }

@@ -14,7 +14,7 @@ use testrig_model::{DriverReport, NodeKind, Parameters, ReportNode, SourceLocati
 use std::sync::Arc;
 
 use crate::testing::Xfail;
-use crate::testing::multitest::{CaseIndex, MultiTest, TestcaseAttributes, case_name, uid_leaf};
+use crate::testing::multitest::{CaseIndex, CaseInfo, MultiTest, TestcaseAttributes};
 
 /// A plan that cannot run as written, or a filter that selects nothing: exit status 2.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,18 +108,13 @@ pub struct Filter {
 }
 
 /// A testcase chosen to run (or to be reported as skipped). It holds no text of its own:
-/// what the cases of one `#[testcase]` share is behind [`attributes`](Self::attributes), its
-/// UID is derived from its suite's (shared) and its parameters, so a million selected
-/// testcases cost a few dozen bytes each.
+/// it is its suite's description of the case (whose shared parts are behind `Arc`s) plus
+/// what the selection decided, and its UID is derived from its suite's, so a million
+/// selected testcases cost a few dozen bytes each.
 #[derive(Debug, Clone)]
 pub struct SelectedCase {
-    /// Which body of the suite.
-    pub index: CaseIndex,
-    /// Parameters.
-    pub parameters: Parameters,
-    /// What the cases of its `#[testcase]` share: name, doc comment, location, xfail, time
-    /// limit, execution group.
-    pub attributes: Arc<TestcaseAttributes>,
+    /// The case as its suite describes it: body index, parameters, shared attributes.
+    pub case: CaseInfo,
     /// Tags including the ones inherited from suite and test.
     pub tags: Arc<[String]>,
     /// Skip reason; `None` when it runs (also for `--ignored` runs of skipped testcases).
@@ -128,8 +123,6 @@ pub struct SelectedCase {
     pub ignored: bool,
     /// The UID of its suite, shared by the suite's cases.
     suite_uid: Arc<str>,
-    /// Its UID leaf is numbered (see [`CaseInfo::uid_leaf`](crate::testing::CaseInfo::uid_leaf)).
-    numbered: bool,
 }
 
 impl SelectedCase {
@@ -145,14 +138,30 @@ impl SelectedCase {
 
     /// The UID of its parametrization group, for generated testcases.
     pub fn group_uid(&self) -> Option<String> {
-        self.index
-            .parametrization
-            .map(|_| format!("{}/{}", self.suite_uid, self.attributes.base_name))
+        self.case
+            .is_parametrized()
+            .then(|| format!("{}/{}", self.suite_uid, self.base_name()))
+    }
+
+    /// Which body of the suite.
+    pub fn index(&self) -> CaseIndex {
+        self.case.index
+    }
+
+    /// What the cases of its `#[testcase]` share: name, doc comment, location, xfail, time
+    /// limit, execution group.
+    pub fn attributes(&self) -> &TestcaseAttributes {
+        &self.case.attributes
+    }
+
+    /// Parameters.
+    pub fn parameters(&self) -> &Parameters {
+        &self.case.parameters
     }
 
     /// Display name: `add <a=1, b=2>` for a parametrization, else the testcase name.
     pub fn name(&self) -> String {
-        case_name(&self.attributes.base_name, &self.parameters)
+        self.case.name()
     }
 
     /// libtest name: the UID with `::` separators.
@@ -162,32 +171,27 @@ impl SelectedCase {
 
     /// Segment(s) of the UID below the suite.
     pub fn uid_leaf(&self) -> String {
-        uid_leaf(
-            &self.attributes.base_name,
-            self.index,
-            &self.parameters,
-            self.numbered,
-        )
+        self.case.uid_leaf()
     }
 
     /// The `#[testcase]` name.
     pub fn base_name(&self) -> &str {
-        &self.attributes.base_name
+        &self.attributes().base_name
     }
 
     /// Expected failure.
     pub fn xfail(&self) -> Option<&Xfail> {
-        self.attributes.xfail.as_ref()
+        self.attributes().xfail.as_ref()
     }
 
     /// Time limit.
     pub fn timeout(&self) -> Option<Duration> {
-        self.attributes.timeout
+        self.attributes().timeout
     }
 
     /// Execution group.
     pub fn execution_group(&self) -> Option<&str> {
-        self.attributes.execution_group.as_deref()
+        self.attributes().execution_group.as_deref()
     }
 }
 
@@ -338,9 +342,6 @@ impl Selection {
                 for case in &info.cases {
                     let attributes = &case.attributes;
                     selected_suite.cases.push(SelectedCase {
-                        index: case.index,
-                        parameters: case.parameters.clone(),
-                        attributes: attributes.clone(),
                         tags: if attributes.tags.is_empty() {
                             inherited.clone()
                         } else {
@@ -349,7 +350,7 @@ impl Selection {
                         skip: attributes.skip.clone(),
                         ignored: attributes.skip.is_some(),
                         suite_uid: shared_uid.clone(),
-                        numbered: case.numbered(),
+                        case: case.clone(),
                     });
                 }
                 selected_test.suites.push(selected_suite);
@@ -375,16 +376,16 @@ impl Selection {
                 for case in &suite.cases {
                     let mut case_node =
                         ReportNode::new(NodeKind::Testcase, case.uid(), case.name());
-                    let attributes = &case.attributes;
+                    let attributes = &case.attributes();
                     case_node.tags = case.tags.clone();
                     case_node.description = attributes.description.clone();
                     case_node.location = Some(attributes.location.clone());
-                    case_node.parameters = case.parameters.clone();
+                    case_node.parameters = case.parameters().clone();
                     case_node.reason = case
                         .skip
                         .clone()
                         .or_else(|| case.xfail().map(|xfail| xfail.reason.clone()));
-                    if case.index.parametrization.is_none() {
+                    if case.index().parametrization.is_none() {
                         suite_node.children.push(case_node);
                         continue;
                     }
