@@ -26,6 +26,9 @@ pub enum Status {
     Incomplete,
     /// Abandoned while running by a cancel of interactive mode: no result, not a failure.
     Cancelled,
+    /// The worker process running it died (abort, segfault, `exit`, stack overflow, a
+    /// kill): folded like an error, with the exit status and the worker's last output.
+    Crashed,
     /// Not run (yet).
     #[default]
     Unknown,
@@ -33,7 +36,7 @@ pub enum Status {
 
 impl Status {
     /// Every status, in declaration order.
-    pub const ALL: [Status; 10] = [
+    pub const ALL: [Status; 11] = [
         Status::Passed,
         Status::Failed,
         Status::Error,
@@ -43,6 +46,7 @@ impl Status {
         Status::XpassStrict,
         Status::Incomplete,
         Status::Cancelled,
+        Status::Crashed,
         Status::Unknown,
     ];
 
@@ -55,7 +59,7 @@ impl Status {
     /// How severe a status is when folding children into a parent; higher wins.
     pub fn precedence(self) -> u8 {
         match self {
-            Status::Error => 8,
+            Status::Error | Status::Crashed => 8,
             Status::Failed | Status::XpassStrict => 7,
             Status::Incomplete => 6,
             Status::Unknown => 5,
@@ -67,10 +71,12 @@ impl Status {
     }
 
     /// The status of a parent with these two children statuses: the more severe; between
-    /// two as severe, the plain one (`failed` over `xpass_strict`, `passed` over `xpass`),
-    /// so a parent's status never depends on the order of its children.
+    /// two as severe, the plain one (`error` over `crashed`, `failed` over `xpass_strict`,
+    /// `passed` over `xpass`), so a parent's status never depends on the order of its
+    /// children.
     pub fn combine(self, other: Status) -> Status {
-        let plain = |status: Status| matches!(status, Status::Failed | Status::Passed);
+        let plain =
+            |status: Status| matches!(status, Status::Error | Status::Failed | Status::Passed);
         let rank = |status: Status| (status.precedence(), plain(status));
         if rank(other) > rank(self) {
             other
@@ -83,7 +89,11 @@ impl Status {
     pub fn is_failure(self) -> bool {
         matches!(
             self,
-            Status::Failed | Status::Error | Status::XpassStrict | Status::Incomplete
+            Status::Failed
+                | Status::Error
+                | Status::Crashed
+                | Status::XpassStrict
+                | Status::Incomplete
         )
     }
 
@@ -99,6 +109,7 @@ impl Status {
             Status::XpassStrict => "xpass_strict",
             Status::Incomplete => "incomplete",
             Status::Cancelled => "cancelled",
+            Status::Crashed => "crashed",
             Status::Unknown => "unknown",
         }
     }
@@ -156,6 +167,9 @@ pub struct Counts {
     /// Abandoned by a cancel (interactive mode).
     #[serde(default)]
     pub cancelled: u32,
+    /// Their worker process died while they ran.
+    #[serde(default)]
+    pub crashed: u32,
     /// Not run.
     pub unknown: u32,
 }
@@ -173,17 +187,18 @@ impl Counts {
             Status::Xpass => self.xpass += 1,
             Status::Incomplete => self.incomplete += 1,
             Status::Cancelled => self.cancelled += 1,
+            Status::Crashed => self.crashed += 1,
             Status::Unknown => self.unknown += 1,
         }
     }
 
     /// The closing line's three numbers `(passed, failed, skipped)`: expected failures (xfail
-    /// and xpass) count as passed, errors and incomplete testcases as failed; cancelled and
+    /// and xpass) count as passed, errors, crashes and incomplete testcases as failed; cancelled and
     /// not-run testcases are in none of them.
     pub fn closing(&self) -> (u32, u32, u32) {
         (
             self.passed + self.xfail + self.xpass,
-            self.failed + self.error + self.incomplete,
+            self.failed + self.error + self.crashed + self.incomplete,
             self.skipped,
         )
     }
@@ -199,6 +214,7 @@ impl Counts {
         self.xpass = self.xpass.saturating_sub(other.xpass);
         self.incomplete = self.incomplete.saturating_sub(other.incomplete);
         self.cancelled = self.cancelled.saturating_sub(other.cancelled);
+        self.crashed = self.crashed.saturating_sub(other.crashed);
         self.unknown = self.unknown.saturating_sub(other.unknown);
     }
 
@@ -213,6 +229,7 @@ impl Counts {
         self.xpass += other.xpass;
         self.incomplete += other.incomplete;
         self.cancelled += other.cancelled;
+        self.crashed += other.crashed;
         self.unknown += other.unknown;
     }
 }
@@ -283,8 +300,9 @@ mod tests {
             + counts.xpass
             + counts.incomplete
             + counts.cancelled
+            + counts.crashed
             + counts.unknown;
-        assert_eq!((counts.total, buckets), (10, 10));
+        assert_eq!((counts.total, buckets), (11, 11));
         assert_eq!((counts.xfail, counts.xpass, counts.cancelled), (1, 1, 1));
         // passed + xfail + xpass; failed + strict xpass + error + incomplete; skipped.
         assert_eq!(counts.closing(), (3, 4, 1));

@@ -56,6 +56,14 @@ pub struct Options {
     #[arg(long, alias = "test-threads", value_name = "N")]
     pub workers: Option<usize>,
 
+    /// Where tests run: `process` runs each MultiTest (its environment and testcases) in a
+    /// worker process, so a testcase that aborts, segfaults or exits is reported as crashed
+    /// and the run goes on; `thread` runs everything in the plan's process, a little faster
+    /// [default: process; thread under cargo-nextest, which isolates each testcase already,
+    /// in interactive mode and when recording coverage].
+    #[arg(long, value_enum, value_name = "POOL")]
+    pub pool: Option<PoolKind>,
+
     /// Shuffle the order of testcases, suites, tests or all of them.
     #[arg(long, value_enum, value_name = "WHAT", value_delimiter = ',')]
     pub shuffle: Vec<ShuffleWhat>,
@@ -198,6 +206,15 @@ impl Options {
     {
         Options::try_parse_from(args).map_err(|error| error.to_string())
     }
+}
+
+/// Where the tests of a run run (`--pool`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PoolKind {
+    /// Worker threads in the plan's process.
+    Thread,
+    /// A worker process per MultiTest.
+    Process,
 }
 
 /// How `--list` prints.

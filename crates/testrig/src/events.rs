@@ -114,9 +114,19 @@ struct HubState {
 /// waits for a producer, so the wait always ends.
 const QUEUE_BOUND: usize = 1024;
 
+/// Takes each event of a hub that forwards instead of folding (a worker process's).
+pub(crate) trait EventForwarder: Send {
+    /// Passes one event on.
+    fn forward(&mut self, event: &Event);
+    /// Writes out what is buffered: the stream ends.
+    fn flush(&mut self);
+}
+
 /// Numbers events in the order they are queued.
 struct Sending {
     sender: SyncSender<HubMessage>,
+    /// Set for a worker process's hub: events go here, in order, instead of to a fold.
+    forward: Option<Box<dyn EventForwarder>>,
     /// Events queued so far (the number of the last one).
     sent: u64,
     /// The stream has ended: late events (from a testcase abandoned by an interrupt) have
@@ -198,6 +208,7 @@ impl EventHub {
             }),
             sending: Mutex::new(Sending {
                 sender,
+                forward: None,
                 sent: 0,
                 ended: false,
             }),
@@ -211,6 +222,21 @@ impl EventHub {
         (hub, folding)
     }
 
+    /// A hub that folds nothing and hands each event, in order and on the emitting thread,
+    /// to `forward`: a worker process's, whose events the parent's hub folds. Forwarding on
+    /// the emitting thread means an event is out of the process before the code after it
+    /// runs, so a crash right after loses nothing.
+    pub(crate) fn forwarding(forward: Box<dyn EventForwarder>) -> Arc<EventHub> {
+        let (hub, _folding) = EventHub::on_caller(Report::new(
+            testrig_model::ReportNode::new(testrig_model::NodeKind::Plan, "", ""),
+            String::new(),
+            String::new(),
+        ));
+        hub.write().builder = None;
+        hub.lock_sending().forward = Some(forward);
+        hub
+    }
+
     /// Ends the stream: events emitted later are dropped, and the folding returns once it
     /// has folded the ones before.
     pub fn end_stream(&self) {
@@ -218,6 +244,9 @@ impl EventHub {
         if !sending.ended {
             sending.ended = true;
             let _ = sending.sender.send(HubMessage::End);
+            if let Some(forward) = &mut sending.forward {
+                forward.flush();
+            }
         }
     }
 
@@ -239,7 +268,12 @@ impl EventHub {
             return sending.sent;
         }
         sending.sent += 1;
-        let _ = sending.sender.send(HubMessage::Event(event));
+        match &mut sending.forward {
+            Some(forward) => forward.forward(&event),
+            None => {
+                let _ = sending.sender.send(HubMessage::Event(event));
+            }
+        }
         sending.sent
     }
 

@@ -18,4 +18,7 @@ pub use process::{
     register_process_group, registered_process_groups, stop_children_left_behind,
     terminate_all_process_groups, unregister_process_group,
 };
-pub(crate) use process::{release_groups_for_handoff, watch_handed_over_groups};
+pub(crate) use process::{
+    kill_process_groups, observe_process_groups, release_groups_for_handoff,
+    watch_handed_over_groups,
+};

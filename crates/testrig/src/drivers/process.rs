@@ -29,11 +29,17 @@ const KILL_SETTLE_TIMEOUT: Duration = Duration::from_secs(1);
 static PROCESS_GROUPS: Mutex<Registry> = Mutex::new(Registry {
     groups: BTreeSet::new(),
     reaper: Reaper::NotStarted,
+    observer: None,
 });
+
+/// Told of every group registered (`true`) and unregistered (`false`).
+pub(crate) type GroupObserver = Box<dyn Fn(i32, bool) + Send>;
 
 struct Registry {
     groups: BTreeSet<i32>,
     reaper: Reaper,
+    /// A worker process tells its parent, which stops what a crashed worker left.
+    observer: Option<GroupObserver>,
 }
 
 /// A process outside the plan that stops the registered groups when the plan ends in a way
@@ -74,6 +80,16 @@ for g in $groups; do kill -KILL "-$g" 2>/dev/null; done
 "#;
 
 impl Registry {
+    /// Registers a group: the reaper and the observer hear of it.
+    fn insert(&mut self, pgid: i32) {
+        if self.groups.insert(pgid) {
+            self.tell_reaper(format_args!("+ {pgid}\n"));
+            if let Some(observer) = &self.observer {
+                observer(pgid, true);
+            }
+        }
+    }
+
     /// Tells the reaper a line, starting it first if it is not running yet.
     fn tell_reaper(&mut self, line: std::fmt::Arguments<'_>) {
         use std::io::Write;
@@ -118,10 +134,7 @@ fn registry() -> MutexGuard<'static, Registry> {
 /// Records a live process group so the plan's exit paths, and the reaper if the plan dies
 /// without taking one of them, can stop it.
 pub fn register_process_group(pgid: i32) {
-    let mut registry = registry();
-    if registry.groups.insert(pgid) {
-        registry.tell_reaper(format_args!("+ {pgid}\n"));
-    }
+    registry().insert(pgid);
 }
 
 /// Forgets a process group once everything in it is gone.
@@ -129,7 +142,16 @@ pub fn unregister_process_group(pgid: i32) {
     let mut registry = registry();
     if registry.groups.remove(&pgid) {
         registry.tell_reaper(format_args!("- {pgid}\n"));
+        if let Some(observer) = &registry.observer {
+            observer(pgid, false);
+        }
     }
+}
+
+/// Tells `observer` of every process group registered or unregistered from now on (a
+/// worker process passes them on to its parent).
+pub(crate) fn observe_process_groups(observer: GroupObserver) {
+    registry().observer = Some(observer);
 }
 
 /// Tells the reaper to leave every registered group alone: they are handed over to the next
@@ -300,12 +322,17 @@ pub fn terminate_all_process_groups(grace: Duration) {
         }
         std::thread::sleep(poll_interval(elapsed).min(grace - elapsed));
     }
-    for &pgid in &remaining {
+    // Return once they are gone, so the plan's last words (the report) come after them.
+    kill_process_groups(&remaining);
+}
+
+/// Sends SIGKILL to each group and returns once they are gone (or a second has passed).
+pub(crate) fn kill_process_groups(groups: &[i32]) {
+    for &pgid in groups {
         let _ = signal_group(pgid, Signal::KILL);
     }
-    // Return once they are gone, so the plan's last words (the report) come after them.
     let killed = Instant::now();
-    while remaining.iter().any(|&pgid| process_group_alive(pgid))
+    while groups.iter().any(|&pgid| process_group_alive(pgid))
         && killed.elapsed() < KILL_SETTLE_TIMEOUT
     {
         std::thread::sleep(Duration::from_millis(1));
@@ -455,9 +482,7 @@ impl GroupChild {
         let mut registry = registry();
         let child = command.spawn()?;
         let pid = child.id();
-        if registry.groups.insert(pid as i32) {
-            registry.tell_reaper(format_args!("+ {pid}\n"));
-        }
+        registry.insert(pid as i32);
         drop(registry);
         Ok(GroupChild {
             pid,

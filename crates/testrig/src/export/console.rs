@@ -266,6 +266,7 @@ impl ConsoleReporter {
             Status::XpassStrict => ("XPASS STRICT", Paint::Bad),
             Status::Incomplete => ("INCOMPLETE", Paint::Bad),
             Status::Cancelled => ("CANCELLED", Paint::Warn),
+            Status::Crashed => ("CRASHED", Paint::Bad),
             Status::Unknown => ("NOT RUN", Paint::Dim),
         };
         self.paint(&format!("{word:>12}"), paint)
@@ -466,6 +467,7 @@ fn breakdown(counts: &Counts) -> String {
     ];
     for (count, word) in [
         (counts.error, "errored"),
+        (counts.crashed, "crashed"),
         (counts.xfail, "xfail"),
         (counts.xpass, "xpass"),
         (counts.incomplete, "incomplete"),
@@ -480,7 +482,7 @@ fn breakdown(counts: &Counts) -> String {
     parts.join(", ")
 }
 
-/// `N passed, N failed, N skipped` by [`Counts::closing`]: errors and incomplete testcases
+/// `N passed, N failed, N skipped` by [`Counts::closing`]: errors, crashes and incomplete testcases
 /// count as failed, expected failures (xfail and xpass) as passed.
 pub fn closing_line(counts: &Counts) -> String {
     let (passed, failed, skipped) = counts.closing();
@@ -543,7 +545,7 @@ mod tests {
     #[test]
     fn the_closing_line_counts_errors_as_failures_and_expected_failures_as_passed() {
         let counts = Counts {
-            total: 8,
+            total: 9,
             passed: 2,
             failed: 1,
             error: 1,
@@ -552,12 +554,13 @@ mod tests {
             xpass: 1,
             incomplete: 0,
             cancelled: 1,
+            crashed: 1,
             unknown: 0,
         };
-        assert_eq!(closing_line(&counts), "4 passed, 2 failed, 1 skipped");
+        assert_eq!(closing_line(&counts), "4 passed, 3 failed, 1 skipped");
         assert_eq!(
             breakdown(&counts),
-            "2 passed, 1 failed, 1 errored, 1 xfail, 1 xpass, 1 cancelled, 1 skipped"
+            "2 passed, 1 failed, 1 errored, 1 crashed, 1 xfail, 1 xpass, 1 cancelled, 1 skipped"
         );
     }
 

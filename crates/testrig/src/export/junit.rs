@@ -103,6 +103,7 @@ fn test_case(test: &str, suite: &str, node: &ReportNode) -> TestCase {
             non_success(NonSuccessKind::Failure, "assertion", node)
         }
         Status::Error | Status::Incomplete => non_success(NonSuccessKind::Error, "error", node),
+        Status::Crashed => non_success(NonSuccessKind::Error, "crash", node),
     };
     let mut testcase = TestCase::new(node.name.as_str(), status);
     if node.status == Status::Xpass {

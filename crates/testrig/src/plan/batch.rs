@@ -13,13 +13,18 @@ use crate::events::{EventHub, now};
 use crate::export::{ConsoleOptions, ConsoleReporter, ConsoleSubscriber, EventStreamWriter};
 use crate::impact::AffectedRun;
 use crate::runner::{
-    INTERRUPTED_EXIT_CODE, RunContext, install_interrupt_handler, install_panic_hook, run_tests,
+    INTERRUPTED_EXIT_CODE, LiveWorkers, RunContext, WorkerLauncher, install_interrupt_handler,
+    install_panic_hook, run_tests, run_tests_in_workers,
 };
 use crate::testing::{MultiTest, SelectedTest, Selection};
+use rustix::process::Signal;
 
 use super::config::{RunConfig, host_name};
 use super::definition::{Plan, RunOutcome};
 use super::reports::write_reports;
+
+/// How long worker processes told to stop a second time get to stop their environments.
+const WORKER_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Ends the hub's stream when dropped, even by a panic.
 struct EndStreamOnDrop(Arc<EventHub>);
@@ -31,31 +36,51 @@ impl Drop for EndStreamOnDrop {
 }
 
 /// Runs the tests, and waits until they end or an interrupt asks them to; then they have
-/// the grace period to end, after which their environments are stopped from here. No
-/// driver process outlives this.
+/// the grace period to end, after which their environments are stopped from here (worker
+/// processes are told a second time, and kill their drivers). No driver process outlives
+/// this.
 fn run_and_watch(
     jobs: Vec<(SelectedTest, MultiTest)>,
     workers: usize,
     context: RunContext,
     grace: Duration,
+    launcher: Option<WorkerLauncher>,
 ) {
     let finished = Arc::new(AtomicBool::new(false));
     let (stop, live_environments) = (context.stop.clone(), context.live_environments.clone());
+    let live_workers = LiveWorkers::default();
     {
-        let finished = finished.clone();
+        let (finished, live_workers) = (finished.clone(), live_workers.clone());
         std::thread::spawn(move || {
-            run_tests(jobs, workers, &context);
+            match &launcher {
+                None => run_tests(jobs, workers, &context),
+                Some(launcher) => {
+                    // The tests' definitions stay here: each worker builds its own.
+                    let tests = jobs.into_iter().map(|(selected, _)| selected).collect();
+                    run_tests_in_workers(tests, workers, &context, launcher, &live_workers);
+                }
+            }
+            drop(launcher);
             finished.store(true, Ordering::SeqCst);
             context.stop.wake();
         });
     }
     let is_finished = || finished.load(Ordering::SeqCst);
     stop.wait_until(None, |stopped| stopped || is_finished());
+    // Workers run in process groups of their own, out of reach of the terminal's Ctrl-C:
+    // they stop scheduling when told here.
+    live_workers.signal_all(Signal::TERM);
     let finished_in_time = stop.wait_until(Some(grace), |_| is_finished());
     if !finished_in_time {
         // Testcases still hold their workers after the grace period: stop their
         // environments from here, so drivers stop in order and the report says how.
         live_environments.stop_all();
+        // A worker told twice stops its environment and exits; one that does not within
+        // the time drivers get to stop is killed (its drivers with it, by its reaper).
+        live_workers.signal_all(Signal::TERM);
+        if !stop.wait_until(Some(WORKER_STOP_TIMEOUT), |_| is_finished()) {
+            live_workers.signal_all(Signal::KILL);
+        }
     }
     // The last line of defence: no driver process outlives the plan.
     terminate_all_process_groups(Duration::from_secs(1));
@@ -69,6 +94,14 @@ pub(super) fn run_selection(
     seed: Option<u64>,
     affected: Option<AffectedRun>,
 ) -> RunOutcome {
+    // Coverage counters live in the process that runs the code: a recording run runs its
+    // testcases here. Otherwise the first workers start now, while the run is set up.
+    let recording = affected.as_ref().is_some_and(|affected| affected.records());
+    let launcher = config
+        .worker_command
+        .clone()
+        .filter(|_| !recording)
+        .map(|command| WorkerLauncher::new(command, config.workers.min(selection.tests.len())));
     install_panic_hook();
     let stop = install_interrupt_handler(config.interrupt_grace.as_secs_f64());
     let mut report = Report::new(
@@ -146,7 +179,7 @@ pub(super) fn run_selection(
             .spawn(move || {
                 // However this thread ends, the stream ends with it, so the fold returns.
                 let _end = EndStreamOnDrop(hub);
-                run_and_watch(jobs, workers, context, grace);
+                run_and_watch(jobs, workers, context, grace, launcher);
                 let was_interrupted = stop.is_stopped();
                 sink.emit(Event::PlanFinished {
                     time: now(),

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::cli::{ColorChoice, Options, ShuffleWhat};
 use crate::export::Verbosity;
+use crate::runner::WorkerCommand;
 use crate::testing::{Filter, IgnoredMode, Pattern, PlanError, ShuffleScope};
 
 /// How a batch run runs and reports, decided from the command line once.
@@ -28,6 +29,8 @@ pub(crate) struct RunConfig {
     pub driver_info: bool,
     /// The report files to write.
     pub reports: ReportFiles,
+    /// How to start worker processes; `None`: tests run on threads in this process.
+    pub worker_command: Option<WorkerCommand>,
 }
 
 /// The report files a run writes.
@@ -72,6 +75,7 @@ impl RunConfig {
                 html: options.html.clone(),
                 editor_url: options.editor_url.clone(),
             },
+            worker_command: None,
         }
     }
 }

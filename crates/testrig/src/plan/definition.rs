@@ -9,7 +9,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use testrig_model::Report;
 
-use crate::cli::Options;
+use crate::cli::{Options, PoolKind};
+use crate::runner::WorkerCommand;
 use crate::testing::{MultiTest, PlanError, Selection, fresh_seed, shuffle, validate};
 
 use super::affected::{select_affected, start_affected};
@@ -23,6 +24,9 @@ pub struct Plan {
     pub(super) name: String,
     pub(super) tests: Vec<MultiTest>,
     pub(super) runpath: Option<PathBuf>,
+    /// The process's own command line, when the plan runs with it (`run_from_args`): what a
+    /// worker process is started with.
+    pub(super) command_line: Option<Vec<OsString>>,
 }
 
 /// How a run ended, for callers that drive a plan programmatically.
@@ -41,6 +45,7 @@ impl Plan {
             name: name.into(),
             tests: Vec::new(),
             runpath: None,
+            command_line: None,
         }
     }
 
@@ -62,7 +67,11 @@ impl Plan {
 
     /// Runs with the process's command line and returns its exit status: the whole of a
     /// plan's `main`.
-    pub fn run_from_args(self) -> ExitCode {
+    ///
+    /// Tests run in worker processes by default (`--pool process`): each re-executes this
+    /// binary with the same command line, so `main` must build the same plan every time.
+    pub fn run_from_args(mut self) -> ExitCode {
+        self.command_line = Some(std::env::args_os().skip(1).collect());
         self.run_with_args(std::env::args_os())
     }
 
@@ -102,6 +111,9 @@ impl Plan {
 
     fn execute(self, options: Options) -> Result<RunOutcome, PlanError> {
         crate::impact::skip_exit_dump();
+        if is_worker_process() {
+            crate::runner::serve_worker(&self.name, self.tests);
+        }
         validate(&self.name, &self.tests)?;
         let filter = filter_from(&options)?;
         // Reading and fingerprinting the sources takes a while: started first.
@@ -145,8 +157,51 @@ impl Plan {
         if let Some(port) = options.interactive.or(options.ui) {
             return run_interactive(self, selection, &options, &runpath, port);
         }
-        let config = RunConfig::from_options(&options);
+        let mut config = RunConfig::from_options(&options);
+        config.worker_command = worker_command(&self, options.pool)?;
         let outcome = run_selection(self, selection, &config, &runpath, seed, affected);
         Ok(outcome)
     }
+}
+
+/// True in a worker process this plan's process pool started (the variable names the
+/// parent, so a plan a testcase starts is not mistaken for one).
+fn is_worker_process() -> bool {
+    std::env::var(crate::runner::WORKER_ENV).is_ok_and(|value| {
+        value
+            .split_once(':')
+            .and_then(|(_, parent)| parent.parse::<u32>().ok())
+            == Some(std::os::unix::process::parent_id())
+    })
+}
+
+/// How this plan starts its worker processes: itself, with its command line. `None` when
+/// tests run on threads: `--pool thread`, or by default under cargo-nextest (which runs
+/// every testcase in a process of its own already) and for plans run with a command line
+/// that is not the process's own.
+fn worker_command(plan: &Plan, pool: Option<PoolKind>) -> Result<Option<WorkerCommand>, PlanError> {
+    let under_nextest = std::env::var_os("NEXTEST_RUN_ID").is_some();
+    let wanted = match pool {
+        Some(PoolKind::Thread) => false,
+        Some(PoolKind::Process) => true,
+        None => !under_nextest && plan.command_line.is_some(),
+    };
+    if !wanted {
+        return Ok(None);
+    }
+    let Some(args) = plan.command_line.clone() else {
+        return Err(PlanError(
+            "`--pool process` starts worker processes from the plan binary with its own command line: run the plan with `Plan::run_from_args()` from its `main`, or use `--pool thread`".into(),
+        ));
+    };
+    let program = std::env::current_exe().map_err(|error| {
+        PlanError(format!(
+            "`--pool process` needs the path of the plan binary, which the system does not tell ({error}); use `--pool thread`"
+        ))
+    })?;
+    Ok(Some(WorkerCommand {
+        program,
+        args,
+        plan: plan.name.clone(),
+    }))
 }

@@ -44,7 +44,7 @@ const NO_PARENT: u32 = u32::MAX;
 const NO_TALLY: u32 = u32::MAX;
 
 /// Every status, in [`Status::position`] order.
-const STATUSES: [Status; 10] = Status::ALL;
+const STATUSES: [Status; Status::ALL.len()] = Status::ALL;
 
 impl ReportBuilder {
     /// A builder over a skeleton report (or one carried over with results).

@@ -187,6 +187,28 @@ impl StopSignal {
 /// handler: a second plan in the same process (a test harness running two) gets the same
 /// signal.
 pub fn install_interrupt_handler(grace_seconds: f64) -> StopSignal {
+    install(Some(format!(
+        "testrig: interrupted; waiting up to {grace_seconds}s for running testcases, then writing the reports (Ctrl-C again exits at once)"
+    )))
+}
+
+/// The handler of a worker process, whose parent sends it the signals: the first stops
+/// the run, the second runs `last_words` (stop the environments, so the report says how
+/// the drivers ended) and exits; the parent does the talking.
+pub(crate) fn install_worker_interrupt_handler(
+    last_words: Box<dyn Fn() + Send + Sync>,
+) -> StopSignal {
+    install_with(None, Some(last_words))
+}
+
+fn install(announce: Option<String>) -> StopSignal {
+    install_with(announce, None)
+}
+
+fn install_with(
+    announce: Option<String>,
+    last_words: Option<Box<dyn Fn() + Send + Sync>>,
+) -> StopSignal {
     static PROCESS_SIGNAL: OnceLock<StopSignal> = OnceLock::new();
     let mut first = false;
     let signal = PROCESS_SIGNAL
@@ -200,13 +222,20 @@ pub fn install_interrupt_handler(grace_seconds: f64) -> StopSignal {
         let signals = AtomicUsize::new(0);
         let _ = ctrlc::set_handler(move || {
             if signals.fetch_add(1, Ordering::SeqCst) > 0 {
-                eprintln!("testrig: interrupted again; killing driver processes and exiting now");
+                if announce.is_some() {
+                    eprintln!(
+                        "testrig: interrupted again; killing driver processes and exiting now"
+                    );
+                }
+                if let Some(last_words) = &last_words {
+                    last_words();
+                }
                 crate::drivers::kill_all_process_groups();
                 std::process::exit(i32::from(INTERRUPTED_EXIT_CODE));
             }
-            eprintln!(
-                "testrig: interrupted; waiting up to {grace_seconds}s for running testcases, then writing the reports (Ctrl-C again exits at once)"
-            );
+            if let Some(announce) = &announce {
+                eprintln!("{announce}");
+            }
             stop.stop();
         });
     }

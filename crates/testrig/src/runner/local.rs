@@ -44,6 +44,9 @@ pub struct RunContext {
     pub observer: Option<Arc<dyn TestcaseObserver>>,
     /// The plan's stop request (Ctrl-C, SIGTERM).
     pub stop: StopSignal,
+    /// A worker process: a testcase abandoned by its time limit ends the process (after its
+    /// environment stops), so it stops running for real and a fresh worker runs the rest.
+    pub(crate) exit_after_abandon: bool,
 }
 
 /// Something that must see each testcase start and end, one at a time: the coverage
@@ -70,6 +73,7 @@ impl RunContext {
             abandonable: false,
             observer: None,
             stop: StopSignal::new(),
+            exit_after_abandon: false,
         }
     }
 
@@ -122,36 +126,50 @@ impl LiveEnvironments {
 
 /// Runs the selected tests on `workers` threads and returns when all are done.
 pub fn run_tests(tests: Vec<(SelectedTest, MultiTest)>, workers: usize, context: &RunContext) {
-    let queue = Arc::new(Mutex::new(tests.into_iter().collect::<VecDeque<_>>()));
-    let workers = workers
-        .max(1)
-        .min(queue.lock().map(|q| q.len()).unwrap_or(1).max(1));
-    let mut handles = Vec::with_capacity(workers);
-    for index in 0..workers {
-        let queue = queue.clone();
-        let context = context.clone();
-        let worker = std::thread::Builder::new()
-            .name(format!("testrig-worker-{index}"))
-            .spawn(move || {
-                loop {
-                    let job = queue.lock().ok().and_then(|mut q| q.pop_front());
-                    let Some((selected, multitest)) = job else {
-                        break;
-                    };
-                    if context.stopping() {
-                        break;
+    run_queue(
+        tests,
+        workers,
+        context,
+        |_: &mut (), (selected, multitest)| {
+            run_multitest(&selected, multitest, context);
+        },
+    );
+}
+
+/// Takes the jobs in order on `workers` threads (one per job at most) until they run out or
+/// the run stops, and returns when every thread is done. Each thread keeps a state of its
+/// own from one job to the next (a worker process).
+pub(crate) fn run_queue<J: Send, S: Default>(
+    jobs: Vec<J>,
+    workers: usize,
+    context: &RunContext,
+    run: impl Fn(&mut S, J) + Sync,
+) {
+    let workers = workers.max(1).min(jobs.len().max(1));
+    let queue = Mutex::new(jobs.into_iter().collect::<VecDeque<_>>());
+    let (queue, run) = (&queue, &run);
+    std::thread::scope(|scope| {
+        for index in 0..workers {
+            let worker = std::thread::Builder::new()
+                .name(format!("testrig-worker-{index}"))
+                .spawn_scoped(scope, move || {
+                    let mut state = S::default();
+                    loop {
+                        let job = queue.lock().ok().and_then(|mut q| q.pop_front());
+                        let Some(job) = job else {
+                            break;
+                        };
+                        if context.stopping() {
+                            break;
+                        }
+                        run(&mut state, job);
                     }
-                    run_multitest(&selected, multitest, &context);
-                }
-            });
-        match worker {
-            Ok(handle) => handles.push(handle),
-            Err(error) => eprintln!("testrig: failed to start worker thread {index}: {error}"),
+                });
+            if let Err(error) = worker {
+                eprintln!("testrig: failed to start worker thread {index}: {error}");
+            }
         }
-    }
-    for handle in handles {
-        let _ = handle.join();
-    }
+    });
 }
 
 /// The runpath of one test.
@@ -631,6 +649,12 @@ fn run_case(case: &SelectedCase, suite: &dyn SuiteObject, test: &TestRun) {
         observer.after(&uid, status, !abandoned && !context.stop.is_stopped());
     }
     finish_testcase(&context.sink, &uid, status, error);
+    if abandoned && context.exit_after_abandon {
+        // Rust cannot stop the thread; the process can. Its drivers stop in order first.
+        context.live_environments.stop_all();
+        context.sink.hub().end_stream();
+        std::process::exit(super::worker::WORKER_RESTART_EXIT);
+    }
 }
 
 /// What happened when a testcase ran, as far as its status is concerned.

@@ -3,6 +3,8 @@
 mod interrupt;
 mod local;
 mod panic_capture;
+mod pool;
+mod worker;
 
 pub use interrupt::{INTERRUPTED_EXIT_CODE, StopSignal, install_interrupt_handler};
 pub use local::{
@@ -10,3 +12,5 @@ pub use local::{
     run_tests, test_runpath,
 };
 pub use panic_capture::{catch_testcase_panic, install_panic_hook, payload_message};
+pub(crate) use pool::{LiveWorkers, WorkerCommand, WorkerLauncher, run_tests_in_workers};
+pub(crate) use worker::{WORKER_ENV, serve as serve_worker};

@@ -310,54 +310,13 @@ impl Selection {
 
     /// Every testcase of the plan, with UIDs and inherited tags.
     pub fn full(tests: &[MultiTest]) -> Selection {
-        let mut selection = Selection::default();
-        for (test_index, test) in tests.iter().enumerate() {
-            let mut selected_test = SelectedTest {
-                test_index,
-                uid: test.name.clone(),
-                name: test.name.clone(),
-                tags: dedup(test.tags.iter().cloned()).into(),
-                description: test.description.as_deref().map(Arc::from),
-                thread_pool_size: test.thread_pool_size,
-                drivers: test.environment.skeleton(),
-                suites: Vec::new(),
-            };
-            for (suite_index, suite) in test.suites.iter().enumerate() {
-                let info = suite.info();
-                let suite_uid = suite_uid(&test.name, &info.name);
-                let suite_tags = dedup(test.tags.iter().chain(&info.tags).cloned());
-                let inherited: Arc<[String]> = suite_tags.clone().into();
-                let mut selected_suite = SelectedSuite {
-                    suite_index,
-                    uid: suite_uid.clone(),
-                    name: info.name.clone(),
-                    tags: inherited.clone(),
-                    description: info.description.as_deref().map(Arc::from),
-                    location: info.location.clone(),
-                    cases: Vec::new(),
-                };
-                // Cases without tags of their own share the suite's.
-                let shared_uid: Arc<str> = suite_uid.as_str().into();
-                selected_suite.cases.reserve_exact(info.cases.len());
-                for case in &info.cases {
-                    let attributes = &case.attributes;
-                    selected_suite.cases.push(SelectedCase {
-                        tags: if attributes.tags.is_empty() {
-                            inherited.clone()
-                        } else {
-                            dedup(suite_tags.iter().chain(&attributes.tags).cloned()).into()
-                        },
-                        skip: attributes.skip.clone(),
-                        ignored: attributes.skip.is_some(),
-                        suite_uid: shared_uid.clone(),
-                        case: case.clone(),
-                    });
-                }
-                selected_test.suites.push(selected_suite);
-            }
-            selection.tests.push(selected_test);
+        Selection {
+            tests: tests
+                .iter()
+                .enumerate()
+                .map(|(test_index, test)| SelectedTest::full(test_index, test))
+                .collect(),
         }
-        selection
     }
 
     /// The report tree before anything has run: every selected node, status unknown.
@@ -597,6 +556,56 @@ fn suite_uid(test: &str, suite: &str) -> String {
 /// a parametrized case). Records of affected selection are kept under it.
 fn case_uid(suite_uid: &str, leaf: &str) -> String {
     format!("{suite_uid}/{leaf}")
+}
+
+impl SelectedTest {
+    /// Every testcase of the plan's test number `test_index`, with UIDs and inherited tags.
+    pub(crate) fn full(test_index: usize, test: &MultiTest) -> SelectedTest {
+        let mut selected_test = SelectedTest {
+            test_index,
+            uid: test.name.clone(),
+            name: test.name.clone(),
+            tags: dedup(test.tags.iter().cloned()).into(),
+            description: test.description.as_deref().map(Arc::from),
+            thread_pool_size: test.thread_pool_size,
+            drivers: test.environment.skeleton(),
+            suites: Vec::new(),
+        };
+        for (suite_index, suite) in test.suites.iter().enumerate() {
+            let info = suite.info();
+            let suite_uid = suite_uid(&test.name, &info.name);
+            let suite_tags = dedup(test.tags.iter().chain(&info.tags).cloned());
+            let inherited: Arc<[String]> = suite_tags.clone().into();
+            let mut selected_suite = SelectedSuite {
+                suite_index,
+                uid: suite_uid.clone(),
+                name: info.name.clone(),
+                tags: inherited.clone(),
+                description: info.description.as_deref().map(Arc::from),
+                location: info.location.clone(),
+                cases: Vec::new(),
+            };
+            // Cases without tags of their own share the suite's.
+            let shared_uid: Arc<str> = suite_uid.as_str().into();
+            selected_suite.cases.reserve_exact(info.cases.len());
+            for case in &info.cases {
+                let attributes = &case.attributes;
+                selected_suite.cases.push(SelectedCase {
+                    tags: if attributes.tags.is_empty() {
+                        inherited.clone()
+                    } else {
+                        dedup(suite_tags.iter().chain(&attributes.tags).cloned()).into()
+                    },
+                    skip: attributes.skip.clone(),
+                    ignored: attributes.skip.is_some(),
+                    suite_uid: shared_uid.clone(),
+                    case: case.clone(),
+                });
+            }
+            selected_test.suites.push(selected_suite);
+        }
+        selected_test
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,678 @@
+//! The process pool: each MultiTest runs in a worker process ([`super::worker`]), so a
+//! testcase that aborts, segfaults, calls `exit` or overflows its stack takes down its
+//! worker, not the plan.
+//!
+//! This side is the worker's supervisor. It starts the worker with the job, passes the
+//! worker's events on to the plan's hub (dropping the repeats a restarted worker makes),
+//! relays its stderr and keeps the tail, and registers the worker's process groups with
+//! the plan's registry, so the plan's exit paths and its reaper cover them too. When a
+//! worker dies, the testcase it was running is `crashed`, with the exit status and the
+//! stderr tail. The groups the worker's drivers left are killed, and a fresh worker starts
+//! the environment again for the testcases that have not run yet. A worker that crashes
+//! before it finishes a testcase (while starting its environment, in a suite hook) errors
+//! the testcases left, so a crash never loops.
+
+use std::collections::{HashSet, VecDeque};
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use rustix::process::{Pid, Signal};
+use testrig_model::{DriverStatus, Entry, EntryDetail, ErrorInfo, Event, Status};
+
+use crate::drivers::{
+    describe_exit, kill_process_groups, process_group_alive, register_process_group,
+    unregister_process_group,
+};
+use crate::events::{EventSink, now};
+use crate::testing::SelectedTest;
+
+use super::local::{RunContext, run_queue};
+use super::worker::{WORKER_ENV, WORKER_PROTOCOL, WORKER_RESTART_EXIT, WorkerJob, WorkerNotice};
+
+/// How to start a worker: the plan binary with the plan's own command line.
+#[derive(Debug, Clone)]
+pub(crate) struct WorkerCommand {
+    /// The plan binary.
+    pub program: PathBuf,
+    /// Its arguments, as the plan got them.
+    pub args: Vec<OsString>,
+    /// The plan's name, which the worker checks.
+    pub plan: String,
+}
+
+/// The worker processes alive now, so an interrupt reaches them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LiveWorkers(Arc<Mutex<HashSet<i32>>>);
+
+impl LiveWorkers {
+    fn set(&self) -> std::sync::MutexGuard<'_, HashSet<i32>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sends `signal` to every live worker (each leads its process group).
+    pub(crate) fn signal_all(&self, signal: Signal) {
+        for &pid in self.set().iter() {
+            if let Some(pid) = Pid::from_raw(pid) {
+                let _ = rustix::process::kill_process(pid, signal);
+            }
+        }
+    }
+}
+
+/// How many lines of a worker's stderr a crash report shows.
+const STDERR_TAIL_LINES: usize = 20;
+
+/// Runs each test in a worker process, `workers` at once, and returns when all are done.
+pub(crate) fn run_tests_in_workers(
+    tests: Vec<SelectedTest>,
+    workers: usize,
+    context: &RunContext,
+    launcher: &WorkerLauncher,
+    live: &LiveWorkers,
+) {
+    // Each worker thread keeps its worker process from one test to the next.
+    run_queue(
+        tests,
+        workers,
+        context,
+        |slot: &mut Option<Worker>, selected| {
+            supervise(&selected, context, slot, launcher, live);
+        },
+    );
+}
+
+/// Starts worker processes. The first ones start with the run, before its set-up: a
+/// worker loads the binary and builds the plan before it reads its job, which then overlaps
+/// with the plan's own start.
+#[derive(Debug)]
+pub(crate) struct WorkerLauncher {
+    command: WorkerCommand,
+    spares: Mutex<Vec<Child>>,
+}
+
+impl WorkerLauncher {
+    /// A launcher with `spares` workers started at once.
+    pub(crate) fn new(command: WorkerCommand, spares: usize) -> WorkerLauncher {
+        let launcher = WorkerLauncher {
+            command,
+            spares: Mutex::new(Vec::with_capacity(spares)),
+        };
+        for _ in 0..spares {
+            if let Ok(child) = launcher.spawn() {
+                launcher.spares().push(child);
+            }
+        }
+        launcher
+    }
+
+    fn spares(&self) -> std::sync::MutexGuard<'_, Vec<Child>> {
+        self.spares.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn spawn(&self) -> std::io::Result<Child> {
+        Command::new(&self.command.program)
+            .args(&self.command.args)
+            .env(
+                WORKER_ENV,
+                format!("{WORKER_PROTOCOL}:{}", std::process::id()),
+            )
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Its own group: a Ctrl-C at the terminal reaches the plan, which tells the
+            // workers.
+            .process_group(0)
+            .spawn()
+    }
+
+    /// A worker: one started in advance, or a new one.
+    fn launch(&self) -> std::io::Result<Child> {
+        let spare = self.spares().pop();
+        match spare {
+            Some(child) => Ok(child),
+            None => self.spawn(),
+        }
+    }
+}
+
+impl Drop for WorkerLauncher {
+    fn drop(&mut self) {
+        // Workers started in advance that no test needed.
+        for mut spare in std::mem::take(&mut *self.spares()) {
+            let _ = spare.kill();
+            let _ = spare.wait();
+        }
+    }
+}
+
+/// What the plan knows of one test across its workers.
+#[derive(Default)]
+struct TestProgress {
+    /// Testcases that have their end.
+    finished: HashSet<String>,
+    /// Suites started and ended, so a restarted worker's repeats are dropped.
+    suites_started: HashSet<String>,
+    suites_finished: HashSet<String>,
+}
+
+/// What one worker did with one job.
+#[derive(Default)]
+struct Attempt {
+    /// The testcase started and not ended.
+    running: Option<String>,
+    /// The suite started and not ended.
+    open_suite: Option<String>,
+    /// A testcase ended in this worker.
+    progressed: bool,
+    /// The environment came up.
+    environment_started: bool,
+    /// Drivers whose start had begun and not ended.
+    starting_drivers: Vec<String>,
+    /// The worker's `TestFinished`: it ran its job to the end.
+    finished: Option<Option<ErrorInfo>>,
+    /// Process groups its drivers started and did not stop.
+    groups: HashSet<i32>,
+}
+
+/// How a job on a worker ended.
+enum WorkerEnd {
+    /// It ran its job.
+    Completed(Option<ErrorInfo>),
+    /// It abandoned a testcase and stopped: a fresh worker runs the rest.
+    Restart,
+    /// The plan was interrupted.
+    Stopped,
+    /// It died: how, and the last lines of its stderr.
+    Crashed(String, Vec<String>),
+}
+
+fn supervise(
+    selected: &SelectedTest,
+    context: &RunContext,
+    slot: &mut Option<Worker>,
+    launcher: &WorkerLauncher,
+    live: &LiveWorkers,
+) {
+    let sink = &context.sink;
+    sink.emit(Event::TestStarted {
+        uid: selected.uid.clone(),
+        time: now(),
+    });
+    let mut progress = TestProgress::default();
+    let mut test_error = None;
+    loop {
+        if context.stopping() {
+            break;
+        }
+        let job = WorkerJob::for_test(
+            &launcher.command.plan,
+            selected,
+            context.runpath.clone(),
+            |case| !progress.finished.contains(&case.uid()),
+        );
+        if job.case_count() == 0 {
+            break;
+        }
+        let mut attempt = Attempt::default();
+        let end = run_worker(
+            &job,
+            context,
+            slot,
+            launcher,
+            live,
+            &mut progress,
+            &mut attempt,
+        );
+        match end {
+            WorkerEnd::Completed(error) => {
+                test_error = error;
+                break;
+            }
+            WorkerEnd::Restart => {}
+            WorkerEnd::Stopped => break,
+            WorkerEnd::Crashed(how, tail) => {
+                let crashed = CrashReport { how, tail };
+                let in_testcase = attempt.running.take();
+                if let Some(uid) = &in_testcase {
+                    sink.emit(Event::TestcaseFinished {
+                        uid: uid.clone(),
+                        time: now(),
+                        status: Status::Crashed,
+                        error: Some(crashed.error("while this testcase ran")),
+                    });
+                    progress.finished.insert(uid.clone());
+                    attempt.progressed = true;
+                }
+                let place = crash_place(&attempt, selected);
+                close_finished_suite(selected, &attempt, &mut progress, &crashed, sink);
+                let all_finished = everything_finished(selected, &progress);
+                // A worker that finished something gets a successor; one that finished
+                // nothing would only crash the same way again.
+                if attempt.progressed && !all_finished {
+                    note_restart(sink, &selected.uid, &crashed);
+                    continue;
+                }
+                if !all_finished {
+                    give_up(selected, &attempt, &mut progress, &crashed, &place, sink);
+                }
+                if in_testcase.is_none() {
+                    test_error = Some(crashed.error(&place));
+                }
+                break;
+            }
+        }
+    }
+    sink.emit(Event::TestFinished {
+        uid: selected.uid.clone(),
+        time: now(),
+        error: test_error,
+    });
+}
+
+/// How a worker died, for the messages that report it.
+struct CrashReport {
+    how: String,
+    tail: Vec<String>,
+}
+
+impl CrashReport {
+    fn error(&self, place: &str) -> ErrorInfo {
+        let mut message = format!("the worker process {} {place}", self.how);
+        if !self.tail.is_empty() {
+            message.push_str("; the last lines of its stderr:");
+            for line in &self.tail {
+                message.push_str("\n  ");
+                message.push_str(line);
+            }
+        }
+        ErrorInfo {
+            message,
+            location: None,
+        }
+    }
+}
+
+fn everything_finished(selected: &SelectedTest, progress: &TestProgress) -> bool {
+    selected
+        .suites
+        .iter()
+        .flat_map(|suite| &suite.cases)
+        .all(|case| progress.finished.contains(&case.uid()))
+}
+
+/// Where in the test a worker died that was running no testcase.
+fn crash_place(attempt: &Attempt, selected: &SelectedTest) -> String {
+    if !attempt.environment_started {
+        return "while starting the environment".to_string();
+    }
+    match &attempt.open_suite {
+        Some(uid) => {
+            let name = selected
+                .suites
+                .iter()
+                .find(|suite| &suite.uid == uid)
+                .map_or(uid.as_str(), |suite| suite.name.as_str());
+            format!("in suite `{name}` outside its testcases (setup, teardown or a hook)")
+        }
+        None => "after its testcases (stopping the environment)".to_string(),
+    }
+}
+
+/// A suite the worker died in after its last testcase (in its teardown) is over: it ends
+/// with the crash as its error.
+fn close_finished_suite(
+    selected: &SelectedTest,
+    attempt: &Attempt,
+    progress: &mut TestProgress,
+    crashed: &CrashReport,
+    sink: &EventSink,
+) {
+    let Some(uid) = &attempt.open_suite else {
+        return;
+    };
+    let Some(suite) = selected.suites.iter().find(|suite| &suite.uid == uid) else {
+        return;
+    };
+    if suite
+        .cases
+        .iter()
+        .all(|case| progress.finished.contains(&case.uid()))
+        && progress.suites_finished.insert(uid.clone())
+    {
+        sink.emit(Event::SuiteFinished {
+            uid: uid.clone(),
+            time: now(),
+            error: Some(crashed.error("in the suite's teardown")),
+        });
+    }
+}
+
+/// Marks the test's report: a fresh worker starts its environment again.
+fn note_restart(sink: &EventSink, test_uid: &str, crashed: &CrashReport) {
+    sink.emit(Event::EntryRecorded {
+        uid: test_uid.to_string(),
+        entry: Entry {
+            description: "worker restarted".into(),
+            passed: None,
+            location: None,
+            timestamp: now(),
+            detail: EntryDetail::Log {
+                message: format!(
+                    "the worker process {}; a fresh worker started the environment again and ran the testcases left",
+                    crashed.how
+                ),
+                value: None,
+            },
+        },
+    });
+}
+
+/// The worker died before it finished a testcase: the testcases left are errors, open
+/// suites end, drivers caught starting failed.
+fn give_up(
+    selected: &SelectedTest,
+    attempt: &Attempt,
+    progress: &mut TestProgress,
+    crashed: &CrashReport,
+    place: &str,
+    sink: &EventSink,
+) {
+    let error = crashed.error(place);
+    for driver in &attempt.starting_drivers {
+        sink.emit(Event::DriverStatusChanged {
+            uid: selected.uid.clone(),
+            driver: driver.clone(),
+            status: DriverStatus::Failed,
+            time: now(),
+            attributes: Default::default(),
+            error: Some(error.clone()),
+            log_tail: crashed.tail.clone(),
+        });
+    }
+    let not_run = format!("not run: the worker process {} {place}", crashed.how);
+    for suite in &selected.suites {
+        for case in &suite.cases {
+            let uid = case.uid();
+            if progress.finished.insert(uid.clone()) {
+                sink.emit(Event::TestcaseFinished {
+                    uid,
+                    time: now(),
+                    status: Status::Error,
+                    error: Some(ErrorInfo {
+                        message: not_run.clone(),
+                        location: None,
+                    }),
+                });
+            }
+        }
+        if progress.suites_started.contains(&suite.uid)
+            && progress.suites_finished.insert(suite.uid.clone())
+        {
+            sink.emit(Event::SuiteFinished {
+                uid: suite.uid.clone(),
+                time: now(),
+                error: Some(error.clone()),
+            });
+        }
+    }
+}
+
+/// A worker process of this plan, between jobs or running one.
+struct Worker {
+    child: Child,
+    pid: i32,
+    /// Jobs go in; its end tells the worker the plan is gone.
+    jobs: Option<ChildStdin>,
+    /// Events and notices come out.
+    lines: BufReader<ChildStdout>,
+    stderr: StderrTail,
+}
+
+impl Worker {
+    fn start(launcher: &WorkerLauncher) -> std::io::Result<Worker> {
+        let mut child = launcher.launch()?;
+        let (Some(jobs), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(std::io::Error::other("its pipes were not set up"));
+        };
+        Ok(Worker {
+            pid: child.id() as i32,
+            child,
+            jobs: Some(jobs),
+            lines: BufReader::with_capacity(64 * 1024, stdout),
+            stderr: relay_stderr(stderr),
+        })
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // Between jobs a worker ends when its stdin does.
+        drop(self.jobs.take());
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `job` on the slot's worker (starting one if the slot has none), passes its events
+/// on until the job ends, and cleans up after a worker that died.
+fn run_worker(
+    job: &WorkerJob,
+    context: &RunContext,
+    slot: &mut Option<Worker>,
+    launcher: &WorkerLauncher,
+    live: &LiveWorkers,
+    progress: &mut TestProgress,
+    attempt: &mut Attempt,
+) -> WorkerEnd {
+    let worker = match slot.take() {
+        Some(worker) => worker,
+        None => match Worker::start(launcher) {
+            Ok(worker) => worker,
+            Err(error) => {
+                return WorkerEnd::Crashed(
+                    format!(
+                        "could not be started from `{}` ({error})",
+                        launcher.command.program.display()
+                    ),
+                    Vec::new(),
+                );
+            }
+        },
+    };
+    let mut worker = worker;
+    live.set().insert(worker.pid);
+    worker.stderr.clear();
+    let sent = serde_json::to_vec(job)
+        .map_err(std::io::Error::from)
+        .and_then(|mut line| {
+            line.push(b'\n');
+            match &mut worker.jobs {
+                Some(jobs) => jobs.write_all(&line),
+                None => Err(std::io::ErrorKind::BrokenPipe.into()),
+            }
+        });
+    let mut done = false;
+    if sent.is_ok() {
+        let mut line = Vec::with_capacity(512);
+        loop {
+            line.clear();
+            match worker.lines.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            if take_line(&line, context, progress, attempt) {
+                done = true;
+                break;
+            }
+        }
+    }
+    live.set().remove(&worker.pid);
+    if done {
+        *slot = Some(worker);
+        return WorkerEnd::Completed(attempt.finished.take().flatten());
+    }
+    let status = worker.child.wait().ok();
+    // The groups the worker's drivers did not stop: a crashed worker's. Its environment
+    // starts afresh, so they are killed at once.
+    let left: Vec<i32> = attempt.groups.drain().collect();
+    if !left.is_empty() {
+        kill_process_groups(&left);
+        for group in left {
+            if !process_group_alive(group) {
+                unregister_process_group(group);
+            }
+        }
+    }
+    let tail = worker.stderr.take();
+    drop(worker);
+    match status {
+        Some(status) if status.code() == Some(WORKER_RESTART_EXIT) => WorkerEnd::Restart,
+        _ if context.stop.is_stopped() => WorkerEnd::Stopped,
+        Some(status) => WorkerEnd::Crashed(describe_worker_exit(status), tail),
+        None => WorkerEnd::Crashed("could not be waited for".into(), tail),
+    }
+}
+
+fn describe_worker_exit(status: ExitStatus) -> String {
+    match status.code() {
+        Some(0) => "exited with status 0 before it finished (`std::process::exit` in a testcase?)"
+            .to_string(),
+        _ => describe_exit(status),
+    }
+}
+
+/// One line from a worker: an event to pass on (or drop), or a notice. True when it says
+/// the job is done.
+fn take_line(
+    line: &[u8],
+    context: &RunContext,
+    progress: &mut TestProgress,
+    attempt: &mut Attempt,
+) -> bool {
+    if !line.starts_with(b"{\"event\"") {
+        match serde_json::from_slice::<WorkerNotice>(line) {
+            Ok(WorkerNotice::JobDone) => return true,
+            Ok(WorkerNotice::Group { group, alive: true }) => {
+                register_process_group(group);
+                attempt.groups.insert(group);
+            }
+            Ok(WorkerNotice::Group {
+                group,
+                alive: false,
+            }) => {
+                unregister_process_group(group);
+                attempt.groups.remove(&group);
+            }
+            Err(_) => {}
+        }
+        return false;
+    }
+    let Ok(event) = serde_json::from_slice::<Event>(line) else {
+        return false;
+    };
+    let pass_on = match &event {
+        // The supervisor reports the test's start and end, once, whatever its workers did.
+        Event::TestStarted { .. } | Event::PlanFinished { .. } => false,
+        Event::TestFinished { error, .. } => {
+            attempt.finished = Some(error.clone());
+            false
+        }
+        Event::SuiteStarted { uid, .. } => {
+            attempt.open_suite = Some(uid.clone());
+            progress.suites_started.insert(uid.clone())
+        }
+        Event::SuiteFinished { uid, .. } => {
+            attempt.open_suite = None;
+            progress.suites_finished.insert(uid.clone());
+            true
+        }
+        Event::TestcaseStarted { uid, .. } => {
+            attempt.running = Some(uid.clone());
+            true
+        }
+        Event::TestcaseFinished { uid, .. } => {
+            if attempt.running.as_ref() == Some(uid) {
+                attempt.running = None;
+            }
+            attempt.progressed = true;
+            progress.finished.insert(uid.clone());
+            true
+        }
+        Event::EnvStatus { env_status, .. } => {
+            if *env_status == DriverStatus::Started {
+                attempt.environment_started = true;
+            }
+            true
+        }
+        Event::DriverStatusChanged { driver, status, .. } => {
+            attempt.starting_drivers.retain(|name| name != driver);
+            if *status == DriverStatus::Starting {
+                attempt.starting_drivers.push(driver.clone());
+            }
+            true
+        }
+        _ => true,
+    };
+    if pass_on {
+        context.sink.emit(event);
+    }
+    false
+}
+
+/// The last lines of a worker's stderr, kept while they are relayed to the plan's.
+struct StderrTail {
+    lines: Arc<Mutex<VecDeque<String>>>,
+    done: std::sync::mpsc::Receiver<()>,
+}
+
+impl StderrTail {
+    /// The tail of a worker that ended, once the relay has seen the end of the stream (a
+    /// moment at most: a process the worker started may hold the stream open).
+    fn take(&mut self) -> Vec<String> {
+        let _ = self.done.recv_timeout(Duration::from_millis(200));
+        let lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
+        lines.iter().cloned().collect()
+    }
+
+    /// Forgets the lines so far: a new job starts.
+    fn clear(&self) {
+        self.lines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+}
+
+fn relay_stderr(stderr: std::process::ChildStderr) -> StderrTail {
+    let lines = Arc::new(Mutex::new(VecDeque::with_capacity(STDERR_TAIL_LINES)));
+    let (done_sender, done) = std::sync::mpsc::channel();
+    let kept = lines.clone();
+    let relay = std::thread::Builder::new()
+        .name("testrig-worker-stderr".into())
+        .spawn(move || {
+            let mut out = std::io::stderr();
+            for line in BufReader::new(stderr).split(b'\n') {
+                let Ok(line) = line else { break };
+                let _ = out.write_all(&line);
+                let _ = out.write_all(b"\n");
+                let mut kept = kept.lock().unwrap_or_else(PoisonError::into_inner);
+                if kept.len() == STDERR_TAIL_LINES {
+                    kept.pop_front();
+                }
+                kept.push_back(String::from_utf8_lossy(&line).into_owned());
+            }
+            let _ = done_sender.send(());
+        });
+    if relay.is_err() {
+        eprintln!("warning: failed to start a thread to relay a worker's stderr");
+    }
+    StderrTail { lines, done }
+}

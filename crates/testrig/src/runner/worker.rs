@@ -1,0 +1,343 @@
+//! A worker process: the plan binary re-executed by the process pool ([`super::pool`]) to
+//! run one MultiTest — its environment and its selected testcases — whose events the
+//! parent's hub folds. The worker is one more producer of the spine's events; it owns no
+//! report.
+//!
+//! The protocol, between two images of the same binary:
+//! - the parent sets [`WORKER_ENV`] and passes its own command line, so the plan's `main`
+//!   builds the same plan; [`Plan::run_from_args`](crate::Plan::run_from_args) sees the
+//!   variable and serves the job instead of running the plan;
+//! - the parent writes [`WorkerJob`]s to the worker's stdin, one JSON line each, one at a
+//!   time: a worker runs test after test, as a Testplan pool worker runs task after task,
+//!   so a plan of many small tests pays for a few process starts, not one per test. The
+//!   end of stdin between jobs ends the worker; during a job it means the parent is gone,
+//!   and the worker kills its drivers and exits;
+//! - the worker writes JSON lines to its stdout: events (as the event stream carries them,
+//!   without the envelope) and [`WorkerNotice`]s — the process groups its drivers start
+//!   and stop, so the parent can kill what a crashed worker leaves, and the end of each
+//!   job. What the testcases print to stdout goes to stderr instead, which the parent
+//!   relays and keeps the tail of;
+//! - exit 0: no more jobs; [`WORKER_RESTART_EXIT`]: a testcase was abandoned (its time
+//!   limit) and the rest needs a fresh worker; anything else is a crash.
+//!
+//! Every event is written before the code after it runs (flushed, except a testcase's end,
+//! which the next event or the exit flushes): a worker that dies loses nothing it reported.
+
+use std::io::{BufRead, BufWriter, Write};
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use serde::{Deserialize, Serialize};
+use testrig_model::Event;
+
+use crate::events::{EventForwarder, EventHub};
+use crate::testing::{CaseIndex, MultiTest, SelectedCase, SelectedTest};
+
+use super::interrupt::install_worker_interrupt_handler;
+use super::local::{RunContext, run_tests};
+use super::panic_capture::install_panic_hook;
+
+/// Set in the environment of a worker process to `PROTOCOL:PARENT_PID`.
+pub(crate) const WORKER_ENV: &str = "TESTRIG_WORKER";
+
+/// The version of the protocol: a worker of another version refuses the job.
+pub(crate) const WORKER_PROTOCOL: &str = "1";
+
+/// A worker's exit status when it abandoned a testcase (its time limit ran out) and stopped
+/// its environment: the testcases after it need a fresh worker (EX_TEMPFAIL).
+pub(crate) const WORKER_RESTART_EXIT: i32 = 75;
+
+/// What a worker runs: one test of the plan, and which of its testcases in which order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct WorkerJob {
+    /// The plan's name, checked against the plan the worker built.
+    pub plan: String,
+    /// The test's position in the plan, and its name (checked).
+    pub test_index: usize,
+    /// The test's name.
+    pub test: String,
+    /// The plan's runpath (claimed by the parent).
+    pub runpath: PathBuf,
+    /// The suites to run, in order.
+    pub suites: Vec<JobSuite>,
+}
+
+/// One suite of a job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct JobSuite {
+    /// The suite's position in its test.
+    pub suite: usize,
+    /// Its testcases in run order: `[testcase, parametrization, skipped]`.
+    pub cases: Vec<(usize, Option<usize>, bool)>,
+}
+
+/// What a worker tells its parent besides events.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum WorkerNotice {
+    /// A process group one of its drivers started (`alive`) or stopped.
+    Group {
+        /// The group's id.
+        group: i32,
+        /// Started (true) or gone (false).
+        alive: bool,
+    },
+    /// The job is done; the worker waits for the next.
+    JobDone,
+}
+
+impl WorkerJob {
+    /// The job that runs `selected` (or the part of it `keep` accepts).
+    pub(crate) fn for_test(
+        plan: &str,
+        selected: &SelectedTest,
+        runpath: PathBuf,
+        keep: impl Fn(&SelectedCase) -> bool,
+    ) -> WorkerJob {
+        WorkerJob {
+            plan: plan.to_string(),
+            test_index: selected.test_index,
+            test: selected.name.clone(),
+            runpath,
+            suites: selected
+                .suites
+                .iter()
+                .map(|suite| JobSuite {
+                    suite: suite.suite_index,
+                    cases: suite
+                        .cases
+                        .iter()
+                        .filter(|case| keep(case))
+                        .map(|case| {
+                            let index = case.index();
+                            (index.testcase, index.parametrization, case.skip.is_some())
+                        })
+                        .collect(),
+                })
+                .filter(|suite| !suite.cases.is_empty())
+                .collect(),
+        }
+    }
+
+    /// How many testcases it runs.
+    pub(crate) fn case_count(&self) -> usize {
+        self.suites.iter().map(|suite| suite.cases.len()).sum()
+    }
+
+    /// The selection of `test` this job names, in the job's order.
+    fn select(&self, test: &MultiTest) -> Result<SelectedTest, String> {
+        let mut full = SelectedTest::full(self.test_index, test);
+        let mut suites = Vec::with_capacity(self.suites.len());
+        for job_suite in &self.suites {
+            let Some(position) = full
+                .suites
+                .iter()
+                .position(|suite| suite.suite_index == job_suite.suite)
+            else {
+                return Err(format!("the test has no suite number {}", job_suite.suite));
+            };
+            let mut suite = full.suites.swap_remove(position);
+            let mut by_index: std::collections::HashMap<CaseIndex, SelectedCase> = suite
+                .cases
+                .drain(..)
+                .map(|case| (case.index(), case))
+                .collect();
+            for &(testcase, parametrization, skipped) in &job_suite.cases {
+                let index = CaseIndex {
+                    testcase,
+                    parametrization,
+                };
+                let Some(mut case) = by_index.remove(&index) else {
+                    return Err(format!(
+                        "suite `{}` has no testcase {testcase}/{parametrization:?}",
+                        suite.name
+                    ));
+                };
+                if !skipped {
+                    case.skip = None;
+                }
+                suite.cases.push(case);
+            }
+            suites.push(suite);
+        }
+        full.suites = suites;
+        Ok(full)
+    }
+}
+
+/// The worker's stdout, to the parent: events and group notices, one JSON line each.
+struct ParentPipe {
+    out: BufWriter<std::fs::File>,
+    /// The parent stopped reading: nothing more is written.
+    broken: bool,
+}
+
+impl ParentPipe {
+    fn line(&mut self, value: &impl Serialize, flush: bool) {
+        if self.broken {
+            return;
+        }
+        let written = serde_json::to_writer(&mut self.out, value)
+            .map_err(std::io::Error::from)
+            .and_then(|()| self.out.write_all(b"\n"))
+            .and_then(|()| if flush { self.out.flush() } else { Ok(()) });
+        if written.is_err() {
+            self.broken = true;
+        }
+    }
+}
+
+/// The hub's forwarder in a worker: every event to the parent pipe.
+struct ToParent(Arc<Mutex<ParentPipe>>);
+
+impl EventForwarder for ToParent {
+    fn forward(&mut self, event: &Event) {
+        // A testcase's end is always followed soon by another event (the next testcase's
+        // start, its suite's end) or by the exit, which flush it: one write per testcase
+        // less. Everything else goes out at once, so a crash right after it loses nothing.
+        let flush = !matches!(event, Event::TestcaseFinished { .. });
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .line(event, flush);
+    }
+
+    fn flush(&mut self) {
+        let mut pipe = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if !pipe.broken && pipe.out.flush().is_err() {
+            pipe.broken = true;
+        }
+    }
+}
+
+/// Serves the jobs the parent sends on stdin with the plan's tests, and exits: the whole of a
+/// worker process's life. Errors before anything ran exit 2 with a message on stderr.
+pub(crate) fn serve(plan_name: &str, mut tests: Vec<MultiTest>) -> ! {
+    match serve_jobs(plan_name, &mut tests) {
+        Ok(()) => std::process::exit(0),
+        Err(error) => {
+            eprintln!("error: testrig worker: {error}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn serve_jobs(plan_name: &str, tests: &mut [MultiTest]) -> Result<(), String> {
+    let variable = std::env::var(WORKER_ENV).unwrap_or_default();
+    let protocol = variable.split(':').next().unwrap_or_default();
+    if protocol != WORKER_PROTOCOL {
+        return Err(format!(
+            "the parent speaks worker protocol `{protocol}`, this binary `{WORKER_PROTOCOL}`: rebuild the plan"
+        ));
+    }
+    // Events leave on the original stdout; the testcases' own prints go to stderr.
+    let events: OwnedFd = rustix::io::fcntl_dupfd_cloexec(std::io::stdout(), 3)
+        .map_err(|error| format!("failed to take over stdout for events: {error}"))?;
+    rustix::stdio::dup2_stdout(std::io::stderr())
+        .map_err(|error| format!("failed to point stdout at stderr: {error}"))?;
+    let jobs = read_jobs()?;
+    install_panic_hook();
+    let pipe = Arc::new(Mutex::new(ParentPipe {
+        out: BufWriter::with_capacity(64 * 1024, std::fs::File::from(events)),
+        broken: false,
+    }));
+    {
+        let pipe = pipe.clone();
+        crate::drivers::observe_process_groups(Box::new(move |group, alive| {
+            pipe.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .line(&WorkerNotice::Group { group, alive }, true);
+        }));
+    }
+    let hub = EventHub::forwarding(Box::new(ToParent(pipe.clone())));
+    let mut context = RunContext::new(hub.sink(), PathBuf::new());
+    let (live, ending) = (context.live_environments.clone(), hub.clone());
+    context.stop = install_worker_interrupt_handler(Box::new(move || {
+        // Told twice: the grace period is over. The drivers stop in order, and the report
+        // hears how, before the worker goes.
+        live.stop_all();
+        ending.end_stream();
+    }));
+    context.exit_after_abandon = true;
+    for line in jobs.receiver.iter() {
+        let job: WorkerJob =
+            serde_json::from_str(&line).map_err(|error| format!("malformed job: {error}"))?;
+        let (selected, multitest) = take_test(plan_name, tests, &job)?;
+        context.runpath = job.runpath.clone();
+        run_tests(vec![(selected, multitest)], 1, &context);
+        jobs.running.store(false, Ordering::SeqCst);
+        pipe.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .line(&WorkerNotice::JobDone, true);
+    }
+    hub.end_stream();
+    Ok(())
+}
+
+/// The jobs as they arrive, and whether one runs now.
+struct Jobs {
+    receiver: std::sync::mpsc::Receiver<String>,
+    running: Arc<AtomicBool>,
+}
+
+/// Reads jobs from stdin on a thread of its own, which also watches for the parent's end:
+/// stdin closing while a job runs means the plan is gone, and the worker kills its drivers
+/// and exits (the reaper would too, two seconds later).
+fn read_jobs() -> Result<Jobs, String> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let running = Arc::new(AtomicBool::new(false));
+    let reader_running = running.clone();
+    std::thread::Builder::new()
+        .name("testrig-jobs".into())
+        .spawn(move || {
+            let mut stdin = std::io::stdin().lock();
+            loop {
+                let mut line = String::new();
+                match stdin.read_line(&mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        reader_running.store(true, Ordering::SeqCst);
+                        if sender.send(line).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+            if reader_running.load(Ordering::SeqCst) {
+                crate::drivers::kill_all_process_groups();
+                std::process::exit(i32::from(super::INTERRUPTED_EXIT_CODE));
+            }
+        })
+        .map_err(|error| format!("failed to start a thread: {error}"))?;
+    Ok(Jobs { receiver, running })
+}
+
+/// The test a job names, taken out of the plan, with its selection.
+fn take_test(
+    plan_name: &str,
+    tests: &mut [MultiTest],
+    job: &WorkerJob,
+) -> Result<(SelectedTest, MultiTest), String> {
+    if job.plan != plan_name {
+        return Err(format!(
+            "the job is for plan `{}`, this binary builds plan `{plan_name}`: a plan binary whose `main` builds different plans cannot run tests in worker processes; use `--pool thread`",
+            job.plan
+        ));
+    }
+    let Some(slot) = tests
+        .get_mut(job.test_index)
+        .filter(|test| test.name == job.test)
+    else {
+        return Err(format!(
+            "the plan has no test `{}` at position {}: the plan's `main` builds a different plan in the worker, or ran it already; use `--pool thread`",
+            job.test, job.test_index
+        ));
+    };
+    let selected = job.select(slot)?;
+    Ok((
+        selected,
+        std::mem::replace(slot, MultiTest::new(String::new())),
+    ))
+}
