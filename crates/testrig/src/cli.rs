@@ -64,6 +64,12 @@ pub struct Options {
     #[arg(long, value_enum, value_name = "POOL")]
     pub pool: Option<PoolKind>,
 
+    /// Limit each worker process to MB megabytes of address space (RLIMIT_AS): a testcase
+    /// that allocates without end crashes its worker, reported as crashed, instead of
+    /// exhausting the machine.
+    #[arg(long = "worker-memory-limit", value_name = "MB")]
+    pub worker_memory_limit: Option<u64>,
+
     /// Shuffle the order of testcases, suites, tests or all of them.
     #[arg(long, value_enum, value_name = "WHAT", value_delimiter = ',')]
     pub shuffle: Vec<ShuffleWhat>,

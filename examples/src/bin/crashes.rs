@@ -5,8 +5,9 @@
 //! is untouched, the reports are complete, and the drivers (a shell that forks a grandchild
 //! which ignores SIGTERM) are gone.
 //!
-//! Run it: `cargo run -p testrig-examples --bin crashes -- --crash abort` (or `null`,
-//! `exit`, `overflow`, `allocate` with `--worker-memory-limit 512`). The drivers carry
+//! Run it: `CRASHES_KIND=abort cargo run -p testrig-examples --bin crashes` (or `null`,
+//! `exit`, `overflow`, `allocate` with `-- --worker-memory-limit 512`, or `hang`, which the
+//! testcase's one-second time limit stops by ending its worker). The drivers carry
 //! `CRASHES_MARKER` (default `crashes-example`) in their environment, so a test can look
 //! for them in `/proc`.
 
@@ -35,6 +36,20 @@ fn crash(kind: &str) {
             }
             std::hint::black_box(deeper(0));
         }
+        "hang" => loop {
+            // A heartbeat a test can watch: it must stop when the time limit kills the worker.
+            if let Ok(path) = std::env::var("CRASHES_HEARTBEAT") {
+                use std::io::Write;
+                if let Ok(mut file) = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                {
+                    let _ = file.write_all(b".");
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        },
         "allocate" => {
             let mut hoard: Vec<Vec<u8>> = Vec::new();
             loop {
@@ -56,7 +71,7 @@ impl Steps {
         result.equal(1, 1, "the first testcase passes");
     }
 
-    #[testcase]
+    #[testcase(timeout = "1s")]
     fn crashes(&self, _env: &Env, result: &mut Recorder) {
         let kind = std::env::var("CRASHES_KIND").unwrap_or_else(|_| "abort".into());
         result.log(format!("about to crash by `{kind}`"));

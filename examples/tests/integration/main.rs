@@ -4,6 +4,7 @@
 mod assertions;
 mod browser;
 mod counting;
+mod crashes;
 mod drivers;
 mod failures;
 mod filtering;

@@ -158,7 +158,7 @@ impl Plan {
             return run_interactive(self, selection, &options, &runpath, port);
         }
         let mut config = RunConfig::from_options(&options);
-        config.worker_command = worker_command(&self, options.pool)?;
+        config.worker_command = worker_command(&self, &options)?;
         let outcome = run_selection(self, selection, &config, &runpath, seed, affected);
         Ok(outcome)
     }
@@ -179,15 +179,20 @@ fn is_worker_process() -> bool {
 /// tests run on threads: `--pool thread`, or by default under cargo-nextest (which runs
 /// every testcase in a process of its own already) and for plans run with a command line
 /// that is not the process's own.
-fn worker_command(plan: &Plan, pool: Option<PoolKind>) -> Result<Option<WorkerCommand>, PlanError> {
+fn worker_command(plan: &Plan, options: &Options) -> Result<Option<WorkerCommand>, PlanError> {
     let under_nextest = std::env::var_os("NEXTEST_RUN_ID").is_some();
-    let wanted = match pool {
+    let wanted = match options.pool {
         Some(PoolKind::Thread) => false,
         Some(PoolKind::Process) => true,
         None => !under_nextest && plan.command_line.is_some(),
     };
     if !wanted {
-        return Ok(None);
+        return match options.worker_memory_limit {
+            Some(_) => Err(PlanError(
+                "`--worker-memory-limit` limits worker processes, and this run has none: add `--pool process`".into(),
+            )),
+            None => Ok(None),
+        };
     }
     let Some(args) = plan.command_line.clone() else {
         return Err(PlanError(
@@ -203,5 +208,6 @@ fn worker_command(plan: &Plan, pool: Option<PoolKind>) -> Result<Option<WorkerCo
         program,
         args,
         plan: plan.name.clone(),
+        memory_limit_mb: options.worker_memory_limit,
     }))
 }

@@ -32,7 +32,9 @@ use crate::events::{EventSink, now};
 use crate::testing::SelectedTest;
 
 use super::local::{RunContext, run_queue};
-use super::worker::{WORKER_ENV, WORKER_PROTOCOL, WORKER_RESTART_EXIT, WorkerJob, WorkerNotice};
+use super::worker::{
+    WORKER_ENV, WORKER_MEMORY_ENV, WORKER_PROTOCOL, WORKER_RESTART_EXIT, WorkerJob, WorkerNotice,
+};
 
 /// How to start a worker: the plan binary with the plan's own command line.
 #[derive(Debug, Clone)]
@@ -43,6 +45,8 @@ pub(crate) struct WorkerCommand {
     pub args: Vec<OsString>,
     /// The plan's name, which the worker checks.
     pub plan: String,
+    /// `--worker-memory-limit`.
+    pub memory_limit_mb: Option<u64>,
 }
 
 /// The worker processes alive now, so an interrupt reaches them.
@@ -115,7 +119,11 @@ impl WorkerLauncher {
     }
 
     fn spawn(&self) -> std::io::Result<Child> {
-        Command::new(&self.command.program)
+        let mut command = Command::new(&self.command.program);
+        if let Some(limit) = self.command.memory_limit_mb {
+            command.env(WORKER_MEMORY_ENV, limit.to_string());
+        }
+        command
             .args(&self.command.args)
             .env(
                 WORKER_ENV,

@@ -42,6 +42,9 @@ use super::panic_capture::install_panic_hook;
 /// Set in the environment of a worker process to `PROTOCOL:PARENT_PID`.
 pub(crate) const WORKER_ENV: &str = "TESTRIG_WORKER";
 
+/// Set to `--worker-memory-limit` (megabytes) in the environment of a worker process.
+pub(crate) const WORKER_MEMORY_ENV: &str = "TESTRIG_WORKER_MEMORY_MB";
+
 /// The version of the protocol: a worker of another version refuses the job.
 pub(crate) const WORKER_PROTOCOL: &str = "1";
 
@@ -231,6 +234,20 @@ fn serve_jobs(plan_name: &str, tests: &mut [MultiTest]) -> Result<(), String> {
         return Err(format!(
             "the parent speaks worker protocol `{protocol}`, this binary `{WORKER_PROTOCOL}`: rebuild the plan"
         ));
+    }
+    if let Some(megabytes) = std::env::var(WORKER_MEMORY_ENV)
+        .ok()
+        .and_then(|value| value.parse::<u64>().ok())
+    {
+        let bytes = megabytes.saturating_mul(1 << 20);
+        rustix::process::setrlimit(
+            rustix::process::Resource::As,
+            rustix::process::Rlimit {
+                current: Some(bytes),
+                maximum: Some(bytes),
+            },
+        )
+        .map_err(|error| format!("failed to limit the worker's memory: {error}"))?;
     }
     // Events leave on the original stdout; the testcases' own prints go to stderr.
     let events: OwnedFd = rustix::io::fcntl_dupfd_cloexec(std::io::stdout(), 3)
