@@ -1,6 +1,7 @@
 //! Drivers against real processes: faults, the no-orphans rule, a real redis-server.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -240,6 +241,75 @@ fn no_driver_process_outlives_a_sigkilled_plan() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// When the process `pid` started (clock ticks since boot): field 22 of its stat line.
+fn start_time(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    stat.rsplit(") ")
+        .next()
+        .and_then(|rest| rest.split_whitespace().nth(19))
+        .and_then(|start| start.parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_run_stops_the_driver_processes_a_killed_run_left_and_says_so() {
+    // What a run leaves when everything of it dies at once, reaper included (an OOM kill of
+    // the lot, a container's `kill -9`): driver process groups, still listed in the ledger
+    // of its runpath. Planted here as such a run would leave them; the next run on that
+    // runpath stops them and says so.
+    let dir = scratch_dir("orphans-leftovers");
+    let runpath = dir.join("runpath");
+    std::fs::create_dir_all(&runpath).unwrap();
+    let spawn_leftover = |script: &str| {
+        Command::new("/bin/sh")
+            .args(["-c", script])
+            .process_group(0)
+            .spawn()
+            .unwrap()
+    };
+    let mut stubborn = spawn_leftover("trap '' TERM; while true; do sleep 1; done");
+    let mut forker = spawn_leftover("sleep 300 & wait");
+    // An unrelated process whose id a killed run once had: recorded with another start.
+    let mut unrelated = spawn_leftover("sleep 300");
+    std::thread::sleep(Duration::from_millis(100));
+    let ledger = format!(
+        "{} {}\n{} {}\n{} {}\n",
+        stubborn.id(),
+        start_time(stubborn.id()),
+        forker.id(),
+        start_time(forker.id()),
+        unrelated.id(),
+        start_time(unrelated.id()) + 1
+    );
+    std::fs::write(runpath.join(".testrig-processes"), ledger).unwrap();
+    let second = Command::new(env!("CARGO_BIN_EXE_crashes"))
+        .env("CRASHES_KIND", "none")
+        .arg("--runpath")
+        .arg(&runpath)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    // It ran (its `crashes` testcase fails when told not to crash).
+    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.matches("left running by an earlier run").count(),
+        2,
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("sleep 300 & wait"),
+        "names what it stopped: {stderr}"
+    );
+    assert!(stubborn.try_wait().unwrap().is_some(), "{stderr}");
+    assert!(forker.try_wait().unwrap().is_some(), "{stderr}");
+    assert!(
+        unrelated.try_wait().unwrap().is_none(),
+        "an unrelated process is left alone"
+    );
+    let _ = unrelated.kill();
+    let _ = unrelated.wait();
 }
 
 #[test]

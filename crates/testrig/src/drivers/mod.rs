@@ -10,15 +10,17 @@ pub use sqlite::Sqlite;
 pub use tcp::{TcpClient, TcpServer};
 
 mod app;
+mod ledger;
 mod process;
 
 pub use app::App;
+pub(crate) use ledger::{ledger_path, sweep as sweep_leftovers};
 pub use process::{
     GroupChild, StopOutcome, describe_exit, kill_all_process_groups, process_group_alive,
     register_process_group, registered_process_groups, stop_children_left_behind,
     terminate_all_process_groups, unregister_process_group,
 };
 pub(crate) use process::{
-    kill_process_groups, observe_process_groups, release_groups_for_handoff,
+    keep_ledger, kill_process_groups, observe_process_groups, release_groups_for_handoff,
     watch_handed_over_groups,
 };

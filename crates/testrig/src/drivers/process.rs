@@ -30,6 +30,7 @@ static PROCESS_GROUPS: Mutex<Registry> = Mutex::new(Registry {
     groups: BTreeSet::new(),
     reaper: Reaper::NotStarted,
     observer: None,
+    ledger: None,
 });
 
 /// Told of every group registered (`true`) and unregistered (`false`).
@@ -40,6 +41,8 @@ struct Registry {
     reaper: Reaper,
     /// A worker process tells its parent, which stops what a crashed worker left.
     observer: Option<GroupObserver>,
+    /// The run's ledger file ([`super::ledger`]), rewritten on every change.
+    ledger: Option<std::path::PathBuf>,
 }
 
 /// A process outside the plan that stops the registered groups when the plan ends in a way
@@ -87,6 +90,24 @@ impl Registry {
             if let Some(observer) = &self.observer {
                 observer(pgid, true);
             }
+            self.write_ledger();
+        }
+    }
+
+    /// Unregisters a group.
+    fn remove(&mut self, pgid: i32) {
+        if self.groups.remove(&pgid) {
+            self.tell_reaper(format_args!("- {pgid}\n"));
+            if let Some(observer) = &self.observer {
+                observer(pgid, false);
+            }
+            self.write_ledger();
+        }
+    }
+
+    fn write_ledger(&self) {
+        if let Some(path) = &self.ledger {
+            super::ledger::write(path, self.groups.iter().copied());
         }
     }
 
@@ -139,13 +160,14 @@ pub fn register_process_group(pgid: i32) {
 
 /// Forgets a process group once everything in it is gone.
 pub fn unregister_process_group(pgid: i32) {
+    registry().remove(pgid);
+}
+
+/// Records the live groups in the ledger file at `path` from now on.
+pub(crate) fn keep_ledger(path: std::path::PathBuf) {
     let mut registry = registry();
-    if registry.groups.remove(&pgid) {
-        registry.tell_reaper(format_args!("- {pgid}\n"));
-        if let Some(observer) = &registry.observer {
-            observer(pgid, false);
-        }
-    }
+    registry.ledger = Some(path);
+    registry.write_ledger();
 }
 
 /// Tells `observer` of every process group registered or unregistered from now on (a
@@ -308,12 +330,17 @@ pub(crate) fn poll_interval(elapsed: Duration) -> Duration {
 /// then sends SIGKILL to what remains and watches it go. Groups stay registered: their owners unregister them
 /// once they reaped their processes.
 pub fn terminate_all_process_groups(grace: Duration) {
-    let groups = registered_process_groups();
-    for &pgid in &groups {
+    terminate_process_groups(&registered_process_groups(), grace);
+}
+
+/// Sends SIGTERM to each group, waits up to `grace` for them to end, then sends SIGKILL to
+/// what remains and returns once it is gone.
+pub(crate) fn terminate_process_groups(groups: &[i32], grace: Duration) {
+    for &pgid in groups {
         let _ = signal_group(pgid, Signal::TERM);
     }
     let started = Instant::now();
-    let mut remaining: Vec<i32> = groups;
+    let mut remaining: Vec<i32> = groups.to_vec();
     loop {
         remaining.retain(|&pgid| process_group_alive(pgid));
         let elapsed = started.elapsed();

@@ -237,7 +237,21 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Removes `<runpath>.<pid>` folders (and their lock files) whose process is gone.
+/// Stops the driver processes an earlier run on `runpath` left running when it was killed
+/// (its reaper killed with it), and says so.
+pub(super) fn sweep_leftovers_of_killed_runs(runpath: &Path) {
+    for leftover in crate::drivers::sweep_leftovers(runpath, Duration::from_secs(2)) {
+        eprintln!(
+            "warning: stopped process group {} (`{}`), left running by an earlier run on `{}` that was killed",
+            leftover.pgid,
+            leftover.command,
+            runpath.display()
+        );
+    }
+}
+
+/// Removes `<runpath>.<pid>` folders (and their lock files) whose process is gone, after
+/// stopping what their runs left running.
 fn remove_runpaths_of_ended_processes(runpath: &Path) {
     let (Some(parent), Some(name)) = (runpath.parent(), runpath.file_name()) else {
         return;
@@ -260,6 +274,7 @@ fn remove_runpaths_of_ended_processes(runpath: &Path) {
             continue;
         }
         let _ = if entry.path().is_dir() {
+            sweep_leftovers_of_killed_runs(&entry.path());
             std::fs::remove_dir_all(entry.path())
         } else {
             std::fs::remove_file(entry.path())

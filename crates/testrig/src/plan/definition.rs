@@ -15,7 +15,9 @@ use crate::testing::{MultiTest, PlanError, Selection, fresh_seed, shuffle, valid
 
 use super::affected::{select_affected, start_affected};
 use super::batch::run_selection;
-use super::config::{RunConfig, claim_runpath, filter_from, shuffle_scope};
+use super::config::{
+    RunConfig, claim_runpath, filter_from, shuffle_scope, sweep_leftovers_of_killed_runs,
+};
 use super::interactive::run_interactive;
 use super::reports::list;
 
@@ -154,6 +156,11 @@ impl Plan {
         // Held until the run ends: no other plan process may use the same runpath.
         let claim = claim_runpath(options.runpath.clone().or(self.runpath.clone()), &self.name)?;
         let runpath = claim.path.clone();
+        // A reloaded image takes over its predecessor's drivers: they are not leftovers.
+        if options.reload_handoff.is_none() {
+            sweep_leftovers_of_killed_runs(&runpath);
+        }
+        crate::drivers::keep_ledger(crate::drivers::ledger_path(&runpath));
         if let Some(port) = options.interactive.or(options.ui) {
             return run_interactive(self, selection, &options, &runpath, port);
         }
