@@ -75,6 +75,14 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<ErrorInfo>,
     },
+    /// A testcase that failed runs again (`--rerun`): its result so far becomes an earlier
+    /// attempt, and a `TestcaseStarted` follows.
+    TestcaseRerun {
+        /// The testcase's UID.
+        uid: String,
+        /// Which run comes next: 2 for the first rerun.
+        attempt: u32,
+    },
     /// A driver of a test's environment changed status.
     DriverStatusChanged {
         /// The UID of the test whose environment holds the driver.
@@ -152,6 +160,7 @@ impl Event {
             | Event::SuiteFinished { uid, .. }
             | Event::TestcaseStarted { uid, .. }
             | Event::EntryRecorded { uid, .. }
+            | Event::TestcaseRerun { uid, .. }
             | Event::TestcaseFinished { uid, .. }
             | Event::DriverStatusChanged { uid, .. }
             | Event::RuntimeStatus { uid, .. }

@@ -100,6 +100,36 @@ pub struct ErrorInfo {
     pub location: Option<SourceLocation>,
 }
 
+/// One earlier run of a testcase that ran again (`--rerun`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct TestcaseAttempt {
+    /// Its outcome.
+    pub status: Status,
+    /// Why it failed, when it errored or crashed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorInfo>,
+    /// When it ran.
+    #[serde(default)]
+    pub timer: Timer,
+    /// What it recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entries: Vec<Entry>,
+}
+
+impl TestcaseAttempt {
+    /// The attempt a testcase's node holds now, taken out of it (the node is left as if it
+    /// had not run).
+    pub fn take_from(node: &mut ReportNode) -> TestcaseAttempt {
+        TestcaseAttempt {
+            status: std::mem::take(&mut node.status),
+            error: node.error.take().map(|error| *error),
+            timer: std::mem::take(&mut node.timer),
+            entries: std::mem::take(&mut node.entries),
+        }
+    }
+}
+
 /// Start and end of a node, in seconds since the Unix epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Timer {
@@ -179,6 +209,12 @@ pub struct ReportNode {
     /// The drivers of a test's environment.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drivers: Vec<DriverReport>,
+    /// A testcase's earlier runs (`--rerun`), oldest first; its own fields are the last run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<TestcaseAttempt>,
+    /// A testcase that failed and then passed when run again (`--rerun`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub flaky: bool,
     /// Children in run order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<ReportNode>,
@@ -206,6 +242,8 @@ impl ReportNode {
             env_status: None,
             stale: None,
             drivers: Vec::new(),
+            attempts: Vec::new(),
+            flaky: false,
             children: Vec::new(),
         }
     }
@@ -231,6 +269,8 @@ impl ReportNode {
             env_status: self.env_status,
             stale: self.stale.clone(),
             drivers: self.drivers.clone(),
+            attempts: self.attempts.clone(),
+            flaky: self.flaky,
             children: Vec::new(),
         }
     }

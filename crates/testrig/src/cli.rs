@@ -64,6 +64,12 @@ pub struct Options {
     #[arg(long, value_enum, value_name = "POOL")]
     pub pool: Option<PoolKind>,
 
+    /// Run a testcase that failed (errored, crashed) again, up to N times, in a fresh
+    /// worker and environment; every run is kept in the report, and a testcase that passes
+    /// on a rerun is marked flaky.
+    #[arg(long = "rerun", value_name = "N", default_value_t = 0)]
+    pub rerun: u32,
+
     /// Limit each worker process to MB megabytes of address space (RLIMIT_AS): a testcase
     /// that allocates without end crashes its worker, reported as crashed, instead of
     /// exhausting the machine.

@@ -206,3 +206,72 @@ fn the_thread_pool_runs_in_the_plan_process_where_a_crash_ends_the_plan() {
     let left = survivors(&format!("crash-thread-{}", std::process::id()));
     assert!(left.is_empty(), "the reaper stops the drivers: {left:?}");
 }
+
+#[test]
+fn a_testcase_that_fails_or_crashes_once_then_passes_is_flaky_in_every_report() {
+    let dir = scratch_dir("flaky");
+    let output = Command::new(env!("CARGO_BIN_EXE_flaky"))
+        .args([
+            "--rerun",
+            "2",
+            "--runpath",
+            dir.join("runpath").to_str().unwrap(),
+        ])
+        .args(["--json", dir.join("report.json").to_str().unwrap()])
+        .args(["--xml", dir.join("junit").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    // `always_fails` fails all three runs.
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("2 flaky"), "{stdout}");
+    assert!(
+        stdout.contains("FLAKY") && stdout.contains("fails_once (passed on run 2)"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("RERUN").count(), 4, "{stdout}");
+    let report: Report =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    let statuses = |name: &str| {
+        let node = testcase(&report, name);
+        let mut runs: Vec<Status> = node.attempts.iter().map(|attempt| attempt.status).collect();
+        runs.push(node.status);
+        (runs, node.flaky)
+    };
+    assert_eq!(statuses("steady"), (vec![Status::Passed], false));
+    assert_eq!(
+        statuses("fails_once"),
+        (vec![Status::Failed, Status::Passed], true)
+    );
+    assert_eq!(
+        statuses("crashes_once"),
+        (vec![Status::Crashed, Status::Passed], true)
+    );
+    assert_eq!(
+        statuses("always_fails"),
+        (vec![Status::Failed, Status::Failed, Status::Failed], false)
+    );
+    let first_run = &testcase(&report, "fails_once").attempts[0];
+    assert!(
+        first_run
+            .entries
+            .iter()
+            .any(|entry| entry.passed == Some(false)),
+        "the failed run keeps its assertions: {first_run:?}"
+    );
+    let junit = std::fs::read_to_string(dir.join("junit").join("unsteady.xml")).unwrap();
+    assert_eq!(junit.matches("<flakyFailure").count(), 1, "{junit}");
+    assert_eq!(junit.matches("<flakyError").count(), 1, "{junit}");
+    assert_eq!(junit.matches("<rerunFailure").count(), 2, "{junit}");
+}
+
+#[test]
+fn rerun_without_worker_processes_is_a_clear_error() {
+    let output = Command::new(env!("CARGO_BIN_EXE_flaky"))
+        .args(["--rerun", "1", "--pool", "thread"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("add `--pool process`"), "{stderr}");
+}

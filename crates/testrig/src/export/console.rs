@@ -170,6 +170,15 @@ impl ConsoleReporter {
                     bar.set_message(uid.replace('/', "::"));
                 }
             }
+            Event::TestcaseRerun { uid, attempt } => {
+                if let Some(node) = builder.node(uid) {
+                    let label = self.paint(&format!("{:>12}", "RERUN"), Paint::Warn);
+                    self.line(format_args!(
+                        "{label} run {attempt} of {}",
+                        DisplayName(node)
+                    ));
+                }
+            }
             Event::TestcaseFinished { uid, status, .. } => {
                 if let Some(bar) = &self.bar {
                     bar.inc(1);
@@ -188,13 +197,22 @@ impl ConsoleReporter {
                     .unwrap_or_else(|| "-".into());
                 // The commonest line of a run: the labels are moved out for the call (a
                 // move, not a copy), as `line` borrows the reporter.
-                let labels = std::mem::take(&mut self.labels);
-                let label = &labels[status.position()];
-                self.line(format_args!(
-                    "{label} [{duration:>9}] {}",
-                    DisplayName(node)
-                ));
-                self.labels = labels;
+                if node.flaky {
+                    let label = self.paint(&format!("{:>12}", "FLAKY"), Paint::Warn);
+                    self.line(format_args!(
+                        "{label} [{duration:>9}] {} (passed on run {})",
+                        DisplayName(node),
+                        node.attempts.len() + 1
+                    ));
+                } else {
+                    let labels = std::mem::take(&mut self.labels);
+                    let label = &labels[status.position()];
+                    self.line(format_args!(
+                        "{label} [{duration:>9}] {}",
+                        DisplayName(node)
+                    ));
+                    self.labels = labels;
+                }
                 if self.options.verbosity == Verbosity::Verbose {
                     let mut lines = Vec::new();
                     for entry in &node.entries {
@@ -387,7 +405,16 @@ impl ConsoleReporter {
         }
         let elapsed = self.started.elapsed().as_secs_f64();
         let ran = counts.total - counts.unknown - counts.skipped;
-        let detail = breakdown(&counts);
+        let mut detail = breakdown(&counts);
+        let flaky = report
+            .plan
+            .testcases()
+            .into_iter()
+            .filter(|testcase| testcase.flaky)
+            .count();
+        if flaky > 0 {
+            detail.push_str(&format!(", {flaky} flaky"));
+        }
         let text = format!(
             "Summary [{elapsed:>9.3}s] {} run: {detail}",
             plural(ran as usize, "testcase")

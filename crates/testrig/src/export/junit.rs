@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
+use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestRerun, TestSuite};
 use testrig_model::{NodeKind, Report, ReportNode, Status};
 
 use crate::export::atomic::write_atomically;
@@ -105,6 +105,24 @@ fn test_case(test: &str, suite: &str, node: &ReportNode) -> TestCase {
         Status::Error | Status::Incomplete => non_success(NonSuccessKind::Error, "error", node),
         Status::Crashed => non_success(NonSuccessKind::Error, "crash", node),
     };
+    let mut status = status;
+    // Earlier runs (`--rerun`): flaky runs of a testcase that passed in the end, reruns of
+    // one that did not.
+    for attempt in &node.attempts {
+        let kind = match attempt.status {
+            Status::Failed | Status::XpassStrict => NonSuccessKind::Failure,
+            _ => NonSuccessKind::Error,
+        };
+        let mut rerun = TestRerun::new(kind);
+        rerun.set_type(attempt.status.as_str());
+        if let Some(error) = &attempt.error {
+            rerun.set_message(error.message.as_str());
+        }
+        if let Some(duration) = attempt.timer.duration() {
+            rerun.set_time(std::time::Duration::from_secs_f64(duration.max(0.0)));
+        }
+        status.add_rerun(rerun);
+    }
     let mut testcase = TestCase::new(node.name.as_str(), status);
     if node.status == Status::Xpass {
         testcase.set_system_out(format!("XPASS: expected to fail ({reason}) but passed"));

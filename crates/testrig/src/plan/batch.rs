@@ -45,6 +45,7 @@ fn run_and_watch(
     context: RunContext,
     grace: Duration,
     launcher: Option<WorkerLauncher>,
+    reruns: u32,
 ) {
     let finished = Arc::new(AtomicBool::new(false));
     let (stop, live_environments) = (context.stop.clone(), context.live_environments.clone());
@@ -57,7 +58,7 @@ fn run_and_watch(
                 Some(launcher) => {
                     // The tests' definitions stay here: each worker builds its own.
                     let tests = jobs.into_iter().map(|(selected, _)| selected).collect();
-                    run_tests_in_workers(tests, workers, &context, launcher, &live_workers);
+                    run_tests_in_workers(tests, workers, &context, launcher, &live_workers, reruns);
                 }
             }
             drop(launcher);
@@ -97,6 +98,11 @@ pub(super) fn run_selection(
     // Coverage counters live in the process that runs the code: a recording run runs its
     // testcases here. Otherwise the first workers start now, while the run is set up.
     let recording = affected.as_ref().is_some_and(|affected| affected.records());
+    if recording && config.reruns > 0 {
+        eprintln!(
+            "warning: --rerun is off while recording coverage: testcases run in this process, one at a time"
+        );
+    }
     let launcher = config
         .worker_command
         .clone()
@@ -173,13 +179,13 @@ pub(super) fn run_selection(
     let watching = {
         let (hub, sink, stop, recorder) =
             (hub.clone(), sink.clone(), stop.clone(), recorder.clone());
-        let grace = config.interrupt_grace;
+        let (grace, reruns) = (config.interrupt_grace, config.reruns);
         std::thread::Builder::new()
             .name("testrig-run".into())
             .spawn(move || {
                 // However this thread ends, the stream ends with it, so the fold returns.
                 let _end = EndStreamOnDrop(hub);
-                run_and_watch(jobs, workers, context, grace, launcher);
+                run_and_watch(jobs, workers, context, grace, launcher, reruns);
                 let was_interrupted = stop.is_stopped();
                 sink.emit(Event::PlanFinished {
                     time: now(),

@@ -31,6 +31,8 @@ pub(crate) struct RunConfig {
     pub reports: ReportFiles,
     /// How to start worker processes; `None`: tests run on threads in this process.
     pub worker_command: Option<WorkerCommand>,
+    /// `--rerun`: how many times a failed testcase runs again.
+    pub reruns: u32,
 }
 
 /// The report files a run writes.
@@ -76,6 +78,7 @@ impl RunConfig {
                 editor_url: options.editor_url.clone(),
             },
             worker_command: None,
+            reruns: options.rerun,
         }
     }
 }

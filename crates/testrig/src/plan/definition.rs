@@ -194,12 +194,17 @@ fn worker_command(plan: &Plan, options: &Options) -> Result<Option<WorkerCommand
         None => !under_nextest && plan.command_line.is_some(),
     };
     if !wanted {
-        return match options.worker_memory_limit {
-            Some(_) => Err(PlanError(
+        if options.worker_memory_limit.is_some() {
+            return Err(PlanError(
                 "`--worker-memory-limit` limits worker processes, and this run has none: add `--pool process`".into(),
-            )),
-            None => Ok(None),
-        };
+            ));
+        }
+        if options.rerun > 0 {
+            return Err(PlanError(
+                "`--rerun` runs failed testcases again in fresh worker processes, and this run has none: add `--pool process`".into(),
+            ));
+        }
+        return Ok(None);
     }
     let Some(args) = plan.command_line.clone() else {
         return Err(PlanError(

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use testrig_model::{
     Counts, DriverStatus, ErrorInfo, Event, NodeKind, Report, ReportNode, RuntimeStatus, Status,
-    Timer,
+    TestcaseAttempt, Timer,
 };
 
 /// Folds events into a report tree.
@@ -261,6 +261,8 @@ impl ReportBuilder {
                     node.status = *status;
                     node.error = error.clone().map(Box::new);
                     node.runtime_status = RuntimeStatus::Finished;
+                    // Passed (or as expected) only on a rerun.
+                    node.flaky = !node.attempts.is_empty() && !status.is_failure();
                     // The entries are complete: a vector grown by pushes keeps room for
                     // four, which a million testcases of one entry each would pay for.
                     node.entries.shrink_to_fit();
@@ -337,6 +339,14 @@ impl ReportBuilder {
             }
             Event::Reset => self.reset_results(),
             Event::Reload { reload } => self.report.reload = Some(reload.clone()),
+            Event::TestcaseRerun { uid, .. } => {
+                if let Some(node) = self.node_mut(uid) {
+                    let attempt = TestcaseAttempt::take_from(node);
+                    node.attempts.push(attempt);
+                    node.flaky = false;
+                    node.runtime_status = RuntimeStatus::Waiting;
+                }
+            }
             _ => {}
         }
     }
@@ -396,6 +406,8 @@ fn reset_node(node: &mut ReportNode) {
     node.error = None;
     node.entries.clear();
     node.stale = None;
+    node.attempts.clear();
+    node.flaky = false;
     node.hash = node.hash.wrapping_add(1);
     for child in &mut node.children {
         reset_node(child);
@@ -594,6 +606,45 @@ mod tests {
         assert_eq!(report.plan.counts.failed, 1);
         assert_eq!(report.plan.counts.unknown, 1);
         assert_eq!(report.plan.status, Status::Failed);
+    }
+
+    #[test]
+    fn a_rerun_keeps_the_earlier_run_and_a_pass_after_a_failure_is_flaky() {
+        let mut builder = ReportBuilder::new(skeleton());
+        let run = |builder: &mut ReportBuilder, start: f64, status: Status| {
+            builder.apply(&Event::TestcaseStarted {
+                uid: "t/s/a".into(),
+                time: start,
+            });
+            builder.apply(&Event::EntryRecorded {
+                uid: "t/s/a".into(),
+                entry: log_entry(),
+            });
+            builder.apply(&Event::TestcaseFinished {
+                uid: "t/s/a".into(),
+                time: start + 1.0,
+                status,
+                error: None,
+            });
+        };
+        run(&mut builder, 1.0, Status::Failed);
+        assert_eq!(builder.report().plan.counts.failed, 1);
+        builder.apply(&Event::TestcaseRerun {
+            uid: "t/s/a".into(),
+            attempt: 2,
+        });
+        assert_eq!(builder.report().plan.counts.failed, 0, "counted again");
+        run(&mut builder, 3.0, Status::Passed);
+        let report = builder.finish();
+        let testcase = &report.plan.children[0].children[0].children[0];
+        assert_eq!(testcase.status, Status::Passed);
+        assert!(testcase.flaky);
+        assert_eq!(testcase.attempts.len(), 1);
+        assert_eq!(testcase.attempts[0].status, Status::Failed);
+        assert_eq!(testcase.attempts[0].timer.start, Some(1.0));
+        assert_eq!(testcase.attempts[0].entries.len(), 1);
+        assert_eq!(testcase.entries.len(), 1, "the last run's own entries");
+        assert_eq!(report.plan.counts.passed, 1);
     }
 
     #[test]

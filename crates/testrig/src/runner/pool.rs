@@ -78,14 +78,20 @@ pub(crate) fn run_tests_in_workers(
     context: &RunContext,
     launcher: &WorkerLauncher,
     live: &LiveWorkers,
+    reruns: u32,
 ) {
+    let pool = ProcessPool {
+        launcher,
+        live,
+        reruns,
+    };
     // Each worker thread keeps its worker process from one test to the next.
     run_queue(
         tests,
         workers,
         context,
         |slot: &mut Option<Worker>, selected| {
-            supervise(&selected, context, slot, launcher, live);
+            supervise(&selected, context, slot, &pool);
         },
     );
 }
@@ -158,14 +164,35 @@ impl Drop for WorkerLauncher {
     }
 }
 
+/// What every supervisor of a run shares.
+struct ProcessPool<'a> {
+    launcher: &'a WorkerLauncher,
+    live: &'a LiveWorkers,
+    /// `--rerun`: how many times a failed testcase runs again.
+    reruns: u32,
+}
+
 /// What the plan knows of one test across its workers.
 #[derive(Default)]
 struct TestProgress {
     /// Testcases that have their end.
     finished: HashSet<String>,
+    /// The testcases that failed (errored, crashed…) in their latest run.
+    failing: HashSet<String>,
     /// Suites started and ended, so a restarted worker's repeats are dropped.
     suites_started: HashSet<String>,
     suites_finished: HashSet<String>,
+}
+
+impl TestProgress {
+    fn finish(&mut self, uid: &str, status: Status) {
+        self.finished.insert(uid.to_string());
+        if status.is_failure() {
+            self.failing.insert(uid.to_string());
+        } else {
+            self.failing.remove(uid);
+        }
+    }
 }
 
 /// What one worker did with one job.
@@ -203,8 +230,7 @@ fn supervise(
     selected: &SelectedTest,
     context: &RunContext,
     slot: &mut Option<Worker>,
-    launcher: &WorkerLauncher,
-    live: &LiveWorkers,
+    pool: &ProcessPool<'_>,
 ) {
     let sink = &context.sink;
     sink.emit(Event::TestStarted {
@@ -212,37 +238,59 @@ fn supervise(
         time: now(),
     });
     let mut progress = TestProgress::default();
-    let mut test_error = None;
-    loop {
-        if context.stopping() {
+    let mut test_error = run_to_the_end(selected, context, slot, pool, &mut progress);
+    // `--rerun`: the testcases that failed run again in a fresh environment, each earlier
+    // run kept in the report; one that passes then is flaky.
+    for attempt in 2..=pool.reruns.saturating_add(1) {
+        if context.stopping() || progress.failing.is_empty() {
             break;
         }
+        // A worker runs a test once (its definition is used up): a fresh one reruns it.
+        drop(slot.take());
+        let mut failing: Vec<String> = progress.failing.iter().cloned().collect();
+        failing.sort();
+        for uid in failing {
+            progress.finished.remove(&uid);
+            sink.emit(Event::TestcaseRerun { uid, attempt });
+        }
+        test_error = run_to_the_end(selected, context, slot, pool, &mut progress);
+    }
+    sink.emit(Event::TestFinished {
+        uid: selected.uid.clone(),
+        time: now(),
+        error: test_error,
+    });
+}
+
+/// Runs the testcases of `selected` that have not ended yet, in as many workers as it
+/// takes (one more after each crash that let a testcase end); returns the test's error.
+fn run_to_the_end(
+    selected: &SelectedTest,
+    context: &RunContext,
+    slot: &mut Option<Worker>,
+    pool: &ProcessPool<'_>,
+    progress: &mut TestProgress,
+) -> Option<ErrorInfo> {
+    let sink = &context.sink;
+    loop {
+        if context.stopping() {
+            return None;
+        }
         let job = WorkerJob::for_test(
-            &launcher.command.plan,
+            &pool.launcher.command.plan,
             selected,
             context.runpath.clone(),
             |case| !progress.finished.contains(&case.uid()),
         );
         if job.case_count() == 0 {
-            break;
+            return None;
         }
         let mut attempt = Attempt::default();
-        let end = run_worker(
-            &job,
-            context,
-            slot,
-            launcher,
-            live,
-            &mut progress,
-            &mut attempt,
-        );
+        let end = run_worker(&job, context, slot, pool, progress, &mut attempt);
         match end {
-            WorkerEnd::Completed(error) => {
-                test_error = error;
-                break;
-            }
+            WorkerEnd::Completed(error) => return error,
             WorkerEnd::Restart => {}
-            WorkerEnd::Stopped => break,
+            WorkerEnd::Stopped => return None,
             WorkerEnd::Crashed(how, tail) => {
                 let crashed = CrashReport { how, tail };
                 let in_testcase = attempt.running.take();
@@ -253,12 +301,12 @@ fn supervise(
                         status: Status::Crashed,
                         error: Some(crashed.error("while this testcase ran")),
                     });
-                    progress.finished.insert(uid.clone());
+                    progress.finish(uid, Status::Crashed);
                     attempt.progressed = true;
                 }
                 let place = crash_place(&attempt, selected);
-                close_finished_suite(selected, &attempt, &mut progress, &crashed, sink);
-                let all_finished = everything_finished(selected, &progress);
+                close_finished_suite(selected, &attempt, progress, &crashed, sink);
+                let all_finished = everything_finished(selected, progress);
                 // A worker that finished something gets a successor; one that finished
                 // nothing would only crash the same way again.
                 if attempt.progressed && !all_finished {
@@ -266,20 +314,12 @@ fn supervise(
                     continue;
                 }
                 if !all_finished {
-                    give_up(selected, &attempt, &mut progress, &crashed, &place, sink);
+                    give_up(selected, &attempt, progress, &crashed, &place, sink);
                 }
-                if in_testcase.is_none() {
-                    test_error = Some(crashed.error(&place));
-                }
-                break;
+                return in_testcase.is_none().then(|| crashed.error(&place));
             }
         }
     }
-    sink.emit(Event::TestFinished {
-        uid: selected.uid.clone(),
-        time: now(),
-        error: test_error,
-    });
 }
 
 /// How a worker died, for the messages that report it.
@@ -406,7 +446,8 @@ fn give_up(
     for suite in &selected.suites {
         for case in &suite.cases {
             let uid = case.uid();
-            if progress.finished.insert(uid.clone()) {
+            if !progress.finished.contains(&uid) {
+                progress.finish(&uid, Status::Error);
                 sink.emit(Event::TestcaseFinished {
                     uid,
                     time: now(),
@@ -475,11 +516,11 @@ fn run_worker(
     job: &WorkerJob,
     context: &RunContext,
     slot: &mut Option<Worker>,
-    launcher: &WorkerLauncher,
-    live: &LiveWorkers,
+    pool: &ProcessPool<'_>,
     progress: &mut TestProgress,
     attempt: &mut Attempt,
 ) -> WorkerEnd {
+    let (launcher, live) = (pool.launcher, pool.live);
     let worker = match slot.take() {
         Some(worker) => worker,
         None => match Worker::start(launcher) {
@@ -606,12 +647,12 @@ fn take_line(
             attempt.running = Some(uid.clone());
             true
         }
-        Event::TestcaseFinished { uid, .. } => {
+        Event::TestcaseFinished { uid, status, .. } => {
             if attempt.running.as_ref() == Some(uid) {
                 attempt.running = None;
             }
             attempt.progressed = true;
-            progress.finished.insert(uid.clone());
+            progress.finish(uid, *status);
             true
         }
         Event::EnvStatus { env_status, .. } => {
