@@ -94,6 +94,8 @@ pub trait EventSubscriber: Send + Sync {
 
 enum HubMessage {
     Event(Event),
+    /// Events that arrived together (a worker's pipe read): one wake-up of the fold.
+    Events(Vec<Event>),
     /// No event follows: the hub's thread ends.
     End,
 }
@@ -262,6 +264,21 @@ impl EventHub {
         }
     }
 
+    fn queue_all(&self, events: Vec<Event>) -> u64 {
+        let mut sending = self.lock_sending();
+        if sending.ended || events.is_empty() {
+            return sending.sent;
+        }
+        sending.sent += events.len() as u64;
+        match &mut sending.forward {
+            Some(forward) => events.iter().for_each(|event| forward.forward(event)),
+            None => {
+                let _ = sending.sender.send(HubMessage::Events(events));
+            }
+        }
+        sending.sent
+    }
+
     fn queue(&self, event: Event) -> u64 {
         let mut sending = self.lock_sending();
         if sending.ended {
@@ -291,28 +308,19 @@ impl EventHub {
                 }
                 Err(TryRecvError::Disconnected) => return,
             };
-            let HubMessage::Event(event) = message else {
-                return;
+            let seq = match message {
+                HubMessage::Event(event) => self.fold_one(&event),
+                HubMessage::Events(events) => {
+                    let mut seq = None;
+                    for event in &events {
+                        seq = self.fold_one(event).or(seq);
+                    }
+                    seq
+                }
+                HubMessage::End => return,
             };
-            let seq = {
-                let mut guard = self.write();
-                let state = &mut *guard;
-                let Some(builder) = state.builder.as_mut() else {
-                    continue;
-                };
-                state.seq += 1;
-                builder.apply(&event);
-                let envelope = EventEnvelope {
-                    schema: EVENT_SCHEMA_VERSION,
-                    seq: state.seq,
-                    // The time the producer stamped, when it did: one clock read less per event.
-                    time: event.time().unwrap_or_else(now),
-                    event: &event,
-                };
-                tell_each(&mut state.subscribers, &mut state.failures, |subscriber| {
-                    subscriber.on_event(&envelope, builder)
-                });
-                state.seq
+            let Some(seq) = seq else {
+                continue;
             };
             let (folded, changed) = &self.folded;
             let mut folded = folded.lock().unwrap_or_else(PoisonError::into_inner);
@@ -321,6 +329,26 @@ impl EventHub {
                 changed.notify_all();
             }
         }
+    }
+
+    /// Folds one event and tells the subscribers; its number, unless the report was taken.
+    fn fold_one(&self, event: &Event) -> Option<u64> {
+        let mut guard = self.write();
+        let state = &mut *guard;
+        let builder = state.builder.as_mut()?;
+        state.seq += 1;
+        builder.apply(event);
+        let envelope = EventEnvelope {
+            schema: EVENT_SCHEMA_VERSION,
+            seq: state.seq,
+            // The time the producer stamped, when it did: one clock read less per event.
+            time: event.time().unwrap_or_else(now),
+            event,
+        };
+        tell_each(&mut state.subscribers, &mut state.failures, |subscriber| {
+            subscriber.on_event(&envelope, builder)
+        });
+        Some(state.seq)
     }
 
     fn tell_subscribers(
@@ -420,6 +448,12 @@ impl EventSink {
     /// Emits an event and returns its number (see [`EventHub::wait_folded`]).
     pub fn emit(&self, event: Event) -> u64 {
         self.hub.queue(event)
+    }
+
+    /// Emits events in order, as one message to the hub (events that arrived together, as a
+    /// worker's); returns the number of the last.
+    pub(crate) fn emit_all(&self, events: Vec<Event>) -> u64 {
+        self.hub.queue_all(events)
     }
 
     /// The hub this sink emits into.

@@ -551,17 +551,27 @@ fn run_worker(
     let mut done = false;
     if sent.is_ok() {
         let mut line = Vec::with_capacity(512);
+        // The events of one read go to the hub together: one wake-up of its fold.
+        let mut arrived = Vec::new();
         loop {
             line.clear();
             match worker.lines.read_until(b'\n', &mut line) {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {}
             }
-            if take_line(&line, context, progress, attempt) {
-                done = true;
-                break;
+            match take_line(&line, progress, attempt) {
+                Line::Event(event) => arrived.push(event),
+                Line::Done => {
+                    done = true;
+                    break;
+                }
+                Line::Nothing => {}
+            }
+            if worker.lines.buffer().is_empty() {
+                context.sink.emit_all(std::mem::take(&mut arrived));
             }
         }
+        context.sink.emit_all(arrived);
     }
     live.set().remove(&worker.pid);
     if done {
@@ -598,17 +608,21 @@ fn describe_worker_exit(status: ExitStatus) -> String {
     }
 }
 
-/// One line from a worker: an event to pass on (or drop), or a notice. True when it says
-/// the job is done.
-fn take_line(
-    line: &[u8],
-    context: &RunContext,
-    progress: &mut TestProgress,
-    attempt: &mut Attempt,
-) -> bool {
+/// What a line from a worker asks for.
+enum Line {
+    /// An event to pass on.
+    Event(Event),
+    /// The job is done.
+    Done,
+    /// Nothing more (a notice taken, a repeat dropped).
+    Nothing,
+}
+
+/// One line from a worker: an event to pass on (or drop), or a notice.
+fn take_line(line: &[u8], progress: &mut TestProgress, attempt: &mut Attempt) -> Line {
     if !line.starts_with(b"{\"event\"") {
         match serde_json::from_slice::<WorkerNotice>(line) {
-            Ok(WorkerNotice::JobDone) => return true,
+            Ok(WorkerNotice::JobDone) => return Line::Done,
             Ok(WorkerNotice::Group { group, alive: true }) => {
                 register_process_group(group);
                 attempt.groups.insert(group);
@@ -622,10 +636,10 @@ fn take_line(
             }
             Err(_) => {}
         }
-        return false;
+        return Line::Nothing;
     }
     let Ok(event) = serde_json::from_slice::<Event>(line) else {
-        return false;
+        return Line::Nothing;
     };
     let pass_on = match &event {
         // The supervisor reports the test's start and end, once, whatever its workers did.
@@ -671,9 +685,10 @@ fn take_line(
         _ => true,
     };
     if pass_on {
-        context.sink.emit(event);
+        Line::Event(event)
+    } else {
+        Line::Nothing
     }
-    false
 }
 
 /// The last lines of a worker's stderr, kept while they are relayed to the plan's.
