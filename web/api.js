@@ -66,6 +66,12 @@ export function fetchFullReport() {
   return apiRequest('GET', '/report/full');
 }
 
+// A node without its children (`GET nodes/<uid>`; the plan is `GET report`): its entries
+// are what the event stream leaves out.
+export function fetchNode(uid, isPlan) {
+  return apiRequest('GET', isPlan ? '/report' : `/nodes/${encodePath(uid)}`);
+}
+
 export function fetchConfig() {
   return apiRequest('GET', '/config');
 }
@@ -109,7 +115,11 @@ export function attachmentUrl(path) {
   return withToken(`${API_BASE}/attachments/${encodePath(path)}`);
 }
 
-// The event stream: `snapshot` first (on every (re)connection), then numbered `update`s.
+// The event stream: `snapshot` first (on every (re)connection), then numbered updates, in
+// `updates` messages (`?batch=true`: a JSON array of every update the server had waiting,
+// one parse for up to a thousand) and without recorded entries (`?entries=false`: an
+// `entry_recorded` update says which node recorded one and whether it failed; the page
+// fetches the entries of the node it shows, see app.js).
 //
 // Read with `fetch` and parsed here rather than through `EventSource`: Chromium's
 // EventSource dispatches one DOM event per message, which costs about 40 µs each (1.3 s for
@@ -162,7 +172,7 @@ export class EventFeed {
     const headers = { Accept: 'text/event-stream' };
     const token = accessToken();
     if (token) headers['X-Testrig-Token'] = token;
-    const response = await fetch(`${API_BASE}/events`, { headers, credentials: 'same-origin', cache: 'no-store', signal: controller.signal });
+    const response = await fetch(`${API_BASE}/events?batch=true&entries=false`, { headers, credentials: 'same-origin', cache: 'no-store', signal: controller.signal });
     const type = response.headers.get('Content-Type') || '';
     if (!response.ok || !response.body || !type.startsWith('text/event-stream')) {
       if (response.body) response.body.cancel().catch(() => {});
@@ -177,17 +187,21 @@ export class EventFeed {
     }
   }
 
-  // Hands a chunk's messages on in order: consecutive updates in batches of at most
-  // FEED_BATCH, each parsed in a task of its own (a chunk read after the page was busy can
-  // hold thousands).
+  // Hands a chunk's messages on in order: an `updates` message (the server's batch, a JSON
+  // array) or consecutive `update`s (in batches of at most FEED_BATCH) in one parse each, a
+  // parse in a task of its own (a chunk read after the page was busy can hold thousands).
   async dispatch(controller, messages) {
     let updates = [];
+    let parsed = 0;
+    const handOn = async (batch) => {
+      if (parsed > 0) await nextTask();
+      parsed += 1;
+      if (this.controller !== controller) return;
+      if (batch.length) this.onUpdates(batch);
+    };
     const flush = async () => {
       for (let start = 0; start < updates.length; start += FEED_BATCH) {
-        if (start > 0) await nextTask();
-        if (this.controller !== controller) return;
-        const batch = parseAll(updates.slice(start, start + FEED_BATCH));
-        if (batch.length) this.onUpdates(batch);
+        await handOn(parseAll(updates.slice(start, start + FEED_BATCH)));
       }
       updates = [];
     };
@@ -196,6 +210,9 @@ export class EventFeed {
       if (message.retry !== undefined) this.retryMs = message.retry;
       if (message.event === 'update') {
         updates.push(message.data);
+      } else if (message.event === 'updates') {
+        await flush();
+        await handOn(parseBatch(message.data));
       } else if (message.event === 'snapshot') {
         await flush();
         let data = null;
@@ -231,16 +248,32 @@ export class EventFeed {
 }
 
 // Resolves in a task of its own (a message to itself: no timer clamping), so the page can
-// paint in between.
+// paint in between. One channel for every wait (a channel each costs tens of microseconds).
+const taskWaiters = [];
+let taskChannel = null;
 function nextTask() {
-  return new Promise((resolve) => {
-    const channel = new MessageChannel();
-    channel.port1.onmessage = () => {
-      channel.port1.close();
-      resolve();
+  if (!taskChannel) {
+    taskChannel = new MessageChannel();
+    taskChannel.port1.onmessage = () => {
+      const waiter = taskWaiters.shift();
+      if (waiter) waiter();
     };
-    channel.port2.postMessage(null);
+  }
+  return new Promise((resolve) => {
+    taskWaiters.push(resolve);
+    taskChannel.port2.postMessage(null);
   });
+}
+
+// The server's batch of updates, a JSON array (nothing if it does not parse: the next
+// update's seq shows the gap).
+function parseBatch(text) {
+  try {
+    const batch = JSON.parse(text);
+    return Array.isArray(batch) ? batch : [];
+  } catch (problem) {
+    return [];
+  }
 }
 
 // Many messages' JSON in one parse; one by one (skipping what does not parse) if that fails.
@@ -264,7 +297,11 @@ function parseAll(texts) {
 // completed, `{event, data, retry?}` (`event` defaults to `message`; comments are skipped).
 export class EventStreamParser {
   constructor() {
-    this.pending = '';
+    // The text after the last complete message, in the chunks it came in: joined once a
+    // message ends (appending to one string would copy a snapshot of megabytes once per
+    // chunk).
+    this.parts = [];
+    this.endsWithNewline = false;
     this.afterCR = false;
   }
 
@@ -273,15 +310,18 @@ export class EventStreamParser {
     if (this.afterCR && chunk[0] === '\n') chunk = chunk.slice(1);
     this.afterCR = chunk.endsWith('\r');
     if (chunk.includes('\r')) chunk = chunk.replace(/\r\n?/g, '\n');
-    const before = this.pending.length;
-    this.pending += chunk;
-    // Look for a message end in the new text only (a snapshot spans many chunks).
-    if (this.pending.indexOf('\n\n', Math.max(0, before - 1)) < 0) return [];
-    const end = this.pending.lastIndexOf('\n\n');
-    const complete = this.pending.slice(0, end);
-    this.pending = this.pending.slice(end + 2);
+    if (chunk === '') return [];
+    // A message ends at a blank line: in the chunk, or across the end of the last one.
+    const ended = chunk.includes('\n\n') || (this.endsWithNewline && chunk[0] === '\n');
+    this.endsWithNewline = chunk[chunk.length - 1] === '\n';
+    this.parts.push(chunk);
+    if (!ended) return [];
+    const pending = this.parts.length === 1 ? chunk : this.parts.join('');
+    const end = pending.lastIndexOf('\n\n');
+    const rest = pending.slice(end + 2);
+    this.parts = rest === '' ? [] : [rest];
     const messages = [];
-    for (const block of complete.split('\n\n')) {
+    for (const block of pending.slice(0, end).split('\n\n')) {
       let event = 'message';
       let data = null;
       let retry;

@@ -2,7 +2,7 @@
 // (or, in static mode, to the report embedded in the page as window.TESTRIG_REPORT).
 
 import { h, clearElement, isFailureStatus, morphElement } from './util.js';
-import { EventFeed, fetchConfig, fetchFullReport, runNode, runPlan, runSelection, cancelRuns, resetResults, reloadPlan, setEnvironment } from './api.js';
+import { EventFeed, fetchConfig, fetchFullReport, fetchNode, runNode, runPlan, runSelection, cancelRuns, resetResults, reloadPlan, setEnvironment } from './api.js';
 import { ReportModel } from './state.js';
 import { STATUS_CHIPS, parseFilter, visibleUids, matchingTestcases, chipCounts } from './filter.js';
 import { DriverLogs, adoptDriverLog } from './driverlog.js';
@@ -27,8 +27,10 @@ const ui = {
   selected: null,
   chips: new Set(),
   filter: parseFilter('', new Set()),
-  dirty: new Set(),
+  // Every node may have changed (a plan's end, a reset): the details pane is rendered again.
   dirtyAll: false,
+  // The `hash` of the selected node when the details pane last looked at it.
+  detailsHash: -1,
   frame: 0,
   frameTimer: 0,
   paintedAt: 0,
@@ -36,11 +38,15 @@ const ui = {
   detailsTimer: 0,
   detailsSignature: '',
   headerSignature: '',
+  // The chips the header shows, in order (their numbers change in place).
+  headerLayout: '',
   // Updates received and not folded yet (onUpdates), from pendingIndex on.
   pending: [],
   pendingIndex: 0,
   folding: false,
   foldChannel: null,
+  // The request for the shown node's entries in flight: { uid, again }.
+  entriesFetch: null,
   resync: null,
   feed: null,
   tree: null,
@@ -144,20 +150,21 @@ function foldPending() {
     }
     ui.seq = data.seq;
     if (ui.resync) ui.resync.buffer.push(data);
-    // The UIDs the event changed go straight into the set the next repaint reads.
-    if (ui.model.apply(data.event, ui.dirtyAll ? undefined : ui.dirty) === 'all') ui.dirtyAll = true;
+    if (ui.model.apply(data.event) === 'all') ui.dirtyAll = true;
     // The end of a run shows at the next frame, not after the stream's repaint interval.
     if (data.event && data.event.event === 'runtime_status' && data.event.uid === ui.model.plan.uid) ui.repaintNow = true;
     scheduleRepaint();
     if (data.event && data.event.event === 'driver_status_changed') ui.logs.driverChanged(data.event.uid);
     if (data.event && data.event.event === 'reset') startResync();
     if ((index & 31) === 0 && index < pending.length && performance.now() > deadline) {
+      ui.model.settle();
       ui.pendingIndex = index;
       ui.folding = true;
       ui.foldChannel.port2.postMessage(null);
       return;
     }
   }
+  if (ui.model) ui.model.settle();
   dropPending();
 }
 
@@ -177,6 +184,7 @@ function startResync() {
       ui.resync = null;
       const model = new ReportModel(data.report, data.seq);
       for (const update of resync.buffer) if (update.seq > data.seq) model.apply(update.event);
+      model.settle();
       ui.seq = Math.max(ui.seq, data.seq);
       adoptModel(model);
     })
@@ -208,49 +216,89 @@ function scheduleRepaint() {
   }, wait);
 }
 
+// The rows built (a few dozen) compare what they show with their node's; the details pane
+// looks again when its node (or anything below it) changed.
 function flush() {
   ui.frame = 0;
   ui.paintedAt = performance.now();
   const all = ui.dirtyAll;
-  const dirty = ui.dirty;
   ui.dirtyAll = false;
-  ui.dirty = new Set();
-  ui.tree.updateRows(all ? 'all' : dirty);
+  ui.model.settle();
+  ui.tree.updateRows('all');
   if (ui.filter.statuses.size > 0) applyFilter(true);
   else updateChipCounts();
   renderHeader();
-  if (all || dirty.has(ui.selected)) renderSelectedDetails(false);
+  const selected = ui.model.node(ui.selected);
+  if (all || !selected || selected.hash !== ui.detailsHash) renderSelectedDetails(false);
 }
 
 // ---- header ----
+
+// Sets an element's text only when it differs: writing the same text still replaces the text
+// node, and the browser lays out and paints it again.
+function setText(element, text) {
+  if (element.textContent !== text) element.textContent = text;
+}
 
 function renderHeader() {
   const model = ui.model;
   if (!model) return;
   const plan = model.plan;
-  ui.elements.planName.textContent = plan.name;
-  document.title = `${plan.name} · testrig`;
+  setText(ui.elements.planName, plan.name);
+  const title = `${plan.name} · testrig`;
+  if (document.title !== title) document.title = title;
   const counts = plan.counts;
   renderReload(model.report.reload);
   // Many frames of a run change nothing the header shows (a testcase started).
   const signature = JSON.stringify([counts, model.running.size, plan.runtime_status, !!model.report.interrupted]);
   if (signature === ui.headerSignature) return;
   ui.headerSignature = signature;
-  const totals = ui.elements.totals;
-  clearElement(totals);
-  const chip = (key, label, value, extra) => h('span', { class: `total t-${key}${value ? '' : ' zero'}${extra ? ` ${extra}` : ''}`, dataset: { testid: `count-${key}` }, title: `${value} ${HEADER_TITLES[key] || label}` },
-    h('b', null, String(value)), h('span', { class: 'total-label' }, ` ${label}`));
   // One chip per bucket of the report's counts (the JSON counts, the summary line's words);
-  // the rarer ones only when they are not zero.
+  // the rarer ones only when they are not zero. While the same chips show, their numbers
+  // change in place (a run changes them ten times a second; a rebuild repaints the header).
+  const chips = [];
   for (const [key, label, always] of HEADER_COUNTS) {
-    if (always || counts[key]) totals.appendChild(chip(key, label, counts[key] || 0));
+    if (always || counts[key]) chips.push([key, label, counts[key] || 0, '']);
   }
-  if (!ui.staticMode) totals.appendChild(chip('running', 'running', model.running.size, model.running.size ? 'active' : ''));
-  const progress = ui.elements.progress;
-  clearElement(progress);
-  progress.appendChild(countsBar(counts, 'progress-bar'));
-  progress.classList.toggle('running', plan.runtime_status === 'running' || model.running.size > 0);
-  if (model.report.interrupted) totals.appendChild(h('span', { class: 'total t-interrupted', dataset: { testid: 'interrupted' } }, 'interrupted'));
+  if (!ui.staticMode) chips.push(['running', 'running', model.running.size, model.running.size ? 'active' : '']);
+  const layout = `${chips.map(([key]) => key).join(' ')} ${!!model.report.interrupted}`;
+  const totals = ui.elements.totals;
+  if (layout !== ui.headerLayout) {
+    ui.headerLayout = layout;
+    clearElement(totals);
+    for (const [key, label] of chips) {
+      totals.appendChild(h('span', { dataset: { testid: `count-${key}` } }, h('b'), h('span', { class: 'total-label' }, ` ${label}`)));
+    }
+    if (model.report.interrupted) totals.appendChild(h('span', { class: 'total t-interrupted', dataset: { testid: 'interrupted' } }, 'interrupted'));
+  }
+  chips.forEach(([key, label, value, extra], index) => {
+    const chip = totals.children[index];
+    const className = `total t-${key}${value ? '' : ' zero'}${extra ? ` ${extra}` : ''}`;
+    if (chip.className !== className) chip.className = className;
+    const title = `${value} ${HEADER_TITLES[key] || label}`;
+    if (chip.title !== title) chip.title = title;
+    setText(chip.firstChild, String(value));
+  });
+  updateCountsBar(ui.elements.progress, counts);
+  ui.elements.progress.classList.toggle('running', plan.runtime_status === 'running' || model.running.size > 0);
+}
+
+// The header's progress bar: its segments grow in place while the same buckets show.
+function updateCountsBar(progress, counts) {
+  const fresh = countsBar(counts, 'progress-bar');
+  const bar = progress.firstElementChild;
+  const sameSegments = bar && bar.children.length === fresh.children.length
+    && [...bar.children].every((segment, index) => segment.className === fresh.children[index].className);
+  if (!sameSegments) {
+    clearElement(progress);
+    progress.appendChild(fresh);
+    return;
+  }
+  if (bar.title !== fresh.title) bar.title = fresh.title;
+  [...fresh.children].forEach((segment, index) => {
+    const grow = segment.style.getPropertyValue('flex-grow');
+    if (bar.children[index].style.getPropertyValue('flex-grow') !== grow) bar.children[index].style.setProperty('flex-grow', grow);
+  });
 }
 
 const RELOAD_TITLES = {
@@ -292,6 +340,7 @@ const HEADER_COUNTS = [
   ['passed', 'passed', true],
   ['failed', 'failed', true],
   ['error', 'error', true],
+  ['crashed', 'crashed', false],
   ['xfail', 'xfail', false],
   ['xpass', 'xpass', false],
   ['incomplete', 'incomplete', false],
@@ -305,6 +354,7 @@ const HEADER_TITLES = {
   xfail: 'expected failures that failed',
   xpass: 'expected failures that passed',
   cancelled: 'cancelled while running',
+  crashed: 'crashed: their worker process died',
 };
 
 function updateSelectedButton() {
@@ -331,6 +381,7 @@ function renderSelectedDetails(force) {
     return;
   }
   ui.detailsRenderedAt = now;
+  ui.detailsHash = node ? node.hash : -1;
   const pane = ui.elements.details;
   const sameNode = pane.dataset.uid === (ui.selected || '');
   const signature = detailsSignature(node);
@@ -350,6 +401,40 @@ function renderSelectedDetails(force) {
   pane.dataset.uid = ui.selected || '';
   // Polls the driver logs the pane now shows (a test's environment panel), or stops polling.
   ui.logs.show(pane);
+  if (node) fetchMissingEntries(node);
+}
+
+// The entries of the shown node that the event stream left out: one request at a time,
+// again (ENTRIES_REFETCH_MS later) while a running node records more.
+const ENTRIES_REFETCH_MS = 250;
+
+function fetchMissingEntries(node) {
+  if (ui.staticMode || !ui.model || !ui.model.entriesMissing(node)) return;
+  if (ui.entriesFetch) {
+    ui.entriesFetch.again = true;
+    return;
+  }
+  const fetch = { uid: node.uid, again: false };
+  ui.entriesFetch = fetch;
+  const model = ui.model;
+  const epoch = node.entriesEpoch;
+  fetchNode(node.uid, node === model.plan)
+    .then((data) => {
+      if (ui.model === model && data && model.adoptEntries(node.uid, data.entries, epoch) && ui.selected === node.uid) renderSelectedDetails(true);
+    })
+    .catch(() => {
+      // Shown as "loading" until the next update of the node tries again.
+    })
+    .finally(() => {
+      ui.entriesFetch = null;
+      const shown = ui.model && ui.model.node(ui.selected);
+      if (shown && ui.model.entriesMissing(shown) && (fetch.again || shown.uid !== fetch.uid || shown.runtime_status === 'running')) {
+        setTimeout(() => {
+          const still = ui.model && ui.model.node(ui.selected);
+          if (still) fetchMissingEntries(still);
+        }, ENTRIES_REFETCH_MS);
+      }
+    });
 }
 
 // What the details pane of a node shows, as a string: the node without its children, and

@@ -31,7 +31,7 @@ export function countsBar(counts, testid) {
 }
 
 // The buckets of the counts in the order and words of the console's summary line.
-export const COUNT_LABELS = [['passed', 'passed'], ['failed', 'failed'], ['error', 'errored'], ['xfail', 'xfail'], ['xpass', 'xpass'], ['incomplete', 'incomplete'], ['cancelled', 'cancelled'], ['skipped', 'skipped'], ['unknown', 'not run']];
+export const COUNT_LABELS = [['passed', 'passed'], ['failed', 'failed'], ['error', 'errored'], ['crashed', 'crashed'], ['xfail', 'xfail'], ['xpass', 'xpass'], ['incomplete', 'incomplete'], ['cancelled', 'cancelled'], ['skipped', 'skipped'], ['unknown', 'not run']];
 
 export function countsText(counts) {
   const parts = [];
@@ -112,20 +112,23 @@ function errorBox(error, ctx, title, neutral) {
 }
 
 function entriesSection(node, ctx, title) {
+  // Entries the event stream left out are fetched when shown (app.js): a moment's note.
+  const missing = node.entryCount > node.entries.length;
   if (!node.entries.length) {
-    if (node.kind !== 'testcase') return null;
-    const note = node.runtime_status === 'running' ? 'No entries yet…' : node.status === 'unknown' ? 'Not run yet.' : 'No entries recorded.';
-    return h('section', { class: 'panel' }, h('h3', null, title || 'Entries'), h('div', { class: 'empty' }, note));
+    if (node.kind !== 'testcase' && !missing) return null;
+    const note = missing ? 'Loading entries…' : node.runtime_status === 'running' ? 'No entries yet…' : node.status === 'unknown' ? 'Not run yet.' : 'No entries recorded.';
+    return h('section', { class: 'panel' }, h('h3', null, title || 'Entries'), h('div', { class: 'empty', dataset: { testid: missing ? 'entries-loading' : 'entries-empty' } }, note));
   }
   const failed = node.entries.filter(entryFailed).length;
   const toggle = h('label', { class: 'toggle' },
     h('input', { type: 'checkbox', checked: ctx.failuresOnly, dataset: { testid: 'failures-only', action: 'failures-only' } }),
     ' failures only');
   const list = renderEntryList(node.entries, ctx);
+  const count = Math.max(node.entryCount, node.entries.length);
   return h('section', { class: 'panel' },
     h('div', { class: 'panel-head' },
       h('h3', null, title || 'Entries'),
-      h('span', { class: 'note' }, `${node.entries.length} ${node.entries.length === 1 ? 'entry' : 'entries'}${failed ? `, ${failed} failed` : ''}`),
+      h('span', { class: 'note' }, `${count} ${count === 1 ? 'entry' : 'entries'}${failed ? `, ${failed} failed` : ''}${missing ? ', loading…' : ''}`),
       h('span', { class: 'spacer' }),
       toggle),
     list.childNodes.length ? list : h('div', { class: 'empty' }, 'No failed assertions.'));
@@ -248,7 +251,7 @@ export function renderDetails(model, uid, ctx) {
   if (!node) return h('div', { class: 'empty big' }, 'Select a test, suite or testcase.');
   const pane = h('div', { class: `details kind-${node.kind}`, dataset: { testid: 'details', uid: node.uid, kind: node.kind } });
   if (node.kind === 'testcase') {
-    const errorTitle = node.status === 'xpass_strict' ? 'Strict expected failure passed' : node.status === 'cancelled' ? 'Cancelled' : isFailureStatus(node.status) ? 'Error' : 'Note';
+    const errorTitle = node.status === 'xpass_strict' ? 'Strict expected failure passed' : node.status === 'cancelled' ? 'Cancelled' : node.status === 'crashed' ? 'Crashed' : isFailureStatus(node.status) ? 'Error' : 'Note';
     appendChildren(pane, [
       header(model, node, ctx),
       metaGrid(node, ctx),

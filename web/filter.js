@@ -15,6 +15,7 @@ export const STATUS_CHIPS = [
   { key: 'passed', label: 'Passed', statuses: ['passed'] },
   { key: 'failed', label: 'Failed', statuses: ['failed', 'xpass_strict', 'incomplete'] },
   { key: 'error', label: 'Error', statuses: ['error'] },
+  { key: 'crashed', label: 'Crashed', statuses: ['crashed'], optional: true },
   { key: 'xfail', label: 'Xfail', statuses: ['xfail'], optional: true },
   { key: 'xpass', label: 'Xpass', statuses: ['xpass'], optional: true },
   { key: 'skipped', label: 'Skipped', statuses: ['skipped'] },

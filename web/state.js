@@ -5,7 +5,7 @@
 import { combineStatus } from './util.js';
 
 // The buckets of `Counts` in testrig-model: one per status, a strict xpass counts as failed.
-export const COUNT_BUCKETS = ['passed', 'failed', 'error', 'skipped', 'xfail', 'xpass', 'incomplete', 'cancelled', 'unknown'];
+export const COUNT_BUCKETS = ['passed', 'failed', 'error', 'crashed', 'skipped', 'xfail', 'xpass', 'incomplete', 'cancelled', 'unknown'];
 const COUNT_KEYS = ['total', ...COUNT_BUCKETS];
 
 // The counts bucket of a testcase status.
@@ -21,6 +21,7 @@ export function countBucket(status) {
     case 'xfail':
     case 'incomplete':
     case 'cancelled':
+    case 'crashed':
       return status;
     default:
       return 'unknown';
@@ -53,6 +54,17 @@ function normalizeNode(node) {
   node.status = node.status || 'unknown';
   node.runtime_status = node.runtime_status || 'ready';
   if (node.error === undefined) node.error = null;
+  node.entryCount = node.entries.length;
+  node.failedEntries = 0;
+  node.entriesEpoch = 0;
+}
+
+// A node's entries are cleared (a rerun starts, results are reset).
+function clearEntries(node) {
+  node.entries = [];
+  node.entryCount = 0;
+  node.failedEntries = 0;
+  node.entriesEpoch += 1;
 }
 
 export class ReportModel {
@@ -67,6 +79,12 @@ export class ReportModel {
     // Children that are groups (not testcases), per group: statuses fold through counts
     // for testcases and explicitly for these, so a suite of 10,000 testcases is cheap.
     this.groupChildren = new Map();
+    // Group UID → the group and its ancestors, nearest first: what an event below it
+    // changes, walked without a lookup per level.
+    this.chains = new Map();
+    // Groups whose status is out of date (settle() brings them up to date): an event marks
+    // the chain above it, and a burst of events recomputes each group once.
+    this.staleGroups = new Set();
     this.testcaseCount = 0;
     this.running = new Set();
     this.tags = new Set();
@@ -86,6 +104,7 @@ export class ReportModel {
       if (node.runtime_status === 'running') this.running.add(node.uid);
       return;
     }
+    this.chains.set(node.uid, parent ? [node, ...this.chains.get(parent.uid)] : [node]);
     const groups = [];
     for (const child of node.children) {
       this.indexNode(child, node);
@@ -136,11 +155,11 @@ export class ReportModel {
     return uids.join('\n');
   }
 
-  // Folds one event; returns the UIDs whose rows changed (added to `into` when given), or
-  // 'all' when everything may have. The work is the depth of the tree, never its size (but
-  // for the plan's end and a reset).
-  apply(event, into) {
-    const changed = into || new Set();
+  // Folds one event; returns 'all' when every node may have changed, else nothing (each
+  // node an event changes, and each of its ancestors, gets a new `hash`). The work is the
+  // depth of the tree, never its size (but for the plan's end and a reset). Group statuses
+  // follow at settle().
+  apply(event) {
     const node = event.uid === undefined ? undefined : this.nodes.get(event.uid);
     switch (event.event) {
       case 'test_started':
@@ -155,7 +174,7 @@ export class ReportModel {
           node.runtime_status = 'running';
           // A rerun starts clean: the previous run's hook entries and errors go.
           node.error = null;
-          node.entries = [];
+          clearEntries(node);
         }
         break;
       case 'test_finished':
@@ -177,7 +196,7 @@ export class ReportModel {
           delete node.timer.end;
           node.runtime_status = 'running';
           // A rerun starts clean.
-          node.entries = [];
+          clearEntries(node);
           node.error = null;
           node.stale = null;
           this.running.add(node.uid);
@@ -185,7 +204,13 @@ export class ReportModel {
         break;
       }
       case 'entry_recorded':
-        if (node && node.runtime_status !== 'finished') node.entries.push(event.entry);
+        // A stream without entries (`entries=false`) says that one was recorded and whether
+        // it failed; the node's entries are fetched when they are shown (adoptEntries).
+        if (node && node.runtime_status !== 'finished') {
+          node.entryCount += 1;
+          if (event.entry) node.entries.push(event.entry);
+          else if (event.passed === false) node.failedEntries += 1;
+        }
         break;
       case 'testcase_finished': {
         const group = this.parametrizationOf(event.uid);
@@ -230,17 +255,14 @@ export class ReportModel {
         return 'all';
       case 'reload':
         this.report.reload = event.reload;
-        return changed;
+        return undefined;
       default:
         // Unknown events (a newer server) change nothing we know how to show.
         break;
     }
-    // The node's counts and statuses and its ancestors' follow; their rows change.
-    if (node) {
-      this.refold(node);
-      for (let current = node; current; current = this.parentNodes.get(current.uid)) changed.add(current.uid);
-    }
-    return changed;
+    // The node's counts and statuses and its ancestors' follow.
+    if (node) this.refold(node);
+    return undefined;
   }
 
   parametrizationOf(uid) {
@@ -287,49 +309,65 @@ export class ReportModel {
     }
   }
 
-  // Refolds counts and statuses from a node up to the plan after the node changed. A
-  // testcase whose counts bucket stayed (it started, it recorded an entry) changes no
-  // ancestor's counts or status.
+  // Refolds counts from a node up to the plan after the node changed, and marks the groups
+  // whose status may follow (settle() recomputes them). A testcase whose counts bucket stayed
+  // (it started, it recorded an entry) changes no ancestor's counts or status.
   refold(node) {
     if (typeof node === 'string') node = this.nodes.get(node);
     if (!node) return;
     node.hash = (node.hash || 0) + 1;
-    let current = node;
-    if (node.kind === 'testcase') {
-      const counts = node.counts;
-      const after = countBucket(node.status);
-      let before = null;
-      for (const bucket of COUNT_BUCKETS) {
-        if (counts[bucket] > 0) {
-          before = bucket;
-          break;
-        }
-      }
-      if (counts.total === 1 && before !== null && counts[before] === 1) {
-        for (let up = this.parentNodes.get(node.uid); up; up = this.parentNodes.get(up.uid)) up.hash = (up.hash || 0) + 1;
-        if (before === after) return;
-        counts[before] = 0;
-        counts[after] = 1;
-        for (let up = this.parentNodes.get(node.uid); up; up = this.parentNodes.get(up.uid)) {
-          up.counts[before] -= 1;
-          up.counts[after] += 1;
-        }
-      } else {
-        // Counts not of one testcase (an older report): replaced whole.
-        const fresh = emptyCounts();
-        fresh.total = 1;
-        fresh[after] = 1;
-        node.counts = fresh;
-        for (let up = this.parentNodes.get(node.uid); up; up = this.parentNodes.get(up.uid)) {
-          up.hash = (up.hash || 0) + 1;
-          for (const key of COUNT_KEYS) up.counts[key] += fresh[key] - (counts[key] || 0);
-        }
-      }
-      current = this.parentNodes.get(node.uid);
-    } else {
-      for (let up = this.parentNodes.get(node.uid); up; up = this.parentNodes.get(up.uid)) up.hash = (up.hash || 0) + 1;
+    if (node.kind !== 'testcase') {
+      const chain = this.chains.get(node.uid);
+      for (let index = 1; index < chain.length; index += 1) chain[index].hash = (chain[index].hash || 0) + 1;
+      this.markStale(chain);
+      return;
     }
-    for (; current; current = this.parentNodes.get(current.uid)) current.status = this.groupStatus(current);
+    const parent = this.parentNodes.get(node.uid);
+    const chain = parent ? this.chains.get(parent.uid) : [];
+    for (const up of chain) up.hash = (up.hash || 0) + 1;
+    const counts = node.counts;
+    const after = countBucket(node.status);
+    let before = null;
+    for (const bucket of COUNT_BUCKETS) {
+      if (counts[bucket] > 0) {
+        before = bucket;
+        break;
+      }
+    }
+    if (counts.total === 1 && before !== null && counts[before] === 1) {
+      if (before === after) return;
+      counts[before] = 0;
+      counts[after] = 1;
+      for (const up of chain) {
+        up.counts[before] -= 1;
+        up.counts[after] += 1;
+      }
+    } else {
+      // Counts not of one testcase (an older report): replaced whole.
+      const fresh = emptyCounts();
+      fresh.total = 1;
+      fresh[after] = 1;
+      node.counts = fresh;
+      for (const up of chain) for (const key of COUNT_KEYS) up.counts[key] += fresh[key] - (counts[key] || 0);
+    }
+    this.markStale(chain);
+  }
+
+  // A chain (a group and its ancestors) whose statuses may have changed. Chains are marked
+  // whole, so a marked group's ancestors are marked already.
+  markStale(chain) {
+    if (chain.length === 0 || this.staleGroups.has(chain[0])) return;
+    for (const group of chain) this.staleGroups.add(group);
+  }
+
+  // Brings the status of every group marked stale up to date, deepest first (a group's
+  // status reads its group children's). Cheap when nothing is marked.
+  settle() {
+    if (this.staleGroups.size === 0) return;
+    const groups = [...this.staleGroups];
+    this.staleGroups.clear();
+    groups.sort((a, b) => this.chains.get(b.uid).length - this.chains.get(a.uid).length);
+    for (const group of groups) group.status = this.groupStatus(group);
   }
 
   // A group's status from its counts, its group children, its own error and its own entries.
@@ -339,12 +377,30 @@ export class ReportModel {
     if (fromCounts) status = combineStatus(status, fromCounts);
     for (const child of this.groupChildren.get(node.uid) || []) status = combineStatus(status, child.status);
     if (node.children.length === 0 && !node.error) status = 'unknown';
-    if (node.entries.some((entry) => entry.passed === false)) status = combineStatus(status, 'failed');
+    if (node.failedEntries > 0 || node.entries.some((entry) => entry.passed === false)) status = combineStatus(status, 'failed');
     return status;
+  }
+
+  // Entries were recorded that the stream left out and no fetch has brought yet.
+  entriesMissing(node) {
+    return node.entryCount > node.entries.length;
+  }
+
+  // The entries of a node as `GET nodes/<uid>` gave them, fetched while its entries were
+  // those of `epoch` (a rerun or a reset since makes them stale). Entries only grow during a
+  // run, so a list shorter than the one held is older. Returns whether they were taken.
+  adoptEntries(uid, entries, epoch) {
+    const node = this.nodes.get(uid);
+    if (!node || node.entriesEpoch !== epoch || !Array.isArray(entries) || entries.length < node.entries.length) return false;
+    node.entries = entries;
+    if (node.entryCount < entries.length) node.entryCount = entries.length;
+    node.hash = (node.hash || 0) + 1;
+    return true;
   }
 
   recomputeAll() {
     this.running.clear();
+    this.staleGroups.clear();
     const walk = (node) => {
       if (node.kind === 'testcase') {
         node.counts = emptyCounts();
@@ -386,7 +442,7 @@ export class ReportModel {
       node.runtime_status = 'ready';
       node.timer = {};
       node.error = null;
-      node.entries = [];
+      clearEntries(node);
       node.stale = null;
       node.hash = (node.hash || 0) + 1;
       for (const child of node.children) walk(child);

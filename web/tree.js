@@ -331,7 +331,7 @@ export class TreeView {
     const node = this.model.node(entry.uid) || entry.node;
     entry.node = node;
     const counts = node.counts;
-    const bad = counts.failed + counts.error + counts.incomplete;
+    const bad = counts.failed + counts.error + (counts.crashed || 0) + counts.incomplete;
     const passed = passedLabel(counts);
     const shown = displayStatus(node);
     const envStatus = node.env_status || '';

@@ -112,12 +112,14 @@ export const STATUS_LABELS = {
   xpass_strict: 'xpass (strict)',
   incomplete: 'incomplete',
   cancelled: 'cancelled',
+  crashed: 'crashed',
   unknown: 'not run',
 };
 
 // Testplan's severity order; the parent's status is the most severe of its children.
 export const STATUS_PRECEDENCE = {
   error: 8,
+  crashed: 8,
   failed: 7,
   xpass_strict: 7,
   incomplete: 6,
@@ -129,12 +131,19 @@ export const STATUS_PRECEDENCE = {
   skipped: 1,
 };
 
+// Statuses that win a tie of precedence (the model's `Status::combine`): `error` over
+// `crashed`, `failed` over `xpass_strict`, `passed` over `xpass`, so a parent's status does
+// not depend on the order of its children.
+const PLAIN_STATUSES = new Set(['error', 'failed', 'passed']);
+
 export function combineStatus(a, b) {
-  return (STATUS_PRECEDENCE[b] || 0) > (STATUS_PRECEDENCE[a] || 0) ? b : a;
+  const rankA = (STATUS_PRECEDENCE[a] || 0) * 2 + (PLAIN_STATUSES.has(a) ? 1 : 0);
+  const rankB = (STATUS_PRECEDENCE[b] || 0) * 2 + (PLAIN_STATUSES.has(b) ? 1 : 0);
+  return rankB > rankA ? b : a;
 }
 
 export function isFailureStatus(status) {
-  return status === 'failed' || status === 'error' || status === 'xpass_strict' || status === 'incomplete';
+  return status === 'failed' || status === 'error' || status === 'crashed' || status === 'xpass_strict' || status === 'incomplete';
 }
 
 export function statusLabel(status) {
@@ -155,7 +164,7 @@ export function displayStatus(node) {
     return { status: node.status || 'unknown', partial: false };
   }
   let status = node.error ? 'error' : null;
-  for (const bucket of ['passed', 'failed', 'error', 'skipped', 'xfail', 'xpass', 'incomplete', 'cancelled']) {
+  for (const bucket of ['passed', 'failed', 'error', 'crashed', 'skipped', 'xfail', 'xpass', 'incomplete', 'cancelled']) {
     if (counts[bucket] > 0) status = status === null ? bucket : combineStatus(status, bucket);
   }
   return { status: status || 'unknown', partial: true };

@@ -1,6 +1,7 @@
 //! Interactive-mode figures on the 10,000-testcase plan: launch to first API answer, GET
 //! latency of the plan node and of a suite of 100 testcases, the delay from a testcase
-//! finishing to its event reaching a connected client (p50 and p99 over 1,000 testcases),
+//! finishing to its event reaching a connected client (p50 and p99 over 1,000 testcases; one
+//! `update` message each, and the batched stream without entries that the web UI reads),
 //! the plan's peak RSS and the inotify watches its reload watcher holds (run from this
 //! workspace, whose target folder holds what a user's does). Runs `plan10k -i 0` (built
 //! beside this binary).
@@ -56,6 +57,53 @@ fn now() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Connects to the push channel at `path`, runs the test `test` (1,000 testcases) and returns
+/// the delays, sorted, from each testcase's finish (its event's time) to its update's arrival,
+/// in milliseconds: from `update` messages (one update each) and `updates` messages (a JSON
+/// array of updates) alike.
+fn push_delays(server: &Server, path: &str, test: &str) -> Vec<f64> {
+    let mut stream = TcpStream::connect(&server.address).expect("connect");
+    write!(stream, "GET {path} HTTP/1.1\r\n{}\r\n", server.headers()).expect("send");
+    let mut events = BufReader::new(stream);
+    let (status, body) = server
+        .request(
+            "PUT",
+            &format!("/api/v1/interactive/nodes/{test}"),
+            r#"{"runtime_status":"running"}"#,
+        )
+        .expect("put");
+    assert_eq!(status, 202, "{body}");
+    let mut delays = Vec::new();
+    let mut line = String::new();
+    while delays.len() < 1000 {
+        line.clear();
+        if events.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        let Some(data) = line.strip_prefix("data: ") else {
+            continue;
+        };
+        if !data.contains("\"testcase_finished\"") {
+            continue;
+        }
+        let received = now();
+        let updates = match serde_json::from_str(data.trim_end()).unwrap_or_default() {
+            serde_json::Value::Array(updates) => updates,
+            update => vec![update],
+        };
+        for update in updates {
+            if update["event"]["event"] != "testcase_finished" {
+                continue;
+            }
+            if let Some(time) = update["event"]["time"].as_f64() {
+                delays.push((received - time) * 1000.0);
+            }
+        }
+    }
+    delays.sort_by(f64::total_cmp);
+    delays
+}
+
 fn main() {
     let plan = std::env::current_exe()
         .expect("own path")
@@ -92,46 +140,27 @@ fn main() {
         median_ms(&server, "/api/v1/interactive/nodes/Test0/Suite0")
     );
 
-    // Follow the push channel while 1,000 testcases (one test) run.
-    let mut stream = TcpStream::connect(&server.address).expect("connect");
-    write!(
-        stream,
-        "GET /api/v1/interactive/events HTTP/1.1\r\n{}\r\n",
-        server.headers()
-    )
-    .expect("send");
-    let mut events = BufReader::new(stream);
-    let (status, body) = server
-        .request(
-            "PUT",
-            "/api/v1/interactive/nodes/Test0",
-            r#"{"runtime_status":"running"}"#,
-        )
-        .expect("put");
-    assert_eq!(status, 202, "{body}");
-    let mut delays = Vec::new();
-    let mut line = String::new();
-    while delays.len() < 1000 {
-        line.clear();
-        if events.read_line(&mut line).unwrap_or(0) == 0 {
-            break;
-        }
-        let Some(data) = line.strip_prefix("data: ") else {
-            continue;
-        };
-        if !data.contains("\"testcase_finished\"") {
-            continue;
-        }
-        let received = now();
-        let update: serde_json::Value = serde_json::from_str(data.trim_end()).unwrap_or_default();
-        if let Some(time) = update["event"]["time"].as_f64() {
-            delays.push((received - time) * 1000.0);
-        }
-    }
-    delays.sort_by(f64::total_cmp);
-    let percentile = |p: f64| delays[((delays.len() as f64 - 1.0) * p).round() as usize];
-    println!("push_delay_p50_ms {:.2} ms", percentile(0.5));
-    println!("push_delay_p99_ms {:.2} ms", percentile(0.99));
+    // Follow the push channel while 1,000 testcases (one test) run: one `update` message per
+    // update, then the batched stream the web UI reads (`updates` messages: every update
+    // waiting, gathered for a few milliseconds, without entries).
+    let percentile =
+        |delays: &[f64], p: f64| delays[((delays.len() as f64 - 1.0) * p).round() as usize];
+    let plain = push_delays(&server, "/api/v1/interactive/events", "Test0");
+    println!("push_delay_p50_ms {:.2} ms", percentile(&plain, 0.5));
+    println!("push_delay_p99_ms {:.2} ms", percentile(&plain, 0.99));
+    let batched = push_delays(
+        &server,
+        "/api/v1/interactive/events?batch=true&entries=false",
+        "Test1",
+    );
+    println!(
+        "push_delay_batch_p50_ms {:.2} ms",
+        percentile(&batched, 0.5)
+    );
+    println!(
+        "push_delay_batch_p99_ms {:.2} ms",
+        percentile(&batched, 0.99)
+    );
     let status =
         std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
     let peak_kb: f64 = status

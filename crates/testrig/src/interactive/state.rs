@@ -28,6 +28,39 @@ pub struct Update {
     pub seq: u64,
     /// The serialized update.
     pub json: Arc<str>,
+    /// The update as a client that asked for no entries gets it, where that differs: an
+    /// `entry_recorded` with the entry's `passed` instead of the entry (see
+    /// [`Update::without_entries`]).
+    pub without_entry: Option<Arc<str>>,
+}
+
+impl Update {
+    /// The update for a client that reads a node's entries when it shows them
+    /// (`GET nodes/<uid>`) rather than from the stream: an entry is most of a run's
+    /// updates by size (a comparison with its values and source location), and a browser
+    /// shows the entries of one testcase at a time.
+    pub fn without_entries(&self) -> &str {
+        self.without_entry.as_deref().unwrap_or(&self.json)
+    }
+}
+
+/// An `entry_recorded` event without its entry: which node recorded one, and whether it was
+/// a failed assertion (a group's status reads that).
+#[derive(serde::Serialize)]
+struct EntryWithheld<'a> {
+    event: &'static str,
+    uid: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    passed: Option<bool>,
+}
+
+/// [`EventEnvelope`] around an [`EntryWithheld`].
+#[derive(serde::Serialize)]
+struct WithheldEnvelope<'a> {
+    schema: u32,
+    seq: u64,
+    time: f64,
+    event: EntryWithheld<'a>,
 }
 
 /// Why a request was refused, as an HTTP status and a message.
@@ -121,15 +154,34 @@ impl EventSubscriber for LiveUpdates {
         envelope: &EventEnvelope<'_>,
         _report: &ReportBuilder,
     ) -> Result<(), SubscriberError> {
-        let json = serde_json::to_string(envelope).map_err(|error| SubscriberError {
+        let failed = |error: serde_json::Error| SubscriberError {
             subscriber: "live UI".into(),
             source: error.into(),
-        })?;
+        };
+        let json = serde_json::to_string(envelope).map_err(failed)?;
+        let without_entry = match envelope.event {
+            Event::EntryRecorded { uid, entry } => Some(
+                serde_json::to_string(&WithheldEnvelope {
+                    schema: envelope.schema,
+                    seq: envelope.seq,
+                    time: envelope.time,
+                    event: EntryWithheld {
+                        event: "entry_recorded",
+                        uid,
+                        passed: entry.passed,
+                    },
+                })
+                .map_err(failed)?
+                .into(),
+            ),
+            _ => None,
+        };
         // Sent under the hub's lock, so a snapshot and the updates after it never overlap;
         // no browser connected is no error.
         let _ = self.updates.send(Update {
             seq: envelope.seq,
             json: json.into(),
+            without_entry,
         });
         Ok(())
     }
