@@ -37,6 +37,44 @@ fn main() -> std::process::ExitCode {
 }
 "#;
 
+/// A plan with an environment: an App driver (a shell that forks a child) and mock TCP
+/// peers wired by context values, six testcases that use them.
+const ENVIRONMENT_PLAN: &str = r#"use std::time::Duration;
+use testrig::drivers::{App, TcpClient, TcpServer};
+use testrig::prelude::*;
+
+#[suite]
+struct Wired;
+
+#[suite]
+impl Wired {
+    #[testcase(parameters = ["1", "2", "3", "4", "5", "6"])]
+    fn round_trip(&self, env: &Env, result: &mut Recorder, n: &str) -> Result<(), DriverError> {
+        let server = env.driver::<TcpServer>("server");
+        let client = env.driver::<TcpClient>("client");
+        server.accept_connection(Duration::from_secs(5))?;
+        client.send_text(n)?;
+        result.equal(server.receive_text(n.len())?, n.to_string(), "received");
+        let app = env.driver::<App>("app");
+        result.is_true(app.pid().is_some(), "the app runs");
+        Ok(())
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let app = App::new("app", "/bin/sh")
+        .args(["-c", "sleep 60 & echo ready; wait"])
+        .ready_on_stdout("ready");
+    let server = TcpServer::new("server");
+    let client = TcpClient::new("client")
+        .host(context("server", "{{host}}"))
+        .port(context("server", "{{port}}"));
+    Plan::new("wired")
+        .add(MultiTest::new("Wired").suite(Wired).driver(app).driver(server).driver(client))
+        .run_from_args()
+}
+"#;
+
 fn cargo(dir: &Path, args: &[&str]) -> (i32, String) {
     let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fresh-crate-target");
     let output = Command::new(env!("CARGO"))
@@ -93,6 +131,30 @@ fn a_fresh_crate_runs_its_plan_with_cargo_test_and_cargo_nextest() {
     );
     assert_ne!(code, 0, "the skipped testcase fails when run:\n{out}");
     assert!(out.contains("Config::Parser::multi_line"), "{out}");
+
+    // An environment plan under nextest: a process per testcase, each starting the
+    // environment in a runpath of its own, five runs in a row without a spurious failure.
+    std::fs::write(dir.join("tests").join("wired.rs"), ENVIRONMENT_PLAN).unwrap();
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        manifest.replace(
+            "[workspace]",
+            "[[test]]\nname = \"wired\"\nharness = false\n\n[workspace]",
+        ),
+    )
+    .unwrap();
+    for run in 1..=5 {
+        let (code, out) = cargo(
+            &dir,
+            &["nextest", "run", "--test", "wired", "--no-fail-fast"],
+        );
+        assert_eq!(code, 0, "nextest run {run}:\n{out}");
+        assert!(
+            out.contains("6 tests run: 6 passed"),
+            "nextest run {run}:\n{out}"
+        );
+    }
 
     std::fs::remove_dir_all(&dir).unwrap();
 }
