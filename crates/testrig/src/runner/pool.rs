@@ -84,6 +84,7 @@ pub(crate) fn run_tests_in_workers(
         launcher,
         live,
         reruns,
+        source_files: SourceFiles::default(),
     };
     // Each worker thread keeps its worker process from one test to the next.
     run_queue(
@@ -170,6 +171,44 @@ struct ProcessPool<'a> {
     live: &'a LiveWorkers,
     /// `--rerun`: how many times a failed testcase runs again.
     reruns: u32,
+    source_files: SourceFiles,
+}
+
+/// The source file names the worker's events name, one copy each. In the plan's own
+/// process a location borrows its file name from `file!()`; one read from a pipe would own
+/// a copy per entry (about 100 MB at a million testcases). The few distinct names are kept
+/// for the rest of the process.
+#[derive(Default)]
+struct SourceFiles(Mutex<HashSet<&'static str>>);
+
+impl SourceFiles {
+    fn share(&self, event: &mut Event) {
+        let location = match event {
+            Event::EntryRecorded { entry, .. } => entry.location.as_mut(),
+            Event::TestcaseFinished { error, .. }
+            | Event::SuiteFinished { error, .. }
+            | Event::TestFinished { error, .. } => {
+                error.as_mut().and_then(|error| error.location.as_mut())
+            }
+            _ => None,
+        };
+        let Some(location) = location else {
+            return;
+        };
+        let std::borrow::Cow::Owned(file) = &location.file else {
+            return;
+        };
+        let mut files = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let shared = match files.get(file.as_str()) {
+            Some(shared) => *shared,
+            None => {
+                let shared: &'static str = Box::leak(file.clone().into_boxed_str());
+                files.insert(shared);
+                shared
+            }
+        };
+        location.file = std::borrow::Cow::Borrowed(shared);
+    }
 }
 
 /// What the plan knows of one test across its workers.
@@ -559,7 +598,7 @@ fn run_worker(
                 Ok(0) | Err(_) => break,
                 Ok(_) => {}
             }
-            match take_line(&line, progress, attempt) {
+            match take_line(&line, pool, progress, attempt) {
                 Line::Event(event) => arrived.push(event),
                 Line::Done => {
                     done = true;
@@ -619,7 +658,12 @@ enum Line {
 }
 
 /// One line from a worker: an event to pass on (or drop), or a notice.
-fn take_line(line: &[u8], progress: &mut TestProgress, attempt: &mut Attempt) -> Line {
+fn take_line(
+    line: &[u8],
+    pool: &ProcessPool<'_>,
+    progress: &mut TestProgress,
+    attempt: &mut Attempt,
+) -> Line {
     if !line.starts_with(b"{\"event\"") {
         match serde_json::from_slice::<WorkerNotice>(line) {
             Ok(WorkerNotice::JobDone) => return Line::Done,
@@ -638,9 +682,10 @@ fn take_line(line: &[u8], progress: &mut TestProgress, attempt: &mut Attempt) ->
         }
         return Line::Nothing;
     }
-    let Ok(event) = serde_json::from_slice::<Event>(line) else {
+    let Ok(mut event) = serde_json::from_slice::<Event>(line) else {
         return Line::Nothing;
     };
+    pool.source_files.share(&mut event);
     let pass_on = match &event {
         // The supervisor reports the test's start and end, once, whatever its workers did.
         Event::TestStarted { .. } | Event::PlanFinished { .. } => false,
