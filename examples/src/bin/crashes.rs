@@ -6,8 +6,9 @@
 //! which ignores SIGTERM) are gone.
 //!
 //! Run it: `CRASHES_KIND=abort cargo run -p testrig-examples --bin crashes` (or `null`,
-//! `exit`, `overflow`, `allocate` with `-- --worker-memory-limit 512`, or `hang`, which the
-//! testcase's one-second time limit stops by ending its worker). The drivers carry
+//! `exit`, `overflow`, `allocate` with `-- --worker-memory-limit 512`, `stop`, a worker that
+//! stops answering, or `hang`, which the testcase's one-second time limit stops by ending
+//! its worker). The drivers carry
 //! `CRASHES_MARKER` (default `crashes-example`) in their environment, so a test can look
 //! for them in `/proc`.
 
@@ -35,6 +36,12 @@ fn crash(kind: &str) {
                 deeper(frame[0] + 1) + frame[1]
             }
             std::hint::black_box(deeper(0));
+        }
+        "stop" => {
+            // The whole worker stops (its heartbeat too), as a process wedged for good.
+            let _ = std::process::Command::new("kill")
+                .args(["-STOP", &std::process::id().to_string()])
+                .status();
         }
         "hang" => loop {
             // A heartbeat a test can watch: it must stop when the time limit kills the worker.

@@ -135,6 +135,7 @@ fn a_testcase_that_kills_its_worker_is_crashed_and_the_run_goes_on() {
             "memory allocation of",
             &["--worker-memory-limit", "512"][..],
         ),
+        ("stop", "stopped answering", &[][..]),
     ] {
         let run = run(kind, extra);
         check_contained(&run, kind);
@@ -145,6 +146,11 @@ fn a_testcase_that_kills_its_worker_is_crashed_and_the_run_goes_on() {
         assert!(
             message.contains(&format!("crashing now by {kind}")),
             "{kind}: the worker's stderr tail: {message}"
+        );
+        assert!(
+            run.stdout.contains("5 testcases run"),
+            "{kind}: {}",
+            run.stdout
         );
         assert!(run.stdout.contains("CRASHED"), "{}", run.stdout);
         let junit = std::fs::read_to_string(run.dir.join("junit").join("crashy.xml")).unwrap();

@@ -68,6 +68,10 @@ impl LiveWorkers {
     }
 }
 
+/// How long a worker may stay silent — no event, no heartbeat — before it counts as hung
+/// (stopped, wedged in the kernel) and is killed.
+const SILENCE_LIMIT: Duration = Duration::from_secs(5);
+
 /// How many lines of a worker's stderr a crash report shows.
 const STDERR_TAIL_LINES: usize = 20;
 
@@ -251,6 +255,8 @@ struct Attempt {
     finished: Option<Option<ErrorInfo>>,
     /// Process groups its drivers started and did not stop.
     groups: HashSet<i32>,
+    /// It stopped answering and was killed.
+    silent: bool,
 }
 
 /// How a job on a worker ended.
@@ -594,6 +600,11 @@ fn run_worker(
         let mut arrived = Vec::new();
         loop {
             line.clear();
+            if worker.lines.buffer().is_empty() && !speaks_within(&worker, SILENCE_LIMIT) {
+                attempt.silent = true;
+                let _ = worker.child.kill();
+                break;
+            }
             match worker.lines.read_until(b'\n', &mut line) {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {}
@@ -634,8 +645,33 @@ fn run_worker(
     match status {
         Some(status) if status.code() == Some(WORKER_RESTART_EXIT) => WorkerEnd::Restart,
         _ if context.stop.is_stopped() => WorkerEnd::Stopped,
+        Some(_) if attempt.silent => WorkerEnd::Crashed(
+            format!(
+                "stopped answering (no event and no heartbeat for {}s) and was killed",
+                SILENCE_LIMIT.as_secs()
+            ),
+            tail,
+        ),
         Some(status) => WorkerEnd::Crashed(describe_worker_exit(status), tail),
         None => WorkerEnd::Crashed("could not be waited for".into(), tail),
+    }
+}
+
+/// Waits until the worker has something to say (or has ended), at most `limit`.
+fn speaks_within(worker: &Worker, limit: Duration) -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let timeout = Timespec {
+        tv_sec: limit.as_secs() as i64,
+        tv_nsec: 0,
+    };
+    loop {
+        let mut fds = [PollFd::new(worker.lines.get_ref(), PollFlags::IN)];
+        match poll(&mut fds, Some(&timeout)) {
+            Ok(ready) => return ready > 0,
+            Err(rustix::io::Errno::INTR) => continue,
+            // Whatever poll cannot tell, the read will.
+            Err(_) => return true,
+        }
     }
 }
 
@@ -667,6 +703,7 @@ fn take_line(
     if !line.starts_with(b"{\"event\"") {
         match serde_json::from_slice::<WorkerNotice>(line) {
             Ok(WorkerNotice::JobDone) => return Line::Done,
+            Ok(WorkerNotice::Heartbeat) => {}
             Ok(WorkerNotice::Group { group, alive: true }) => {
                 register_process_group(group);
                 attempt.groups.insert(group);

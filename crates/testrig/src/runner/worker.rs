@@ -89,7 +89,12 @@ pub(crate) enum WorkerNotice {
     },
     /// The job is done; the worker waits for the next.
     JobDone,
+    /// The worker is alive (every [`HEARTBEAT_INTERVAL`]), whatever its testcases do.
+    Heartbeat,
 }
+
+/// How often a worker says it is alive.
+pub(crate) const HEARTBEAT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl WorkerJob {
     /// The job that runs `selected` (or the part of it `keep` accepts).
@@ -267,6 +272,20 @@ fn serve_jobs(plan_name: &str, tests: &mut [MultiTest]) -> Result<(), String> {
                 .unwrap_or_else(PoisonError::into_inner)
                 .line(&WorkerNotice::Group { group, alive }, true);
         }));
+    }
+    {
+        let pipe = pipe.clone();
+        std::thread::Builder::new()
+            .name("testrig-heartbeat".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(HEARTBEAT_INTERVAL);
+                    pipe.lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .line(&WorkerNotice::Heartbeat, true);
+                }
+            })
+            .map_err(|error| format!("failed to start a thread: {error}"))?;
     }
     let hub = EventHub::forwarding(Box::new(ToParent(pipe.clone())));
     let mut context = RunContext::new(hub.sink(), PathBuf::new());
