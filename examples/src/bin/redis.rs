@@ -26,6 +26,13 @@ struct Redis;
 impl Redis {
     #[testcase]
     fn ping(&self, env: &Env, result: &mut Recorder) -> Result<(), DriverError> {
+        // A test that kills the plan mid-run holds it here.
+        if let Some(seconds) = std::env::var("REDIS_EXAMPLE_HOLD")
+            .ok()
+            .and_then(|value| value.parse().ok())
+        {
+            std::thread::sleep(std::time::Duration::from_secs(seconds));
+        }
         let client = env.driver::<TcpClient>("client");
         result.equal(command(client, &["PING"])?, "+PONG", "PING answers PONG");
         Ok(())

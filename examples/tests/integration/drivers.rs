@@ -243,6 +243,49 @@ fn no_driver_process_outlives_a_sigkilled_plan() {
     }
 }
 
+#[test]
+fn a_real_redis_server_does_not_outlive_a_sigkilled_plan() {
+    // SIGKILL of the plan while its worker holds a real redis-server: the worker sees its
+    // parent go and kills its drivers; the reapers cover the rest.
+    let dir = scratch_dir("redis-sigkill");
+    let runpath = dir.join("runpath");
+    let mut plan = Command::new(env!("CARGO_BIN_EXE_redis"))
+        .env("REDIS_EXAMPLE_HOLD", "60")
+        .arg("--runpath")
+        .arg(&runpath)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ledger = runpath.join(".testrig-processes");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let server = loop {
+        let listed = std::fs::read_to_string(&ledger).unwrap_or_default();
+        let server = listed.lines().find_map(|line| {
+            let pid: u64 = line.split(' ').next()?.parse().ok()?;
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            String::from_utf8_lossy(&cmdline)
+                .contains("redis-server")
+                .then_some(pid)
+        });
+        if let Some(server) = server {
+            break server;
+        }
+        assert!(Instant::now() < deadline, "redis-server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    plan.kill().unwrap();
+    plan.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while alive(server) {
+        assert!(
+            Instant::now() < deadline,
+            "redis-server {server} still runs 5 s after the plan was killed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// When the process `pid` started (clock ticks since boot): field 22 of its stat line.
 fn start_time(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
