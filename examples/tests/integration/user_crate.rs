@@ -155,6 +155,24 @@ fn a_fresh_crate_runs_its_plan_with_cargo_test_and_cargo_nextest() {
             "nextest run {run}:\n{out}"
         );
     }
+    // A runpath per run and testcase, named after it; earlier runs' folders are gone.
+    let runs = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("fresh-crate-target")
+        .join("testrig")
+        .join("wired.nextest");
+    let kept: Vec<_> = std::fs::read_dir(&runs).unwrap().flatten().collect();
+    assert_eq!(kept.len(), 1, "only the last run's folder: {kept:?}");
+    let tests: Vec<_> = std::fs::read_dir(kept[0].path())
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        tests
+            .iter()
+            .any(|name| name == "Wired__Wired__round_trip__n_3"),
+        "{tests:?}"
+    );
 
     std::fs::remove_dir_all(&dir).unwrap();
 }

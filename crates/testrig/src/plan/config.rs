@@ -172,9 +172,13 @@ pub(super) struct RunpathClaim {
 pub(super) fn claim_runpath(
     explicit: Option<PathBuf>,
     plan_name: &str,
+    test_filters: &[String],
 ) -> Result<RunpathClaim, PlanError> {
     let chosen = explicit.is_some();
-    let path = explicit.unwrap_or_else(|| default_runpath(plan_name));
+    let path = explicit.unwrap_or_else(|| {
+        let default = default_runpath(plan_name);
+        nextest_runpath(&default, test_filters).unwrap_or(default)
+    });
     let path = std::path::absolute(&path).unwrap_or(path);
     let create = |path: &Path| {
         std::fs::create_dir_all(path).map_err(|error| {
@@ -210,6 +214,50 @@ pub(super) fn claim_runpath(
             })
         }
     }
+}
+
+/// Under cargo-nextest (a process per testcase, `NEXTEST_RUN_ID` set): a runpath per run
+/// and testcase, `<default>.nextest/<run id>/<testcase>`, so the logs of a testcase are
+/// where its name says; the folders of earlier runs go once none of their processes runs.
+fn nextest_runpath(default: &Path, test_filters: &[String]) -> Option<PathBuf> {
+    let run = std::env::var("NEXTEST_RUN_ID").ok()?;
+    let run = plan_slug(&run);
+    let test = match test_filters {
+        [only] => plan_slug(only),
+        _ => format!("process-{}", std::process::id()),
+    };
+    let runs = with_suffix(default, ".nextest");
+    if let Ok(entries) = std::fs::read_dir(&runs) {
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy() != run && !any_lock_held(&entry.path()) {
+                for test in std::fs::read_dir(entry.path())
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                {
+                    sweep_leftovers_of_killed_runs(&test.path());
+                }
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    Some(runs.join(run).join(test))
+}
+
+/// Whether a process holds one of the `*.lock` files in `dir`.
+fn any_lock_held(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        let path = entry.path();
+        path.extension()
+            .is_some_and(|extension| extension == "lock")
+            && std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .is_ok_and(|file| matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock)))
+    })
 }
 
 enum Lock {

@@ -154,7 +154,11 @@ impl Plan {
             });
         }
         // Held until the run ends: no other plan process may use the same runpath.
-        let claim = claim_runpath(options.runpath.clone().or(self.runpath.clone()), &self.name)?;
+        let claim = claim_runpath(
+            options.runpath.clone().or(self.runpath.clone()),
+            &self.name,
+            &filter.names,
+        )?;
         let runpath = claim.path.clone();
         // A reloaded image takes over its predecessor's drivers: they are not leftovers.
         if options.reload_handoff.is_none() {
