@@ -58,9 +58,11 @@ fn crash(kind: &str) {
             std::thread::sleep(std::time::Duration::from_millis(50));
         },
         "allocate" => {
+            // Zeroed memory comes straight from the system, untouched: the allocations fail
+            // at the limit in a moment, not after paging half a gigabyte in.
             let mut hoard: Vec<Vec<u8>> = Vec::new();
             loop {
-                hoard.push(vec![1; 64 << 20]);
+                hoard.push(vec![0; 64 << 20]);
                 std::hint::black_box(&hoard);
             }
         }
