@@ -3,9 +3,11 @@
 //
 //   ui_run_all_10k_api_s      Run all through the API alone: `PUT /report` {"runtime_status":
 //                             "running"}, then `GET /report` until the plan node is finished
-//                             again (results reset before each run); median of 5.
+//                             again (results reset before each run, no page open); median of 5.
 //   ui_run_all_10k_browser_s  The same run from the page: a click on "Run all" until the
-//                             header says 10,000 passed and none running; median of 5.
+//                             header says 10,000 passed and none running; median of 5. The
+//                             API and the browser runs alternate (API, page, API, page, …),
+//                             each page opened fresh for its run and closed after it.
 //   ui_run_all_10k_ratio      browser / API.
 //   ui_expand_all_10k_ms      A click on "expand all" in a freshly loaded page (every suite
 //                             collapsed) until the frame after it is painted; median of 5.
@@ -273,14 +275,6 @@ try {
   log(`plan10k at ${server.host}; load average ${loadavg().map((value) => value.toFixed(2)).join(' ')}`);
   await waitForPlanStatus(server, 'ready');
 
-  // The API alone, with no browser connected.
-  const apiTimes = [];
-  for (let run = 0; run < RUNS; run += 1) {
-    apiTimes.push(await runAllThroughApi(server));
-    log(`API run ${run + 1}: ${apiTimes[run].toFixed(3)} s`);
-  }
-  await reset(server);
-
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
@@ -294,18 +288,24 @@ try {
     log(`expand all ${run + 1}: ${ms.toFixed(1)} ms (${rows} rows in the DOM)`);
   }
 
-  const page = await openPage(server.url);
+  // The API alone (no page open) and the page, run after run, so that both see the same
+  // moment of a machine that other work shares.
+  const apiTimes = [];
   const browserTimes = [];
   let longest = 0;
   for (let run = 0; run < RUNS; run += 1) {
+    apiTimes.push(await runAllThroughApi(server));
     await reset(server);
-    await waitForResetShown(page);
-    const { seconds, tasks } = await runAllInPage(page);
+    const runPage = await openPage(server.url);
+    await waitForResetShown(runPage);
+    const { seconds, tasks } = await runAllInPage(runPage);
+    await runPage.close();
     browserTimes.push(seconds);
     const runLongest = tasks.length ? Math.max(...tasks) : 0;
     longest = Math.max(longest, runLongest);
-    log(`browser run ${run + 1}: ${seconds.toFixed(3)} s, ${tasks.length} long tasks, longest ${runLongest.toFixed(0)} ms`);
+    log(`run ${run + 1}: API ${apiTimes[run].toFixed(3)} s, browser ${seconds.toFixed(3)} s (${(seconds / apiTimes[run]).toFixed(2)}x), ${tasks.length} long tasks, longest ${runLongest.toFixed(0)} ms`);
   }
+  const page = await openPage(server.url);
   const traced = await tracedLongestTask(page, server);
   log(`traced run: longest task ${traced.wall.toFixed(1)} ms, most CPU in one task ${traced.cpu.toFixed(1)} ms`);
   longest = Math.max(longest, traced.wall);

@@ -116,10 +116,11 @@ export function attachmentUrl(path) {
 }
 
 // The event stream: `snapshot` first (on every (re)connection), then numbered updates, in
-// `updates` messages (`?batch=true`: a JSON array of every update the server had waiting,
-// one parse for up to a thousand) and without recorded entries (`?entries=false`: an
-// `entry_recorded` update says which node recorded one and whether it failed; the page
-// fetches the entries of the node it shows, see app.js).
+// `compact` messages (`?compact=true`: every update the server had waiting, a testcase's
+// steps as one record, one parse for up to a thousand testcases) and without recorded
+// entries (an `entry_recorded` step says only whether it failed; the page fetches the
+// entries of the node it shows, see app.js). `update` and `updates` messages (the plain and
+// the batched stream) are read too.
 //
 // Read with `fetch` and parsed here rather than through `EventSource`: Chromium's
 // EventSource dispatches one DOM event per message, which costs about 40 µs each (1.3 s for
@@ -172,7 +173,7 @@ export class EventFeed {
     const headers = { Accept: 'text/event-stream' };
     const token = accessToken();
     if (token) headers['X-Testrig-Token'] = token;
-    const response = await fetch(`${API_BASE}/events?batch=true&entries=false`, { headers, credentials: 'same-origin', cache: 'no-store', signal: controller.signal });
+    const response = await fetch(`${API_BASE}/events?compact=true`, { headers, credentials: 'same-origin', cache: 'no-store', signal: controller.signal });
     const type = response.headers.get('Content-Type') || '';
     if (!response.ok || !response.body || !type.startsWith('text/event-stream')) {
       if (response.body) response.body.cancel().catch(() => {});
@@ -213,6 +214,9 @@ export class EventFeed {
       } else if (message.event === 'updates') {
         await flush();
         await handOn(parseBatch(message.data));
+      } else if (message.event === 'compact') {
+        await flush();
+        await handOn(parseCompact(message.data));
       } else if (message.event === 'snapshot') {
         await flush();
         let data = null;
@@ -271,6 +275,22 @@ function parseBatch(text) {
   try {
     const batch = JSON.parse(text);
     return Array.isArray(batch) ? batch : [];
+  } catch (problem) {
+    return [];
+  }
+}
+
+// A `compact` message: `{from, to, updates}`, handed on as its updates after a marker
+// `{range: [from, to]}` (the seqs the message stands for; an item is an update, or a
+// testcase's record `[seq, uid, start, end, status, entries, failed, error]`, see
+// ReportModel.applyRecord). Nothing if it does not parse: the next message shows the gap.
+function parseCompact(text) {
+  try {
+    const message = JSON.parse(text);
+    if (!message || !Array.isArray(message.updates)) return [];
+    const items = message.updates;
+    items.unshift({ range: [message.from, message.to] });
+    return items;
   } catch (problem) {
     return [];
   }

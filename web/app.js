@@ -43,6 +43,10 @@ const ui = {
   // Updates received and not folded yet (onUpdates), from pendingIndex on.
   pending: [],
   pendingIndex: 0,
+  // The compact message being folded: its items with seqs up to rangeEnd are folded unless
+  // they are rangeFloor or older (see foldPending).
+  rangeFloor: 0,
+  rangeEnd: 0,
   folding: false,
   foldChannel: null,
   // The request for the shown node's entries in flight: { uid, again }.
@@ -118,6 +122,8 @@ function onSnapshot(data) {
   dropPending();
   ui.resync = null;
   ui.seq = data.seq || 0;
+  ui.rangeFloor = 0;
+  ui.rangeEnd = 0;
   adoptModel(new ReportModel(data.report, ui.seq));
 }
 
@@ -141,21 +147,56 @@ function foldPending() {
   while (index < pending.length) {
     const data = pending[index];
     index += 1;
-    if (!ui.model || typeof data.seq !== 'number' || data.seq <= ui.seq) continue;
-    if (data.seq !== ui.seq + 1) {
-      // A gap: start over from a new snapshot rather than show a wrong tree.
-      dropPending();
-      ui.feed.reopen();
-      return;
+    if (!ui.model) continue;
+    if (data.range) {
+      // A compact message's seqs: it follows the last one, or there is a gap. Its items are
+      // then folded unless an earlier snapshot or full report holds them already.
+      const [from, to] = data.range;
+      if (to <= ui.seq) {
+        ui.rangeFloor = ui.seq;
+        ui.rangeEnd = to;
+        continue;
+      }
+      if (from > ui.seq + 1) {
+        dropPending();
+        ui.feed.reopen();
+        return;
+      }
+      ui.rangeFloor = ui.seq;
+      ui.rangeEnd = to;
+      ui.seq = to;
+      continue;
     }
-    ui.seq = data.seq;
+    const record = Array.isArray(data);
+    const seq = record ? data[0] : data.seq;
+    if (typeof seq !== 'number') continue;
+    if (seq <= ui.rangeEnd) {
+      // An item of the compact message being folded.
+      if (seq <= ui.rangeFloor) continue;
+    } else {
+      if (seq <= ui.seq) continue;
+      if (seq !== ui.seq + 1) {
+        // A gap: start over from a new snapshot rather than show a wrong tree.
+        dropPending();
+        ui.feed.reopen();
+        return;
+      }
+      ui.seq = seq;
+    }
     if (ui.resync) ui.resync.buffer.push(data);
-    if (ui.model.apply(data.event) === 'all') ui.dirtyAll = true;
-    // The end of a run shows at the next frame, not after the stream's repaint interval.
-    if (data.event && data.event.event === 'runtime_status' && data.event.uid === ui.model.plan.uid) ui.repaintNow = true;
+    if (record) {
+      ui.model.applyRecord(data);
+    } else {
+      const event = data.event;
+      if (ui.model.apply(event) === 'all') ui.dirtyAll = true;
+      if (event) {
+        // The end of a run shows at the next frame, not after the stream's repaint interval.
+        if (event.event === 'runtime_status' && event.uid === ui.model.plan.uid) ui.repaintNow = true;
+        if (event.event === 'driver_status_changed') ui.logs.driverChanged(event.uid);
+        if (event.event === 'reset') startResync();
+      }
+    }
     scheduleRepaint();
-    if (data.event && data.event.event === 'driver_status_changed') ui.logs.driverChanged(data.event.uid);
-    if (data.event && data.event.event === 'reset') startResync();
     if ((index & 31) === 0 && index < pending.length && performance.now() > deadline) {
       ui.model.settle();
       ui.pendingIndex = index;
@@ -166,6 +207,16 @@ function foldPending() {
   }
   if (ui.model) ui.model.settle();
   dropPending();
+}
+
+// An update or a testcase's record (see foldPending), folded into a model.
+function itemSeq(item) {
+  return Array.isArray(item) ? item[0] : item.seq;
+}
+
+function applyItem(model, item) {
+  if (Array.isArray(item)) model.applyRecord(item);
+  else model.apply(item.event);
 }
 
 // Updates not folded yet are dropped (a snapshot supersedes them).
@@ -183,7 +234,7 @@ function startResync() {
       if (ui.resync !== resync || !data || !data.report) return;
       ui.resync = null;
       const model = new ReportModel(data.report, data.seq);
-      for (const update of resync.buffer) if (update.seq > data.seq) model.apply(update.event);
+      for (const update of resync.buffer) if (itemSeq(update) > data.seq) applyItem(model, update);
       model.settle();
       ui.seq = Math.max(ui.seq, data.seq);
       adoptModel(model);

@@ -185,24 +185,9 @@ export class ReportModel {
           if (event.error) node.error = event.error;
         }
         break;
-      case 'testcase_started': {
-        const group = this.parametrizationOf(event.uid);
-        if (group) {
-          if (group.timer.start === undefined || group.timer.start === null) group.timer.start = event.time;
-          group.runtime_status = 'running';
-        }
-        if (node) {
-          node.timer.start = event.time;
-          delete node.timer.end;
-          node.runtime_status = 'running';
-          // A rerun starts clean.
-          clearEntries(node);
-          node.error = null;
-          node.stale = null;
-          this.running.add(node.uid);
-        }
+      case 'testcase_started':
+        this.testcaseStarted(node, event.uid, event.time);
         break;
-      }
       case 'entry_recorded':
         // A stream without entries (`entries=false`) says that one was recorded and whether
         // it failed; the node's entries are fetched when they are shown (adoptEntries).
@@ -212,21 +197,9 @@ export class ReportModel {
           else if (event.passed === false) node.failedEntries += 1;
         }
         break;
-      case 'testcase_finished': {
-        const group = this.parametrizationOf(event.uid);
-        if (group) {
-          group.timer.end = event.time;
-          group.runtime_status = 'finished';
-        }
-        if (node && node.runtime_status !== 'finished') {
-          node.timer.end = event.time;
-          node.status = event.status;
-          node.error = event.error || null;
-          node.runtime_status = 'finished';
-        }
-        if (node) this.running.delete(node.uid);
+      case 'testcase_finished':
+        this.testcaseFinished(node, event.uid, event.time, event.status, event.error);
         break;
-      }
       case 'driver_status_changed':
         this.applyDriverStatus(event);
         break;
@@ -263,6 +236,55 @@ export class ReportModel {
     // The node's counts and statuses and its ancestors' follow.
     if (node) this.refold(node);
     return undefined;
+  }
+
+  // A testcase's record in the compact stream, `[seq, uid, start, end, status, entries,
+  // failed, error]`: its `testcase_started` (a start that is not null), `entries`
+  // `entry_recorded` of which `failed` failed, and its `testcase_finished` (an end that is
+  // not null), folded as those updates in that order, with one refold.
+  applyRecord(record) {
+    const uid = record[1];
+    const node = this.nodes.get(uid);
+    if (record[2] !== null) this.testcaseStarted(node, uid, record[2]);
+    if (node && record[5] > 0 && node.runtime_status !== 'finished') {
+      node.entryCount += record[5];
+      node.failedEntries += record[6];
+    }
+    if (record[3] !== null) this.testcaseFinished(node, uid, record[3], record[4], record[7]);
+    if (node) this.refold(node);
+  }
+
+  testcaseStarted(node, uid, time) {
+    const group = this.parametrizationOf(uid);
+    if (group) {
+      if (group.timer.start === undefined || group.timer.start === null) group.timer.start = time;
+      group.runtime_status = 'running';
+    }
+    if (node) {
+      node.timer.start = time;
+      delete node.timer.end;
+      node.runtime_status = 'running';
+      // A rerun starts clean.
+      clearEntries(node);
+      node.error = null;
+      node.stale = null;
+      this.running.add(uid);
+    }
+  }
+
+  testcaseFinished(node, uid, time, status, error) {
+    const group = this.parametrizationOf(uid);
+    if (group) {
+      group.timer.end = time;
+      group.runtime_status = 'finished';
+    }
+    if (node && node.runtime_status !== 'finished') {
+      node.timer.end = time;
+      node.status = status;
+      node.error = error || null;
+      node.runtime_status = 'finished';
+    }
+    if (node) this.running.delete(uid);
   }
 
   parametrizationOf(uid) {

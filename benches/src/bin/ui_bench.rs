@@ -1,7 +1,7 @@
 //! Interactive-mode figures on the 10,000-testcase plan: launch to first API answer, GET
 //! latency of the plan node and of a suite of 100 testcases, the delay from a testcase
 //! finishing to its event reaching a connected client (p50 and p99 over 1,000 testcases; one
-//! `update` message each, and the batched stream without entries that the web UI reads),
+//! `update` message each, and the compact stream without entries that the web UI reads),
 //! the plan's peak RSS and the inotify watches its reload watcher holds (run from this
 //! workspace, whose target folder holds what a user's does). Runs `plan10k -i 0` (built
 //! beside this binary).
@@ -59,8 +59,8 @@ fn now() -> f64 {
 
 /// Connects to the push channel at `path`, runs the test `test` (1,000 testcases) and returns
 /// the delays, sorted, from each testcase's finish (its event's time) to its update's arrival,
-/// in milliseconds: from `update` messages (one update each) and `updates` messages (a JSON
-/// array of updates) alike.
+/// in milliseconds: from `update` messages (one update each), `updates` messages (a JSON
+/// array of updates) and `compact` messages (a record per testcase) alike.
 fn push_delays(server: &Server, path: &str, test: &str) -> Vec<f64> {
     let mut stream = TcpStream::connect(&server.address).expect("connect");
     write!(stream, "GET {path} HTTP/1.1\r\n{}\r\n", server.headers()).expect("send");
@@ -83,15 +83,25 @@ fn push_delays(server: &Server, path: &str, test: &str) -> Vec<f64> {
         let Some(data) = line.strip_prefix("data: ") else {
             continue;
         };
-        if !data.contains("\"testcase_finished\"") {
+        let compact = data.starts_with("{\"from\":");
+        if !compact && !data.contains("\"testcase_finished\"") {
             continue;
         }
         let received = now();
         let updates = match serde_json::from_str(data.trim_end()).unwrap_or_default() {
             serde_json::Value::Array(updates) => updates,
+            update if compact => match &update["updates"] {
+                serde_json::Value::Array(updates) => updates.clone(),
+                _ => Vec::new(),
+            },
             update => vec![update],
         };
         for update in updates {
+            // A testcase's record in a `compact` message: its finish time is its fourth item.
+            if let Some(time) = update.get(3).and_then(serde_json::Value::as_f64) {
+                delays.push((received - time) * 1000.0);
+                continue;
+            }
             if update["event"]["event"] != "testcase_finished" {
                 continue;
             }
@@ -141,18 +151,14 @@ fn main() {
     );
 
     // Follow the push channel while 1,000 testcases (one test) run: one `update` message per
-    // update, then the batched stream the web UI reads (`updates` messages: every update
-    // waiting, gathered for a few milliseconds, without entries).
+    // update, then the compact stream the web UI reads (`compact` messages: every update
+    // waiting, gathered for a few milliseconds, a record per testcase, without entries).
     let percentile =
         |delays: &[f64], p: f64| delays[((delays.len() as f64 - 1.0) * p).round() as usize];
     let plain = push_delays(&server, "/api/v1/interactive/events", "Test0");
     println!("push_delay_p50_ms {:.2} ms", percentile(&plain, 0.5));
     println!("push_delay_p99_ms {:.2} ms", percentile(&plain, 0.99));
-    let batched = push_delays(
-        &server,
-        "/api/v1/interactive/events?batch=true&entries=false",
-        "Test1",
-    );
+    let batched = push_delays(&server, "/api/v1/interactive/events?compact=true", "Test1");
     println!(
         "push_delay_batch_p50_ms {:.2} ms",
         percentile(&batched, 0.5)

@@ -32,6 +32,35 @@ pub struct Update {
     /// `entry_recorded` with the entry's `passed` instead of the entry (see
     /// [`Update::without_entries`]).
     pub without_entry: Option<Arc<str>>,
+    /// What the update means to the compact stream (`?compact=true`): a step of a testcase,
+    /// which a batch folds into the testcase's record, or how far it orders those records.
+    pub compact: Compact,
+}
+
+/// An update as the compact stream sees it (see `server.rs`, `compact_batch`).
+#[derive(Debug, Clone)]
+pub enum Compact {
+    /// A step of a testcase: the testcase's UID as a JSON string, and the step.
+    Testcase(Arc<str>, TestcaseStep),
+    /// Sent as it is; it orders nothing else (a test or a suite started or finished).
+    Free,
+    /// Sent as it is; a step of this testcase (a UID as a JSON string) after it starts a new
+    /// record (a runtime status of the node).
+    Orders(Arc<str>),
+    /// Sent as it is; every step after it starts a new record (a reset, the plan's end, a
+    /// driver, anything else).
+    Barrier,
+}
+
+/// A step of a testcase in the compact stream.
+#[derive(Debug, Clone)]
+pub enum TestcaseStep {
+    /// `testcase_started` at this time.
+    Started(f64),
+    /// `entry_recorded`: whether the entry was a failed assertion.
+    Entry(bool),
+    /// `testcase_finished` at this time, with its status and error as JSON.
+    Finished(f64, Arc<str>, Option<Arc<str>>),
 }
 
 impl Update {
@@ -176,12 +205,50 @@ impl EventSubscriber for LiveUpdates {
             ),
             _ => None,
         };
+        let uid_json = |uid: &str| -> Result<Arc<str>, SubscriberError> {
+            Ok(serde_json::to_string(uid).map_err(failed)?.into())
+        };
+        let compact = match envelope.event {
+            Event::TestcaseStarted { uid, time } => {
+                Compact::Testcase(uid_json(uid)?, TestcaseStep::Started(*time))
+            }
+            Event::EntryRecorded { uid, entry } => Compact::Testcase(
+                uid_json(uid)?,
+                TestcaseStep::Entry(entry.passed == Some(false)),
+            ),
+            Event::TestcaseFinished {
+                uid,
+                time,
+                status,
+                error: finish_error,
+            } => {
+                let error = match finish_error {
+                    Some(error) => Some(serde_json::to_string(error).map_err(failed)?.into()),
+                    None => None,
+                };
+                Compact::Testcase(
+                    uid_json(uid)?,
+                    TestcaseStep::Finished(
+                        *time,
+                        serde_json::to_string(status).map_err(failed)?.into(),
+                        error,
+                    ),
+                )
+            }
+            Event::TestStarted { .. }
+            | Event::TestFinished { .. }
+            | Event::SuiteStarted { .. }
+            | Event::SuiteFinished { .. } => Compact::Free,
+            Event::RuntimeStatus { uid, .. } => Compact::Orders(uid_json(uid)?),
+            _ => Compact::Barrier,
+        };
         // Sent under the hub's lock, so a snapshot and the updates after it never overlap;
         // no browser connected is no error.
         let _ = self.updates.send(Update {
             seq: envelope.seq,
             json: json.into(),
             without_entry,
+            compact,
         });
         Ok(())
     }
