@@ -304,11 +304,12 @@ mod tests {
             + counts.unknown;
         assert_eq!((counts.total, buckets), (11, 11));
         assert_eq!((counts.xfail, counts.xpass, counts.cancelled), (1, 1, 1));
-        // passed + xfail + xpass; failed + strict xpass + error + incomplete; skipped.
-        assert_eq!(counts.closing(), (3, 4, 1));
+        // passed + xfail + xpass; failed + strict xpass + error + crashed + incomplete;
+        // skipped.
+        assert_eq!(counts.closing(), (3, 5, 1));
         let mut doubled = counts;
         doubled.merge(&counts);
-        assert_eq!(doubled.closing(), (6, 8, 2));
+        assert_eq!(doubled.closing(), (6, 10, 2));
     }
 
     #[test]
