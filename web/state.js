@@ -61,7 +61,8 @@ function normalizeNode(node) {
 
 // A node's entries are cleared (a rerun starts, results are reset).
 function clearEntries(node) {
-  node.entries = [];
+  // A testcase starting clears entries it does not have yet: no new array for those.
+  if (node.entries.length > 0) node.entries = [];
   node.entryCount = 0;
   node.failedEntries = 0;
   node.entriesEpoch += 1;
