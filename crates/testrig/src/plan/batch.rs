@@ -94,20 +94,26 @@ pub(super) fn run_selection(
     runpath: &Path,
     seed: Option<u64>,
     affected: Option<AffectedRun>,
+    early_workers: Option<WorkerLauncher>,
 ) -> RunOutcome {
     // Coverage counters live in the process that runs the code: a recording run runs its
-    // testcases here. Otherwise the first workers start now, while the run is set up.
+    // testcases here. Otherwise the first workers start now (if they did not already),
+    // while the run is set up.
     let recording = affected.as_ref().is_some_and(|affected| affected.records());
     if recording && config.reruns > 0 {
         eprintln!(
             "warning: --rerun is off while recording coverage: testcases run in this process, one at a time"
         );
     }
-    let launcher = config
-        .worker_command
-        .clone()
-        .filter(|_| !recording)
-        .map(|command| WorkerLauncher::new(command, config.workers.min(selection.tests.len())));
+    let launcher = if recording {
+        None
+    } else {
+        early_workers.or_else(|| {
+            config.worker_command.clone().map(|command| {
+                WorkerLauncher::new(command, config.workers.min(selection.tests.len()))
+            })
+        })
+    };
     install_panic_hook();
     let stop = install_interrupt_handler(config.interrupt_grace.as_secs_f64());
     let mut report = Report::new(

@@ -10,7 +10,7 @@ use clap::Parser;
 use testrig_model::Report;
 
 use crate::cli::{Options, PoolKind};
-use crate::runner::WorkerCommand;
+use crate::runner::{WorkerCommand, WorkerLauncher};
 use crate::testing::{MultiTest, PlanError, Selection, fresh_seed, shuffle, validate};
 
 use super::affected::{select_affected, start_affected};
@@ -116,6 +116,21 @@ impl Plan {
         if is_worker_process() {
             crate::runner::serve_worker(&self.name, self.tests);
         }
+        let mut config = RunConfig::from_options(&options);
+        config.worker_command = worker_command(&self, &options)?;
+        // A batch run's first workers start now: a worker builds the plan again before it
+        // reads its job, while this process validates, selects and sets the run up.
+        let early_workers = config
+            .worker_command
+            .clone()
+            .filter(|_| {
+                !(options.list
+                    || options.dry_run
+                    || options.affected
+                    || options.interactive.is_some()
+                    || options.ui.is_some())
+            })
+            .map(|command| WorkerLauncher::new(command, config.workers.min(self.tests.len())));
         validate(&self.name, &self.tests)?;
         let filter = filter_from(&options)?;
         // Reading and fingerprinting the sources takes a while: started first.
@@ -168,9 +183,15 @@ impl Plan {
         if let Some(port) = options.interactive.or(options.ui) {
             return run_interactive(self, selection, &options, &runpath, port);
         }
-        let mut config = RunConfig::from_options(&options);
-        config.worker_command = worker_command(&self, &options)?;
-        let outcome = run_selection(self, selection, &config, &runpath, seed, affected);
+        let outcome = run_selection(
+            self,
+            selection,
+            &config,
+            &runpath,
+            seed,
+            affected,
+            early_workers,
+        );
         Ok(outcome)
     }
 }
