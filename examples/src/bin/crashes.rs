@@ -42,6 +42,8 @@ fn crash(kind: &str) {
             let _ = std::process::Command::new("kill")
                 .args(["-STOP", &std::process::id().to_string()])
                 .status();
+            // A stop takes effect when the process next runs: it does so here.
+            std::thread::sleep(std::time::Duration::from_secs(30));
         }
         "hang" => loop {
             // A heartbeat a test can watch: it must stop when the time limit kills the worker.
