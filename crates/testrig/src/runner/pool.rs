@@ -29,7 +29,7 @@ use crate::drivers::{
     unregister_process_group,
 };
 use crate::events::{EventSink, now};
-use crate::testing::SelectedTest;
+use crate::testing::{SelectedCase, SelectedTest};
 
 use super::local::{RunContext, run_queue};
 use super::worker::{
@@ -228,6 +228,11 @@ struct TestProgress {
 }
 
 impl TestProgress {
+    /// Whether the testcase has its end (in this round of runs).
+    fn has_ended(&self, case: &SelectedCase) -> bool {
+        self.finished.contains(&case.uid())
+    }
+
     fn finish(&mut self, uid: &str, status: Status) {
         self.finished.insert(uid.to_string());
         if status.is_failure() {
@@ -325,7 +330,7 @@ fn run_to_the_end(
             &pool.launcher.command.plan,
             selected,
             context.runpath.clone(),
-            |case| !progress.finished.contains(&case.uid()),
+            |case| !progress.has_ended(case),
         );
         if job.case_count() == 0 {
             return None;
@@ -395,7 +400,7 @@ fn everything_finished(selected: &SelectedTest, progress: &TestProgress) -> bool
         .suites
         .iter()
         .flat_map(|suite| &suite.cases)
-        .all(|case| progress.finished.contains(&case.uid()))
+        .all(|case| progress.has_ended(case))
 }
 
 /// Where in the test a worker died that was running no testcase.
@@ -431,10 +436,7 @@ fn close_finished_suite(
     let Some(suite) = selected.suites.iter().find(|suite| &suite.uid == uid) else {
         return;
     };
-    if suite
-        .cases
-        .iter()
-        .all(|case| progress.finished.contains(&case.uid()))
+    if suite.cases.iter().all(|case| progress.has_ended(case))
         && progress.suites_finished.insert(uid.clone())
     {
         sink.emit(Event::SuiteFinished {
