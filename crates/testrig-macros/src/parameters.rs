@@ -247,7 +247,7 @@ fn parametrization(
     let rendered = params.iter().zip(values).map(|(param, value)| {
         let name = &param.name;
         quote_spanned! {param.ty.span()=>
-            (::std::string::String::from(#name), ::std::format!("{:?}", #value))
+            (#name, &#value as &dyn ::core::fmt::Debug)
         }
     });
     let arguments: Vec<TokenStream> = params
@@ -262,7 +262,7 @@ fn parametrization(
     quote! {{
         let #location = ::core::clone::Clone::clone(&#location);
         ::testrig::__private::Parametrization {
-            parameters: ::std::vec![#(#rendered),*],
+            parameters: ::testrig::__private::Parameters::from_debug(&[#(#rendered),*]),
             body: ::std::sync::Arc::new(#closure),
         }
     }}

@@ -32,6 +32,27 @@ impl Parameters {
         }
     }
 
+    /// Parameters from names and values rendered with `Debug`, written straight into the
+    /// shared buffer (what `#[testcase(parameters…)]` builds for each case).
+    pub fn from_debug(pairs: &[(&str, &dyn std::fmt::Debug)]) -> Self {
+        if pairs.is_empty() {
+            return Parameters::default();
+        }
+        let mut encoded = String::new();
+        let mut value = String::new();
+        for (name, debug) in pairs {
+            value.clear();
+            let _ = write!(value, "{debug:?}");
+            for text in [*name, value.as_str()] {
+                let _ = write!(encoded, "{}:", text.len());
+                encoded.push_str(text);
+            }
+        }
+        Parameters {
+            encoded: Some(encoded.into()),
+        }
+    }
+
     /// The `(name, value)` pairs in order.
     pub fn iter(&self) -> ParameterIter<'_> {
         ParameterIter {
@@ -138,6 +159,12 @@ mod tests {
             serde_json::from_str::<Parameters>(&json).unwrap(),
             parameters
         );
+        let rendered = Parameters::from_debug(&[("a", &1), ("text", &"3:x:"), ("ünï", &'ć')]);
+        assert_eq!(
+            rendered.iter().collect::<Vec<_>>(),
+            [("a", "1"), ("text", "\"3:x:\""), ("ünï", "'ć'")]
+        );
+        assert!(Parameters::from_debug(&[]).is_empty());
         assert!(Parameters::default().is_empty());
         assert_eq!(serde_json::to_string(&Parameters::default()).unwrap(), "[]");
     }

@@ -63,5 +63,5 @@ pub mod prelude {
 pub mod __private {
     //! Items the macros expand to; not a public API.
     pub use crate::testing::*;
-    pub use testrig_model::SourceLocation;
+    pub use testrig_model::{Parameters, SourceLocation};
 }

@@ -226,12 +226,7 @@ fn parameters<S>(testcase: &TestcaseDefinition<S>) -> Vec<Vec<(&str, &str)>> {
     };
     cases
         .iter()
-        .map(|case| {
-            case.parameters
-                .iter()
-                .map(|(name, value)| (name.as_str(), value.as_str()))
-                .collect()
-        })
+        .map(|case| case.parameters.iter().collect())
         .collect()
 }
 

@@ -83,7 +83,7 @@ pub struct Xfail {
 /// One generated testcase of a parametrized testcase.
 pub struct Parametrization<S> {
     /// Parameter names and their values rendered with `Debug`, in signature order.
-    pub parameters: Vec<(String, String)>,
+    pub parameters: testrig_model::Parameters,
     /// The body called with these values.
     pub body: TestcaseFn<S>,
 }

@@ -78,15 +78,87 @@ impl CaseInfo {
     /// The UID path segment(s) below the suite: `add` or `add/a_1__b_2` (numbered
     /// `add/a_1__b_2__3` when an earlier case's values gave the same segment).
     pub fn uid_leaf(&self) -> String {
-        let base = &self.attributes.base_name;
-        match self.index.parametrization {
-            None => base.clone(),
-            Some(i) if self.numbered => {
-                format!("{base}/{}__{}", parameter_suffix(&self.parameters), i + 1)
+        let mut leaf = String::new();
+        self.write_uid_leaf(&mut leaf);
+        leaf
+    }
+
+    /// The part of the UID leaf below the parametrization: `a_1__b_2` (or `a_1__b_2__3`).
+    fn parametrization_leaf(&self) -> String {
+        let mut leaf = String::new();
+        write_parameter_suffix(&self.parameters, &mut leaf);
+        if let (Some(i), true) = (self.index.parametrization, self.numbered) {
+            use std::fmt::Write;
+            let _ = write!(leaf, "__{}", i + 1);
+        }
+        leaf
+    }
+
+    /// Appends [`uid_leaf`](Self::uid_leaf) to `out`.
+    pub fn write_uid_leaf(&self, out: &mut String) {
+        out.push_str(&self.attributes.base_name);
+        if let Some(i) = self.index.parametrization {
+            out.push('/');
+            write_parameter_suffix(&self.parameters, out);
+            if self.numbered {
+                use std::fmt::Write;
+                let _ = write!(out, "__{}", i + 1);
             }
-            Some(_) => format!("{base}/{}", parameter_suffix(&self.parameters)),
         }
     }
+}
+
+/// The UID leaves given out so far in one parametrization. Their hashes are kept, not the
+/// strings (a parametrization of 100,000 cases would hold 100,000 of them): only when a
+/// hash repeats are the leaves compared, and from then on kept whole.
+#[derive(Default)]
+struct UsedSuffixes {
+    hashes: std::collections::HashSet<u64, foldhash::fast::FixedState>,
+    /// Every leaf given out, once two hashes were equal.
+    exact: Option<std::collections::HashSet<String>>,
+}
+
+impl UsedSuffixes {
+    /// True when case `index` must be numbered: an earlier case (one of `earlier`, the
+    /// parametrization's cases so far) has the same leaf.
+    fn number(&mut self, parameters: &Parameters, index: usize, earlier: &[CaseInfo]) -> bool {
+        let suffix = parameter_suffix(parameters);
+        let numbered = self.seen(&suffix, earlier);
+        self.insert(if numbered {
+            format!("{suffix}__{}", index + 1)
+        } else {
+            suffix
+        });
+        numbered
+    }
+
+    fn seen(&mut self, suffix: &str, earlier: &[CaseInfo]) -> bool {
+        if self.exact.is_none() {
+            if !self.hashes.contains(&hash_of(suffix)) {
+                return false;
+            }
+            self.exact = Some(earlier.iter().map(CaseInfo::parametrization_leaf).collect());
+        }
+        self.exact
+            .as_ref()
+            .is_some_and(|exact| exact.contains(suffix))
+    }
+
+    fn insert(&mut self, suffix: String) {
+        match &mut self.exact {
+            Some(exact) => {
+                exact.insert(suffix);
+            }
+            None => {
+                self.hashes.insert(hash_of(&suffix));
+            }
+        }
+    }
+}
+
+fn hash_of(text: &str) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::default().hash_one(text)
 }
 
 /// `add <a=1, b=2>` for a case with parameters, else the testcase's name.
@@ -247,18 +319,12 @@ fn describe<S>(definition: &mut SuiteDefinition<S>) -> SuiteInfo {
                 numbered: false,
             }),
             TestcaseBody::Parametrized(parametrizations) => {
-                let mut used_suffixes = std::collections::HashSet::new();
+                let mut suffixes = UsedSuffixes::default();
+                let first = cases.len();
                 for (i, parametrization) in parametrizations.iter_mut().enumerate() {
-                    let parameters =
-                        Parameters::from(std::mem::take(&mut parametrization.parameters));
-                    let suffix = parameter_suffix(&parameters);
+                    let parameters = std::mem::take(&mut parametrization.parameters);
                     // Equal values would give equal UIDs; number the repeats.
-                    let numbered = used_suffixes.contains(&suffix);
-                    if numbered {
-                        used_suffixes.insert(format!("{suffix}__{}", i + 1));
-                    } else {
-                        used_suffixes.insert(suffix);
-                    }
+                    let numbered = suffixes.number(&parameters, i, &cases[first..]);
                     cases.push(CaseInfo {
                         index: CaseIndex {
                             testcase: testcase_index,
@@ -284,17 +350,24 @@ fn describe<S>(definition: &mut SuiteDefinition<S>) -> SuiteInfo {
 /// `a_1__b_x`: parameter names and values reduced to characters safe in UIDs, URLs and
 /// libtest names, so the same values give the same UID in every run.
 pub fn parameter_suffix(parameters: &Parameters) -> String {
-    if parameters.is_empty() {
-        return "case".to_string();
-    }
     let mut suffix = String::new();
+    write_parameter_suffix(parameters, &mut suffix);
+    suffix
+}
+
+/// Appends [`parameter_suffix`] to `out`.
+fn write_parameter_suffix(parameters: &Parameters, out: &mut String) {
+    if parameters.is_empty() {
+        out.push_str("case");
+        return;
+    }
     for (at, (name, value)) in parameters.iter().enumerate() {
         if at > 0 {
-            suffix.push_str("__");
+            out.push_str("__");
         }
-        suffix.push_str(name);
-        suffix.push('_');
-        suffix.extend(value.trim_matches('"').chars().take(40).map(|c| {
+        out.push_str(name);
+        out.push('_');
+        out.extend(value.trim_matches('"').chars().take(40).map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
                 c
             } else {
@@ -302,7 +375,6 @@ pub fn parameter_suffix(parameters: &Parameters) -> String {
             }
         }));
     }
-    suffix
 }
 
 /// A test of native Rust suites sharing one environment.
@@ -425,6 +497,58 @@ impl MultiTest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repeated_leaves_are_numbered_exactly() {
+        let leaves = |values: &[&str]| {
+            let mut used = UsedSuffixes::default();
+            let attributes = Arc::new(TestcaseAttributes {
+                base_name: "t".into(),
+                tags: Vec::new(),
+                description: None,
+                location: SourceLocation {
+                    file: "x.rs".into(),
+                    line: 1,
+                    column: 1,
+                },
+                skip: None,
+                xfail: None,
+                timeout: None,
+                execution_group: None,
+            });
+            let mut cases: Vec<CaseInfo> = Vec::new();
+            for (i, value) in values.iter().enumerate() {
+                let parameters = Parameters::from_debug(&[("x", value)]);
+                let numbered = used.number(&parameters, i, &cases);
+                cases.push(CaseInfo {
+                    index: CaseIndex {
+                        testcase: 0,
+                        parametrization: Some(i),
+                    },
+                    parameters,
+                    attributes: attributes.clone(),
+                    numbered,
+                });
+            }
+            cases
+                .iter()
+                .map(CaseInfo::parametrization_leaf)
+                .collect::<Vec<_>>()
+        };
+        // "a b" and "a/b" both become `x_a_b`: the later ones are numbered by position.
+        assert_eq!(
+            leaves(&["a b", "a/b", "c", "a b"]),
+            ["x_a_b", "x_a_b__2", "x_c", "x_a_b__4"]
+        );
+        assert_eq!(leaves(&["a", "b", "c"]), ["x_a", "x_b", "x_c"]);
+        let many: Vec<String> = (0..1000).map(|i| (i % 500).to_string()).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let leaves = leaves(&many);
+        assert_eq!(leaves[499], "x_499");
+        assert_eq!(leaves[500], "x_0__501");
+        let distinct: std::collections::HashSet<&String> = leaves.iter().collect();
+        assert_eq!(distinct.len(), 1000);
+    }
 
     #[test]
     fn parameter_suffixes_are_uid_safe_and_stable() {

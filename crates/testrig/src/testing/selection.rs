@@ -128,11 +128,10 @@ pub struct SelectedCase {
 impl SelectedCase {
     /// Stable UID: `test/suite/testcase[/param-suffix]`.
     pub fn uid(&self) -> String {
-        let leaf = self.uid_leaf();
-        let mut uid = String::with_capacity(self.suite_uid.len() + 1 + leaf.len());
+        let mut uid = String::with_capacity(self.suite_uid.len() + 64);
         uid.push_str(&self.suite_uid);
         uid.push('/');
-        uid.push_str(&leaf);
+        self.case.write_uid_leaf(&mut uid);
         uid
     }
 
@@ -322,70 +321,105 @@ impl Selection {
     /// The report tree before anything has run: every selected node, status unknown.
     pub fn skeleton(&self, plan_name: &str) -> ReportNode {
         let mut plan = ReportNode::new(NodeKind::Plan, plan_name, plan_name);
-        for test in &self.tests {
-            let mut test_node = ReportNode::new(NodeKind::Test, &test.uid, &test.name);
-            test_node.tags = test.tags.clone();
-            test_node.description = test.description.clone();
-            test_node.drivers = test.drivers.clone();
-            for suite in &test.suites {
-                let mut suite_node = ReportNode::new(NodeKind::Suite, &suite.uid, &suite.name);
-                suite_node.tags = suite.tags.clone();
-                suite_node.description = suite.description.clone();
-                suite_node.location = suite.location.clone();
-                for case in &suite.cases {
-                    let mut case_node =
-                        ReportNode::new(NodeKind::Testcase, case.uid(), case.name());
-                    let attributes = &case.attributes();
-                    case_node.tags = case.tags.clone();
-                    case_node.description = attributes.description.clone();
-                    case_node.location = Some(attributes.location.clone());
-                    case_node.parameters = case.parameters().clone();
-                    case_node.reason = case
-                        .skip
-                        .clone()
-                        .or_else(|| case.xfail().map(|xfail| xfail.reason.clone()));
-                    if case.index().parametrization.is_none() {
-                        suite_node.children.push(case_node);
-                        continue;
-                    }
-                    // Shuffling may separate a group's cases; keep one node per run of them
-                    // (a parametrization is named after its `#[testcase]`, unique in a suite).
-                    let reuse = suite_node.children.last().is_some_and(|last| {
-                        last.kind == NodeKind::Parametrization && last.name == attributes.base_name
-                    });
-                    if !reuse {
-                        let group_uid = format!("{}/{}", suite.uid, attributes.base_name);
-                        let mut group = ReportNode::new(
-                            NodeKind::Parametrization,
-                            group_uid,
-                            attributes.base_name.as_str(),
-                        );
-                        group.tags = suite.tags.clone();
-                        group.location = Some(attributes.location.clone());
-                        group.description = attributes.description.clone();
-                        suite_node.children.push(group);
-                    }
-                    if let Some(group) = suite_node.children.last_mut() {
-                        group.children.push(case_node);
-                    }
-                }
-                // Grown by doubling, a wide group would keep up to half its room unused.
-                for group in &mut suite_node.children {
-                    group.children.shrink_to_fit();
-                }
-                suite_node.children.shrink_to_fit();
-                test_node.children.push(suite_node);
-            }
-            plan.children.push(test_node);
-        }
+        // Tests are independent: a plan of a million testcases builds them on every core.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let testcases: usize = self
+            .tests
+            .iter()
+            .flat_map(|test| &test.suites)
+            .map(|suite| suite.cases.len())
+            .sum();
+        plan.children = if threads < 2 || self.tests.len() < 2 || testcases < 50_000 {
+            self.tests.iter().map(test_skeleton).collect()
+        } else {
+            let per_thread = self.tests.len().div_ceil(threads);
+            std::thread::scope(|scope| {
+                let parts: Vec<_> = self
+                    .tests
+                    .chunks(per_thread)
+                    .map(|tests| {
+                        scope.spawn(move || tests.iter().map(test_skeleton).collect::<Vec<_>>())
+                    })
+                    .collect();
+                parts
+                    .into_iter()
+                    .flat_map(|part| {
+                        part.join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                    })
+                    .collect()
+            })
+        };
         plan.recompute();
         plan
     }
 }
 
+/// A test's node with every selected suite and testcase below it, status unknown.
+fn test_skeleton(test: &SelectedTest) -> ReportNode {
+    let mut test_node = ReportNode::new(NodeKind::Test, &test.uid, &test.name);
+    test_node.tags = test.tags.clone();
+    test_node.description = test.description.clone();
+    test_node.drivers = test.drivers.clone();
+    for suite in &test.suites {
+        let mut suite_node = ReportNode::new(NodeKind::Suite, &suite.uid, &suite.name);
+        suite_node.tags = suite.tags.clone();
+        suite_node.description = suite.description.clone();
+        suite_node.location = suite.location.clone();
+        for case in &suite.cases {
+            let mut case_node = ReportNode::new(NodeKind::Testcase, case.uid(), case.name());
+            let attributes = &case.attributes();
+            case_node.tags = case.tags.clone();
+            case_node.description = attributes.description.clone();
+            case_node.location = Some(attributes.location.clone());
+            case_node.parameters = case.parameters().clone();
+            case_node.reason = case
+                .skip
+                .clone()
+                .or_else(|| case.xfail().map(|xfail| xfail.reason.clone()));
+            if case.index().parametrization.is_none() {
+                suite_node.children.push(case_node);
+                continue;
+            }
+            // Shuffling may separate a group's cases; keep one node per run of them (a
+            // parametrization is named after its `#[testcase]`, unique in a suite).
+            let reuse = suite_node.children.last().is_some_and(|last| {
+                last.kind == NodeKind::Parametrization && last.name == attributes.base_name
+            });
+            if !reuse {
+                let group_uid = format!("{}/{}", suite.uid, attributes.base_name);
+                let mut group = ReportNode::new(
+                    NodeKind::Parametrization,
+                    group_uid,
+                    attributes.base_name.as_str(),
+                );
+                group.tags = suite.tags.clone();
+                group.location = Some(attributes.location.clone());
+                group.description = attributes.description.clone();
+                suite_node.children.push(group);
+            }
+            if let Some(group) = suite_node.children.last_mut() {
+                group.children.push(case_node);
+            }
+        }
+        // Grown by doubling, a wide group would keep up to half its room unused.
+        for group in &mut suite_node.children {
+            group.children.shrink_to_fit();
+        }
+        suite_node.children.shrink_to_fit();
+        test_node.children.push(suite_node);
+    }
+    test_node
+}
+
 impl Filter {
     fn select(&self, test: &str, suite: &str, mut case: SelectedCase) -> Option<SelectedCase> {
-        let libtest_name = case.libtest_name();
+        // Built only for name filters: a million testcases would each format one for nothing.
+        let libtest_name = if self.names.is_empty() && self.skip.is_empty() {
+            String::new()
+        } else {
+            case.libtest_name()
+        };
         let name = libtest_name.as_str();
         let name_matches = |filter: &String| {
             if self.exact {
