@@ -26,6 +26,9 @@ pub struct ReportBuilder {
     /// Per node with children, how many of them have each status (testcases, the most
     /// numerous nodes, have none to count).
     tallies: Vec<[u32; STATUSES.len()]>,
+    /// The node of the last lookup: a testcase's events come one after another (its start,
+    /// its entries, its end), so most lookups are the previous one again.
+    last_found: Option<(String, u32)>,
 }
 
 /// Where a node hangs and where the tally of its children's statuses is.
@@ -54,6 +57,7 @@ impl ReportBuilder {
             index: UidIndex::default(),
             links: Vec::new(),
             tallies: Vec::new(),
+            last_found: None,
         };
         let plan = std::mem::replace(
             &mut builder.report.plan,
@@ -75,22 +79,23 @@ impl ReportBuilder {
     }
 
     /// The child indices from the plan down to the node at `id`.
-    fn path_of(&self, mut id: u32) -> Vec<usize> {
-        let mut path = Vec::new();
+    fn path_of(&self, mut id: u32) -> NodePath {
+        let mut path = NodePath::default();
         while let Some(link) = self.links.get(id as usize)
             && link.parent != NO_PARENT
         {
-            path.push(link.child as usize);
+            path.push(link.child);
             id = link.parent;
         }
-        path.reverse();
         path
     }
 
     fn node_at_mut(&mut self, id: u32) -> &mut ReportNode {
-        let path = self.path_of(id);
-        path.iter()
-            .fold(&mut self.report.plan, |node, &i| &mut node.children[i])
+        self.path_of(id)
+            .root_first()
+            .fold(&mut self.report.plan, |node, i| {
+                &mut node.children[i as usize]
+            })
     }
 
     /// The report as it stands.
@@ -108,8 +113,8 @@ impl ReportBuilder {
 
     fn node_at(&self, id: u32) -> &ReportNode {
         self.path_of(id)
-            .iter()
-            .fold(&self.report.plan, |node, &i| &node.children[i])
+            .root_first()
+            .fold(&self.report.plan, |node, i| &node.children[i as usize])
     }
 
     /// The index of the node with this UID.
@@ -117,14 +122,13 @@ impl ReportBuilder {
         self.index.ids(uid).find(|&id| self.node_at(id).uid == uid)
     }
 
-    fn node_mut(&mut self, uid: &str) -> Option<&mut ReportNode> {
-        let id = self.id_of(uid)?;
-        Some(self.node_at_mut(id))
+    /// The node at `id`, when there is one.
+    fn found_mut(&mut self, id: Option<u32>) -> Option<&mut ReportNode> {
+        id.map(|id| self.node_at_mut(id))
     }
 
-    /// The parametrization group holding a testcase, if any.
-    fn group_of_mut(&mut self, uid: &str) -> Option<&mut ReportNode> {
-        let id = self.id_of(uid)?;
+    /// The parametrization group holding the node at `id`, if any.
+    fn group_of_mut(&mut self, id: u32) -> Option<&mut ReportNode> {
         let parent = self.links[id as usize].parent;
         if parent == NO_PARENT {
             return None;
@@ -136,12 +140,23 @@ impl ReportBuilder {
     /// Folds one event into the tree. Events about unknown nodes are ignored; events about a
     /// testcase that already finished (a timed-out testcase that kept running) too.
     pub fn apply(&mut self, event: &Event) {
+        // The node is looked up once: the fold and the refold of its ancestors use its index.
         let touched = event.uid().and_then(|uid| {
-            let id = self.id_of(uid)?;
+            let id = match &self.last_found {
+                Some((last, id)) if last == uid => *id,
+                _ => {
+                    let id = self.id_of(uid)?;
+                    let (last, last_id) = self.last_found.get_or_insert_with(Default::default);
+                    last.clear();
+                    last.push_str(uid);
+                    *last_id = id;
+                    id
+                }
+            };
             let node = self.node_at_mut(id);
             Some((id, node.counts, node.status))
         });
-        self.fold(event);
+        self.fold(event, touched.map(|(id, ..)| id));
         if let Some((id, counts, status)) = touched {
             self.touch(id, counts, status);
         }
@@ -192,14 +207,16 @@ impl ReportBuilder {
         self.recompute_all();
     }
 
-    fn fold(&mut self, event: &Event) {
+    /// Folds `event` into the node at `id` (the node its UID names, when it has one and
+    /// the node exists).
+    fn fold(&mut self, event: &Event, id: Option<u32>) {
         match event {
-            Event::TestStarted { uid, time } | Event::SuiteStarted { uid, time } => {
+            Event::TestStarted { time, .. } | Event::SuiteStarted { time, .. } => {
                 if self.report.plan.timer.start.is_none() {
                     self.report.plan.timer.start = Some(*time);
                     self.report.plan.runtime_status = RuntimeStatus::Running;
                 }
-                if let Some(node) = self.node_mut(uid) {
+                if let Some(node) = self.found_mut(id) {
                     // A re-run (interactive) starts from a clean slate.
                     node.timer = Timer {
                         start: Some(*time),
@@ -210,9 +227,8 @@ impl ReportBuilder {
                     node.entries.clear();
                 }
             }
-            Event::TestFinished { uid, time, error }
-            | Event::SuiteFinished { uid, time, error } => {
-                if let Some(node) = self.node_mut(uid) {
+            Event::TestFinished { time, error, .. } | Event::SuiteFinished { time, error, .. } => {
+                if let Some(node) = self.found_mut(id) {
                     node.timer.end = Some(*time);
                     node.runtime_status = RuntimeStatus::Finished;
                     if let Some(error) = error {
@@ -220,12 +236,12 @@ impl ReportBuilder {
                     }
                 }
             }
-            Event::TestcaseStarted { uid, time } => {
-                if let Some(group) = self.group_of_mut(uid) {
+            Event::TestcaseStarted { time, .. } => {
+                if let Some(group) = id.and_then(|id| self.group_of_mut(id)) {
                     group.timer.start.get_or_insert(*time);
                     group.runtime_status = RuntimeStatus::Running;
                 }
-                if let Some(node) = self.node_mut(uid) {
+                if let Some(node) = self.found_mut(id) {
                     node.timer = Timer {
                         start: Some(*time),
                         end: None,
@@ -237,24 +253,29 @@ impl ReportBuilder {
                     node.stale = None;
                 }
             }
-            Event::EntryRecorded { uid, entry } => {
-                if let Some(node) = self.node_mut(uid)
+            Event::EntryRecorded { entry, .. } => {
+                if let Some(node) = self.found_mut(id)
                     && node.runtime_status != RuntimeStatus::Finished
                 {
+                    // Most testcases record one entry: room for exactly one at first (and
+                    // nothing to shrink when the testcase ends).
+                    if node.entries.capacity() == 0 {
+                        node.entries.reserve_exact(1);
+                    }
                     node.entries.push(entry.clone());
                 }
             }
             Event::TestcaseFinished {
-                uid,
                 time,
                 status,
                 error,
+                ..
             } => {
-                if let Some(group) = self.group_of_mut(uid) {
+                if let Some(group) = id.and_then(|id| self.group_of_mut(id)) {
                     group.timer.end = Some(*time);
                     group.runtime_status = RuntimeStatus::Finished;
                 }
-                if let Some(node) = self.node_mut(uid)
+                if let Some(node) = self.found_mut(id)
                     && node.runtime_status != RuntimeStatus::Finished
                 {
                     node.timer.end = Some(*time);
@@ -269,15 +290,15 @@ impl ReportBuilder {
                 }
             }
             Event::DriverStatusChanged {
-                uid,
                 driver,
                 status,
                 time,
                 attributes,
                 error,
                 log_tail,
+                ..
             } => {
-                let Some(test) = self.node_mut(uid) else {
+                let Some(test) = self.found_mut(id) else {
                     return;
                 };
                 let Some(report) = test
@@ -324,23 +345,20 @@ impl ReportBuilder {
                 close_unfinished(&mut self.report.plan, *time);
                 self.recompute_all();
             }
-            Event::RuntimeStatus {
-                uid,
-                runtime_status,
-            } => {
-                if let Some(node) = self.node_mut(uid) {
+            Event::RuntimeStatus { runtime_status, .. } => {
+                if let Some(node) = self.found_mut(id) {
                     node.runtime_status = *runtime_status;
                 }
             }
-            Event::EnvStatus { uid, env_status } => {
-                if let Some(node) = self.node_mut(uid) {
+            Event::EnvStatus { env_status, .. } => {
+                if let Some(node) = self.found_mut(id) {
                     node.env_status = Some(*env_status);
                 }
             }
             Event::Reset => self.reset_results(),
             Event::Reload { reload } => self.report.reload = Some(reload.clone()),
-            Event::TestcaseRerun { uid, .. } => {
-                if let Some(node) = self.node_mut(uid) {
+            Event::TestcaseRerun { .. } => {
+                if let Some(node) = self.found_mut(id) {
                     let attempt = TestcaseAttempt::take_from(node);
                     node.attempts.push(attempt);
                     node.flaky = false;
@@ -358,6 +376,7 @@ impl ReportBuilder {
             index,
             links,
             tallies,
+            last_found: _,
         } = self;
         crate::background::free_in_background((index, links, tallies));
         report.plan.recompute();
@@ -419,16 +438,48 @@ fn reset_node(node: &mut ReportNode) {
 /// and the rare UIDs whose hash is taken are kept apart with the others of that hash.
 #[derive(Debug, Default)]
 struct UidIndex {
-    first: HashMap<u64, u32>,
+    first: HashMap<u64, u32, UidHasher>,
     /// Further nodes whose UID hash equals a key of `first` (a test named like the plan,
     /// or a true collision).
-    more: HashMap<u64, Vec<u32>>,
+    more: HashMap<u64, Vec<u32>, UidHasher>,
+}
+
+/// A fast hash with fixed seeds: every event looks a UID up, and nothing here needs a
+/// defence against chosen collisions (colliding UIDs are told apart by comparison).
+type UidHasher = foldhash::fast::FixedState;
+
+/// The child indices from the plan down to a node. A report is a few levels deep (plan,
+/// test, suite, parametrization, testcase): the steps fit inline, without an allocation
+/// per lookup.
+#[derive(Default)]
+struct NodePath {
+    /// Steps from the node up, as far as they fit.
+    inline: [u32; 8],
+    len: usize,
+    /// Steps beyond the inline ones, should a tree ever be deeper.
+    deeper: Vec<u32>,
+}
+
+impl NodePath {
+    fn push(&mut self, step: u32) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) => *slot = step,
+            None => self.deeper.push(step),
+        }
+        self.len += 1;
+    }
+
+    /// The steps from the plan down.
+    fn root_first(&self) -> impl Iterator<Item = u32> + '_ {
+        let inline = &self.inline[..self.len.min(self.inline.len())];
+        self.deeper.iter().rev().chain(inline.iter().rev()).copied()
+    }
 }
 
 impl UidIndex {
     fn hash(uid: &str) -> u64 {
-        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-        BuildHasherDefault::<DefaultHasher>::default().hash_one(uid)
+        use std::hash::BuildHasher;
+        UidHasher::default().hash_one(uid)
     }
 
     fn insert(&mut self, uid: &str, id: u32) {
