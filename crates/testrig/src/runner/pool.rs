@@ -183,7 +183,7 @@ struct ProcessPool<'a> {
 /// a copy per entry (about 100 MB at a million testcases). The few distinct names are kept
 /// for the rest of the process.
 #[derive(Default)]
-struct SourceFiles(Mutex<HashSet<&'static str>>);
+struct SourceFiles(Mutex<HashSet<&'static str, FastHash>>);
 
 impl SourceFiles {
     fn share(&self, event: &mut Event) {
@@ -215,16 +215,20 @@ impl SourceFiles {
     }
 }
 
+/// A fast hash for the sets the supervisor updates on every event (UIDs and file names
+/// the plan's own workers send: nothing to defend against).
+type FastHash = foldhash::fast::FixedState;
+
 /// What the plan knows of one test across its workers.
 #[derive(Default)]
 struct TestProgress {
     /// Testcases that have their end.
-    finished: HashSet<String>,
+    finished: HashSet<String, FastHash>,
     /// The testcases that failed (errored, crashed…) in their latest run.
-    failing: HashSet<String>,
+    failing: HashSet<String, FastHash>,
     /// Suites started and ended, so a restarted worker's repeats are dropped.
-    suites_started: HashSet<String>,
-    suites_finished: HashSet<String>,
+    suites_started: HashSet<String, FastHash>,
+    suites_finished: HashSet<String, FastHash>,
 }
 
 impl TestProgress {
@@ -237,7 +241,7 @@ impl TestProgress {
         self.finished.insert(uid.to_string());
         if status.is_failure() {
             self.failing.insert(uid.to_string());
-        } else {
+        } else if !self.failing.is_empty() {
             self.failing.remove(uid);
         }
     }
@@ -248,6 +252,8 @@ impl TestProgress {
 struct Attempt {
     /// The testcase started and not ended.
     running: Option<String>,
+    /// The UID of the last testcase that ended, kept for the next one's.
+    ended: Option<String>,
     /// The suite started and not ended.
     open_suite: Option<String>,
     /// A testcase ended in this worker.
@@ -619,8 +625,15 @@ fn run_worker(
                 }
                 Line::Nothing => {}
             }
+            if arrived.len() >= BATCH_EVENTS {
+                context.sink.emit_all(std::mem::take(&mut arrived));
+            }
             if worker.lines.buffer().is_empty() {
                 context.sink.emit_all(std::mem::take(&mut arrived));
+                // A worker flushes every event before its testcase goes on (so that a
+                // crash loses none): read at once, each write would wake this thread and
+                // the hub's. A short pause lets the next events gather in the pipe.
+                std::thread::sleep(READ_COALESCING);
             }
         }
         context.sink.emit_all(arrived);
@@ -706,6 +719,16 @@ fn parse_event(line: &[u8]) -> Option<Event> {
     serde_json::from_slice(line).ok()
 }
 
+/// The most events passed to the hub at once: its queue is bounded in messages, and
+/// bounded batches keep what waits in it (when workers outpace the fold) to a few
+/// megabytes, the workers waiting on full pipes instead.
+const BATCH_EVENTS: usize = 64;
+
+/// How long the supervisor lets a worker's events gather between reads: a testcase's
+/// events reach the report at most this much later, and a busy worker costs a few
+/// thousand wake-ups a second instead of one per event.
+const READ_COALESCING: Duration = Duration::from_micros(500);
+
 /// Waits until the worker has something to say (or has ended), at most `limit`.
 fn speaks_within(worker: &Worker, limit: Duration) -> bool {
     use rustix::event::{PollFd, PollFlags, Timespec, poll};
@@ -789,12 +812,16 @@ fn take_line(
             true
         }
         Event::TestcaseStarted { uid, .. } => {
-            attempt.running = Some(uid.clone());
+            // The last testcase's string is reused: one allocation less per testcase.
+            let mut running = attempt.ended.take().unwrap_or_default();
+            running.clear();
+            running.push_str(uid);
+            attempt.running = Some(running);
             true
         }
         Event::TestcaseFinished { uid, status, .. } => {
             if attempt.running.as_ref() == Some(uid) {
-                attempt.running = None;
+                attempt.ended = attempt.running.take();
             }
             attempt.progressed = true;
             progress.finish(uid, *status);

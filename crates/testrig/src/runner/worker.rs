@@ -48,6 +48,9 @@ pub(crate) const WORKER_MEMORY_ENV: &str = "TESTRIG_WORKER_MEMORY_MB";
 /// The version of the protocol: a worker of another version refuses the job.
 pub(crate) const WORKER_PROTOCOL: &str = "1";
 
+/// The size asked for the pipe of events to the parent (the unprivileged maximum).
+const EVENT_PIPE_CAPACITY: usize = 1 << 20;
+
 /// A worker's exit status when it abandoned a testcase (its time limit ran out) and stopped
 /// its environment: the testcases after it need a fresh worker (EX_TEMPFAIL).
 pub(crate) const WORKER_RESTART_EXIT: i32 = 75;
@@ -259,6 +262,11 @@ fn serve_jobs(plan_name: &str, tests: &mut [MultiTest]) -> Result<(), String> {
         .map_err(|error| format!("failed to take over stdout for events: {error}"))?;
     rustix::stdio::dup2_stdout(std::io::stderr())
         .map_err(|error| format!("failed to point stdout at stderr: {error}"))?;
+    // Room for the events of the parent's coalescing pause (its reads wait a moment so
+    // that one wake-up takes many events): without it a fast worker would block on a full
+    // pipe. Only a cap on pipe sizes (fs.pipe-max-size) refuses it, and then the default
+    // size just costs more wake-ups.
+    let _ = rustix::pipe::fcntl_setpipe_size(&events, EVENT_PIPE_CAPACITY);
     let jobs = read_jobs()?;
     install_panic_hook();
     let pipe = Arc::new(Mutex::new(ParentPipe {
