@@ -234,7 +234,8 @@ struct TestProgress {
 impl TestProgress {
     /// Whether the testcase has its end (in this round of runs).
     fn has_ended(&self, case: &SelectedCase) -> bool {
-        self.finished.contains(&case.uid())
+        // A test's first job asks for every testcase: no UID to build for it.
+        !self.finished.is_empty() && self.finished.contains(&case.uid())
     }
 
     fn finish(&mut self, uid: &str, status: Status) {
@@ -604,6 +605,7 @@ fn run_worker(
     let mut done = false;
     if sent.is_ok() {
         let mut line = Vec::with_capacity(512);
+        let mut streaming = EventRate::default();
         // The events of one read go to the hub together: one wake-up of its fold.
         let mut arrived = Vec::new();
         loop {
@@ -632,8 +634,12 @@ fn run_worker(
                 context.sink.emit_all(std::mem::take(&mut arrived));
                 // A worker flushes every event before its testcase goes on (so that a
                 // crash loses none): read at once, each write would wake this thread and
-                // the hub's. A short pause lets the next events gather in the pipe.
-                std::thread::sleep(READ_COALESCING);
+                // the hub's. Once events stream in, a short pause lets the next ones
+                // gather in the pipe; a few events (a small plan, a slow testcase) are
+                // passed on without one.
+                if streaming.drained() {
+                    std::thread::sleep(READ_COALESCING);
+                }
             }
         }
         context.sink.emit_all(arrived);
@@ -728,6 +734,32 @@ const BATCH_EVENTS: usize = 64;
 /// events reach the report at most this much later, and a busy worker costs a few
 /// thousand wake-ups a second instead of one per event.
 const READ_COALESCING: Duration = Duration::from_micros(500);
+
+/// Whether a worker's events stream in: the pipe was drained several times in a row, each
+/// soon after the one before.
+#[derive(Default)]
+struct EventRate {
+    last_drained: Option<std::time::Instant>,
+    quick_in_a_row: u32,
+}
+
+impl EventRate {
+    /// Reads that empty the pipe this soon after the last one count as a stream...
+    const QUICK: Duration = Duration::from_millis(1);
+    /// ...once there are this many in a row.
+    const STREAM: u32 = 8;
+
+    /// Notes that the pipe was drained; true when events are streaming in.
+    fn drained(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        let quick = self
+            .last_drained
+            .is_some_and(|last| now.duration_since(last) < Self::QUICK);
+        self.quick_in_a_row = if quick { self.quick_in_a_row + 1 } else { 0 };
+        self.last_drained = Some(now);
+        self.quick_in_a_row >= Self::STREAM
+    }
+}
 
 /// Waits until the worker has something to say (or has ended), at most `limit`.
 fn speaks_within(worker: &Worker, limit: Duration) -> bool {
