@@ -619,8 +619,18 @@ fn run_worker(
                 Ok(0) | Err(_) => break,
                 Ok(_) => {}
             }
+            // Whether more of a suite's testcases are likely to follow at once.
+            let mut amid_testcases = false;
             match take_line(&line, pool, progress, attempt) {
-                Line::Event(event) => arrived.push(event),
+                Line::Event(event) => {
+                    amid_testcases = matches!(
+                        event,
+                        Event::TestcaseStarted { .. }
+                            | Event::EntryRecorded { .. }
+                            | Event::TestcaseFinished { .. }
+                    );
+                    arrived.push(event);
+                }
                 Line::Done => {
                     done = true;
                     break;
@@ -636,8 +646,8 @@ fn run_worker(
                 // crash loses none): read at once, each write would wake this thread and
                 // the hub's. Once events stream in, a short pause lets the next ones
                 // gather in the pipe; a few events (a small plan, a slow testcase) are
-                // passed on without one.
-                if streaming.drained() {
+                // passed on without one, and so is a suite's or a job's end.
+                if streaming.drained() && amid_testcases {
                     std::thread::sleep(READ_COALESCING);
                 }
             }
