@@ -173,6 +173,8 @@ fn case_name(base_name: &str, parameters: &Parameters) -> String {
         let _ = write!(name, "{separator}{parameter}={value}");
     }
     name.push('>');
+    // Kept by every report node of a parametrization: no room to spare.
+    name.shrink_to_fit();
     name
 }
 

@@ -128,11 +128,19 @@ pub struct SelectedCase {
 impl SelectedCase {
     /// Stable UID: `test/suite/testcase[/param-suffix]`.
     pub fn uid(&self) -> String {
-        let mut uid = String::with_capacity(self.suite_uid.len() + 64);
-        uid.push_str(&self.suite_uid);
-        uid.push('/');
-        self.case.write_uid_leaf(&mut uid);
-        uid
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
+        // Built in a reused buffer and copied out at its exact length: every report node
+        // keeps its UID, and room to spare would cost a million nodes tens of megabytes.
+        SCRATCH.with(|scratch| {
+            let mut uid = scratch.borrow_mut();
+            uid.clear();
+            uid.push_str(&self.suite_uid);
+            uid.push('/');
+            self.case.write_uid_leaf(&mut uid);
+            uid.as_str().to_owned()
+        })
     }
 
     /// The UID of its parametrization group, for generated testcases.
