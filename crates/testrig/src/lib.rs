@@ -41,6 +41,11 @@ pub mod result;
 pub mod runner;
 pub mod testing;
 
+/// The hash of the maps and sets touched on every event or testcase (UIDs, file names,
+/// parameter suffixes): fast, with fixed seeds. Their keys come from the plan itself, so
+/// nothing needs a defence against chosen collisions.
+pub(crate) type FastHash = foldhash::fast::FixedState;
+
 pub use env::Env;
 pub use plan::{Plan, RunOutcome};
 pub use result::Recorder;

@@ -10,6 +10,8 @@
 
 use std::collections::HashMap;
 
+use crate::FastHash;
+
 use testrig_model::{
     Counts, DriverStatus, ErrorInfo, Event, NodeKind, Report, ReportNode, RuntimeStatus, Status,
     TestcaseAttempt, Timer,
@@ -438,15 +440,11 @@ fn reset_node(node: &mut ReportNode) {
 /// and the rare UIDs whose hash is taken are kept apart with the others of that hash.
 #[derive(Debug, Default)]
 struct UidIndex {
-    first: HashMap<u64, u32, UidHasher>,
+    first: HashMap<u64, u32, FastHash>,
     /// Further nodes whose UID hash equals a key of `first` (a test named like the plan,
     /// or a true collision).
-    more: HashMap<u64, Vec<u32>, UidHasher>,
+    more: HashMap<u64, Vec<u32>, FastHash>,
 }
-
-/// A fast hash with fixed seeds: every event looks a UID up, and nothing here needs a
-/// defence against chosen collisions (colliding UIDs are told apart by comparison).
-type UidHasher = foldhash::fast::FixedState;
 
 /// The child indices from the plan down to a node. A report is a few levels deep (plan,
 /// test, suite, parametrization, testcase): the steps fit inline, without an allocation
@@ -479,7 +477,7 @@ impl NodePath {
 impl UidIndex {
     fn hash(uid: &str) -> u64 {
         use std::hash::BuildHasher;
-        UidHasher::default().hash_one(uid)
+        FastHash::default().hash_one(uid)
     }
 
     fn insert(&mut self, uid: &str, id: u32) {

@@ -24,6 +24,7 @@ use std::time::Duration;
 use rustix::process::{Pid, Signal};
 use testrig_model::{DriverStatus, Entry, EntryDetail, ErrorInfo, Event, Status};
 
+use crate::FastHash;
 use crate::drivers::{
     describe_exit, kill_process_groups, process_group_alive, register_process_group,
     unregister_process_group,
@@ -215,10 +216,6 @@ impl SourceFiles {
     }
 }
 
-/// A fast hash for the sets the supervisor updates on every event (UIDs and file names
-/// the plan's own workers send: nothing to defend against).
-type FastHash = foldhash::fast::FixedState;
-
 /// What the plan knows of one test across its workers.
 #[derive(Default)]
 struct TestProgress {
@@ -253,8 +250,6 @@ impl TestProgress {
 struct Attempt {
     /// The testcase started and not ended.
     running: Option<String>,
-    /// The UID of the last testcase that ended, kept for the next one's.
-    ended: Option<String>,
     /// The suite started and not ended.
     open_suite: Option<String>,
     /// A testcase ended in this worker.
@@ -854,16 +849,12 @@ fn take_line(
             true
         }
         Event::TestcaseStarted { uid, .. } => {
-            // The last testcase's string is reused: one allocation less per testcase.
-            let mut running = attempt.ended.take().unwrap_or_default();
-            running.clear();
-            running.push_str(uid);
-            attempt.running = Some(running);
+            attempt.running = Some(uid.clone());
             true
         }
         Event::TestcaseFinished { uid, status, .. } => {
             if attempt.running.as_ref() == Some(uid) {
-                attempt.ended = attempt.running.take();
+                attempt.running = None;
             }
             attempt.progressed = true;
             progress.finish(uid, *status);

@@ -86,26 +86,32 @@ impl CaseInfo {
     /// The part of the UID leaf below the parametrization: `a_1__b_2` (or `a_1__b_2__3`).
     fn parametrization_leaf(&self) -> String {
         let mut leaf = String::new();
-        write_parameter_suffix(&self.parameters, &mut leaf);
-        if let (Some(i), true) = (self.index.parametrization, self.numbered) {
-            use std::fmt::Write;
-            let _ = write!(leaf, "__{}", i + 1);
-        }
+        self.write_parametrization_leaf(&mut leaf);
         leaf
+    }
+
+    fn write_parametrization_leaf(&self, out: &mut String) {
+        write_parameter_suffix(&self.parameters, out);
+        if let (Some(i), true) = (self.index.parametrization, self.numbered) {
+            write_repeat_number(out, i);
+        }
     }
 
     /// Appends [`uid_leaf`](Self::uid_leaf) to `out`.
     pub fn write_uid_leaf(&self, out: &mut String) {
         out.push_str(&self.attributes.base_name);
-        if let Some(i) = self.index.parametrization {
+        if self.index.parametrization.is_some() {
             out.push('/');
-            write_parameter_suffix(&self.parameters, out);
-            if self.numbered {
-                use std::fmt::Write;
-                let _ = write!(out, "__{}", i + 1);
-            }
+            self.write_parametrization_leaf(out);
         }
     }
+}
+
+/// The number that tells apart case `index` of a parametrization whose suffix an earlier
+/// case has: `__3` for the third case.
+fn write_repeat_number(out: &mut String, index: usize) {
+    use std::fmt::Write;
+    let _ = write!(out, "__{}", index + 1);
 }
 
 /// The UID leaves given out so far in one parametrization. Their hashes are kept, not the
@@ -113,7 +119,7 @@ impl CaseInfo {
 /// hash repeats are the leaves compared, and from then on kept whole.
 #[derive(Default)]
 struct UsedSuffixes {
-    hashes: std::collections::HashSet<u64, foldhash::fast::FixedState>,
+    hashes: std::collections::HashSet<u64, crate::FastHash>,
     /// Every leaf given out, once two hashes were equal.
     exact: Option<std::collections::HashSet<String>>,
 }
@@ -122,13 +128,12 @@ impl UsedSuffixes {
     /// True when case `index` must be numbered: an earlier case (one of `earlier`, the
     /// parametrization's cases so far) has the same leaf.
     fn number(&mut self, parameters: &Parameters, index: usize, earlier: &[CaseInfo]) -> bool {
-        let suffix = parameter_suffix(parameters);
+        let mut suffix = parameter_suffix(parameters);
         let numbered = self.seen(&suffix, earlier);
-        self.insert(if numbered {
-            format!("{suffix}__{}", index + 1)
-        } else {
-            suffix
-        });
+        if numbered {
+            write_repeat_number(&mut suffix, index);
+        }
+        self.insert(suffix);
         numbered
     }
 
@@ -158,7 +163,7 @@ impl UsedSuffixes {
 
 fn hash_of(text: &str) -> u64 {
     use std::hash::BuildHasher;
-    foldhash::fast::FixedState::default().hash_one(text)
+    crate::FastHash::default().hash_one(text)
 }
 
 /// `add <a=1, b=2>` for a case with parameters, else the testcase's name.
