@@ -15,7 +15,7 @@ use crate::util::scratch_dir;
 const PLAN: &str = env!("CARGO_BIN_EXE_crashes");
 
 /// The processes whose environment holds `CRASHES_MARKER=marker`.
-fn marked_processes(marker: &str) -> Vec<u32> {
+pub(crate) fn marked_processes(marker: &str) -> Vec<u32> {
     let needle = format!("CRASHES_MARKER={marker}");
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -38,7 +38,7 @@ fn marked_processes(marker: &str) -> Vec<u32> {
 }
 
 /// Waits up to three seconds for the marked processes to be gone; returns the survivors.
-fn survivors(marker: &str) -> Vec<u32> {
+pub(crate) fn survivors(marker: &str) -> Vec<u32> {
     let deadline = Instant::now() + Duration::from_secs(3);
     loop {
         let left = marked_processes(marker);

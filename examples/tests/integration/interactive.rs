@@ -148,7 +148,7 @@ impl Server {
         .1
     }
 
-    fn wait_for(&self, uid: &str, what: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) fn wait_for(&self, uid: &str, what: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let node = self.node(uid);

@@ -10,6 +10,7 @@ mod failures;
 mod filtering;
 mod groups;
 mod interactive;
+mod interactive_workers;
 mod interrupt;
 mod reload;
 mod run_queue;

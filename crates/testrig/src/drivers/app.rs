@@ -934,7 +934,7 @@ fn http_responds(target: &HttpTarget, deadline: Instant) -> bool {
 
 /// The last lines of both logs, labelled, at most `lines` of them: stdout's then stderr's,
 /// sharing the budget when both have more than half of it.
-fn log_tail_of(stdout: &Path, stderr: &Path, lines: usize) -> Vec<String> {
+pub(crate) fn log_tail_of(stdout: &Path, stderr: &Path, lines: usize) -> Vec<String> {
     let out = last_lines(stdout, lines);
     let err = last_lines(stderr, lines);
     let err_take = err.len().min(lines - out.len().min(lines / 2));

@@ -14,6 +14,7 @@ mod ledger;
 mod process;
 
 pub use app::App;
+pub(crate) use app::log_tail_of;
 pub(crate) use ledger::{ledger_path, sweep as sweep_leftovers};
 pub use process::{
     GroupChild, StopOutcome, describe_exit, kill_all_process_groups, process_group_alive,

@@ -13,4 +13,5 @@ pub use reload::{
     carry_results,
 };
 pub use server::{OPENAPI, WebAssets, bind, report_router, router, serve, source_root};
+pub(crate) use state::Session;
 pub use state::{Cancelled, InteractiveState, Refusal, Update};

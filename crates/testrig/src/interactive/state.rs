@@ -17,7 +17,9 @@ use tokio::sync::broadcast;
 
 use crate::events::{EventEnvelope, EventHub, EventSink, EventSubscriber, SubscriberError};
 use crate::report::ReportBuilder;
-use crate::runner::{RunContext, TestSession, error_testcases};
+use crate::runner::{
+    ProcessSession, RunContext, SessionWorkers, SharedEnvironmentStatus, TestSession,
+};
 use crate::testing::{SelectedTest, Selection};
 
 /// One numbered update pushed to browsers: the hub's envelope,
@@ -122,9 +124,60 @@ struct SlotQueue {
     environment_in_progress: Option<DriverStatus>,
 }
 
+/// Where a test of the interactive plan runs: in this process, or in a worker process of
+/// its own (`--pool process`).
+pub(crate) enum Session {
+    /// On this process's threads; its environment's drivers are children of this process.
+    Thread(TestSession),
+    /// In a worker process, which keeps the environment.
+    Process(ProcessSession),
+}
+
+impl Session {
+    fn environment_is_up(&self) -> bool {
+        match self {
+            Session::Thread(session) => session.environment_is_up(),
+            Session::Process(session) => session.environment_is_up(),
+        }
+    }
+
+    fn start_environment(&mut self) {
+        match self {
+            Session::Thread(session) => {
+                let _ = session.start_environment();
+            }
+            Session::Process(session) => session.start_environment(),
+        }
+    }
+
+    fn stop_environment(&mut self) {
+        match self {
+            Session::Thread(session) => {
+                session.stop_environment();
+            }
+            Session::Process(session) => session.stop_environment(),
+        }
+    }
+
+    fn run_starting_environment(&mut self, selected: &SelectedTest, started: impl FnOnce()) {
+        match self {
+            Session::Thread(session) => session.run_starting_environment(selected, started),
+            Session::Process(session) => session.run_starting_environment(selected, started),
+        }
+    }
+}
+
+/// What the state knows of a test's environment while a request may hold its session.
+enum EnvironmentView {
+    /// The environment itself (thread sessions): its drivers say.
+    Local(Arc<crate::env::Environment>),
+    /// As the worker's events last said (process sessions).
+    Remote(SharedEnvironmentStatus),
+}
+
 /// A test's session and its queue.
 struct TestSlot {
-    session: Mutex<TestSession>,
+    session: Mutex<Session>,
     queue: Mutex<SlotQueue>,
     wake: Condvar,
 }
@@ -267,7 +320,9 @@ pub struct InteractiveState {
     selection: Selection,
     slots: HashMap<String, Arc<TestSlot>>,
     /// Each test's environment, readable while a run holds the test's session.
-    environments: HashMap<String, Arc<crate::env::Environment>>,
+    environments: HashMap<String, EnvironmentView>,
+    /// The worker processes of process sessions (a cancel kills those running testcases).
+    session_workers: Option<Arc<SessionWorkers>>,
     active: Mutex<HashSet<String>>,
     running_jobs: Mutex<usize>,
     gate: Mutex<Gate>,
@@ -276,16 +331,25 @@ pub struct InteractiveState {
 
 impl InteractiveState {
     /// The state, subscribed to the hub `context` emits into, and one worker per test.
-    pub fn start(
+    pub(crate) fn start(
         selection: Selection,
-        sessions: Vec<(String, TestSession)>,
+        sessions: Vec<(String, Session)>,
+        session_workers: Option<Arc<SessionWorkers>>,
         context: RunContext,
         editor_url: Option<String>,
     ) -> Arc<InteractiveState> {
         let (updates, _) = broadcast::channel(65_536);
         let environments = sessions
             .iter()
-            .map(|(uid, session)| (uid.clone(), session.environment().clone()))
+            .map(|(uid, session)| {
+                let view = match session {
+                    Session::Thread(session) => {
+                        EnvironmentView::Local(session.environment().clone())
+                    }
+                    Session::Process(session) => EnvironmentView::Remote(session.shared_status()),
+                };
+                (uid.clone(), view)
+            })
             .collect();
         let slots = sessions
             .into_iter()
@@ -312,6 +376,7 @@ impl InteractiveState {
             selection,
             slots,
             environments,
+            session_workers,
             active: Mutex::new(HashSet::new()),
             running_jobs: Mutex::new(0),
             gate: Mutex::new(Gate::default()),
@@ -580,17 +645,21 @@ impl InteractiveState {
 
     /// What the environment of `test` is now, from its drivers (for a dropped request).
     fn environment_status_now(&self, test: &str) -> DriverStatus {
-        let statuses: Vec<DriverStatus> = self
-            .environments
-            .get(test)
-            .map(|environment| {
-                environment
-                    .statuses()
-                    .into_iter()
-                    .map(|(_, status)| status)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let statuses: Vec<DriverStatus> = match self.environments.get(test) {
+            Some(EnvironmentView::Local(environment)) => environment
+                .statuses()
+                .into_iter()
+                .map(|(_, status)| status)
+                .collect(),
+            Some(EnvironmentView::Remote(status)) => {
+                vec![
+                    *status
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner),
+                ]
+            }
+            None => Vec::new(),
+        };
         if statuses.contains(&DriverStatus::Failed) {
             DriverStatus::Failed
         } else if statuses
@@ -667,6 +736,10 @@ impl InteractiveState {
                 }
             }
         }
+        // A process session's running testcase stops for real: its worker is killed.
+        if let Some(workers) = &self.session_workers {
+            workers.kill_running();
+        }
         self.context.stop.wake();
         // Running jobs notice the flag between testcases (and abandon the running one);
         // clear it once they have all returned (each wakes the signal as it does).
@@ -736,7 +809,7 @@ impl InteractiveState {
                     let up = session.environment_is_up();
                     match wanted {
                         DriverStatus::Started if !up => {
-                            let _ = session.start_environment();
+                            session.start_environment();
                         }
                         DriverStatus::Stopped if up => {
                             session.stop_environment();
@@ -767,24 +840,11 @@ impl InteractiveState {
                         uid: selected.uid.clone(),
                         time: crate::events::now(),
                     });
-                    let up = session.environment_is_up() || session.environment().is_empty();
-                    let started = if up {
-                        Ok(())
-                    } else {
-                        let started = session.start_environment();
-                        // A request queued while the run started the environment shows as
-                        // pending again: the start's own status would otherwise hide it.
-                        self.show_pending_environment(slot, test);
-                        started
-                    };
-                    match started {
-                        Ok(()) => session.run(&selected),
-                        Err(failure) => error_testcases(
-                            &selected,
-                            &format!("not run: the environment failed to start: {failure}"),
-                            self.sink(),
-                        ),
-                    }
+                    // A request queued while the run started the environment shows as
+                    // pending again: the start's own status would otherwise hide it.
+                    session.run_starting_environment(&selected, || {
+                        self.show_pending_environment(slot, test)
+                    });
                     self.release(&cases);
                     self.sink().emit(Event::TestFinished {
                         uid: selected.uid.clone(),
@@ -838,13 +898,49 @@ impl InteractiveState {
             .environments
             .get(test)
             .ok_or_else(|| Refusal::UnknownNode(format!("no test with uid `{test}`")))?;
-        let driver = environment.driver(driver).ok_or_else(|| {
+        let unknown = |names: Vec<String>| {
             Refusal::UnknownNode(format!(
                 "no driver `{driver}` in test `{test}`; drivers: {}",
-                environment.driver_names().join(", ")
+                names.join(", ")
             ))
-        })?;
-        Ok(driver.log_tail(lines))
+        };
+        match environment {
+            EnvironmentView::Local(environment) => {
+                let found = environment
+                    .driver(driver)
+                    .ok_or_else(|| unknown(environment.driver_names()))?;
+                Ok(found.log_tail(lines))
+            }
+            // The driver runs in a worker: its log files are where its attributes say.
+            EnvironmentView::Remote(_) => {
+                let drivers = self
+                    .hub
+                    .read(|_, builder| builder.node(test).map(|node| node.drivers.clone()))
+                    .flatten()
+                    .unwrap_or_default();
+                let found = drivers
+                    .iter()
+                    .find(|candidate| candidate.name == driver)
+                    .ok_or_else(|| {
+                        unknown(drivers.iter().map(|driver| driver.name.clone()).collect())
+                    })?;
+                let path = |key: &str| {
+                    found
+                        .attributes
+                        .get(key)
+                        .and_then(|value| value.as_str())
+                        .map(std::path::PathBuf::from)
+                };
+                Ok(match (path("stdout"), path("stderr")) {
+                    (None, None) => Vec::new(),
+                    (stdout, stderr) => crate::drivers::log_tail_of(
+                        &stdout.unwrap_or_default(),
+                        &stderr.unwrap_or_default(),
+                        lines,
+                    ),
+                })
+            }
+        }
     }
 
     /// The plan node runs from the first run that starts to the end of the last one.
@@ -913,8 +1009,7 @@ impl InteractiveState {
     pub fn handoff_drivers(
         &self,
     ) -> std::collections::BTreeMap<String, Vec<crate::env::HandedOffDriver>> {
-        self.environments
-            .iter()
+        self.local_environments()
             .map(|(uid, environment)| (uid.clone(), environment.handoff()))
             .filter(|(_, drivers)| !drivers.is_empty())
             .collect()
@@ -923,7 +1018,7 @@ impl InteractiveState {
     /// Offers test `test`'s environment the drivers a previous image of the plan handed
     /// over: its next start takes over those whose definition is unchanged.
     pub fn offer_adoption(&self, test: &str, drivers: Vec<crate::env::HandedOffDriver>) {
-        if let Some(environment) = self.environments.get(test) {
+        if let Some(EnvironmentView::Local(environment)) = self.environments.get(test) {
             environment.offer_adoption(drivers);
         }
     }
@@ -932,8 +1027,7 @@ impl InteractiveState {
     pub fn withdraw_adoption_offers(
         &self,
     ) -> std::collections::BTreeMap<String, Vec<crate::env::HandedOffDriver>> {
-        self.environments
-            .iter()
+        self.local_environments()
             .map(|(test, environment)| (test.clone(), environment.withdraw_adoption_offers()))
             .filter(|(_, drivers)| !drivers.is_empty())
             .collect()
@@ -941,12 +1035,25 @@ impl InteractiveState {
 
     /// What the environments did with the drivers they were offered.
     pub fn adoption_notes(&self) -> Vec<String> {
-        let mut tests: Vec<&String> = self.environments.keys().collect();
-        tests.sort();
+        let mut tests: Vec<_> = self.local_environments().collect();
+        tests.sort_by_key(|(uid, _)| *uid);
         tests
             .into_iter()
-            .flat_map(|test| self.environments[test].adoption_notes())
+            .flat_map(|(_, environment)| environment.adoption_notes())
             .collect()
+    }
+
+    /// The environments that run in this process (thread sessions), by test UID: only those
+    /// can hand their drivers to the next image of the plan.
+    fn local_environments(
+        &self,
+    ) -> impl Iterator<Item = (&String, &Arc<crate::env::Environment>)> + '_ {
+        self.environments
+            .iter()
+            .filter_map(|(uid, view)| match view {
+                EnvironmentView::Local(environment) => Some((uid, environment)),
+                EnvironmentView::Remote(_) => None,
+            })
     }
 
     /// Waits until nothing is queued or running (or the plan is stopping); each job that
@@ -965,12 +1072,41 @@ impl InteractiveState {
     /// Stops every environment that is up, leaving the server able to run again.
     pub fn stop_environments(&self) {
         self.context.live_environments.stop_all();
+        self.stop_process_sessions(false);
     }
 
     /// Stops every environment (on shutdown).
     pub fn stop_all_environments(&self) {
         self.context.cancel.store(true, Ordering::SeqCst);
+        if let Some(workers) = &self.session_workers {
+            workers.kill_running();
+        }
         self.context.live_environments.stop_all();
+        self.stop_process_sessions(true);
+    }
+
+    /// Stops the environments of the process sessions, in parallel (each waits for the
+    /// request that holds its session); `shut_down` lets their workers go too.
+    fn stop_process_sessions(&self, shut_down: bool) {
+        if self.session_workers.is_none() {
+            return;
+        }
+        std::thread::scope(|scope| {
+            for slot in self.slots.values() {
+                scope.spawn(move || {
+                    let Ok(mut session) = slot.session.lock() else {
+                        return;
+                    };
+                    if let Session::Process(session) = &mut *session {
+                        if shut_down {
+                            session.shut_down();
+                        } else if session.environment_is_up() {
+                            session.stop_environment();
+                        }
+                    }
+                });
+            }
+        });
     }
 
     /// The report as it stands.

@@ -181,7 +181,15 @@ impl Plan {
         }
         crate::drivers::keep_ledger(crate::drivers::ledger_path(&runpath));
         if let Some(port) = options.interactive.or(options.ui) {
-            return run_interactive(self, selection, &options, &runpath, port);
+            // `--ui` runs in worker processes as a batch run does; `-i` keeps its tests in
+            // this process unless `--pool process` asks (code reload then restarts the
+            // environments instead of handing their drivers over).
+            let workers = if options.ui.is_some() || options.pool == Some(PoolKind::Process) {
+                config.worker_command.clone()
+            } else {
+                None
+            };
+            return run_interactive(self, selection, &options, &runpath, port, workers);
         }
         let outcome = run_selection(
             self,

@@ -14,7 +14,11 @@ use crate::drivers::terminate_all_process_groups;
 use crate::events::{EventHub, now};
 use crate::export::{ConsoleOptions, ConsoleReporter, Verbosity, write_json_report};
 use crate::interactive::InteractiveState;
-use crate::runner::{RunContext, TestSession, install_interrupt_handler, install_panic_hook};
+use crate::interactive::Session;
+use crate::runner::{
+    ProcessSession, RunContext, SessionWorkers, TestSession, WorkerCommand,
+    install_interrupt_handler, install_panic_hook,
+};
 use crate::testing::{MultiTest, PlanError, Selection};
 
 use super::config::host_name;
@@ -28,6 +32,7 @@ pub(super) fn run_interactive(
     options: &Options,
     runpath: &Path,
     port: u16,
+    worker_command: Option<WorkerCommand>,
 ) -> Result<RunOutcome, PlanError> {
     install_panic_hook();
     let stop = install_interrupt_handler(0.0);
@@ -193,15 +198,30 @@ pub(super) fn run_interactive(
         })
         .collect();
     let mut tests: Vec<Option<MultiTest>> = plan.tests.into_iter().map(Some).collect();
+    let session_workers = worker_command.map(SessionWorkers::new);
     let mut sessions = Vec::new();
     for selected in &selection.tests {
         let Some(multitest) = tests[selected.test_index].take() else {
             continue;
         };
-        let session = TestSession::new(selected, multitest, &context).map_err(PlanError)?;
+        let session = match &session_workers {
+            // The definition stays here: the worker builds its own.
+            Some(workers) => {
+                Session::Process(ProcessSession::new(selected, workers.clone(), &context))
+            }
+            None => {
+                Session::Thread(TestSession::new(selected, multitest, &context).map_err(PlanError)?)
+            }
+        };
         sessions.push((selected.uid.clone(), session));
     }
-    let state = InteractiveState::start(selection, sessions, context, options.editor_url.clone());
+    let state = InteractiveState::start(
+        selection,
+        sessions,
+        session_workers,
+        context,
+        options.editor_url.clone(),
+    );
     crate::interactive::serve(
         listener,
         crate::interactive::router(

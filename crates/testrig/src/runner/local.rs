@@ -342,6 +342,30 @@ impl TestSession {
     }
 }
 
+impl TestSession {
+    /// Runs `selected`, starting the environment first if it is down (an interactive run);
+    /// `started` is called after such a start. When the start fails, the testcases are
+    /// errors that say so.
+    pub fn run_starting_environment(&mut self, selected: &SelectedTest, started: impl FnOnce()) {
+        let up = self.environment_is_up() || self.environment.is_empty();
+        let start = if up {
+            Ok(())
+        } else {
+            let start = self.start_environment();
+            started();
+            start
+        };
+        match start {
+            Ok(()) => self.run(selected),
+            Err(failure) => error_testcases(
+                selected,
+                &format!("not run: the environment failed to start: {failure}"),
+                &self.context.sink,
+            ),
+        }
+    }
+}
+
 /// Marks testcases as errored without running them.
 pub fn error_testcases(selected: &SelectedTest, message: &str, sink: &EventSink) {
     for case in selected.suites.iter().flat_map(|suite| suite.cases.iter()) {

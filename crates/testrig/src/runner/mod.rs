@@ -4,6 +4,7 @@ mod interrupt;
 mod local;
 mod panic_capture;
 mod pool;
+mod process_session;
 mod worker;
 
 pub use interrupt::{INTERRUPTED_EXIT_CODE, StopSignal, install_interrupt_handler};
@@ -13,4 +14,5 @@ pub use local::{
 };
 pub use panic_capture::{catch_testcase_panic, install_panic_hook, payload_message};
 pub(crate) use pool::{LiveWorkers, WorkerCommand, WorkerLauncher, run_tests_in_workers};
+pub(crate) use process_session::{ProcessSession, SessionWorkers, SharedEnvironmentStatus};
 pub(crate) use worker::{WORKER_ENV, serve as serve_worker};

@@ -34,7 +34,8 @@ use crate::testing::{SelectedCase, SelectedTest};
 
 use super::local::{RunContext, run_queue};
 use super::worker::{
-    WORKER_ENV, WORKER_MEMORY_ENV, WORKER_PROTOCOL, WORKER_RESTART_EXIT, WorkerJob, WorkerNotice,
+    SessionStep, WORKER_ENV, WORKER_MEMORY_ENV, WORKER_PROTOCOL, WORKER_RESTART_EXIT, WorkerJob,
+    WorkerNotice,
 };
 
 /// How to start a worker: the plan binary with the plan's own command line.
@@ -50,18 +51,41 @@ pub(crate) struct WorkerCommand {
     pub memory_limit_mb: Option<u64>,
 }
 
-/// The worker processes alive now, so an interrupt reaches them.
+/// The worker processes running a job now, so an interrupt (or a cancel) reaches them.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct LiveWorkers(Arc<Mutex<HashSet<i32>>>);
+pub(crate) struct LiveWorkers(Arc<Mutex<LiveSet>>);
+
+#[derive(Debug, Default)]
+struct LiveSet {
+    running: HashSet<i32>,
+    /// Those of them sent SIGKILL: a job that ends meanwhile still lost its worker.
+    killed: HashSet<i32>,
+}
 
 impl LiveWorkers {
-    fn set(&self) -> std::sync::MutexGuard<'_, HashSet<i32>> {
+    fn set(&self) -> std::sync::MutexGuard<'_, LiveSet> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn insert(&self, pid: i32) {
+        self.set().running.insert(pid);
+    }
+
+    /// The worker's job is over; true if it was killed meanwhile.
+    fn remove(&self, pid: i32) -> bool {
+        let mut set = self.set();
+        set.running.remove(&pid);
+        set.killed.remove(&pid)
     }
 
     /// Sends `signal` to every live worker (each leads its process group).
     pub(crate) fn signal_all(&self, signal: Signal) {
-        for &pid in self.set().iter() {
+        let mut set = self.set();
+        let LiveSet { running, killed } = &mut *set;
+        for &pid in running.iter() {
+            if signal == Signal::KILL {
+                killed.insert(pid);
+            }
             if let Some(pid) = Pid::from_raw(pid) {
                 let _ = rustix::process::kill_process(pid, signal);
             }
@@ -85,11 +109,12 @@ pub(crate) fn run_tests_in_workers(
     live: &LiveWorkers,
     reruns: u32,
 ) {
+    let source_files = SourceFiles::default();
     let pool = ProcessPool {
         launcher,
         live,
         reruns,
-        source_files: SourceFiles::default(),
+        source_files: &source_files,
     };
     // Each worker thread keeps its worker process from one test to the next.
     run_queue(
@@ -171,12 +196,13 @@ impl Drop for WorkerLauncher {
 }
 
 /// What every supervisor of a run shares.
-struct ProcessPool<'a> {
-    launcher: &'a WorkerLauncher,
-    live: &'a LiveWorkers,
+pub(super) struct ProcessPool<'a> {
+    pub(super) launcher: &'a WorkerLauncher,
+    /// Where a worker is while it runs a job.
+    pub(super) live: &'a LiveWorkers,
     /// `--rerun`: how many times a failed testcase runs again.
-    reruns: u32,
-    source_files: SourceFiles,
+    pub(super) reruns: u32,
+    pub(super) source_files: &'a SourceFiles,
 }
 
 /// The source file names the worker's events name, one copy each. In the plan's own
@@ -184,7 +210,7 @@ struct ProcessPool<'a> {
 /// a copy per entry (about 100 MB at a million testcases). The few distinct names are kept
 /// for the rest of the process.
 #[derive(Default)]
-struct SourceFiles(Mutex<HashSet<&'static str, FastHash>>);
+pub(super) struct SourceFiles(Mutex<HashSet<&'static str, FastHash>>);
 
 impl SourceFiles {
     fn share(&self, event: &mut Event) {
@@ -218,7 +244,7 @@ impl SourceFiles {
 
 /// What the plan knows of one test across its workers.
 #[derive(Default)]
-struct TestProgress {
+pub(super) struct TestProgress {
     /// Testcases that have their end.
     finished: HashSet<String, FastHash>,
     /// The testcases that failed (errored, crashed…) in their latest run.
@@ -247,7 +273,7 @@ impl TestProgress {
 
 /// What one worker did with one job.
 #[derive(Default)]
-struct Attempt {
+pub(super) struct Attempt {
     /// The testcase started and not ended.
     running: Option<String>,
     /// The suite started and not ended.
@@ -264,16 +290,55 @@ struct Attempt {
     groups: HashSet<i32>,
     /// It stopped answering and was killed.
     silent: bool,
+    /// The environment's status and each driver's, as its events last said.
+    environment: Option<DriverStatus>,
+    drivers: Vec<(String, DriverStatus)>,
+}
+
+/// An interactive session's worker as its jobs left it: what outlives one job.
+#[derive(Debug, Default)]
+pub(super) struct SessionTrack {
+    /// Process groups its drivers started and did not stop.
+    pub(super) groups: HashSet<i32>,
+    /// The environment is up (started, or failed while up).
+    pub(super) environment_up: bool,
+    /// Each driver's last status.
+    pub(super) drivers: std::collections::BTreeMap<String, DriverStatus>,
+}
+
+impl SessionTrack {
+    fn attempt(&self) -> Attempt {
+        Attempt {
+            groups: self.groups.clone(),
+            environment_started: self.environment_up,
+            ..Attempt::default()
+        }
+    }
+
+    fn absorb(&mut self, attempt: &Attempt) {
+        self.groups.clone_from(&attempt.groups);
+        if let Some(status) = attempt.environment {
+            self.environment_up = matches!(
+                status,
+                DriverStatus::Started | DriverStatus::Starting | DriverStatus::Failed
+            );
+        }
+        for (driver, status) in &attempt.drivers {
+            self.drivers.insert(driver.clone(), *status);
+        }
+    }
 }
 
 /// How a job on a worker ended.
-enum WorkerEnd {
+pub(super) enum WorkerEnd {
     /// It ran its job.
     Completed(Option<ErrorInfo>),
     /// It abandoned a testcase and stopped: a fresh worker runs the rest.
     Restart,
     /// The plan was interrupted.
     Stopped,
+    /// A cancel (interactive mode) killed it.
+    Cancelled,
     /// It died: how, and the last lines of its stderr.
     Crashed(String, Vec<String>),
 }
@@ -290,7 +355,7 @@ fn supervise(
         time: now(),
     });
     let mut progress = TestProgress::default();
-    let mut test_error = run_to_the_end(selected, context, slot, pool, &mut progress);
+    let mut test_error = run_to_the_end(selected, context, slot, pool, &mut progress, None);
     // `--rerun`: the testcases that failed run again in a fresh environment, each earlier
     // run kept in the report; one that passes then is flaky.
     for attempt in 2..=pool.reruns.saturating_add(1) {
@@ -305,7 +370,7 @@ fn supervise(
             progress.finished.remove(&uid);
             sink.emit(Event::TestcaseRerun { uid, attempt });
         }
-        test_error = run_to_the_end(selected, context, slot, pool, &mut progress);
+        test_error = run_to_the_end(selected, context, slot, pool, &mut progress, None);
     }
     sink.emit(Event::TestFinished {
         uid: selected.uid.clone(),
@@ -316,33 +381,59 @@ fn supervise(
 
 /// Runs the testcases of `selected` that have not ended yet, in as many workers as it
 /// takes (one more after each crash that let a testcase end); returns the test's error.
-fn run_to_the_end(
+/// With a session, each job is that step of an interactive session.
+pub(super) fn run_to_the_end(
     selected: &SelectedTest,
     context: &RunContext,
     slot: &mut Option<Worker>,
     pool: &ProcessPool<'_>,
     progress: &mut TestProgress,
+    mut session: Option<(SessionStep, &mut SessionTrack)>,
 ) -> Option<ErrorInfo> {
     let sink = &context.sink;
     loop {
         if context.stopping() {
             return None;
         }
-        let job = WorkerJob::for_test(
+        let mut job = WorkerJob::for_test(
             &pool.launcher.command.plan,
             selected,
             context.runpath.clone(),
             |case| !progress.has_ended(case),
         );
-        if job.case_count() == 0 {
+        let step = session.as_ref().map(|(step, _)| *step);
+        job.session = step;
+        // An environment step runs no testcase.
+        if job.case_count() == 0 && matches!(step, None | Some(SessionStep::Run)) {
             return None;
         }
-        let mut attempt = Attempt::default();
+        let mut attempt = session
+            .as_ref()
+            .map_or_else(Attempt::default, |(_, track)| track.attempt());
         let end = run_worker(&job, context, slot, pool, progress, &mut attempt);
+        if let Some((_, track)) = session.as_mut() {
+            track.absorb(&attempt);
+        }
         match end {
             WorkerEnd::Completed(error) => return error,
             WorkerEnd::Restart => {}
             WorkerEnd::Stopped => return None,
+            WorkerEnd::Cancelled => {
+                if let Some(uid) = attempt.running.take() {
+                    sink.emit(Event::TestcaseFinished {
+                        uid: uid.clone(),
+                        time: now(),
+                        status: Status::Cancelled,
+                        error: Some(ErrorInfo {
+                            message: "cancelled while running: its worker process was killed"
+                                .into(),
+                            location: None,
+                        }),
+                    });
+                    progress.finish(&uid, Status::Cancelled);
+                }
+                return None;
+            }
             WorkerEnd::Crashed(how, tail) => {
                 let crashed = CrashReport { how, tail };
                 let in_testcase = attempt.running.take();
@@ -521,7 +612,7 @@ fn give_up(
 }
 
 /// A worker process of this plan, between jobs or running one.
-struct Worker {
+pub(super) struct Worker {
     child: Child,
     pid: i32,
     /// Jobs go in; its end tells the worker the plan is gone.
@@ -570,6 +661,7 @@ fn run_worker(
     attempt: &mut Attempt,
 ) -> WorkerEnd {
     let (launcher, live) = (pool.launcher, pool.live);
+    let cancelled = || context.cancel.load(std::sync::atomic::Ordering::SeqCst);
     let worker = match slot.take() {
         Some(worker) => worker,
         None => match Worker::start(launcher) {
@@ -586,7 +678,7 @@ fn run_worker(
         },
     };
     let mut worker = worker;
-    live.set().insert(worker.pid);
+    live.insert(worker.pid);
     worker.stderr.clear();
     let sent = serde_json::to_vec(job)
         .map_err(std::io::Error::from)
@@ -649,8 +741,8 @@ fn run_worker(
         }
         context.sink.emit_all(arrived);
     }
-    live.set().remove(&worker.pid);
-    if done {
+    let killed = live.remove(worker.pid);
+    if done && !killed {
         *slot = Some(worker);
         return WorkerEnd::Completed(attempt.finished.take().flatten());
     }
@@ -669,8 +761,11 @@ fn run_worker(
     let tail = worker.stderr.take();
     drop(worker);
     match status {
+        // A cancel killed it just as it ended its job.
+        _ if done => WorkerEnd::Completed(attempt.finished.take().flatten()),
         Some(status) if status.code() == Some(WORKER_RESTART_EXIT) => WorkerEnd::Restart,
         _ if context.stop.is_stopped() => WorkerEnd::Stopped,
+        _ if killed && cancelled() => WorkerEnd::Cancelled,
         Some(_) if attempt.silent => WorkerEnd::Crashed(
             format!(
                 "stopped answering (no event and no heartbeat for {}s) and was killed",
@@ -864,6 +959,7 @@ fn take_line(
             if *env_status == DriverStatus::Started {
                 attempt.environment_started = true;
             }
+            attempt.environment = Some(*env_status);
             true
         }
         Event::DriverStatusChanged { driver, status, .. } => {
@@ -871,6 +967,7 @@ fn take_line(
             if *status == DriverStatus::Starting {
                 attempt.starting_drivers.push(driver.clone());
             }
+            attempt.drivers.push((driver.clone(), *status));
             true
         }
         _ => true,

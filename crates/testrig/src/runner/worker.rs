@@ -17,6 +17,10 @@
 //!   and stop, so the parent can kill what a crashed worker leaves, and the end of each
 //!   job. What the testcases print to stdout goes to stderr instead, which the parent
 //!   relays and keeps the tail of;
+//! - a job with a [`SessionStep`] belongs to an interactive session (`-i`, `--ui`): the
+//!   worker keeps the test and its environment from one step to the next (start or stop
+//!   the environment, run a selection with the environment started first if it is down),
+//!   and stops the environment in order when its stdin ends between steps;
 //! - exit 0: no more jobs; [`WORKER_RESTART_EXIT`]: a testcase was abandoned (its time
 //!   limit) and the rest needs a fresh worker; anything else is a crash.
 //!
@@ -36,7 +40,7 @@ use crate::events::{EventForwarder, EventHub};
 use crate::testing::{CaseIndex, MultiTest, SelectedCase, SelectedTest};
 
 use super::interrupt::install_worker_interrupt_handler;
-use super::local::{RunContext, run_tests};
+use super::local::{RunContext, TestSession, run_tests};
 use super::panic_capture::install_panic_hook;
 
 /// Set in the environment of a worker process to `PROTOCOL:PARENT_PID`.
@@ -46,7 +50,7 @@ pub(crate) const WORKER_ENV: &str = "TESTRIG_WORKER";
 pub(crate) const WORKER_MEMORY_ENV: &str = "TESTRIG_WORKER_MEMORY_MB";
 
 /// The version of the protocol: a worker of another version refuses the job.
-pub(crate) const WORKER_PROTOCOL: &str = "1";
+pub(crate) const WORKER_PROTOCOL: &str = "2";
 
 /// The size asked for the pipe of events to the parent (the unprivileged maximum).
 const EVENT_PIPE_CAPACITY: usize = 1 << 20;
@@ -68,6 +72,22 @@ pub(crate) struct WorkerJob {
     pub runpath: PathBuf,
     /// The suites to run, in order.
     pub suites: Vec<JobSuite>,
+    /// A step of an interactive session; `None`: a batch job (environment up, the
+    /// testcases, environment down).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionStep>,
+}
+
+/// What one job of an interactive session does with the session's test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum SessionStep {
+    /// Start the environment (nothing to do if it is up).
+    StartEnvironment,
+    /// Stop the environment (nothing to do if it is down).
+    StopEnvironment,
+    /// Run the job's testcases, starting the environment first if it is down.
+    Run,
 }
 
 /// One suite of a job.
@@ -129,6 +149,7 @@ impl WorkerJob {
                 })
                 .filter(|suite| !suite.cases.is_empty())
                 .collect(),
+            session: None,
         }
     }
 
@@ -137,9 +158,8 @@ impl WorkerJob {
         self.suites.iter().map(|suite| suite.cases.len()).sum()
     }
 
-    /// The selection of `test` this job names, in the job's order.
-    fn select(&self, test: &MultiTest) -> Result<SelectedTest, String> {
-        let mut full = SelectedTest::full(self.test_index, test);
+    /// The selection of `full` (the whole test) this job names, in the job's order.
+    fn select(&self, mut full: SelectedTest) -> Result<SelectedTest, String> {
         let mut suites = Vec::with_capacity(self.suites.len());
         for job_suite in &self.suites {
             let Some(position) = full
@@ -282,15 +302,18 @@ fn serve_jobs(plan_name: &str, tests: &mut [MultiTest]) -> Result<(), String> {
         }));
     }
     {
-        let pipe = pipe.clone();
+        // Only while a job runs: between the steps of a session nobody reads the pipe.
+        let (pipe, running) = (pipe.clone(), jobs.running.clone());
         std::thread::Builder::new()
             .name("testrig-heartbeat".into())
             .spawn(move || {
                 loop {
                     std::thread::sleep(HEARTBEAT_INTERVAL);
-                    pipe.lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .line(&WorkerNotice::Heartbeat, true);
+                    if running.load(Ordering::SeqCst) {
+                        pipe.lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .line(&WorkerNotice::Heartbeat, true);
+                    }
                 }
             })
             .map_err(|error| format!("failed to start a thread: {error}"))?;
@@ -305,16 +328,55 @@ fn serve_jobs(plan_name: &str, tests: &mut [MultiTest]) -> Result<(), String> {
         ending.end_stream();
     }));
     context.exit_after_abandon = true;
+    // An interactive session's test, kept from one step to the next: its whole selection
+    // (each step runs part of it) and its session.
+    let mut session: Option<(SelectedTest, TestSession)> = None;
     for line in jobs.receiver.iter() {
         let job: WorkerJob =
             serde_json::from_str(&line).map_err(|error| format!("malformed job: {error}"))?;
-        let (selected, multitest) = take_test(plan_name, tests, &job)?;
         context.runpath = job.runpath.clone();
-        run_tests(vec![(selected, multitest)], 1, &context);
+        match job.session {
+            None => {
+                let (full, multitest) = take_test(plan_name, tests, &job)?;
+                run_tests(vec![(job.select(full)?, multitest)], 1, &context);
+            }
+            Some(step) => {
+                let (full, test_session) = match &mut session {
+                    Some(session) => session,
+                    None => {
+                        let (full, multitest) = take_test(plan_name, tests, &job)?;
+                        let test_session = TestSession::new(&full, multitest, &context)?;
+                        session.insert((full, test_session))
+                    }
+                };
+                match step {
+                    SessionStep::StartEnvironment => {
+                        if !test_session.environment_is_up() {
+                            let _ = test_session.start_environment();
+                        }
+                    }
+                    SessionStep::StopEnvironment => {
+                        if test_session.environment_is_up() {
+                            test_session.stop_environment();
+                        }
+                    }
+                    SessionStep::Run => {
+                        let selected = job.select(full.clone())?;
+                        test_session.run_starting_environment(&selected, || {});
+                    }
+                }
+            }
+        }
         jobs.running.store(false, Ordering::SeqCst);
         pipe.lock()
             .unwrap_or_else(PoisonError::into_inner)
             .line(&WorkerNotice::JobDone, true);
+    }
+    // The parent is done with the session: its drivers stop in order.
+    if let Some((_, test_session)) = &session
+        && test_session.environment_is_up()
+    {
+        test_session.stop_environment();
     }
     hub.end_stream();
     Ok(())
@@ -358,7 +420,7 @@ fn read_jobs() -> Result<Jobs, String> {
     Ok(Jobs { receiver, running })
 }
 
-/// The test a job names, taken out of the plan, with its selection.
+/// The test a job names, taken out of the plan, with its whole selection.
 fn take_test(
     plan_name: &str,
     tests: &mut [MultiTest],
@@ -379,9 +441,8 @@ fn take_test(
             job.test, job.test_index
         ));
     };
-    let selected = job.select(slot)?;
     Ok((
-        selected,
+        SelectedTest::full(job.test_index, slot),
         std::mem::replace(slot, MultiTest::new(String::new())),
     ))
 }

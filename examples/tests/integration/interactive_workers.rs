@@ -1,0 +1,168 @@
+//! Interactive mode with `--pool process`: each test's environment lives in a worker
+//! process, a cancel kills the worker of the running testcase (it stops for real, and
+//! processes and threads do not pile up), a crash is a `crashed` testcase while the UI goes
+//! on serving, and Ctrl-C leaves no driver behind.
+
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::crashes::survivors;
+use crate::interactive::Server;
+use crate::util::scratch_dir;
+
+const RUNNING: &str = r#"{"runtime_status":"running"}"#;
+
+/// The processes whose parent is `pid`, and the threads of `pid`.
+fn children_and_threads(pid: u32) -> (usize, usize) {
+    let mut children = 0;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid …`: the name may hold spaces, so read after its `)`.
+        let parent = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|ppid| ppid.parse::<u32>().ok());
+        if parent == Some(pid) {
+            children += 1;
+        }
+    }
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .count();
+    (children, threads)
+}
+
+fn run_slow_and_cancel(server: &Server) -> Value {
+    let slow = "/api/v1/interactive/nodes/EchoTest/Echo/slow";
+    assert_eq!(server.send("PUT", slow, RUNNING).0, 202);
+    server.wait_for("EchoTest/Echo/slow", |node| {
+        node["runtime_status"] == "running" && node["timer"]["start"].is_number()
+    });
+    assert_eq!(server.send("POST", "/api/v1/interactive/cancel", "").0, 200);
+    server.wait_for("EchoTest/Echo/slow", |node| {
+        node["runtime_status"] == "finished"
+    })
+}
+
+#[test]
+fn a_cancel_kills_the_worker_of_the_running_testcase_and_nothing_piles_up() {
+    let server = Server::start("interactive-workers-cancel", &["--pool", "process"]);
+    let pid = server._plan.0.id();
+    let started = std::time::Instant::now();
+    let node = run_slow_and_cancel(&server);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the cancel waited for the 3 s testcase"
+    );
+    assert_eq!(node["status"], "cancelled", "{node}");
+    let message = node["error"]["message"].as_str().unwrap();
+    assert!(message.contains("worker process was killed"), "{message}");
+    // The environment went down with its worker, and says so.
+    let test = server.wait_for("EchoTest", |test| test["env_status"] == "stopped");
+    let server_driver = test["drivers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|driver| driver["name"] == "server")
+        .unwrap()
+        .clone();
+    assert_eq!(server_driver["status"], "stopped", "{server_driver}");
+    assert!(
+        server_driver["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cancel"),
+        "{server_driver}"
+    );
+    // The next run gets a fresh worker, which starts the environment again.
+    let round_trip = "/api/v1/interactive/nodes/EchoTest/Echo/round_trip";
+    assert_eq!(server.send("PUT", round_trip, RUNNING).0, 202);
+    server.wait_for("EchoTest/Echo/round_trip", |node| {
+        node["status"] == "passed"
+    });
+    assert_eq!(server.node("EchoTest")["env_status"], "started");
+    // Twenty cancels later, no more processes and threads than after a few.
+    for _ in 0..4 {
+        run_slow_and_cancel(&server);
+    }
+    let (children, threads) = children_and_threads(pid);
+    for _ in 0..16 {
+        let node = run_slow_and_cancel(&server);
+        assert_eq!(node["status"], "cancelled", "{node}");
+    }
+    let (children_after, threads_after) = children_and_threads(pid);
+    assert!(
+        children_after <= children.max(1),
+        "worker processes piled up: {children} -> {children_after}"
+    );
+    assert!(
+        threads_after <= threads + 2,
+        "threads piled up: {threads} -> {threads_after}"
+    );
+}
+
+#[test]
+fn a_crash_in_interactive_mode_is_a_result_and_the_ui_goes_on() {
+    let marker = format!("interactive-crash-{}", std::process::id());
+    let dir = scratch_dir("interactive-workers-crash");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_crashes"));
+    command
+        .args(["-i", "0", "--pool", "process", "--runpath"])
+        .arg(dir.join("runpath"))
+        .env("CRASHES_KIND", "abort")
+        .env("CRASHES_MARKER", &marker);
+    let server = Server::spawn(command);
+    assert_eq!(
+        server.send("PUT", "/api/v1/interactive/report", RUNNING).0,
+        202
+    );
+    let wait_finished = |uid: &str| {
+        server.wait_for(uid, |node| {
+            node["runtime_status"] == "finished" && node["status"] != "unknown"
+        })
+    };
+    let crashed = wait_finished("Crashy/Steps/crashes");
+    assert_eq!(crashed["status"], "crashed", "{crashed}");
+    let message = crashed["error"]["message"].as_str().unwrap();
+    assert!(message.contains("SIGABRT"), "{message}");
+    assert!(message.contains("crashing now by abort"), "{message}");
+    for uid in [
+        "Crashy/Steps/first",
+        "Crashy/Steps/third",
+        "Crashy/Steps/fourth",
+    ] {
+        assert_eq!(wait_finished(uid)["status"], "passed", "{uid}");
+    }
+    assert_eq!(wait_finished("Untouched/Calm/steady")["status"], "passed");
+    // The report says that a fresh worker started the environment again.
+    let test = server.node("Crashy");
+    let entries = test["entries"].as_array().unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|entry| entry["description"] == "worker restarted"),
+        "{test}"
+    );
+    assert_eq!(test["env_status"], "started", "{test}");
+    // The server goes on: the first testcase runs again in the same session.
+    assert_eq!(
+        server
+            .send(
+                "PUT",
+                "/api/v1/interactive/nodes/Crashy/Steps/first",
+                RUNNING
+            )
+            .0,
+        202
+    );
+    server.wait_for("Crashy/Steps/first", |node| {
+        node["runtime_status"] == "finished" && node["status"] == "passed"
+    });
+    drop(server);
+    let left = survivors(&marker);
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+}
