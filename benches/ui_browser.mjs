@@ -54,7 +54,7 @@ let plan = null;
 let browser = null;
 
 async function startPlan() {
-  plan = spawn(planBinary, ['-i', '0', '--no-reload-watch', '--runpath', runpath], { stdio: ['ignore', 'pipe', 'ignore'] });
+  plan = spawn(planBinary, ['-i', '0', '--no-reload-watch', ...(process.env.UI_POOL ? ['--pool', process.env.UI_POOL] : []), '--runpath', runpath], { stdio: ['ignore', 'pipe', 'ignore'] });
   const exited = new Promise((_, fail) => plan.once('exit', (code) => fail(new Error(`plan10k exited (${code}) before it printed its URL`))));
   const line = new Promise((done) => {
     let text = '';

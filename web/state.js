@@ -246,13 +246,49 @@ export class ReportModel {
   applyRecord(record) {
     const uid = record[1];
     const node = this.nodes.get(uid);
-    if (record[2] !== null) this.testcaseStarted(node, uid, record[2]);
-    if (node && record[5] > 0 && node.runtime_status !== 'finished') {
+    const start = record[2];
+    const end = record[3];
+    if (!node) {
+      // A testcase this model does not have: only its parametrization's timer could follow.
+      if (start !== null) this.testcaseStarted(node, uid, start);
+      if (end !== null) this.testcaseFinished(node, uid, end, record[4], record[7]);
+      return;
+    }
+    // The common record — a testcase's whole run — folded in one pass: one parent lookup,
+    // no detour through the running set for a testcase that started and ended.
+    const parent = this.parentNodes.get(uid);
+    const group = parent !== undefined && parent.kind === 'parametrization' ? parent : null;
+    if (start !== null) {
+      if (group !== null) {
+        if (group.timer.start === undefined || group.timer.start === null) group.timer.start = start;
+        group.runtime_status = 'running';
+      }
+      node.timer.start = start;
+      delete node.timer.end;
+      node.runtime_status = 'running';
+      clearEntries(node);
+      node.error = null;
+      node.stale = null;
+      if (end === null) this.running.add(uid);
+    }
+    if (record[5] > 0 && node.runtime_status !== 'finished') {
       node.entryCount += record[5];
       node.failedEntries += record[6];
     }
-    if (record[3] !== null) this.testcaseFinished(node, uid, record[3], record[4], record[7]);
-    if (node) this.refold(node);
+    if (end !== null) {
+      if (group !== null) {
+        group.timer.end = end;
+        group.runtime_status = 'finished';
+      }
+      if (node.runtime_status !== 'finished') {
+        node.timer.end = end;
+        node.status = record[4];
+        node.error = record[7] || null;
+        node.runtime_status = 'finished';
+      }
+      if (this.running.size > 0) this.running.delete(uid);
+    }
+    this.refoldTestcase(node, parent);
   }
 
   testcaseStarted(node, uid, time) {
@@ -338,22 +374,27 @@ export class ReportModel {
   refold(node) {
     if (typeof node === 'string') node = this.nodes.get(node);
     if (!node) return;
-    node.hash = (node.hash || 0) + 1;
     if (node.kind !== 'testcase') {
+      node.hash = (node.hash || 0) + 1;
       const chain = this.chains.get(node.uid);
       for (let index = 1; index < chain.length; index += 1) chain[index].hash = (chain[index].hash || 0) + 1;
       this.markStale(chain);
       return;
     }
-    const parent = this.parentNodes.get(node.uid);
+    this.refoldTestcase(node, this.parentNodes.get(node.uid));
+  }
+
+  // refold() of a testcase whose parent is known.
+  refoldTestcase(node, parent) {
+    node.hash = (node.hash || 0) + 1;
     const chain = parent ? this.chains.get(parent.uid) : [];
-    for (const up of chain) up.hash = (up.hash || 0) + 1;
+    for (let index = 0; index < chain.length; index += 1) chain[index].hash = (chain[index].hash || 0) + 1;
     const counts = node.counts;
     const after = countBucket(node.status);
     let before = null;
-    for (const bucket of COUNT_BUCKETS) {
-      if (counts[bucket] > 0) {
-        before = bucket;
+    for (let index = 0; index < COUNT_BUCKETS.length; index += 1) {
+      if (counts[COUNT_BUCKETS[index]] > 0) {
+        before = COUNT_BUCKETS[index];
         break;
       }
     }
@@ -361,9 +402,10 @@ export class ReportModel {
       if (before === after) return;
       counts[before] = 0;
       counts[after] = 1;
-      for (const up of chain) {
-        up.counts[before] -= 1;
-        up.counts[after] += 1;
+      for (let index = 0; index < chain.length; index += 1) {
+        const up = chain[index].counts;
+        up[before] -= 1;
+        up[after] += 1;
       }
     } else {
       // Counts not of one testcase (an older report): replaced whole.

@@ -79,3 +79,21 @@ fn html_report(plan: &str, path: &Path) -> std::path::PathBuf {
     assert!(path.exists(), "{}", String::from_utf8_lossy(&run.stderr));
     path.to_path_buf()
 }
+
+/// model.mjs: the browser's report model folds a testcase's compact record exactly as the
+/// updates it stands for, on every prefix of a run (node alone, no browser).
+#[test]
+fn the_ui_model_folds_a_compact_record_as_its_updates() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/model.mjs");
+    let output = Command::new("node")
+        .arg(&script)
+        .output()
+        .expect("node runs (apt-get install -y nodejs)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("checks passed"), "{text}");
+}
