@@ -627,3 +627,44 @@ fn at_the_kernels_watch_limit_reload_on_save_warns() {
         "{warning}"
     );
 }
+
+#[test]
+fn a_reload_with_worker_processes_stops_their_environments_and_runs_the_changed_code() {
+    let dir = crate::util::create_fresh_crate("reload-pool-plan", PLAN);
+    let plan = build(&dir);
+    let mut command = interactive(&plan, &dir, &dir);
+    command
+        .args(["--pool", "process"])
+        .env("RELOAD_ECHO_SERVER", env!("CARGO_BIN_EXE_echo_server"));
+    let server = Server::spawn(command);
+    assert_eq!(run(&server, "Service/Service/answers")["status"], "passed");
+    assert_eq!(run(&server, "Service/Service/value")["status"], "passed");
+    let (pid, _) = server_process(&server);
+    edit(
+        &dir,
+        "result.equal(1, 1, \"the value\")",
+        "result.equal(1, 2, \"the value\")",
+    );
+    let reload = wait_for_reload(&server, |reload| reload["phase"] == "reloaded");
+    let message = reload["message"].as_str().unwrap();
+    assert!(message.contains("worker processes"), "{message}");
+    // The old worker stopped its environment before the exec: nothing of it runs on.
+    assert!(!alive(pid), "the old image's server process is gone");
+    let test = server.node("Service");
+    assert_ne!(test["env_status"], "started", "{test}");
+    assert_eq!(
+        run(&server, "Service/Service/value")["status"],
+        "failed",
+        "the new code runs"
+    );
+    assert_eq!(run(&server, "Service/Service/answers")["status"], "passed");
+    let (new_pid, _) = server_process(&server);
+    assert_ne!(new_pid, pid);
+    drop(server);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(new_pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!alive(new_pid), "the server process is gone after Ctrl-C");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -520,6 +520,10 @@ impl Reloader {
         if let Err(problem) = state.check_nothing_runs() {
             return problem;
         }
+        // Environments in worker processes stop in order now (the workers run this image's
+        // code); the next image's workers start them again when a run needs them.
+        state.shut_down_process_sessions();
+        state.settle();
         let Some(report) = state.report() else {
             return "the report is not readable".into();
         };

@@ -1085,6 +1085,12 @@ impl InteractiveState {
         self.stop_process_sessions(true);
     }
 
+    /// Stops the environments of the process sessions and lets their workers go (before a
+    /// code reload re-executes the plan).
+    pub fn shut_down_process_sessions(&self) {
+        self.stop_process_sessions(true);
+    }
+
     /// Stops the environments of the process sessions, in parallel (each waits for the
     /// request that holds its session); `shut_down` lets their workers go too.
     fn stop_process_sessions(&self, shut_down: bool) {

@@ -158,8 +158,17 @@ pub(super) fn run_interactive(
         report.reload = Some(testrig_model::ReloadStatus {
             phase: testrig_model::ReloadPhase::Reloaded,
             message: format!(
-                "reloaded (built in {:.2} s): {} testcases kept their results ({} stale: their code changed), {} new, {} removed{note}",
-                previous.build_seconds, carried.kept, carried.stale, carried.new, carried.removed
+                "reloaded (built in {:.2} s): {} testcases kept their results ({} stale: their code changed), {} new, {} removed{note}{}",
+                previous.build_seconds,
+                carried.kept,
+                carried.stale,
+                carried.new,
+                carried.removed,
+                if worker_command.is_some() {
+                    "; environments run in worker processes: they stopped with the old code and start again with the next run"
+                } else {
+                    ""
+                }
             ),
             time: now(),
         });
@@ -198,7 +207,7 @@ pub(super) fn run_interactive(
         })
         .collect();
     let mut tests: Vec<Option<MultiTest>> = plan.tests.into_iter().map(Some).collect();
-    let session_workers = worker_command.map(SessionWorkers::new);
+    let session_workers = worker_command.clone().map(SessionWorkers::new);
     let mut sessions = Vec::new();
     for selected in &selection.tests {
         let Some(multitest) = tests[selected.test_index].take() else {
