@@ -163,6 +163,26 @@ fn run(server: &Server, uid: &str) -> Value {
     })
 }
 
+/// After the edit of `value`: it fails, and `answers` still passes.
+fn assert_new_code_runs(server: &Server) {
+    assert_eq!(
+        run(server, "Service/Service/value")["status"],
+        "failed",
+        "the new code runs"
+    );
+    assert_eq!(run(server, "Service/Service/answers")["status"], "passed");
+}
+
+/// Ctrl-C to the plan; the driver process `pid` must be gone within seconds.
+fn stop_and_check_gone(server: Server, pid: u64) {
+    drop(server);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!alive(pid), "the server process is gone after Ctrl-C");
+}
+
 fn alive(pid: u64) -> bool {
     Command::new("kill")
         .args(["-0", &pid.to_string()])
@@ -219,12 +239,7 @@ fn a_reload_keeps_the_server_process_and_runs_the_changed_code() {
     let changed = server.node("Service/Service/value");
     assert_eq!(changed["status"], "passed");
     assert_eq!(changed["stale"], "its code changed", "{changed}");
-    assert_eq!(
-        run(&server, "Service/Service/value")["status"],
-        "failed",
-        "the new code runs"
-    );
-    assert_eq!(run(&server, "Service/Service/answers")["status"], "passed");
+    assert_new_code_runs(&server);
 
     // A changed driver definition restarts that driver (and what depends on it).
     edit(&dir, ".env(\"MODE\", \"1\")", ".env(\"MODE\", \"2\")");
@@ -300,12 +315,7 @@ fn a_reload_keeps_the_server_process_and_runs_the_changed_code() {
     );
 
     // No process of any generation outlives Ctrl-C.
-    drop(server);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while alive(new_pid) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(!alive(new_pid), "the server process is gone after Ctrl-C");
+    stop_and_check_gone(server, new_pid);
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -652,19 +662,9 @@ fn a_reload_with_worker_processes_stops_their_environments_and_runs_the_changed_
     assert!(!alive(pid), "the old image's server process is gone");
     let test = server.node("Service");
     assert_ne!(test["env_status"], "started", "{test}");
-    assert_eq!(
-        run(&server, "Service/Service/value")["status"],
-        "failed",
-        "the new code runs"
-    );
-    assert_eq!(run(&server, "Service/Service/answers")["status"], "passed");
+    assert_new_code_runs(&server);
     let (new_pid, _) = server_process(&server);
     assert_ne!(new_pid, pid);
-    drop(server);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while alive(new_pid) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(!alive(new_pid), "the server process is gone after Ctrl-C");
+    stop_and_check_gone(server, new_pid);
     let _ = std::fs::remove_dir_all(dir);
 }
