@@ -35,7 +35,7 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 const { chromium } = require(join(root, 'examples/tests/e2e/node_modules/playwright-core'));
 
-const RUNS = 5;
+const RUNS = Number(process.env.UI_RUNS) || 5;
 const TESTCASES = 10000;
 const planBinary = process.argv[2] || join(root, 'target/release/plan10k');
 if (!existsSync(planBinary)) {

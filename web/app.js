@@ -14,7 +14,7 @@ const GROUP_DETAILS_INTERVAL_MS = 500;
 // Received updates are folded in tasks of at most about this long (then the page paints).
 const FOLD_SLICE_MS = 6;
 // Repaints for a stream of updates are at least this far apart (see scheduleRepaint).
-const REPAINT_INTERVAL_MS = 100;
+const REPAINT_INTERVAL_MS = 250;
 // Toasts shown at once; older ones go, repeats of a shown one count up instead.
 const TOAST_LIMIT = 2;
 const TOAST_MS = { info: 4000, error: 8000 };
@@ -48,7 +48,10 @@ const ui = {
   rangeFloor: 0,
   rangeEnd: 0,
   folding: false,
+  // The plan started or ended: render as soon as what was received is folded.
+  flushWhenFolded: false,
   foldChannel: null,
+  flushChannel: null,
   // The request for the shown node's entries in flight: { uid, again }.
   entriesFetch: null,
   resync: null,
@@ -190,8 +193,10 @@ function foldPending() {
       const event = data.event;
       if (ui.model.apply(event) === 'all') ui.dirtyAll = true;
       if (event) {
-        // The end of a run shows at the next frame, not after the stream's repaint interval.
-        if (event.event === 'runtime_status' && event.uid === ui.model.plan.uid) ui.repaintNow = true;
+        // The start and the end of a run show at once, not after the stream's repaint
+        // interval (nor the next animation frame: the page is rendered as soon as what was
+        // received is folded).
+        if (event.event === 'runtime_status' && event.uid === ui.model.plan.uid) ui.flushWhenFolded = true;
         if (event.event === 'driver_status_changed') ui.logs.driverChanged(event.uid);
         if (event.event === 'reset') startResync();
       }
@@ -207,6 +212,16 @@ function foldPending() {
   }
   if (ui.model) ui.model.settle();
   dropPending();
+  if (ui.flushWhenFolded && ui.model) {
+    // Rendered in a task of its own, right after this one (not at the next animation
+    // frame): the fold's task stays short.
+    ui.flushWhenFolded = false;
+    cancelAnimationFrame(ui.frame);
+    clearTimeout(ui.frameTimer);
+    ui.frameTimer = 0;
+    ui.frame = -1;
+    ui.flushChannel.port2.postMessage(null);
+  }
 }
 
 // An update or a testcase's record (see foldPending), folded into a model.
@@ -246,17 +261,12 @@ function startResync() {
 }
 
 // What changed is painted in the next animation frame, but not sooner than
-// REPAINT_INTERVAL_MS after the last repaint: a stream of updates repaints ten times a
+// REPAINT_INTERVAL_MS after the last repaint: a stream of updates repaints four times a
 // second, not sixty (each repaint's style, layout and paint is CPU the plan needs on a small
 // machine), while a lone update still shows at the next frame.
 function scheduleRepaint() {
-  if (ui.repaintNow && ui.frameTimer) {
-    clearTimeout(ui.frameTimer);
-    ui.frameTimer = 0;
-  }
   if (ui.frame || ui.frameTimer) return;
-  const wait = ui.repaintNow ? 0 : ui.paintedAt + REPAINT_INTERVAL_MS - performance.now();
-  ui.repaintNow = false;
+  const wait = ui.paintedAt + REPAINT_INTERVAL_MS - performance.now();
   if (wait <= 0) {
     ui.frame = requestAnimationFrame(flush);
     return;
@@ -739,6 +749,11 @@ export function startApp() {
     });
   ui.foldChannel = new MessageChannel();
   ui.foldChannel.port1.onmessage = foldPending;
+  ui.flushChannel = new MessageChannel();
+  ui.flushChannel.port1.onmessage = () => {
+    if (ui.model) flush();
+    else ui.frame = 0;
+  };
   ui.feed = new EventFeed({ onSnapshot, onUpdates, onState: setConnection });
   ui.feed.open();
 }
