@@ -20,6 +20,8 @@
 //                             time the thread waited for a core the plan was using.
 //
 // Usage: node benches/ui_browser.mjs [path of plan10k] (default target/release/plan10k).
+// UI_RUNS=N times N runs instead of 5 (medians of more runs on a noisy machine);
+// UI_POOL=process|thread starts the plan with that `--pool` (default: the `-i` default).
 // Prints one figure per line, `NAME VALUE UNIT`; progress goes to stderr. The plan is
 // stopped at the end, on an error and on Ctrl-C.
 
