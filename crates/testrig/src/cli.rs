@@ -59,8 +59,9 @@ pub struct Options {
     /// Where tests run: `process` runs each MultiTest (its environment and testcases) in a
     /// worker process, so a testcase that aborts, segfaults or exits is reported as crashed
     /// and the run goes on; `thread` runs everything in the plan's process, a little faster
-    /// [default: process; thread under cargo-nextest, which isolates each testcase already,
-    /// in interactive mode and when recording coverage].
+    /// [default: process, `--ui` too; thread under cargo-nextest, which isolates each
+    /// testcase already, with `-i` (whose code reload then keeps the drivers running) and
+    /// when recording coverage].
     #[arg(long, value_enum, value_name = "POOL")]
     pub pool: Option<PoolKind>,
 

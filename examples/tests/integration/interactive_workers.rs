@@ -38,9 +38,13 @@ fn children_and_threads(pid: u32) -> (usize, usize) {
 
 fn run_slow_and_cancel(server: &Server) -> Value {
     let slow = "/api/v1/interactive/nodes/EchoTest/Echo/slow";
+    let before = server.node("EchoTest/Echo/slow")["timer"]["start"].clone();
     assert_eq!(server.send("PUT", slow, RUNNING).0, 202);
+    // This run's start (the node shows `running` before its worker starts it).
     server.wait_for("EchoTest/Echo/slow", |node| {
-        node["runtime_status"] == "running" && node["timer"]["start"].is_number()
+        node["runtime_status"] == "running"
+            && node["timer"]["start"].is_number()
+            && node["timer"]["start"] != before
     });
     assert_eq!(server.send("POST", "/api/v1/interactive/cancel", "").0, 200);
     server.wait_for("EchoTest/Echo/slow", |node| {
@@ -162,6 +166,91 @@ fn a_crash_in_interactive_mode_is_a_result_and_the_ui_goes_on() {
     server.wait_for("Crashy/Steps/first", |node| {
         node["runtime_status"] == "finished" && node["status"] == "passed"
     });
+    drop(server);
+    let left = survivors(&marker);
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+}
+
+#[test]
+fn an_environment_in_a_worker_starts_and_stops_on_request_and_its_logs_are_served() {
+    let marker = format!("interactive-environment-{}", std::process::id());
+    let dir = scratch_dir("interactive-workers-environment");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_crashes"));
+    command
+        .args(["-i", "0", "--pool", "process", "--runpath"])
+        .arg(dir.join("runpath"))
+        .env("CRASHES_MARKER", &marker);
+    let server = Server::spawn(command);
+    let environment = |wanted: &str| {
+        let (status, body) = server.send(
+            "PUT",
+            "/api/v1/interactive/nodes/Crashy",
+            &format!(r#"{{"env_status":"{wanted}"}}"#),
+        );
+        assert_eq!(status, 202, "{body}");
+    };
+    environment("started");
+    let test = server.wait_for("Crashy", |test| test["env_status"] == "started");
+    let forker = &test["drivers"][0];
+    assert_eq!(forker["status"], "started", "{test}");
+    let pid = forker["attributes"]["pid"].as_u64().unwrap() as u32;
+    let grandchild = forker["attributes"]["grandchild"]
+        .as_str()
+        .and_then(|pid| pid.parse::<u32>().ok())
+        .or_else(|| {
+            forker["attributes"]["grandchild"]
+                .as_u64()
+                .map(|pid| pid as u32)
+        })
+        .unwrap();
+    let marked = crate::crashes::marked_processes(&marker);
+    assert!(
+        marked.contains(&pid) && marked.contains(&grandchild),
+        "the driver and its grandchild run: {forker}"
+    );
+    // Its log, read from the files its attributes name.
+    let (status, log) = server.get("/api/v1/interactive/drivers/Crashy/forker/log?lines=5");
+    assert_eq!(status, 200, "{log}");
+    assert!(
+        log["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|line| line.as_str().unwrap().contains("ready child")),
+        "{log}"
+    );
+    let (status, unknown) = server.get("/api/v1/interactive/drivers/Crashy/nope/log");
+    assert_eq!(status, 404, "{unknown}");
+    assert!(
+        unknown["error"]
+            .as_str()
+            .unwrap()
+            .contains("drivers: forker"),
+        "{unknown}"
+    );
+    environment("stopped");
+    // Not `stopping` (the pending request): stopped, or failed to stop cleanly (the
+    // grandchild ignores SIGTERM and is killed).
+    server.wait_for("Crashy", |test| {
+        test["env_status"] == "stopped" || test["env_status"] == "failed"
+    });
+    let marked = crate::crashes::marked_processes(&marker);
+    assert!(
+        !marked.contains(&pid) && !marked.contains(&grandchild),
+        "the driver and its grandchild are gone"
+    );
+    // The session goes on.
+    assert_eq!(
+        server
+            .send(
+                "PUT",
+                "/api/v1/interactive/nodes/Crashy/Steps/first",
+                RUNNING
+            )
+            .0,
+        202
+    );
+    server.wait_for("Crashy/Steps/first", |node| node["status"] == "passed");
     drop(server);
     let left = survivors(&marker);
     assert!(left.is_empty(), "processes left behind: {left:?}");

@@ -78,6 +78,15 @@ impl LiveWorkers {
         set.killed.remove(&pid)
     }
 
+    /// Kills one worker (a cancel that came as its job began).
+    fn kill(&self, pid: i32) {
+        let mut set = self.set();
+        set.killed.insert(pid);
+        if let Some(pid) = Pid::from_raw(pid) {
+            let _ = rustix::process::kill_process(pid, Signal::KILL);
+        }
+    }
+
     /// Sends `signal` to every live worker (each leads its process group).
     pub(crate) fn signal_all(&self, signal: Signal) {
         let mut set = self.set();
@@ -679,6 +688,11 @@ fn run_worker(
     };
     let mut worker = worker;
     live.insert(worker.pid);
+    // A cancel sets its flag before it kills the registered workers: either it saw this
+    // one, or this sees the flag.
+    if cancelled() {
+        live.kill(worker.pid);
+    }
     worker.stderr.clear();
     let sent = serde_json::to_vec(job)
         .map_err(std::io::Error::from)

@@ -146,22 +146,27 @@ impl ProcessSession {
                 &none
             }
         };
+        // Only a run is cancelled (its worker killed): an environment request finishes.
         let idle = LiveWorkers::default();
+        let (live, context) = if step == SessionStep::Run {
+            (&self.workers.running_testcases, self.context.clone())
+        } else {
+            let context = RunContext {
+                cancel: Default::default(),
+                ..self.context.clone()
+            };
+            (&idle, context)
+        };
         let pool = ProcessPool {
             launcher: &self.workers.launcher,
-            // Only a run's worker is killed by a cancel: an environment request finishes.
-            live: if step == SessionStep::Run {
-                &self.workers.running_testcases
-            } else {
-                &idle
-            },
+            live,
             reruns: 0,
             source_files: &self.workers.source_files,
         };
         let mut progress = TestProgress::default();
         let error = run_to_the_end(
             selected,
-            &self.context,
+            &context,
             &mut self.worker,
             &pool,
             &mut progress,
