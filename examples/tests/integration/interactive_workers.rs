@@ -109,17 +109,43 @@ fn a_cancel_kills_the_worker_of_the_running_testcase_and_nothing_piles_up() {
     );
 }
 
-#[test]
-fn a_crash_in_interactive_mode_is_a_result_and_the_ui_goes_on() {
-    let marker = format!("interactive-crash-{}", std::process::id());
-    let dir = scratch_dir("interactive-workers-crash");
+/// The `crashes` example in interactive mode with worker processes; its processes carry
+/// `CRASHES_MARKER=marker`.
+fn crashes_server(name: &str, marker: &str) -> Server {
+    let dir = scratch_dir(name);
     let mut command = Command::new(env!("CARGO_BIN_EXE_crashes"));
     command
         .args(["-i", "0", "--pool", "process", "--runpath"])
         .arg(dir.join("runpath"))
         .env("CRASHES_KIND", "abort")
-        .env("CRASHES_MARKER", &marker);
-    let server = Server::spawn(command);
+        .env("CRASHES_MARKER", marker);
+    Server::spawn(command)
+}
+
+/// The session goes on: the first testcase runs (again); then Ctrl-C leaves nothing behind.
+fn run_first_and_stop(server: Server, marker: &str) {
+    assert_eq!(
+        server
+            .send(
+                "PUT",
+                "/api/v1/interactive/nodes/Crashy/Steps/first",
+                RUNNING
+            )
+            .0,
+        202
+    );
+    server.wait_for("Crashy/Steps/first", |node| {
+        node["runtime_status"] == "finished" && node["status"] == "passed"
+    });
+    drop(server);
+    let left = survivors(marker);
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+}
+
+#[test]
+fn a_crash_in_interactive_mode_is_a_result_and_the_ui_goes_on() {
+    let marker = format!("interactive-crash-{}", std::process::id());
+    let server = crashes_server("interactive-workers-crash", &marker);
     assert_eq!(
         server.send("PUT", "/api/v1/interactive/report", RUNNING).0,
         202
@@ -152,35 +178,13 @@ fn a_crash_in_interactive_mode_is_a_result_and_the_ui_goes_on() {
         "{test}"
     );
     assert_eq!(test["env_status"], "started", "{test}");
-    // The server goes on: the first testcase runs again in the same session.
-    assert_eq!(
-        server
-            .send(
-                "PUT",
-                "/api/v1/interactive/nodes/Crashy/Steps/first",
-                RUNNING
-            )
-            .0,
-        202
-    );
-    server.wait_for("Crashy/Steps/first", |node| {
-        node["runtime_status"] == "finished" && node["status"] == "passed"
-    });
-    drop(server);
-    let left = survivors(&marker);
-    assert!(left.is_empty(), "processes left behind: {left:?}");
+    run_first_and_stop(server, &marker);
 }
 
 #[test]
 fn an_environment_in_a_worker_starts_and_stops_on_request_and_its_logs_are_served() {
     let marker = format!("interactive-environment-{}", std::process::id());
-    let dir = scratch_dir("interactive-workers-environment");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_crashes"));
-    command
-        .args(["-i", "0", "--pool", "process", "--runpath"])
-        .arg(dir.join("runpath"))
-        .env("CRASHES_MARKER", &marker);
-    let server = Server::spawn(command);
+    let server = crashes_server("interactive-workers-environment", &marker);
     let environment = |wanted: &str| {
         let (status, body) = server.send(
             "PUT",
@@ -239,19 +243,5 @@ fn an_environment_in_a_worker_starts_and_stops_on_request_and_its_logs_are_serve
         !marked.contains(&pid) && !marked.contains(&grandchild),
         "the driver and its grandchild are gone"
     );
-    // The session goes on.
-    assert_eq!(
-        server
-            .send(
-                "PUT",
-                "/api/v1/interactive/nodes/Crashy/Steps/first",
-                RUNNING
-            )
-            .0,
-        202
-    );
-    server.wait_for("Crashy/Steps/first", |node| node["status"] == "passed");
-    drop(server);
-    let left = survivors(&marker);
-    assert!(left.is_empty(), "processes left behind: {left:?}");
+    run_first_and_stop(server, &marker);
 }
