@@ -184,6 +184,11 @@ impl Plan {
             // `--ui` runs in worker processes as a batch run does; `-i` keeps its tests in
             // this process unless `--pool process` asks (code reload then restarts the
             // environments instead of handing their drivers over).
+            if options.rerun > 0 {
+                eprintln!(
+                    "warning: --rerun applies to batch runs; this run is served live (-i/--ui) and runs each testcase once"
+                );
+            }
             let workers = if options.ui.is_some() || options.pool == Some(PoolKind::Process) {
                 config.worker_command.clone()
             } else {
