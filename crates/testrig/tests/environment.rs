@@ -391,6 +391,23 @@ fn a_driver_that_fails_to_stop_is_reported_and_the_others_still_stop() {
     assert_eq!(problems.len(), 1);
     assert_eq!(problems[0].0, "stubborn");
     assert!(happened(&timeline, "a stop"));
+    // It was killed: down, so the environment can start again (interactive mode's toggle).
+    assert!(
+        environment
+            .statuses()
+            .iter()
+            .all(|(_, status)| *status == DriverStatus::Stopped),
+        "{:?}",
+        environment.statuses()
+    );
+    environment.start(&run()).unwrap();
+    assert!(
+        environment
+            .statuses()
+            .iter()
+            .all(|(_, status)| *status == DriverStatus::Started)
+    );
+    environment.stop(&run());
 }
 
 // Through a plan: a MultiTest whose environment fails errors its testcases; the other runs.

@@ -243,5 +243,10 @@ fn an_environment_in_a_worker_starts_and_stops_on_request_and_its_logs_are_serve
         !marked.contains(&pid) && !marked.contains(&grandchild),
         "the driver and its grandchild are gone"
     );
+    // A driver that had to be killed is down: the environment starts again on request.
+    environment("started");
+    let test = server.wait_for("Crashy", |test| test["env_status"] == "started");
+    assert_eq!(test["drivers"][0]["status"], "started", "{test}");
+    assert_ne!(test["drivers"][0]["attributes"]["pid"], pid, "{test}");
     run_first_and_stop(server, &marker);
 }

@@ -623,7 +623,9 @@ impl Environment {
                             run.emit(&name, DriverStatus::Stopped, Attributes::new(), None);
                         }
                         Err(error) => {
-                            self.set_status(index, DriverStatus::Failed);
+                            // The report says it failed to stop cleanly; it was killed, so it
+                            // is down: the environment can start again.
+                            self.set_status(index, DriverStatus::Stopped);
                             run.emit(&name, DriverStatus::Failed, Attributes::new(), Some(&error));
                             problems.push((name, error));
                         }

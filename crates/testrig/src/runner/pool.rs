@@ -326,11 +326,10 @@ impl SessionTrack {
 
     fn absorb(&mut self, attempt: &Attempt) {
         self.groups.clone_from(&attempt.groups);
+        // A job ends with the environment started, or down: a start that failed stopped
+        // what it had started, a stop that failed killed what did not stop.
         if let Some(status) = attempt.environment {
-            self.environment_up = matches!(
-                status,
-                DriverStatus::Started | DriverStatus::Starting | DriverStatus::Failed
-            );
+            self.environment_up = matches!(status, DriverStatus::Started | DriverStatus::Starting);
         }
         for (driver, status) in &attempt.drivers {
             self.drivers.insert(driver.clone(), *status);
