@@ -80,7 +80,7 @@ fn each_kind_of_change_selects_exactly_the_testcases_that_executed_it() {
         "{first}"
     );
     assert!(
-        first.contains("affected: recording coverage, so testcases run one at a time"),
+        first.contains("affected: recording coverage in worker processes"),
         "{first}"
     );
     assert!(

@@ -30,6 +30,7 @@ pub use profile::{
     CounterIndex, CoverageMap, ExecutedFunction, FunctionRef, FunctionSpan, PINNED_MAPPING_VERSION,
     decode, decode_names, demangle, executed_functions, executed_records, executed_spans, name_ref,
 };
+pub(crate) use recording::worker_coverage;
 pub use recording::{AffectedRun, AffectedSources, CoverageRecorder, RUN_VARIANT_VARIABLE, Saved};
 pub use reload::{RecordedCoverage, database_path};
 pub use selection::{Reason, SourceChanges, changed_code, select, source_changes};

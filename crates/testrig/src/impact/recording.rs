@@ -8,7 +8,11 @@
 //! and stop to every testcase of that MultiTest; suite setup and teardown to every testcase
 //! of that suite; a testcase's window (its pre/post-testcase hooks included) to itself. A
 //! testcase's record is its own window and every window charged to it. Testcases run one at
-//! a time: the counters are process-wide and not atomic.
+//! a time in a process: the counters are process-wide and not atomic. In worker processes
+//! each worker reads its own counters at the same boundaries and sends each window's
+//! functions as positions of the binary's counter index ([`WindowCoverage`]); the plan,
+//! the same binary, maps them to sources and charges them as if it had read them, so the
+//! MultiTests record in parallel.
 //!
 //! Only testcases that ran to completion get new records (not those filtered out, skipped,
 //! timed out, cancelled or still running when the run was interrupted); the others keep
@@ -31,7 +35,7 @@ use crate::impact::fingerprint::{
 use crate::impact::profile::{CoverageMap, FunctionSpan, position_span, take_executed_positions};
 use crate::impact::reload::database_path;
 use crate::impact::selection::{Reason, select};
-use crate::runner::TestcaseObserver;
+use crate::runner::{CoverageSink, TestcaseEnd, TestcaseObserver, WindowCoverage};
 
 /// The environment variable `cargo testrig affected` sets to the run variant (toolchain,
 /// target, profile, flags, features, lock file); recorded coverage is only reused within
@@ -690,22 +694,28 @@ impl CoverageRecorder {
             let next = script.lock().ok().and_then(|mut script| script.pop_front());
             return next.ok_or_else(|| "the script ran out".to_string());
         }
+        let positions = take_executed_positions(&mut state.moved).map_err(|e| e.to_string())?;
+        Self::functions_at(state, positions.into_iter())
+    }
+
+    /// The recorder's function indices of the functions at these positions of the binary's
+    /// counter index (this process's, or a worker's: the same binary), the capture code's
+    /// own left out.
+    fn functions_at(
+        state: &mut RecorderState,
+        positions: impl Iterator<Item = usize>,
+    ) -> Result<Vec<u32>, String> {
         let RecorderState {
-            moved,
-            functions,
-            spans,
-            ..
+            functions, spans, ..
         } = state;
-        let error = |error: crate::impact::CoverageError| error.to_string();
-        let positions = take_executed_positions(moved).map_err(error)?;
-        let mut executed = Vec::with_capacity(positions.len());
+        let mut executed = Vec::with_capacity(positions.size_hint().0);
         for position in positions {
             if functions.len() <= position {
                 functions.resize(position + 1, UNSEEN);
             }
             if functions[position] == UNSEEN {
                 // Met for the first time: mapped to its source span once.
-                functions[position] = match position_span(position).map_err(error)? {
+                functions[position] = match position_span(position).map_err(|e| e.to_string())? {
                     Some(span) => {
                         spans.push(span);
                         (spans.len() - 1) as u32
@@ -770,12 +780,32 @@ impl TestcaseObserver for CoverageRecorder {
         let taken = self.take(&mut state);
         let outer = state.outer.take().unwrap_or_default();
         state.owner = outer;
-        // `completed` is false for a testcase still running when the run was interrupted
-        // (it may have seen its environment stop under it); a cancelled or skipped one did
-        // not run its code.
-        let completed = completed && !matches!(status, Status::Cancelled | Status::Skipped);
+        let end = testcase_end(status, completed);
+        self.record_testcase(&mut state, uid, end, taken);
+    }
+}
+
+/// How a testcase ended, as far as its record is concerned: `completed` is false for a
+/// testcase still running when the run was interrupted (it may have seen its environment
+/// stop under it); a cancelled or skipped one did not run its code.
+fn testcase_end(status: Status, completed: bool) -> TestcaseEnd {
+    TestcaseEnd {
+        failed: status.is_failure(),
+        completed: completed && !matches!(status, Status::Cancelled | Status::Skipped),
+    }
+}
+
+impl CoverageRecorder {
+    /// Records what a testcase's window executed (its new record, when it completed).
+    fn record_testcase(
+        &self,
+        state: &mut RecorderState,
+        uid: &str,
+        end: TestcaseEnd,
+        taken: Result<Vec<u32>, String>,
+    ) {
         let executed = match taken {
-            Ok(executed) => completed.then_some(executed),
+            Ok(executed) => end.completed.then_some(executed),
             Err(error) => {
                 self.problem(format!("coverage of `{uid}` could not be read: {error}"));
                 None
@@ -791,20 +821,151 @@ impl TestcaseObserver for CoverageRecorder {
             state.spans_sent = state.spans.len();
             state.unsent.push(CompletedTestcase {
                 uid: uid.to_string(),
-                failed: status.is_failure(),
+                failed: end.failed,
                 functions: functions.clone(),
                 new_spans,
             });
             if state.unsent.len() >= WRITER_BATCH {
-                self.send_unsent(&mut state);
+                self.send_unsent(state);
             }
         }
         state.records.insert(
             uid.to_string(),
             Recorded {
-                failed: status.is_failure(),
+                failed: end.failed,
                 executed,
             },
+        );
+    }
+}
+
+/// A recording run in worker processes: each worker reads its own counters (see
+/// [`worker_coverage`]) and the plan's recorder takes what each window executed as if it
+/// had read it itself.
+impl CoverageSink for CoverageRecorder {
+    fn absorb(&self, window: WindowCoverage) {
+        let mut state = self.lock();
+        let positions = window.positions.iter().map(|&position| position as usize);
+        let functions = match window.error {
+            Some(error) => Err(error),
+            None => Self::functions_at(&mut state, positions),
+        };
+        match window.testcase {
+            Some(end) => self.record_testcase(&mut state, &window.owner, end, functions),
+            None => match functions {
+                Ok(functions) => {
+                    if !functions.is_empty() {
+                        state
+                            .windows
+                            .entry(window.owner)
+                            .or_default()
+                            .extend(functions);
+                    }
+                }
+                Err(error) => {
+                    let owner = if window.owner.is_empty() {
+                        "the plan's set-up".to_string()
+                    } else {
+                        window.owner
+                    };
+                    self.problem(format!("coverage of `{owner}` could not be read: {error}"));
+                    state.broken.get_or_insert(owner);
+                }
+            },
+        }
+    }
+}
+
+/// The observer of a recording worker process: at every boundary the runner reports, it
+/// reads and resets the worker's counters and sends what ran — as positions of the binary's
+/// counter index — to the plan, whose recorder maps and charges them.
+struct WorkerCoverage {
+    send: Box<dyn Fn(WindowCoverage) + Send + Sync>,
+    state: Mutex<WorkerCoverageState>,
+}
+
+#[derive(Default)]
+struct WorkerCoverageState {
+    moved: Vec<usize>,
+    /// Who the code running now is charged to, and who to go back to after a testcase.
+    owner: String,
+    outer: Option<String>,
+}
+
+impl std::fmt::Debug for WorkerCoverage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WorkerCoverage")
+    }
+}
+
+/// The observer a recording worker runs its tests with; `send` carries each window to the
+/// plan (see [`crate::runner::CoverageSink`]).
+pub(crate) fn worker_coverage(
+    send: Box<dyn Fn(WindowCoverage) + Send + Sync>,
+) -> Arc<dyn TestcaseObserver> {
+    Arc::new(WorkerCoverage {
+        send,
+        state: Mutex::new(WorkerCoverageState::default()),
+    })
+}
+
+impl WorkerCoverage {
+    /// Sends what ran since the last boundary, charged to `owner` (ended as `testcase`).
+    fn close(&self, state: &mut WorkerCoverageState, owner: String, testcase: Option<TestcaseEnd>) {
+        let (positions, error) = match take_executed_positions(&mut state.moved) {
+            Ok(positions) => (
+                positions
+                    .into_iter()
+                    .map(|position| position as u32)
+                    .collect(),
+                None,
+            ),
+            Err(error) => (Vec::new(), Some(error.to_string())),
+        };
+        (self.send)(WindowCoverage {
+            owner,
+            testcase,
+            positions,
+            error,
+        });
+    }
+}
+
+impl WorkerCoverage {
+    fn lock(&self) -> std::sync::MutexGuard<'_, WorkerCoverageState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Sends the window of the current owner and makes `uid` the owner; returns the one
+    /// before.
+    fn enter(&self, state: &mut WorkerCoverageState, uid: &str) -> String {
+        let owner = std::mem::replace(&mut state.owner, uid.to_string());
+        self.close(state, owner.clone(), None);
+        owner
+    }
+}
+
+impl TestcaseObserver for WorkerCoverage {
+    fn scope(&self, uid: &str) {
+        let mut state = self.lock();
+        self.enter(&mut state, uid);
+    }
+
+    fn before(&self, uid: &str) {
+        let mut state = self.lock();
+        let outer = self.enter(&mut state, uid);
+        state.outer = Some(outer);
+    }
+
+    fn after(&self, uid: &str, status: Status, completed: bool) {
+        let mut state = self.lock();
+        state.owner = state.outer.take().unwrap_or_default();
+        self.close(
+            &mut state,
+            uid.to_string(),
+            Some(testcase_end(status, completed)),
         );
     }
 }

@@ -25,6 +25,7 @@ pub(super) fn select_affected(
     tests: &[MultiTest],
     selection: &mut Selection,
     options: &Options,
+    in_workers: bool,
 ) -> Result<AffectedRun, PlanError> {
     let root = sources.root().to_path_buf();
     let digests: BTreeMap<&str, String> = tests
@@ -86,6 +87,10 @@ pub(super) fn select_affected(
     if !options.dry_run && !selected.is_empty() {
         let _ = match &affected.not_recording {
             Some(why) => writeln!(out, "affected: not recording coverage: {why}"),
+            None if in_workers => writeln!(
+                out,
+                "affected: recording coverage in worker processes: each reads its own counters, its testcases one at a time, MultiTests in parallel"
+            ),
             None => writeln!(
                 out,
                 "affected: recording coverage, so testcases run one at a time (the coverage counters are process-wide: two testcases at once would mix their counts)"

@@ -13,8 +13,8 @@ use crate::events::{EventHub, now};
 use crate::export::{ConsoleOptions, ConsoleReporter, ConsoleSubscriber, EventStreamWriter};
 use crate::impact::AffectedRun;
 use crate::runner::{
-    INTERRUPTED_EXIT_CODE, LiveWorkers, RunContext, WorkerLauncher, install_interrupt_handler,
-    install_panic_hook, run_tests, run_tests_in_workers,
+    CoverageSink, INTERRUPTED_EXIT_CODE, LiveWorkers, RunContext, WorkerLauncher,
+    install_interrupt_handler, install_panic_hook, run_tests, run_tests_in_workers,
 };
 use crate::testing::{MultiTest, SelectedTest, Selection};
 use rustix::process::Signal;
@@ -46,6 +46,7 @@ fn run_and_watch(
     grace: Duration,
     launcher: Option<WorkerLauncher>,
     reruns: u32,
+    coverage: Option<Arc<dyn CoverageSink>>,
 ) {
     let finished = Arc::new(AtomicBool::new(false));
     let (stop, live_environments) = (context.stop.clone(), context.live_environments.clone());
@@ -58,7 +59,15 @@ fn run_and_watch(
                 Some(launcher) => {
                     // The tests' definitions stay here: each worker builds its own.
                     let tests = jobs.into_iter().map(|(selected, _)| selected).collect();
-                    run_tests_in_workers(tests, workers, &context, launcher, &live_workers, reruns);
+                    run_tests_in_workers(
+                        tests,
+                        workers,
+                        &context,
+                        launcher,
+                        &live_workers,
+                        reruns,
+                        coverage.as_deref(),
+                    );
                 }
             }
             drop(launcher);
@@ -96,24 +105,23 @@ pub(super) fn run_selection(
     affected: Option<AffectedRun>,
     early_workers: Option<WorkerLauncher>,
 ) -> RunOutcome {
-    // Coverage counters live in the process that runs the code: a recording run runs its
-    // testcases here. Otherwise the first workers start now (if they did not already),
-    // while the run is set up.
+    // Coverage counters live in the process that runs the code: in worker processes each
+    // worker reads its own and sends what each window executed; on threads, a recording run
+    // runs its testcases one at a time. The first workers start now (if they did not
+    // already), while the run is set up.
     let recording = affected.as_ref().is_some_and(|affected| affected.records());
     if recording && config.reruns > 0 {
         eprintln!(
-            "warning: --rerun is off while recording coverage: testcases run in this process, one at a time"
+            "warning: --rerun is off while recording coverage: a testcase's record is of one run"
         );
     }
-    let launcher = if recording {
-        None
-    } else {
-        early_workers.or_else(|| {
-            config.worker_command.clone().map(|command| {
-                WorkerLauncher::new(command, config.workers.min(selection.tests.len()))
-            })
-        })
-    };
+    let launcher = early_workers.or_else(|| {
+        config
+            .worker_command
+            .clone()
+            .map(|command| WorkerLauncher::new(command, config.workers.min(selection.tests.len())))
+    });
+    let reruns = if recording { 0 } else { config.reruns };
     install_panic_hook();
     let stop = install_interrupt_handler(config.interrupt_grace.as_secs_f64());
     let mut report = Report::new(
@@ -167,14 +175,21 @@ pub(super) fn run_selection(
         .as_ref()
         .filter(|affected| affected.records())
         .map(|affected| Arc::new(affected.recorder()));
-    let workers = if recorder.is_some() {
+    // In this process, testcases run one at a time while it records; in workers each
+    // records its own.
+    let in_workers = launcher.is_some();
+    let workers = if recorder.is_some() && !in_workers {
         1
     } else {
         config.workers
     };
-    if let Some(recorder) = &recorder {
+    if let Some(recorder) = recorder.as_ref().filter(|_| !in_workers) {
         context.observer = Some(recorder.clone() as Arc<dyn crate::runner::TestcaseObserver>);
     }
+    let coverage = recorder
+        .clone()
+        .filter(|_| in_workers)
+        .map(|recorder| recorder as Arc<dyn CoverageSink>);
     // Records are written as testcases complete, while the run goes on.
     let saving = affected
         .map(Arc::new)
@@ -185,13 +200,13 @@ pub(super) fn run_selection(
     let watching = {
         let (hub, sink, stop, recorder) =
             (hub.clone(), sink.clone(), stop.clone(), recorder.clone());
-        let (grace, reruns) = (config.interrupt_grace, config.reruns);
+        let grace = config.interrupt_grace;
         std::thread::Builder::new()
             .name("testrig-run".into())
             .spawn(move || {
                 // However this thread ends, the stream ends with it, so the fold returns.
                 let _end = EndStreamOnDrop(hub);
-                run_and_watch(jobs, workers, context, grace, launcher, reruns);
+                run_and_watch(jobs, workers, context, grace, launcher, reruns, coverage);
                 let was_interrupted = stop.is_stopped();
                 sink.emit(Event::PlanFinished {
                     time: now(),

@@ -114,7 +114,7 @@ impl Plan {
     fn execute(self, options: Options) -> Result<RunOutcome, PlanError> {
         crate::impact::skip_exit_dump();
         if is_worker_process() {
-            crate::runner::serve_worker(&self.name, self.tests);
+            crate::runner::serve_worker(&self.name, self.tests, crate::impact::worker_coverage);
         }
         let mut config = RunConfig::from_options(&options);
         config.worker_command = worker_command(&self, &options)?;
@@ -152,6 +152,7 @@ impl Plan {
                 &self.tests,
                 &mut selection,
                 &options,
+                config.worker_command.is_some(),
             )?),
             None => None,
         };

@@ -15,4 +15,6 @@ pub use local::{
 pub use panic_capture::{catch_testcase_panic, install_panic_hook, payload_message};
 pub(crate) use pool::{LiveWorkers, WorkerCommand, WorkerLauncher, run_tests_in_workers};
 pub(crate) use process_session::{ProcessSession, SessionWorkers, SharedEnvironmentStatus};
-pub(crate) use worker::{WORKER_ENV, serve as serve_worker};
+pub(crate) use worker::{
+    CoverageSink, TestcaseEnd, WORKER_ENV, WindowCoverage, serve as serve_worker,
+};

@@ -34,8 +34,8 @@ use crate::testing::{SelectedCase, SelectedTest};
 
 use super::local::{RunContext, run_queue};
 use super::worker::{
-    SessionStep, WORKER_ENV, WORKER_MEMORY_ENV, WORKER_PROTOCOL, WORKER_RESTART_EXIT, WorkerJob,
-    WorkerNotice,
+    CoverageSink, SessionStep, WORKER_ENV, WORKER_MEMORY_ENV, WORKER_PROTOCOL, WORKER_RESTART_EXIT,
+    WorkerJob, WorkerNotice,
 };
 
 /// How to start a worker: the plan binary with the plan's own command line.
@@ -117,6 +117,7 @@ pub(crate) fn run_tests_in_workers(
     launcher: &WorkerLauncher,
     live: &LiveWorkers,
     reruns: u32,
+    coverage: Option<&dyn CoverageSink>,
 ) {
     let source_files = SourceFiles::default();
     let pool = ProcessPool {
@@ -124,6 +125,7 @@ pub(crate) fn run_tests_in_workers(
         live,
         reruns,
         source_files: &source_files,
+        coverage,
     };
     // Each worker thread keeps its worker process from one test to the next.
     run_queue(
@@ -212,6 +214,8 @@ pub(super) struct ProcessPool<'a> {
     /// `--rerun`: how many times a failed testcase runs again.
     pub(super) reruns: u32,
     pub(super) source_files: &'a SourceFiles,
+    /// A recording run's recorder: the workers record, and it takes their windows.
+    pub(super) coverage: Option<&'a dyn CoverageSink>,
 }
 
 /// The source file names the worker's events name, one copy each. In the plan's own
@@ -411,6 +415,7 @@ pub(super) fn run_to_the_end(
         );
         let step = session.as_ref().map(|(step, _)| *step);
         job.session = step;
+        job.record_coverage = pool.coverage.is_some();
         // An environment step runs no testcase.
         if job.case_count() == 0 && matches!(step, None | Some(SessionStep::Run)) {
             return None;
@@ -921,6 +926,11 @@ fn take_line(
         match serde_json::from_slice::<WorkerNotice>(line) {
             Ok(WorkerNotice::JobDone) => return Line::Done,
             Ok(WorkerNotice::Heartbeat) => {}
+            Ok(WorkerNotice::Coverage(window)) => {
+                if let Some(coverage) = pool.coverage {
+                    coverage.absorb(window);
+                }
+            }
             Ok(WorkerNotice::Group { group, alive: true }) => {
                 register_process_group(group);
                 attempt.groups.insert(group);

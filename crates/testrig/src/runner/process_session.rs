@@ -162,6 +162,7 @@ impl ProcessSession {
             live,
             reruns: 0,
             source_files: &self.workers.source_files,
+            coverage: None,
         };
         let mut progress = TestProgress::default();
         let error = run_to_the_end(

@@ -76,6 +76,10 @@ pub(crate) struct WorkerJob {
     /// testcases, environment down).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<SessionStep>,
+    /// Record what each testcase executes (`--affected`): the worker sends the coverage of
+    /// each window as [`WorkerNotice::Coverage`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub record_coverage: bool,
 }
 
 /// What one job of an interactive session does with the session's test.
@@ -100,7 +104,7 @@ pub(crate) struct JobSuite {
 }
 
 /// What a worker tells its parent besides events.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum WorkerNotice {
     /// A process group one of its drivers started (`alive`) or stopped.
@@ -114,7 +118,46 @@ pub(crate) enum WorkerNotice {
     JobDone,
     /// The worker is alive (every [`HEARTBEAT_INTERVAL`]), whatever its testcases do.
     Heartbeat,
+    /// What a window of the run executed (a job that records coverage).
+    Coverage(WindowCoverage),
 }
+
+/// What one window of a recording worker executed: the positions of the functions in the
+/// binary's counter index, which the parent (the same binary) maps to their sources.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowCoverage {
+    /// Whose window: `""` the plan, a test or suite UID, or a testcase's UID.
+    pub owner: String,
+    /// For a testcase's window: whether it failed and whether it ran to completion (only
+    /// then is its record replaced).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub testcase: Option<TestcaseEnd>,
+    /// The functions it executed.
+    pub positions: Vec<u32>,
+    /// Why the worker could not read its counters (nothing of the window is known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// How a testcase whose window a [`WindowCoverage`] holds ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestcaseEnd {
+    /// Its status counts as a failure.
+    pub failed: bool,
+    /// It ran to completion (not abandoned, cancelled, skipped or interrupted).
+    pub completed: bool,
+}
+
+/// Where the coverage a recording worker sends ends up in the plan: the plan's recorder.
+pub trait CoverageSink: Send + Sync {
+    /// Takes what one window of a worker executed.
+    fn absorb(&self, window: WindowCoverage);
+}
+
+/// Makes the observer that reads a recording worker's counters at every boundary and sends
+/// each window on (`--affected` provides it: the runner does not read counters itself).
+pub type WorkerCoverageFactory =
+    fn(Box<dyn Fn(WindowCoverage) + Send + Sync>) -> std::sync::Arc<dyn super::TestcaseObserver>;
 
 /// How often a worker says it is alive.
 pub(crate) const HEARTBEAT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
@@ -150,6 +193,7 @@ impl WorkerJob {
                 .filter(|suite| !suite.cases.is_empty())
                 .collect(),
             session: None,
+            record_coverage: false,
         }
     }
 
@@ -245,8 +289,12 @@ impl EventForwarder for ToParent {
 
 /// Serves the jobs the parent sends on stdin with the plan's tests, and exits: the whole of a
 /// worker process's life. Errors before anything ran exit 2 with a message on stderr.
-pub(crate) fn serve(plan_name: &str, mut tests: Vec<MultiTest>) -> ! {
-    match serve_jobs(plan_name, &mut tests) {
+pub(crate) fn serve(
+    plan_name: &str,
+    mut tests: Vec<MultiTest>,
+    coverage: WorkerCoverageFactory,
+) -> ! {
+    match serve_jobs(plan_name, &mut tests, coverage) {
         Ok(()) => std::process::exit(0),
         Err(error) => {
             eprintln!("error: testrig worker: {error}");
@@ -255,7 +303,11 @@ pub(crate) fn serve(plan_name: &str, mut tests: Vec<MultiTest>) -> ! {
     }
 }
 
-fn serve_jobs(plan_name: &str, tests: &mut [MultiTest]) -> Result<(), String> {
+fn serve_jobs(
+    plan_name: &str,
+    tests: &mut [MultiTest],
+    coverage: WorkerCoverageFactory,
+) -> Result<(), String> {
     let variable = std::env::var(WORKER_ENV).unwrap_or_default();
     let protocol = variable.split(':').next().unwrap_or_default();
     if protocol != WORKER_PROTOCOL {
@@ -335,6 +387,14 @@ fn serve_jobs(plan_name: &str, tests: &mut [MultiTest]) -> Result<(), String> {
         let job: WorkerJob =
             serde_json::from_str(&line).map_err(|error| format!("malformed job: {error}"))?;
         context.runpath = job.runpath.clone();
+        if job.record_coverage && context.observer.is_none() {
+            let pipe = pipe.clone();
+            context.observer = Some(coverage(Box::new(move |window| {
+                pipe.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .line(&WorkerNotice::Coverage(window), true);
+            })));
+        }
         match job.session {
             None => {
                 let (full, multitest) = take_test(plan_name, tests, &job)?;
@@ -366,6 +426,10 @@ fn serve_jobs(plan_name: &str, tests: &mut [MultiTest]) -> Result<(), String> {
                     }
                 }
             }
+        }
+        // What ran since the last boundary reaches the parent before the job's end does.
+        if let Some(observer) = &context.observer {
+            observer.scope("");
         }
         jobs.running.store(false, Ordering::SeqCst);
         pipe.lock()
