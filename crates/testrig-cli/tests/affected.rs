@@ -291,6 +291,32 @@ fn each_kind_of_change_selects_exactly_the_testcases_that_executed_it() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// The default records in worker processes (above); `--pool thread` records in the plan's
+/// process, one testcase at a time, and must charge the same code to the same testcases.
+#[test]
+fn recording_on_threads_selects_what_recording_in_workers_selects() {
+    let _turn = fixture::take_turn();
+    let dir = fixture_copy("affected-threads");
+    let first = affected(&dir, &["--pool", "thread"]);
+    assert!(
+        first.contains("affected: recording coverage, so testcases run one at a time"),
+        "{first}"
+    );
+    assert!(
+        first.contains("affected: recorded the coverage of 9 testcases"),
+        "{first}"
+    );
+    assert_eq!(selection(&dir), set(&[]), "nothing changed");
+    edit(
+        &dir,
+        "src/geometry.rs",
+        "rect.width * rect.height * UNIT",
+        "UNIT * rect.width * rect.height",
+    );
+    assert_eq!(selection(&dir), set(&["computes_area"]));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn a_plan_built_without_instrumentation_says_how_to_build_it() {
     let _turn = fixture::take_turn();
