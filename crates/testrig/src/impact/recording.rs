@@ -922,6 +922,10 @@ impl WorkerCoverage {
             ),
             Err(error) => (Vec::new(), Some(error.to_string())),
         };
+        // The gaps between testcases mostly execute nothing of the user's: not sent.
+        if testcase.is_none() && positions.is_empty() && error.is_none() {
+            return;
+        }
         (self.send)(WindowCoverage {
             owner,
             testcase,

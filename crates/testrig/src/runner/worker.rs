@@ -389,10 +389,12 @@ fn serve_jobs(
         context.runpath = job.runpath.clone();
         if job.record_coverage && context.observer.is_none() {
             let pipe = pipe.clone();
+            // Not flushed: a testcase's coverage matters only once it has ended, and the
+            // end of the job, written after it, flushes it.
             context.observer = Some(coverage(Box::new(move |window| {
                 pipe.lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .line(&WorkerNotice::Coverage(window), true);
+                    .line(&WorkerNotice::Coverage(window), false);
             })));
         }
         match job.session {
