@@ -789,6 +789,11 @@ impl InteractiveState {
                         if let Job::Environment(wanted) = &job {
                             queue.environment_in_progress = Some(*wanted);
                         }
+                        // Counted before the queue is let go: a cancel that no longer sees
+                        // the job queued waits for it.
+                        if let Ok(mut running) = self.running_jobs.lock() {
+                            *running += 1;
+                        }
                         break job;
                     }
                     queue = match slot.wake.wait(queue) {
@@ -797,9 +802,6 @@ impl InteractiveState {
                     };
                 }
             };
-            if let Ok(mut running) = self.running_jobs.lock() {
-                *running += 1;
-            }
             let Ok(mut session) = slot.session.lock() else {
                 return;
             };
@@ -1071,6 +1073,13 @@ impl InteractiveState {
 
     /// Stops every environment that is up, leaving the server able to run again.
     pub fn stop_environments(&self) {
+        // Ctrl-C during a `--ui` run: the workers still running testcases stop now (they
+        // are in process groups of their own, out of reach of the terminal).
+        if self.context.stop.is_stopped()
+            && let Some(workers) = &self.session_workers
+        {
+            workers.kill_running();
+        }
         self.context.live_environments.stop_all();
         self.stop_process_sessions(false);
     }

@@ -82,9 +82,7 @@ impl LiveWorkers {
     fn kill(&self, pid: i32) {
         let mut set = self.set();
         set.killed.insert(pid);
-        if let Some(pid) = Pid::from_raw(pid) {
-            let _ = rustix::process::kill_process(pid, Signal::KILL);
-        }
+        send(pid, Signal::KILL);
     }
 
     /// Sends `signal` to every live worker (each leads its process group).
@@ -95,10 +93,22 @@ impl LiveWorkers {
             if signal == Signal::KILL {
                 killed.insert(pid);
             }
-            if let Some(pid) = Pid::from_raw(pid) {
-                let _ = rustix::process::kill_process(pid, signal);
-            }
+            send(pid, signal);
         }
+    }
+}
+
+/// Tells a worker; SIGKILL goes to its whole process group, so what its testcases started
+/// themselves goes with it (its drivers have groups of their own, which its supervisor
+/// kills once it is gone).
+fn send(pid: i32, signal: Signal) {
+    let Some(pid) = Pid::from_raw(pid) else {
+        return;
+    };
+    if signal == Signal::KILL {
+        let _ = rustix::process::kill_process_group(pid, signal);
+    } else {
+        let _ = rustix::process::kill_process(pid, signal);
     }
 }
 
@@ -426,25 +436,29 @@ pub(super) fn run_to_the_end(
         let end = run_worker(&job, context, slot, pool, progress, &mut attempt);
         if let Some((_, track)) = session.as_mut() {
             track.absorb(&attempt);
+            // A worker that died took its environment with it: a successor starts afresh.
+            if slot.is_none() {
+                track.environment_up = false;
+            }
         }
         match end {
             WorkerEnd::Completed(error) => return error,
             WorkerEnd::Restart => {}
-            WorkerEnd::Stopped => return None,
-            WorkerEnd::Cancelled => {
-                if let Some(uid) = attempt.running.take() {
-                    sink.emit(Event::TestcaseFinished {
-                        uid: uid.clone(),
-                        time: now(),
-                        status: Status::Cancelled,
-                        error: Some(ErrorInfo {
-                            message: "cancelled while running: its worker process was killed"
-                                .into(),
-                            location: None,
-                        }),
-                    });
-                    progress.finish(&uid, Status::Cancelled);
+            // A batch run's end closes what was left open; an interactive session has none.
+            WorkerEnd::Stopped => {
+                if session.is_some() {
+                    close_killed(
+                        &mut attempt,
+                        progress,
+                        sink,
+                        Status::Incomplete,
+                        "interrupted",
+                    );
                 }
+                return None;
+            }
+            WorkerEnd::Cancelled => {
+                close_killed(&mut attempt, progress, sink, Status::Cancelled, "cancelled");
                 return None;
             }
             WorkerEnd::Crashed(how, tail) => {
@@ -475,6 +489,43 @@ pub(super) fn run_to_the_end(
                 return in_testcase.is_none().then(|| crashed.error(&place));
             }
         }
+    }
+}
+
+/// A worker killed on purpose (a cancel, an interrupt): the testcase it was running ends
+/// with `status`, and the suite it was in ends (its teardown did not run).
+fn close_killed(
+    attempt: &mut Attempt,
+    progress: &mut TestProgress,
+    sink: &EventSink,
+    status: Status,
+    why: &str,
+) {
+    if let Some(suite) = attempt.open_suite.take()
+        && progress.suites_finished.insert(suite.clone())
+    {
+        sink.emit(Event::SuiteFinished {
+            uid: suite,
+            time: now(),
+            error: Some(ErrorInfo {
+                message: format!(
+                    "{why}: its worker process was killed before the suite's teardown"
+                ),
+                location: None,
+            }),
+        });
+    }
+    if let Some(uid) = attempt.running.take() {
+        sink.emit(Event::TestcaseFinished {
+            uid: uid.clone(),
+            time: now(),
+            status,
+            error: Some(ErrorInfo {
+                message: format!("{why} while running: its worker process was killed"),
+                location: None,
+            }),
+        });
+        progress.finish(&uid, status);
     }
 }
 

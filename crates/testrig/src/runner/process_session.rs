@@ -146,13 +146,15 @@ impl ProcessSession {
                 &none
             }
         };
-        // Only a run is cancelled (its worker killed): an environment request finishes.
+        // Only a run is cancelled or stopped (its worker killed): an environment request
+        // finishes, also the stop of a plan that is stopping.
         let idle = LiveWorkers::default();
         let (live, context) = if step == SessionStep::Run {
             (&self.workers.running_testcases, self.context.clone())
         } else {
             let context = RunContext {
                 cancel: Default::default(),
+                stop: super::StopSignal::new(),
                 ..self.context.clone()
             };
             (&idle, context)
