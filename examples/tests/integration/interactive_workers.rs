@@ -250,3 +250,61 @@ fn an_environment_in_a_worker_starts_and_stops_on_request_and_its_logs_are_serve
     assert_ne!(test["drivers"][0]["attributes"]["pid"], pid, "{test}");
     run_first_and_stop(server, &marker);
 }
+
+#[test]
+fn ctrl_c_during_a_ui_run_stops_its_workers_and_writes_a_closed_report() {
+    let dir = scratch_dir("ui-workers-interrupt");
+    let report = dir.join("report.json");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_long_running"));
+    command
+        .args(["--ui", "0", "--runpath"])
+        .arg(dir.join("runpath"))
+        .arg("--json")
+        .arg(&report);
+    let mut server = Server::spawn(command);
+    // Each testcase takes a second: wait for the second one to be running.
+    server.wait_for("Slow/Slow/step/step_2", |node| {
+        node["runtime_status"] == "running"
+    });
+    let started = std::time::Instant::now();
+    let pid = server._plan.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = server._plan.0.wait().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "the plan waited for the testcases: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "exits as an interrupted run: {status:?}"
+    );
+    let text = std::fs::read_to_string(&report).unwrap();
+    let report: testrig::model::Report = serde_json::from_str(&text).unwrap();
+    let mut statuses = Vec::new();
+    let mut open = Vec::new();
+    fn walk(node: &testrig::model::ReportNode, statuses: &mut Vec<String>, open: &mut Vec<String>) {
+        if format!("{:?}", node.runtime_status) == "Running" {
+            open.push(node.uid.clone());
+        }
+        if node.children.is_empty() {
+            statuses.push(format!("{:?}", node.status));
+        }
+        for child in &node.children {
+            walk(child, statuses, open);
+        }
+    }
+    walk(&report.plan, &mut statuses, &mut open);
+    assert!(open.is_empty(), "nodes left running: {open:?}");
+    assert!(
+        statuses.iter().any(|status| status == "Incomplete"),
+        "{statuses:?}"
+    );
+}

@@ -294,6 +294,8 @@ pub(super) fn run_interactive(
             .run_node(None)
             .map_err(|refusal| PlanError(format!("failed to start the run: {refusal:?}")))?;
         state.wait_idle();
+        // Ctrl-C before the run ended: exit as an interrupted batch run does.
+        let interrupted = stop.is_stopped();
         state.stop_environments();
         state.settle();
         if let Some(report) = state.report() {
@@ -302,6 +304,9 @@ pub(super) fn run_interactive(
             console.failures(&report);
             console.summary(&report);
             exit_code = u8::from(report.plan.status.is_failure());
+        }
+        if interrupted {
+            exit_code = crate::runner::INTERRUPTED_EXIT_CODE;
         }
         say(format!(
             "The finished report stays at http://{address}/{query} until Ctrl-C."
