@@ -674,8 +674,16 @@ fn run_case(case: &SelectedCase, suite: &dyn SuiteObject, test: &TestRun) {
     }
     finish_testcase(&context.sink, &uid, status, error);
     if abandoned && context.exit_after_abandon {
-        // Rust cannot stop the thread; the process can. Its drivers stop in order first.
+        // Rust cannot stop the thread; the process can. Its drivers stop in order first
+        // (a recording worker charges what their stop executes to the whole test, as the
+        // end of a test does, and sends it before it goes).
+        if let Some(observer) = &context.observer {
+            observer.scope(&test.environment.test_uid);
+        }
         context.live_environments.stop_all();
+        if let Some(observer) = &context.observer {
+            observer.scope("");
+        }
         context.sink.hub().end_stream();
         std::process::exit(super::worker::WORKER_RESTART_EXIT);
     }
