@@ -164,6 +164,17 @@ impl Server {
     }
 }
 
+/// The driver named `name` of a test node (as `nodes/{test}` gives it).
+pub(crate) fn driver_of(test: &Value, name: &str) -> Value {
+    test["drivers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no drivers in {test}"))
+        .iter()
+        .find(|driver| driver["name"] == name)
+        .unwrap_or_else(|| panic!("no driver `{name}` in {test}"))
+        .clone()
+}
+
 /// A client of the push channel.
 struct EventStream(BufReader<TcpStream>);
 

@@ -67,13 +67,7 @@ fn a_cancel_kills_the_worker_of_the_running_testcase_and_nothing_piles_up() {
     assert!(message.contains("worker process was killed"), "{message}");
     // The environment went down with its worker, and says so.
     let test = server.wait_for("EchoTest", |test| test["env_status"] == "stopped");
-    let server_driver = test["drivers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|driver| driver["name"] == "server")
-        .unwrap()
-        .clone();
+    let server_driver = crate::interactive::driver_of(&test, "server");
     assert_eq!(server_driver["status"], "stopped", "{server_driver}");
     assert!(
         server_driver["error"]["message"]
@@ -198,15 +192,11 @@ fn an_environment_in_a_worker_starts_and_stops_on_request_and_its_logs_are_serve
     let forker = &test["drivers"][0];
     assert_eq!(forker["status"], "started", "{test}");
     let pid = forker["attributes"]["pid"].as_u64().unwrap() as u32;
-    let grandchild = forker["attributes"]["grandchild"]
+    // Extracted by the readiness regex: a string.
+    let grandchild: u32 = forker["attributes"]["grandchild"]
         .as_str()
-        .and_then(|pid| pid.parse::<u32>().ok())
-        .or_else(|| {
-            forker["attributes"]["grandchild"]
-                .as_u64()
-                .map(|pid| pid as u32)
-        })
-        .unwrap();
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("no grandchild pid in {forker}"));
     let marked = crate::crashes::marked_processes(&marker);
     assert!(
         marked.contains(&pid) && marked.contains(&grandchild),

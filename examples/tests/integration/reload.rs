@@ -138,13 +138,7 @@ fn server_process(server: &Server) -> (u64, String) {
             .as_array()
             .is_some_and(|drivers| drivers.iter().all(|d| d["status"] == "started"))
     });
-    let driver = test["drivers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|driver| driver["name"] == "server")
-        .unwrap()
-        .clone();
+    let driver = crate::interactive::driver_of(&test, "server");
     (
         driver["attributes"]["pid"].as_u64().unwrap(),
         driver["attributes"]["port"].as_str().unwrap().to_string(),

@@ -737,9 +737,7 @@ impl InteractiveState {
             }
         }
         // A process session's running testcase stops for real: its worker is killed.
-        if let Some(workers) = &self.session_workers {
-            workers.kill_running();
-        }
+        self.kill_running_workers();
         self.context.stop.wake();
         // Running jobs notice the flag between testcases (and abandon the running one);
         // clear it once they have all returned (each wakes the signal as it does).
@@ -933,14 +931,12 @@ impl InteractiveState {
                         .and_then(|value| value.as_str())
                         .map(std::path::PathBuf::from)
                 };
-                Ok(match (path("stdout"), path("stderr")) {
-                    (None, None) => Vec::new(),
-                    (stdout, stderr) => crate::drivers::log_tail_of(
-                        &stdout.unwrap_or_default(),
-                        &stderr.unwrap_or_default(),
-                        lines,
-                    ),
-                })
+                // A driver without log files (an in-process server) has no lines.
+                Ok(crate::drivers::log_tail_of(
+                    &path("stdout").unwrap_or_default(),
+                    &path("stderr").unwrap_or_default(),
+                    lines,
+                ))
             }
         }
     }
@@ -1075,10 +1071,8 @@ impl InteractiveState {
     pub fn stop_environments(&self) {
         // Ctrl-C during a `--ui` run: the workers still running testcases stop now (they
         // are in process groups of their own, out of reach of the terminal).
-        if self.context.stop.is_stopped()
-            && let Some(workers) = &self.session_workers
-        {
-            workers.kill_running();
+        if self.context.stop.is_stopped() {
+            self.kill_running_workers();
         }
         self.context.live_environments.stop_all();
         self.stop_process_sessions(false);
@@ -1087,11 +1081,16 @@ impl InteractiveState {
     /// Stops every environment (on shutdown).
     pub fn stop_all_environments(&self) {
         self.context.cancel.store(true, Ordering::SeqCst);
+        self.kill_running_workers();
+        self.context.live_environments.stop_all();
+        self.stop_process_sessions(true);
+    }
+
+    /// Kills the worker processes running testcases now (process sessions only).
+    fn kill_running_workers(&self) {
         if let Some(workers) = &self.session_workers {
             workers.kill_running();
         }
-        self.context.live_environments.stop_all();
-        self.stop_process_sessions(true);
     }
 
     /// Stops the environments of the process sessions and lets their workers go (before a

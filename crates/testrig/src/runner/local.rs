@@ -340,9 +340,7 @@ impl TestSession {
             run_suite(suite, suite_object.as_mut(), &test);
         }
     }
-}
 
-impl TestSession {
     /// Runs `selected`, starting the environment first if it is down (an interactive run);
     /// `started` is called after such a start. When the start fails, the testcases are
     /// errors that say so.

@@ -232,7 +232,7 @@ pub(super) struct ProcessPool<'a> {
 /// process a location borrows its file name from `file!()`; one read from a pipe would own
 /// a copy per entry (about 100 MB at a million testcases). The few distinct names are kept
 /// for the rest of the process.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub(super) struct SourceFiles(Mutex<HashSet<&'static str, FastHash>>);
 
 impl SourceFiles {

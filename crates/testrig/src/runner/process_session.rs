@@ -30,12 +30,6 @@ pub struct SessionWorkers {
     source_files: SourceFiles,
 }
 
-impl std::fmt::Debug for SourceFiles {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SourceFiles")
-    }
-}
-
 impl SessionWorkers {
     /// Workers started from `command` (none in advance: a session starts its own on its
     /// first request).
@@ -63,6 +57,8 @@ pub struct ProcessSession {
     /// The whole test (a run request names part of it).
     test: SelectedTest,
     workers: Arc<SessionWorkers>,
+    /// Its worker, between requests or running one; dropped, it stops the environment in
+    /// order (its stdin ends) and is waited for.
     worker: Option<Worker>,
     track: SessionTrack,
     context: RunContext,
@@ -166,6 +162,7 @@ impl ProcessSession {
             source_files: &self.workers.source_files,
             coverage: None,
         };
+        let was_up = self.track.environment_up;
         let mut progress = TestProgress::default();
         let error = run_to_the_end(
             selected,
@@ -176,7 +173,7 @@ impl ProcessSession {
             Some((step, &mut self.track)),
         );
         if self.worker.is_none() {
-            self.environment_lost(error);
+            self.environment_lost(error, was_up);
         }
         *self.status.lock().unwrap_or_else(PoisonError::into_inner) = if self.track.environment_up {
             DriverStatus::Started
@@ -186,8 +183,9 @@ impl ProcessSession {
     }
 
     /// The worker is gone (it crashed, or a cancel killed it), and the drivers it ran with
-    /// it: the report says so for each driver still shown as up.
-    fn environment_lost(&mut self, error: Option<ErrorInfo>) {
+    /// it: the report says so for each driver still shown as up, and for the environment if
+    /// it was up before the request.
+    fn environment_lost(&mut self, error: Option<ErrorInfo>, was_up: bool) {
         let cancelled = self
             .context
             .cancel
@@ -219,20 +217,11 @@ impl ProcessSession {
                 log_tail: Vec::new(),
             });
         }
-        if lost || self.track.environment_up {
+        if lost || was_up {
             self.context.sink.emit(Event::EnvStatus {
                 uid: self.test.uid.clone(),
                 env_status: DriverStatus::Stopped,
             });
         }
-        self.track.environment_up = false;
-        self.track.groups.clear();
-    }
-}
-
-impl Drop for ProcessSession {
-    fn drop(&mut self) {
-        // The worker stops the environment in order when its stdin ends.
-        drop(self.worker.take());
     }
 }
