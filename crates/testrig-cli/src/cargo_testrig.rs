@@ -20,7 +20,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
 use testrig::impact::{
-    BUILD_SNAPSHOT_VARIABLE, BuildSnapshot, RUN_VARIANT_VARIABLE, digest_hex, file_digest,
+    BUILD_SNAPSHOT_VARIABLE, BuildSnapshot, RUN_VARIANT_VARIABLE, cache_parses, digest_hex,
+    file_digest,
 };
 
 const WRAPPER_MARK: &str = "TESTRIG_COVERAGE_WRAPPER";
@@ -134,10 +135,17 @@ fn wrap_rustc(args: &[OsString]) -> ExitCode {
         Ok(status) => {
             if status.success()
                 && let Some(snapshot) = snapshot
-                && let Err(error) = snapshot.write()
             {
-                eprintln!("error: cargo testrig: {error}");
-                return ExitCode::from(2);
+                let read = snapshot.compiled_files();
+                // Parsed now, on the build's time, so the plan does not parse them again.
+                if let Some(out_dir) = &snapshot.out_dir {
+                    let read: Vec<PathBuf> = read.iter().cloned().collect();
+                    cache_parses(out_dir, &read);
+                }
+                if let Err(error) = snapshot.write(read) {
+                    eprintln!("error: cargo testrig: {error}");
+                    return ExitCode::from(2);
+                }
             }
             ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8)
         }
@@ -157,6 +165,8 @@ struct CrateSnapshot {
     stem: String,
     crate_name: String,
     dep_info: Option<PathBuf>,
+    /// Where rustc writes the crate (`--out-dir`).
+    out_dir: Option<PathBuf>,
     sources: std::collections::BTreeMap<PathBuf, String>,
     features: Vec<String>,
     /// The package folder (`CARGO_MANIFEST_DIR`).
@@ -190,6 +200,7 @@ impl CrateSnapshot {
             package: manifest.to_path_buf(),
             started,
             dep_info: value("--out-dir").map(|dir| Path::new(&dir).join(format!("{stem}.d"))),
+            out_dir: value("--out-dir").map(PathBuf::from),
             stem,
             crate_name,
             sources,
@@ -197,24 +208,27 @@ impl CrateSnapshot {
         }
     }
 
-    /// Keeps the sources the compiler read (its dep-info names them) and writes the
-    /// snapshot where `cargo testrig affected` looks for it.
-    fn write(self) -> Result<(), String> {
-        let Some(folder) = std::env::var_os(SNAPSHOT_DIR) else {
-            return Ok(());
-        };
+    /// The files the compiler read, as its dep-info names them (empty without one).
+    fn compiled_files(&self) -> std::collections::BTreeSet<PathBuf> {
         // rustc writes the paths as cargo gave them: relative to its working folder, which
         // is this process's.
         let here = std::env::current_dir().unwrap_or_default();
-        let read: std::collections::BTreeSet<PathBuf> = self
-            .dep_info
+        self.dep_info
             .as_deref()
             .and_then(|path| std::fs::read_to_string(path).ok())
             .map(|text| dep_info_files(&text))
             .unwrap_or_default()
             .into_iter()
             .map(|path| here.join(path))
-            .collect();
+            .collect()
+    }
+
+    /// Keeps the sources the compiler read (`read`, from its dep-info) and writes the
+    /// snapshot where `cargo testrig affected` looks for it.
+    fn write(self, read: std::collections::BTreeSet<PathBuf>) -> Result<(), String> {
+        let Some(folder) = std::env::var_os(SNAPSHOT_DIR) else {
+            return Ok(());
+        };
         let mut files: std::collections::BTreeMap<PathBuf, String> = self
             .sources
             .into_iter()

@@ -89,6 +89,24 @@ fn each_kind_of_change_selects_exactly_the_testcases_that_executed_it() {
     );
     assert!(first.contains("9 passed, 0 failed, 0 skipped"), "{first}");
     assert_eq!(selection(&dir), set(&[]), "nothing changed");
+    // The compiler wrapper kept the parse of each source as compiled, by content.
+    let parsed = |file: &str| {
+        let digest = testrig::impact::file_digest(&dir.join(file)).unwrap();
+        fixture::coverage_target()
+            .join("testrig-fingerprints")
+            .join(format!("{digest}.json"))
+            .is_file()
+    };
+    assert!(parsed("src/geometry.rs") && parsed("tests/plan.rs"));
+    // A damaged entry is parsed again, never read as "no units".
+    let entry = fixture::coverage_target()
+        .join("testrig-fingerprints")
+        .join(format!(
+            "{}.json",
+            testrig::impact::file_digest(&dir.join("src/geometry.rs")).unwrap()
+        ));
+    std::fs::write(&entry, "{\"units\": [").unwrap();
+    assert_eq!(selection(&dir), set(&[]), "nothing changed");
 
     // Edits that change no tokens select nothing.
     edit(

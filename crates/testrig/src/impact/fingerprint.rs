@@ -34,6 +34,7 @@ use syn::{Attribute, Block, ImplItem, Item, ItemImpl, ItemMod, ItemTrait, TraitI
 
 use crate::impact::build::digest_hex as md5_hex;
 use crate::impact::database::StoredUnit;
+use crate::impact::parse_cache::ParseCache;
 
 /// What kind of source unit a [`SourceUnit`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -233,7 +234,7 @@ impl<'a> UnitsByFile<'a> {
 /// syn recurses per nesting level: parser threads get the main thread's usual stack.
 pub(crate) const PARSER_STACK: usize = 8 << 20;
 
-fn on_parser_thread<T: Send>(
+pub(crate) fn on_parser_thread<T: Send>(
     parse: impl FnOnce() -> Result<T, String> + Send,
 ) -> Result<T, String> {
     std::thread::scope(|scope| {
@@ -292,7 +293,10 @@ fn units_of(file: &str, source: &str) -> Result<Vec<SourceUnit>, String> {
     Ok(parse_units(file, source)?.0)
 }
 
-fn parse_units(file: &str, source: &str) -> Result<(Vec<SourceUnit>, Vec<UnitNames>), String> {
+pub(crate) fn parse_units(
+    file: &str,
+    source: &str,
+) -> Result<(Vec<SourceUnit>, Vec<UnitNames>), String> {
     let parsed = syn::parse_file(source).map_err(|err| {
         let at = err.span().start();
         format!("{file}:{}:{}: {err}", at.line, at.column + 1)
@@ -659,8 +663,8 @@ fn is_doc_attribute(trees: &mut std::iter::Peekable<proc_macro2::token_stream::I
 }
 
 /// What a unit defines and names, for the name closure of compile-time dependencies.
-#[derive(Debug, Clone, Default)]
-struct UnitNames {
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct UnitNames {
     /// Names other code can refer to it by (an item's name, fields and variants, a `const
     /// fn`'s name); empty for ordinary functions, which coverage sees.
     defines: Vec<String>,
@@ -727,6 +731,8 @@ pub struct WorkspaceSources {
     sources: Vec<(String, String)>,
     data: BTreeMap<PathBuf, String>,
     contents: BTreeMap<String, String>,
+    /// Where parses are kept by content (see [`ParseCache`]); `None`: every file is parsed.
+    parses: Option<ParseCache>,
 }
 
 impl WorkspaceSources {
@@ -746,7 +752,15 @@ impl WorkspaceSources {
             sources,
             data: data.clone(),
             contents,
+            parses: None,
         })
+    }
+
+    /// Takes each file's parse from `cache` when it holds one for the file's bytes, and
+    /// stores those it did not.
+    pub(crate) fn with_parse_cache(mut self, cache: Option<ParseCache>) -> WorkspaceSources {
+        self.parses = cache;
+        self
     }
 
     /// Per file: the MD5 of its bytes as read.
@@ -771,8 +785,9 @@ impl WorkspaceSources {
             sources,
             data,
             contents,
+            parses,
         } = self;
-        fold_fingerprints(&root, &sources, &data, contents)
+        fold_fingerprints(&root, &sources, &data, contents, parses.as_ref())
     }
 }
 
@@ -781,6 +796,7 @@ fn fold_fingerprints(
     sources: &[(String, String)],
     data: &BTreeMap<PathBuf, String>,
     contents: BTreeMap<String, String>,
+    parses: Option<&ParseCache>,
 ) -> Result<Fingerprints, String> {
     // The package a file belongs to: the deepest package folder holding it.
     let package_data = |file: &str| {
@@ -794,7 +810,10 @@ fn fold_fingerprints(
         let mut units = Vec::new();
         let mut names = Vec::new();
         for (key, source) in sources {
-            let (file_units, file_names) = parse_units(key, source)?;
+            let (file_units, file_names) = match (parses, contents.get(key)) {
+                (Some(cache), Some(digest)) => cache.units(key, source, digest)?,
+                _ => parse_units(key, source)?,
+            };
             units.extend(file_units);
             names.extend(file_names);
         }

@@ -6,6 +6,7 @@ mod coverage;
 mod database;
 mod fingerprint;
 mod inputs;
+mod parse_cache;
 mod profile;
 mod recording;
 mod reload;
@@ -26,6 +27,7 @@ pub use fingerprint::{
     fingerprint_workspace, source_key, unit_for_span, unit_index_for_span,
 };
 pub use inputs::{DeclaredInput, changed_inputs, inputs_digest, program_path};
+pub use parse_cache::cache_parses;
 pub use profile::{
     CounterIndex, CoverageMap, ExecutedFunction, FunctionRef, FunctionSpan, PINNED_MAPPING_VERSION,
     decode, decode_names, demangle, executed_functions, executed_records, executed_spans, name_ref,

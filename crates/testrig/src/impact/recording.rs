@@ -32,6 +32,7 @@ use crate::impact::database::{DatabaseState, ImpactDatabase, RunWriter};
 use crate::impact::fingerprint::{
     Fingerprints, PARSER_STACK, UnitKind, UnitsByFile, WorkspaceSources, source_key,
 };
+use crate::impact::parse_cache::ParseCache;
 use crate::impact::profile::{CoverageMap, FunctionSpan, position_span, take_executed_positions};
 use crate::impact::reload::database_path;
 use crate::impact::selection::{Reason, select};
@@ -55,12 +56,13 @@ pub struct AffectedRun {
     /// Why the fingerprints computed while the testcases ran could not be.
     late_problem: Mutex<Option<String>>,
     /// The inputs digest of each testcase's test, stored with what it executed.
-    inputs: BTreeMap<String, String>,
+    inputs: BTreeMap<String, Arc<str>>,
     /// Every testcase of the plan, whatever the filters: records of others are dropped.
     plan_testcases: Option<BTreeSet<String>>,
-    /// Every testcase of the plan with why it is selected (empty: not affected); the caller
-    /// may take them once it has used them.
-    pub reasons: BTreeMap<String, Vec<Reason>>,
+    /// Every testcase of the plan with why it is selected (empty: not affected); `None`
+    /// when everything runs (see [`everything`](Self::everything)). The caller may take
+    /// them once it has used them.
+    pub reasons: Option<BTreeMap<String, Vec<Reason>>>,
     /// Whether any testcase is selected.
     any_selected: bool,
     /// Why everything runs, when it does (no usable database, unparsable sources).
@@ -173,7 +175,7 @@ fn read_sources(root: &Path) -> Result<(Option<WorkspaceSources>, SourceCheck), 
         .map(BuildSnapshot::data_digests)
         .unwrap_or_default();
     let sources = match WorkspaceSources::read(root, &files, &data) {
-        Ok(sources) => sources,
+        Ok(sources) => sources.with_parse_cache(ParseCache::of_running_binary()),
         Err(error) => {
             let check = SourceCheck {
                 unreadable: Some(format!("the sources could not be fingerprinted ({error})")),
@@ -215,7 +217,7 @@ impl AffectedRun {
     /// written.
     pub fn prepare(
         sources: AffectedSources,
-        testcases: &BTreeMap<String, String>,
+        testcases: BTreeMap<String, Arc<str>>,
         plan_testcases: Option<BTreeSet<String>>,
     ) -> Result<AffectedRun, String> {
         let AffectedSources {
@@ -271,12 +273,13 @@ impl AffectedRun {
                     .iter()
                     .map(|(file, digest)| (file.as_str(), digest.as_str()))
                     .collect();
-                select(testcases, &database.testcases_changed(&units, &items)?)
+                Some(select(
+                    &testcases,
+                    &database.testcases_changed(&units, &items)?,
+                ))
             }
-            _ => testcases
-                .keys()
-                .map(|uid| (uid.clone(), vec![Reason::New]))
-                .collect(),
+            // Everything runs: no reason per testcase is worth a string per testcase.
+            _ => None,
         };
         Ok(AffectedRun {
             root: root.clone(),
@@ -285,9 +288,11 @@ impl AffectedRun {
             fingerprints,
             pending: Mutex::new(pending),
             late_problem: Mutex::new(None),
-            inputs: testcases.clone(),
+            any_selected: reasons.as_ref().map_or(!testcases.is_empty(), |reasons| {
+                reasons.values().any(|reasons| !reasons.is_empty())
+            }),
+            inputs: testcases,
             plan_testcases,
-            any_selected: reasons.values().any(|reasons| !reasons.is_empty()),
             reasons,
             everything,
             not_recording,
@@ -328,13 +333,38 @@ fn join_fingerprints(thread: JoinHandle<FingerprintOutcome>) -> FingerprintOutco
 }
 
 impl AffectedRun {
-    /// UIDs of the selected testcases.
-    pub fn selected(&self) -> BTreeSet<String> {
-        self.reasons
-            .iter()
-            .filter(|(_, reasons)| !reasons.is_empty())
-            .map(|(uid, _)| uid.clone())
-            .collect()
+    /// UIDs of the selected testcases; `None` when every testcase given to
+    /// [`prepare`](Self::prepare) is.
+    pub fn selected(&self) -> Option<BTreeSet<String>> {
+        let reasons = self.reasons.as_ref()?;
+        Some(
+            reasons
+                .iter()
+                .filter(|(_, reasons)| !reasons.is_empty())
+                .map(|(uid, _)| uid.clone())
+                .collect(),
+        )
+    }
+
+    /// Why each testcase runs (nothing for those that do not): what `--explain` prints.
+    pub fn explain(&self) -> Vec<(&str, Vec<String>)> {
+        match &self.reasons {
+            Some(reasons) => reasons
+                .iter()
+                .filter(|(_, reasons)| !reasons.is_empty())
+                .map(|(uid, reasons)| {
+                    (
+                        uid.as_str(),
+                        reasons.iter().map(ToString::to_string).collect(),
+                    )
+                })
+                .collect(),
+            None => self
+                .inputs
+                .keys()
+                .map(|uid| (uid.as_str(), vec![Reason::New.to_string()]))
+                .collect(),
+        }
     }
 
     /// Whether running the selection records anything: something is selected and the
@@ -370,7 +400,12 @@ impl AffectedRun {
         let (affected, recorder) = (Arc::clone(self), Arc::clone(recorder));
         let spawned = std::thread::Builder::new()
             .name("testrig-impact-writer".into())
-            .spawn(move || affected.write(&recorder, completed));
+            .spawn(move || {
+                let saved = affected.write(&recorder, completed);
+                // A string or two per testcase: not freed while the plan waits for the save.
+                crate::background::free_in_background((affected, recorder));
+                saved
+            });
         match spawned {
             Ok(thread) => thread,
             // Without a writer, the same work happens on a thread that only reports why.
@@ -453,7 +488,7 @@ impl AffectedRun {
                     charged
                 }
             };
-            let inputs = self.inputs.get(uid).map_or("", String::as_str);
+            let inputs = self.inputs.get(uid).map_or("", |digest| &**digest);
             writer.record(uid, testcase.failed, inputs, &units, &files, &charged)?;
             recorded += 1;
         }
@@ -1022,7 +1057,7 @@ mod tests {
                     .into_iter()
                     .collect(),
             ),
-            reasons: BTreeMap::new(),
+            reasons: None,
             any_selected: true,
             everything: None,
             not_recording: None,

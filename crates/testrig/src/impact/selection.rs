@@ -110,12 +110,13 @@ pub fn changed_code(record: &TestcaseRecord, changes: &SourceChanges) -> Vec<Rea
 /// list means it is not affected. `changed` holds, per recorded testcase, only the units and
 /// files whose fingerprints differ from those recorded with its run
 /// ([`ImpactDatabase::testcases_changed`](crate::impact::ImpactDatabase::testcases_changed)).
-pub fn select(
-    testcases: &BTreeMap<String, String>,
+pub fn select<Digest: AsRef<str>>(
+    testcases: &BTreeMap<String, Digest>,
     changed: &BTreeMap<String, TestcaseRecord>,
 ) -> BTreeMap<String, Vec<Reason>> {
     let mut selection = BTreeMap::new();
     for (uid, inputs) in testcases {
+        let inputs = inputs.as_ref();
         let mut reasons = Vec::new();
         match changed.get(uid) {
             None => reasons.push(Reason::New),
@@ -131,7 +132,7 @@ pub fn select(
                 if !record.files.is_empty() {
                     reasons.push(Reason::ChangedItems(record.files.keys().cloned().collect()));
                 }
-                if &record.inputs != inputs {
+                if record.inputs != inputs {
                     reasons.push(Reason::ChangedInputs(changed_inputs(
                         &record.inputs,
                         inputs,

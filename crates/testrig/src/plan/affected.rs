@@ -1,9 +1,10 @@
 //! `--affected` for a run: starting the source fingerprints early, narrowing the selection
 //! to what a change affects, and saying why.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::cli::Options;
 use crate::impact::{AffectedRun, AffectedSources, inputs_digest};
@@ -28,19 +29,20 @@ pub(super) fn select_affected(
     in_workers: bool,
 ) -> Result<AffectedRun, PlanError> {
     let root = sources.root().to_path_buf();
-    let digests: BTreeMap<&str, String> = tests
+    let digests: BTreeMap<&str, Arc<str>> = tests
         .iter()
         .map(|test| {
             let digest = inputs_digest(&root, &test.declared_inputs());
-            (test.name(), digest)
+            (test.name(), Arc::from(digest))
         })
         .collect();
-    let uids: BTreeMap<String, String> = selection
+    let no_inputs: Arc<str> = Arc::from("");
+    let uids: BTreeMap<String, Arc<str>> = selection
         .cases()
         .map(|case| {
             let uid = case.uid();
             let test = uid.split('/').next().unwrap_or_default();
-            let digest = digests.get(test).cloned().unwrap_or_default();
+            let digest = Arc::clone(digests.get(test).unwrap_or(&no_inputs));
             (uid, digest)
         })
         .collect();
@@ -53,11 +55,12 @@ pub(super) fn select_affected(
         .sum();
     let plan_testcases =
         (uids.len() != plan_count).then(|| Selection::every_case_uid(tests).collect());
-    let mut affected = AffectedRun::prepare(sources, &uids, plan_testcases).map_err(PlanError)?;
-    let selected = affected.selected();
     let total = uids.len();
+    let mut affected = AffectedRun::prepare(sources, uids, plan_testcases).map_err(PlanError)?;
+    let selected = affected.selected();
+    let selected_count = selected.as_ref().map_or(total, BTreeSet::len);
     let mut out = std::io::stdout().lock();
-    let nothing = if selected.is_empty() {
+    let nothing = if selected_count == 0 {
         "; nothing to record"
     } else {
         ""
@@ -65,26 +68,19 @@ pub(super) fn select_affected(
     let _ = match &affected.everything {
         Some(reason) => writeln!(
             out,
-            "affected: selected {} of {total} testcases (running everything: {reason}){nothing}",
-            selected.len()
+            "affected: selected {selected_count} of {total} testcases (running everything: {reason}){nothing}"
         ),
         None => writeln!(
             out,
-            "affected: selected {} of {total} testcases{nothing}",
-            selected.len()
+            "affected: selected {selected_count} of {total} testcases{nothing}"
         ),
     };
     if options.explain || options.dry_run {
-        for (uid, reasons) in affected
-            .reasons
-            .iter()
-            .filter(|(_, reasons)| !reasons.is_empty())
-        {
-            let reasons: Vec<String> = reasons.iter().map(ToString::to_string).collect();
+        for (uid, reasons) in affected.explain() {
             let _ = writeln!(out, "  {}: {}", uid.replace('/', "::"), reasons.join("; "));
         }
     }
-    if !options.dry_run && !selected.is_empty() {
+    if !options.dry_run && selected_count != 0 {
         let _ = match &affected.not_recording {
             Some(why) => writeln!(out, "affected: not recording coverage: {why}"),
             None if in_workers => writeln!(
@@ -97,7 +93,9 @@ pub(super) fn select_affected(
             ),
         };
     }
-    if selected.len() != total {
+    if let Some(selected) = &selected
+        && selected.len() != total
+    {
         selection.retain_cases(|case| selected.contains(&case.uid()));
     }
     // The reasons and the selected set hold a string per testcase of the plan and are not

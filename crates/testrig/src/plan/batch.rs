@@ -303,6 +303,8 @@ pub(super) fn run_selection(
         exit_code = 2;
     }
     console.summary(&report);
+    // What the recorder kept per testcase is not freed while the plan exits.
+    crate::background::free_in_background(recorder);
     RunOutcome {
         report: Some(report),
         exit_code,
