@@ -1,6 +1,7 @@
 //! Bad plans are refused before anything runs, with a message that says what, where and how
 //! to fix it, and exit status 2.
 
+use testrig::drivers::App;
 use testrig::prelude::*;
 use testrig::testing::validate;
 
@@ -120,4 +121,30 @@ fn an_invalid_plan_exits_2_without_running() {
     assert_eq!(outcome.exit_code, 2);
     assert!(outcome.report.is_none());
     assert!(!json.exists(), "nothing ran, so no report is written");
+}
+
+#[test]
+fn an_invalid_readiness_regex_is_a_plan_error_not_a_panic() {
+    let server = || App::new("server", "/bin/sh").args(["-c", "echo port 1; sleep 60"]);
+    let plan = |app: App| message("p", &[MultiTest::new("t").driver(app).suite(Alpha)]);
+    assert_eq!(
+        plan(server().ready_on_stdout("port (\\d+")),
+        "driver `server` of test `t`: ready_on_stdout: invalid regex `port (\\d+` (unclosed group); fix the pattern (`regex` crate syntax)"
+    );
+    assert!(
+        plan(
+            server()
+                .ready_on_stdout("port \\d+")
+                .ready_on_stderr("[z-a]")
+        )
+        .contains("ready_on_stderr: invalid regex `[z-a]`")
+    );
+    let outcome = Plan::new("p")
+        .add(
+            MultiTest::new("t")
+                .driver(server().ready_on_stdout("(?P<port"))
+                .suite(Alpha),
+        )
+        .run_with(testrig::cli::Options::from_args(["plan"]).unwrap());
+    assert_eq!(outcome.exit_code, 2, "refused before anything starts");
 }

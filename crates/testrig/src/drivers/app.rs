@@ -147,27 +147,21 @@ impl App {
         self
     }
 
-    /// Ready once a line of stdout matches `regex`; its named groups become attributes.
-    ///
-    /// # Panics
-    ///
-    /// When `regex` does not parse, as the plan is built, before anything starts.
-    #[track_caller]
+    /// Ready once a line of stdout matches `regex`; its named groups become attributes. A
+    /// regex that does not parse is a plan error (exit 2) before anything starts.
     pub fn ready_on_stdout(mut self, regex: &str) -> App {
-        self.stdout_patterns
-            .push(compile(&self.common.name, "ready_on_stdout", regex));
+        if let Some(regex) = compile(&mut self.common, "ready_on_stdout", regex) {
+            self.stdout_patterns.push(regex);
+        }
         self
     }
 
-    /// Ready once a line of stderr matches `regex`; its named groups become attributes.
-    ///
-    /// # Panics
-    ///
-    /// When `regex` does not parse, as the plan is built, before anything starts.
-    #[track_caller]
+    /// Ready once a line of stderr matches `regex`; its named groups become attributes. A
+    /// regex that does not parse is a plan error (exit 2) before anything starts.
     pub fn ready_on_stderr(mut self, regex: &str) -> App {
-        self.stderr_patterns
-            .push(compile(&self.common.name, "ready_on_stderr", regex));
+        if let Some(regex) = compile(&mut self.common, "ready_on_stderr", regex) {
+            self.stderr_patterns.push(regex);
+        }
         self
     }
 
@@ -676,11 +670,21 @@ impl Driver for App {
     }
 }
 
-#[track_caller]
-fn compile(driver: &str, method: &str, regex: &str) -> Regex {
+/// The regex, or `None` with the error kept in `common` for the plan's validation.
+fn compile(common: &mut DriverCommon, method: &str, regex: &str) -> Option<Regex> {
     match Regex::new(regex) {
-        Ok(regex) => regex,
-        Err(error) => panic!("{method} of app `{driver}`: invalid regex `{regex}`: {error}"),
+        Ok(regex) => Some(regex),
+        Err(error) => {
+            // The regex crate's message spans lines (the pattern with a caret under it); its
+            // last line says what is wrong.
+            let text = error.to_string();
+            let last = text.lines().last().unwrap_or_default();
+            let reason = last.strip_prefix("error: ").unwrap_or(last);
+            common.refused.push(format!(
+                "{method}: invalid regex `{regex}` ({reason}); fix the pattern (`regex` crate syntax)"
+            ));
+            None
+        }
     }
 }
 

@@ -103,6 +103,9 @@ pub struct DriverCommon {
     pub pre_stop: Option<DriverHook>,
     /// Runs after stop.
     pub post_stop: Option<DriverHook>,
+    /// Settings the builder could not take (an invalid regex, say): the plan reports them
+    /// as a plan error before anything starts, instead of panicking while it is built.
+    pub refused: Vec<String>,
 }
 
 impl DriverCommon {
@@ -119,6 +122,7 @@ impl DriverCommon {
             post_start: None,
             pre_stop: None,
             post_stop: None,
+            refused: Vec::new(),
         }
     }
 }

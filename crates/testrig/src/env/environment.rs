@@ -361,6 +361,12 @@ impl Environment {
             ));
         }
         for (index, driver) in self.drivers.iter().enumerate() {
+            if let Some(refused) = driver.common().refused.first() {
+                return Err(format!(
+                    "driver `{}` of test `{test}`: {refused}",
+                    names[index]
+                ));
+            }
             for value in driver.context_values() {
                 value.check_syntax().map_err(|error| {
                     format!("driver `{}` of test `{test}`: {error}", names[index])
