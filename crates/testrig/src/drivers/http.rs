@@ -11,7 +11,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -20,9 +20,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::json;
 
+use super::listener::AcceptLoop;
 use super::tcp::{
-    ACCEPT_POLL, bind_listener, handed_off_port, host_port, io_reason, lock, lowercase_first,
-    parse_port, server_definition,
+    bind_listener, handed_off_port, host_port, io_reason, lock, lowercase_first, parse_port,
+    server_definition,
 };
 use crate::env::{
     Attributes, ConfigValue, Driver, DriverCommon, DriverError, DriverSettings, StartContext,
@@ -249,7 +250,7 @@ pub struct HttpServer {
     response_timeout: Duration,
     default_response: Option<HttpResponse>,
     shared: Arc<HttpShared>,
-    accept_thread: Mutex<Option<JoinHandle<()>>>,
+    accept_thread: Mutex<Option<AcceptLoop>>,
 }
 
 impl HttpServer {
@@ -384,16 +385,23 @@ impl HttpServer {
             default_response: self.default_response.clone(),
         });
         let shared = Arc::clone(&self.shared);
-        let thread = std::thread::Builder::new()
-            .name(format!("http-server-{name}"))
-            .spawn(move || accept_loop(listener, shared, config))
-            .map_err(|error| {
-                DriverError::new(format!(
-                    "failed to start the accept thread of driver `{name}`: {}",
-                    io_reason(&error)
-                ))
-            })?;
-        *lock(&self.accept_thread) = Some(thread);
+        let serving = AcceptLoop::start(
+            listener,
+            format!("http-server-{name}"),
+            name,
+            move |stream| {
+                let (handler_shared, handler_config) = (Arc::clone(&shared), Arc::clone(&config));
+                let spawned = std::thread::Builder::new()
+                    .name(format!("http-server-{}", config.name))
+                    .spawn(move || serve(stream, &handler_shared, &handler_config));
+                if let Ok(handle) = spawned {
+                    let mut state = lock(&shared.state);
+                    state.handlers.retain(|handle| !handle.is_finished());
+                    state.handlers.push(handle);
+                }
+            },
+        )?;
+        *lock(&self.accept_thread) = Some(serving);
         Ok(())
     }
 
@@ -403,28 +411,6 @@ impl HttpServer {
         state
             .address
             .map(|address| format!("http://{}", host_port(&state.host, address.port())))
-    }
-}
-
-fn accept_loop(listener: TcpListener, shared: Arc<HttpShared>, config: Arc<ServeConfig>) {
-    while !shared.stop.load(Ordering::SeqCst) {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                let handler_shared = Arc::clone(&shared);
-                let handler_config = Arc::clone(&config);
-                let spawned = std::thread::Builder::new()
-                    .name(format!("http-server-{}", config.name))
-                    .spawn(move || serve(stream, &handler_shared, &handler_config));
-                if let Ok(handle) = spawned {
-                    let mut state = lock(&shared.state);
-                    state.handlers.retain(|handle| !handle.is_finished());
-                    state.handlers.push(handle);
-                }
-            }
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            // WouldBlock is the idle case; other accept errors are transient for a listener.
-            Err(_) => std::thread::sleep(ACCEPT_POLL),
-        }
     }
 }
 
@@ -711,10 +697,9 @@ impl Driver for HttpServer {
         }
         // Handlers waiting for a queued response see the flag and answer 503 at once.
         self.shared.responses_changed.notify_all();
-        let accept = lock(&self.accept_thread).take();
-        let mut panicked = accept
-            .map(JoinHandle::join)
-            .is_some_and(|joined| joined.is_err());
+        let mut panicked = lock(&self.accept_thread)
+            .take()
+            .is_some_and(AcceptLoop::stop);
         // The accept loop has ended, so no handler can be added while these are joined.
         let handlers = std::mem::take(&mut lock(&self.shared.state).handlers);
         for handler in handlers {
@@ -1080,6 +1065,7 @@ mod tests {
     use super::super::tcp::test_support::start_context;
     use super::*;
     use crate::env::context;
+    use std::net::TcpListener;
 
     fn started_server(response_timeout: Duration) -> HttpServer {
         let server = HttpServer::new("server").response_timeout(response_timeout);

@@ -1,6 +1,7 @@
 //! The built-in drivers, one file per driver.
 
 mod http;
+mod listener;
 mod sqlite;
 mod tcp;
 pub use http::{HttpClient, HttpReply, HttpResponse, HttpServer, ReceivedRequest};

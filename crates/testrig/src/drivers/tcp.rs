@@ -12,11 +12,11 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use super::listener::AcceptLoop;
 use crate::env::{
     Attributes, ConfigValue, Driver, DriverCommon, DriverError, DriverSettings, StartContext,
     default_definition,
@@ -24,10 +24,6 @@ use crate::env::{
 
 /// How long receives wait by default.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// How often accept loops look at their stop flag: short enough that stopping feels
-/// immediate, long enough not to burn a core.
-pub(super) const ACCEPT_POLL: Duration = Duration::from_millis(5);
 
 /// Locks a mutex even if a panicking testcase poisoned it: the state behind our locks stays
 /// consistent between statements, and refusing to stop a driver would leak sockets.
@@ -259,7 +255,6 @@ struct ServerShared {
     state: Mutex<ServerState>,
     /// Signalled whenever a connection is accepted.
     accepted: Condvar,
-    stop: AtomicBool,
 }
 
 #[derive(Default)]
@@ -285,7 +280,7 @@ pub struct TcpServer {
     port: ConfigValue,
     timeout: Duration,
     shared: Arc<ServerShared>,
-    accept_thread: Mutex<Option<JoinHandle<()>>>,
+    accept_thread: Mutex<Option<AcceptLoop>>,
 }
 
 impl TcpServer {
@@ -345,18 +340,18 @@ impl TcpServer {
             address: Some(address),
             ..ServerState::default()
         };
-        self.shared.stop.store(false, Ordering::SeqCst);
         let shared = Arc::clone(&self.shared);
-        let thread = std::thread::Builder::new()
-            .name(format!("tcp-server-{name}"))
-            .spawn(move || accept_loop(listener, shared))
-            .map_err(|error| {
-                DriverError::new(format!(
-                    "failed to start the accept thread of driver `{name}`: {}",
-                    io_reason(&error)
-                ))
-            })?;
-        *lock(&self.accept_thread) = Some(thread);
+        let serving = AcceptLoop::start(
+            listener,
+            format!("tcp-server-{name}"),
+            name,
+            move |stream| {
+                let connection = Arc::new(Connection::new(stream));
+                lock(&shared.state).connections.push(connection);
+                shared.accepted.notify_all();
+            },
+        )?;
+        *lock(&self.accept_thread) = Some(serving);
         Ok(())
     }
 
@@ -531,25 +526,6 @@ impl TcpServer {
     }
 }
 
-/// Accepts until asked to stop; the listener is dropped (and the port freed) on return.
-fn accept_loop(listener: TcpListener, shared: Arc<ServerShared>) {
-    while !shared.stop.load(Ordering::SeqCst) {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                // Accepted sockets must block: reads rely on socket timeouts, not polling.
-                let _ = stream.set_nonblocking(false);
-                let connection = Arc::new(Connection::new(stream));
-                lock(&shared.state).connections.push(connection);
-                shared.accepted.notify_all();
-            }
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            // WouldBlock is the idle case; other errors (out of descriptors, aborted
-            // handshakes) are transient for a listener, so keep serving.
-            Err(_) => std::thread::sleep(ACCEPT_POLL),
-        }
-    }
-}
-
 impl DriverSettings for TcpServer {
     fn common_mut(&mut self) -> &mut DriverCommon {
         &mut self.common
@@ -588,9 +564,9 @@ impl Driver for TcpServer {
     }
 
     fn stop(&self) -> Result<(), DriverError> {
-        self.shared.stop.store(true, Ordering::SeqCst);
-        let thread = lock(&self.accept_thread).take();
-        let joined = thread.map(JoinHandle::join);
+        let panicked = lock(&self.accept_thread)
+            .take()
+            .is_some_and(AcceptLoop::stop);
         let mut state = lock(&self.shared.state);
         for connection in &state.connections {
             connection.close();
@@ -599,13 +575,13 @@ impl Driver for TcpServer {
         drop(state);
         // Waiters see `address == None` and give up instead of waiting out their timeout.
         self.shared.accepted.notify_all();
-        match joined {
-            Some(Err(_)) => Err(DriverError::new(format!(
+        if panicked {
+            return Err(DriverError::new(format!(
                 "the accept thread of driver `{}` panicked",
                 self.common.name
-            ))),
-            _ => Ok(()),
+            )));
         }
+        Ok(())
     }
 
     fn attributes(&self) -> Attributes {
