@@ -458,38 +458,50 @@ impl AffectedRun {
         let mut windows: HashMap<String, i64> = HashMap::new();
         // Testcases come in run order, those of one suite after each other: the windows of
         // the last parent are reused.
-        let mut last: Option<(String, Vec<i64>)> = None;
+        // The windows charged to the last parent and the inputs digest of the last test.
+        let mut last_parent = String::new();
+        let mut charged: Vec<i64> = Vec::new();
+        let mut last_test: Option<(String, Arc<str>)> = None;
+        let (mut units, mut files) = (Vec::new(), Vec::new());
         let mut recorded = 0;
         for testcase in completed.into_iter().flatten() {
             pairs.spans.extend(testcase.new_spans);
-            let (units, files) = pairs.ids(&mut writer, &testcase.functions)?;
+            pairs.ids(&mut writer, &testcase.functions, &mut units, &mut files)?;
             let uid = testcase.uid.as_str();
             let parent = uid.rsplit_once('/').map_or("", |(parent, _)| parent);
-            let charged = match &last {
-                Some((last_parent, charged)) if last_parent == parent => charged.clone(),
+            if charged.is_empty() || last_parent != parent {
+                // The windows charged to it: the plan's (""), and each ancestor's (its test,
+                // its suite, …), whose UIDs are the prefixes of its own up to a `/`.
+                charged.clear();
+                let owners =
+                    std::iter::once("").chain(uid.match_indices('/').map(|(at, _)| &uid[..at]));
+                for owner in owners {
+                    let id = match windows.get(owner) {
+                        Some(&id) => id,
+                        None => {
+                            let id = writer.reserve_window()?;
+                            windows.insert(owner.to_string(), id);
+                            id
+                        }
+                    };
+                    charged.push(id);
+                }
+                parent.clone_into(&mut last_parent);
+            }
+            // Every testcase of a test has its test's inputs digest.
+            let test = uid.split('/').next().unwrap_or_default();
+            let inputs = match &last_test {
+                Some((name, digest)) if name == test => Arc::clone(digest),
                 _ => {
-                    // The windows charged to it: the plan's (""), and each ancestor's (its
-                    // test, its suite, …), whose UIDs are the prefixes of its own up to a `/`.
-                    let mut charged = Vec::new();
-                    let owners =
-                        std::iter::once("").chain(uid.match_indices('/').map(|(at, _)| &uid[..at]));
-                    for owner in owners {
-                        let id = match windows.get(owner) {
-                            Some(&id) => id,
-                            None => {
-                                let id = writer.reserve_window()?;
-                                windows.insert(owner.to_string(), id);
-                                id
-                            }
-                        };
-                        charged.push(id);
-                    }
-                    last = Some((parent.to_string(), charged.clone()));
-                    charged
+                    let digest = self
+                        .inputs
+                        .get(uid)
+                        .map_or_else(|| Arc::from(""), Arc::clone);
+                    last_test = Some((test.to_string(), Arc::clone(&digest)));
+                    digest
                 }
             };
-            let inputs = self.inputs.get(uid).map_or("", |digest| &**digest);
-            writer.record(uid, testcase.failed, inputs, &units, &files, &charged)?;
+            writer.record(uid, testcase.failed, &inputs, &units, &files, &charged)?;
             recorded += 1;
         }
         // The channel is closed: the run is over and the recorder closed its last window.
@@ -507,7 +519,7 @@ impl AffectedRun {
                 .get(owner)
                 .map(|functions| functions.iter().copied().collect())
                 .unwrap_or_default();
-            let (units, files) = pairs.ids(&mut writer, &functions)?;
+            pairs.ids(&mut writer, &functions, &mut units, &mut files)?;
             writer.fill_window(window, &units, &files)?;
         }
         let incomplete = state.records.len().saturating_sub(recorded);
@@ -566,13 +578,17 @@ impl<'a> PairMapper<'a> {
         }
     }
 
-    /// The unit and file pair ids of what `functions` executed, sorted, each once.
+    /// The unit and file pair ids of what `functions` executed, sorted, each once, into
+    /// `units` and `files` (cleared first: one pair of buffers serves every testcase).
     fn ids(
         &mut self,
         writer: &mut RunWriter,
         functions: &[u32],
-    ) -> Result<(Vec<i64>, Vec<i64>), String> {
-        let (mut units, mut files) = (Vec::new(), Vec::new());
+        units: &mut Vec<i64>,
+        files: &mut Vec<i64>,
+    ) -> Result<(), String> {
+        units.clear();
+        files.clear();
         for &function in functions {
             while self.mapped.len() <= function as usize {
                 let span = *self.spans.get(self.mapped.len()).ok_or_else(|| {
@@ -586,11 +602,11 @@ impl<'a> PairMapper<'a> {
                 units.extend(unit);
             }
         }
-        for ids in [&mut units, &mut files] {
+        for ids in [units, files] {
             ids.sort_unstable();
             ids.dedup();
         }
-        Ok((units, files))
+        Ok(())
     }
 
     fn map(
@@ -675,8 +691,9 @@ const CAPTURE: u32 = u32::MAX - 1;
 #[derive(Debug)]
 struct Recorded {
     failed: bool,
-    /// The functions it executed; `None` when it did not run to completion: its previous
-    /// record stays.
+    /// The functions it executed, for [`AffectedRun::save`]; `None` when it did not run to
+    /// completion (its previous record stays) or when the writer of
+    /// [`AffectedRun::start_writer`] took them as it ended.
     executed: Option<Vec<u32>>,
 }
 
@@ -839,25 +856,26 @@ impl CoverageRecorder {
         end: TestcaseEnd,
         taken: Result<Vec<u32>, String>,
     ) {
-        let executed = match taken {
+        let mut executed = match taken {
             Ok(executed) => end.completed.then_some(executed),
             Err(error) => {
                 self.problem(format!("coverage of `{uid}` could not be read: {error}"));
                 None
             }
         };
-        if let Some(functions) = &executed
+        if executed.is_some()
             && self
                 .completed
                 .lock()
                 .is_ok_and(|completed| completed.is_some())
         {
+            // The writer takes it from here: the record below only counts it.
             let new_spans = state.spans[state.spans_sent..].to_vec();
             state.spans_sent = state.spans.len();
             state.unsent.push(CompletedTestcase {
                 uid: uid.to_string(),
                 failed: end.failed,
-                functions: functions.clone(),
+                functions: executed.take().unwrap_or_default(),
                 new_spans,
             });
             if state.unsent.len() >= WRITER_BATCH {

@@ -119,14 +119,15 @@ impl Plan {
         let mut config = RunConfig::from_options(&options);
         config.worker_command = worker_command(&self, &options)?;
         // A batch run's first workers start now: a worker builds the plan again before it
-        // reads its job, while this process validates, selects and sets the run up.
+        // reads its job, while this process validates, selects and sets the run up (with
+        // `--affected`, reads the sources and the database too). Workers no test needs (an
+        // affected run that selects nothing) are killed and waited for when the run ends.
         let early_workers = config
             .worker_command
             .clone()
             .filter(|_| {
                 !(options.list
                     || options.dry_run
-                    || options.affected
                     || options.interactive.is_some()
                     || options.ui.is_some())
             })
