@@ -7,8 +7,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-#[path = "common/fixture.rs"]
-mod fixture;
+use crate::fixture;
 
 fn fixture_copy(name: &str) -> PathBuf {
     fixture::copy("affected-demo", name)

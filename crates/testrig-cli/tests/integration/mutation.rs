@@ -15,8 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-#[path = "common/fixture.rs"]
-mod fixture;
+use crate::fixture;
 
 /// A mutation: where, what it replaces and with what, and what kind of place it hits.
 struct Mutation {
