@@ -7,6 +7,7 @@
 use std::io;
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::OwnedFd;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -23,6 +24,9 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(5);
 /// A listener being served on a thread of its own.
 pub(super) struct AcceptLoop {
     wake: OwnedFd,
+    /// The pipe's read end, also held here: a stop after the thread ended (a panic in the
+    /// callback) writes into a pipe that still has a reader, never raising `SIGPIPE`.
+    woken: Arc<OwnedFd>,
     thread: JoinHandle<()>,
 }
 
@@ -43,18 +47,27 @@ impl AcceptLoop {
         };
         let (woken, wake) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
             .map_err(|error| failed(error.into()))?;
-        let thread = std::thread::Builder::new()
-            .name(thread_name)
-            .spawn(move || serve(&listener, &woken, &mut on_accept))
-            .map_err(failed)?;
-        Ok(AcceptLoop { wake, thread })
+        let woken = Arc::new(woken);
+        let thread = {
+            let woken = Arc::clone(&woken);
+            std::thread::Builder::new()
+                .name(thread_name)
+                .spawn(move || serve(&listener, &woken, &mut on_accept))
+                .map_err(failed)?
+        };
+        Ok(AcceptLoop {
+            wake,
+            woken,
+            thread,
+        })
     }
 
     /// Ends the loop and waits for its thread; true when the thread panicked.
     pub(super) fn stop(self) -> bool {
-        // The thread may have ended already (a panic in `on_accept`): then nobody reads.
         let _ = rustix::io::write(&self.wake, &[1]);
-        self.thread.join().is_err()
+        let panicked = self.thread.join().is_err();
+        drop(self.woken);
+        panicked
     }
 }
 
@@ -125,6 +138,23 @@ mod tests {
             "woken, not polled"
         );
         TcpListener::bind(address).expect("the port is free again");
+    }
+
+    #[test]
+    fn a_callback_that_panics_is_reported_by_the_stop() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let address = listener.local_addr().unwrap();
+        let serving = AcceptLoop::start(listener, "accept-panic".into(), "test", |_| {
+            panic!("the callback failed")
+        })
+        .unwrap();
+        let _client = TcpStream::connect(address).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !serving.thread.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(serving.stop(), "the panic is reported");
     }
 
     #[test]
