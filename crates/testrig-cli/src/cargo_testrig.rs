@@ -139,7 +139,6 @@ fn wrap_rustc(args: &[OsString]) -> ExitCode {
                 let read = snapshot.compiled_files();
                 // Parsed now, on the build's time, so the plan does not parse them again.
                 if let Some(out_dir) = &snapshot.out_dir {
-                    let read: Vec<PathBuf> = read.iter().cloned().collect();
                     cache_parses(out_dir, &read);
                 }
                 if let Err(error) = snapshot.write(read) {

@@ -45,9 +45,11 @@ struct CachedUnit {
 }
 
 /// The parse cache of one target folder.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct ParseCache {
     folder: PathBuf,
+    /// The folder is pruned once per process, at its first store, not at every store.
+    pruned: std::sync::Once,
 }
 
 impl ParseCache {
@@ -55,6 +57,7 @@ impl ParseCache {
     pub(crate) fn in_target(target: &Path) -> ParseCache {
         ParseCache {
             folder: target.join(FOLDER),
+            pruned: std::sync::Once::new(),
         }
     }
 
@@ -148,7 +151,7 @@ impl ParseCache {
         if std::fs::create_dir_all(&self.folder).is_err() {
             return;
         }
-        self.prune();
+        self.pruned.call_once(|| self.prune());
         let entry = self.entry(digest);
         let partial = entry.with_extension(format!("partial-{}", std::process::id()));
         if std::fs::write(&partial, text)
@@ -194,12 +197,12 @@ pub(crate) fn target_folder_of(path: &Path) -> Option<PathBuf> {
 /// `output_folder` (where the compiler wrote a crate) lies in, so that the plan built from
 /// them does not parse them again. What `cargo testrig affected`'s compiler wrapper calls
 /// after compiling an instrumented crate, with the sources the compiler read.
-pub fn cache_parses(output_folder: &Path, files: &[PathBuf]) {
+pub fn cache_parses<'a>(output_folder: &Path, files: impl IntoIterator<Item = &'a PathBuf>) {
     let Some(target) = target_folder_of(output_folder) else {
         return;
     };
     let files: Vec<PathBuf> = files
-        .iter()
+        .into_iter()
         .filter(|file| file.extension().is_some_and(|ext| ext == "rs"))
         .cloned()
         .collect();

@@ -458,10 +458,9 @@ impl AffectedRun {
         let mut windows: HashMap<String, i64> = HashMap::new();
         // Testcases come in run order, those of one suite after each other: the windows of
         // the last parent are reused.
-        // The windows charged to the last parent and the inputs digest of the last test.
+        // The windows charged to the last parent.
         let mut last_parent = String::new();
         let mut charged: Vec<i64> = Vec::new();
-        let mut last_test: Option<(String, Arc<str>)> = None;
         let (mut units, mut files) = (Vec::new(), Vec::new());
         let mut recorded = 0;
         for testcase in completed.into_iter().flatten() {
@@ -488,20 +487,8 @@ impl AffectedRun {
                 }
                 parent.clone_into(&mut last_parent);
             }
-            // Every testcase of a test has its test's inputs digest.
-            let test = uid.split('/').next().unwrap_or_default();
-            let inputs = match &last_test {
-                Some((name, digest)) if name == test => Arc::clone(digest),
-                _ => {
-                    let digest = self
-                        .inputs
-                        .get(uid)
-                        .map_or_else(|| Arc::from(""), Arc::clone);
-                    last_test = Some((test.to_string(), Arc::clone(&digest)));
-                    digest
-                }
-            };
-            writer.record(uid, testcase.failed, &inputs, &units, &files, &charged)?;
+            let inputs = self.inputs.get(uid).map_or("", |digest| &**digest);
+            writer.record(uid, testcase.failed, inputs, &units, &files, &charged)?;
             recorded += 1;
         }
         // The channel is closed: the run is over and the recorder closed its last window.
