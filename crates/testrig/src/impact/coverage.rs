@@ -268,31 +268,29 @@ mod runtime {
         let sections = sections()?;
         let (begin, len) = counters_bounds()?;
         const BLOCK: usize = 16;
-        let mut block = [0u64; BLOCK];
+        // SAFETY (every `read` and `write` below): `begin` is the 8-aligned start of
+        // `__llvm_prf_cnts`, which holds `len` u64 counters for the life of the process
+        // (checked in `counters_bounds`), and every index is below `len`. Counters are read
+        // one by one through raw pointers, creating no reference to memory that
+        // instrumented code writes; fixed-size blocks let the compiler vectorize the reads
+        // (a copy of each block into a buffer cost a `memcpy` call per block, twice the
+        // time). Zeroing a counter through a raw pointer is all
+        // `__llvm_profile_reset_counters` does that matters here (the MC/DC bitmaps and
+        // value-profile data it also clears are never read).
+        let counter = |index: usize| unsafe { begin.add(index).read() };
         let mut start = 0;
-        while start < len {
-            let count = BLOCK.min(len - start);
-            // SAFETY: `begin` is the 8-aligned start of `__llvm_prf_cnts`, which holds `len`
-            // u64 counters for the life of the process (checked in `counters_bounds`), and
-            // `start + count <= len`; the copy goes to a local array through raw pointers,
-            // creating no reference to memory that instrumented code writes.
-            unsafe { std::ptr::copy_nonoverlapping(begin.add(start), block.as_mut_ptr(), count) };
+        while start + BLOCK <= len {
             // The OR of a block vectorizes; most blocks are zero.
-            if block[..count].iter().fold(0, |any, &value| any | value) != 0 {
-                for (offset, _) in block[..count]
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, value)| **value != 0)
-                {
-                    moved.push(start + offset);
-                    // SAFETY: the index is below `len`, inside the live counters section;
-                    // written through a raw pointer, as the runtime's own reset does. This
-                    // is all `__llvm_profile_reset_counters` does that matters here (the
-                    // MC/DC bitmaps and value-profile data it also clears are never read).
-                    unsafe { begin.cast_mut().add(start + offset).write(0) };
-                }
+            let any = (start..start + BLOCK).fold(0, |any, index| any | counter(index));
+            if any != 0 {
+                moved.extend((start..start + BLOCK).filter(|&index| counter(index) != 0));
             }
-            start += count;
+            start += BLOCK;
+        }
+        moved.extend((start..len).filter(|&index| counter(index) != 0));
+        for &index in moved.iter() {
+            // SAFETY: see above.
+            unsafe { begin.cast_mut().add(index).write(0) };
         }
         Ok((sections, len))
     }

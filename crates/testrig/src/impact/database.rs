@@ -8,9 +8,11 @@
 //! completion; the others keep theirs, and are selected by any change since they last ran.
 //! A (unit, fingerprint) pair and a (file, digest) pair are stored once and referenced by
 //! id, and so is what ran in a scope window (plan set-up, a test's environment, a suite's
-//! hooks) of one run: a testcase is one row holding the ids of its own pairs and of the
-//! windows charged to it. The selection compares each distinct pair with the current
-//! sources once, then decodes the id lists in one pass.
+//! hooks) of one run: a testcase's record holds the ids of its own pairs and of the windows
+//! charged to it. The records of the testcases of one parent (a suite, a parametrization)
+//! are one row, as they are written and read together: a row per testcase was most of the
+//! cost of recording a run of small testcases. The selection compares each distinct pair
+//! with the current sources once, then decodes the id lists in one pass.
 //!
 //! Writes happen in one transaction, so an interrupted run never leaves it half-updated. A
 //! missing, corrupt or foreign-version database is reported as such; the caller then runs
@@ -22,7 +24,7 @@ use std::path::Path;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 /// Version of the tables below; a database of another version is rebuilt.
-pub const DATABASE_VERSION: u32 = 4;
+pub const DATABASE_VERSION: u32 = 5;
 
 /// A source unit as stored: its key, whether it is a function, its file and fingerprint.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -98,6 +100,12 @@ impl ImpactDatabase {
                 path.display()
             )
         })?;
+        // The database is a cache: losing the last run's records to a power cut only makes
+        // the next run select more, while each commit's syncs cost milliseconds. The journal
+        // is still written, so a plan killed mid-commit leaves the previous state.
+        connection
+            .pragma_update(None, "synchronous", "OFF")
+            .map_err(|error| format!("failed to configure the impact database: {error}"))?;
         let database = ImpactDatabase { connection };
         database.create(variant)?;
         Ok((database, state))
@@ -185,19 +193,17 @@ impl ImpactDatabase {
     fn create(&self, variant: &str) -> Result<(), String> {
         self.connection
             .execute_batch(
-                // One transaction: one journal and sync instead of one per statement.
+                // One transaction: the tables and the meta rows in one journal.
                 "begin;
                  create table if not exists meta (key text primary key, value text not null);
-                 create table if not exists testcases (uid text primary key, failed integer not null,
-                     inputs text not null, units blob not null, files blob not null,
-                     windows blob not null) without rowid;
+                 create table if not exists testcase_groups (parent text primary key,
+                     records blob not null) without rowid;
                  create table if not exists fingerprints (id integer primary key, unit text not null,
                      fingerprint text not null, unique (unit, fingerprint));
                  create table if not exists digests (id integer primary key, file text not null,
                      digest text not null, unique (file, digest));
                  create table if not exists windows (id integer primary key, units blob not null,
-                     files blob not null);
-                 commit;",
+                     files blob not null);",
             )
             .map_err(|error| format!("failed to create the impact database tables: {error}"))?;
         self.connection
@@ -205,6 +211,7 @@ impl ImpactDatabase {
                 "insert or replace into meta (key, value) values ('version', ?1), ('variant', ?2)",
                 params![DATABASE_VERSION.to_string(), variant],
             )
+            .and_then(|_| self.connection.execute_batch("commit;"))
             .map_err(|error| format!("failed to write the impact database: {error}"))?;
         Ok(())
     }
@@ -278,37 +285,41 @@ impl ImpactDatabase {
             let mut records = BTreeMap::new();
             let mut statement = self
                 .connection
-                .prepare("select uid, failed, inputs, units, files, windows from testcases")?;
+                .prepare("select parent, records from testcase_groups")?;
             let mut rows = statement.query([])?;
             while let Some(row) = rows.next()? {
-                let mut record = TestcaseRecord {
-                    failed: row.get::<_, i64>(1)? == 1,
-                    inputs: row.get(2)?,
-                    ..TestcaseRecord::default()
-                };
-                let mut ids = [
-                    kept_of(blob(row, 3)?, Pairs::Units),
-                    kept_of(blob(row, 4)?, Pairs::Files),
-                ];
-                if !windows.is_empty() {
-                    for window in decode_ids(blob(row, 5)?) {
-                        if let Some([units, files]) = windows.get(&window) {
-                            ids[0].extend(units);
-                            ids[1].extend(files);
+                let parent: String = row.get(0)?;
+                for entry in GroupEntries::new(blob(row, 1)?) {
+                    let entry = entry.map_err(|error| malformed(1, error))?;
+                    let mut record = TestcaseRecord {
+                        failed: entry.failed,
+                        inputs: entry.inputs.to_string(),
+                        ..TestcaseRecord::default()
+                    };
+                    let mut ids = [
+                        kept_of(entry.units, Pairs::Units),
+                        kept_of(entry.files, Pairs::Files),
+                    ];
+                    if !windows.is_empty() {
+                        for window in decode_ids(entry.windows) {
+                            if let Some([units, files]) = windows.get(&window) {
+                                ids[0].extend(units);
+                                ids[1].extend(files);
+                            }
                         }
                     }
-                }
-                for (table, entries) in [
-                    (Pairs::Units, &mut record.units),
-                    (Pairs::Files, &mut record.files),
-                ] {
-                    for id in &ids[table as usize] {
-                        if let Some((name, value)) = kept[table as usize].get(id) {
-                            entries.insert(name.clone(), value.clone());
+                    for (table, entries) in [
+                        (Pairs::Units, &mut record.units),
+                        (Pairs::Files, &mut record.files),
+                    ] {
+                        for id in &ids[table as usize] {
+                            if let Some((name, value)) = kept[table as usize].get(id) {
+                                entries.insert(name.clone(), value.clone());
+                            }
                         }
                     }
+                    records.insert(uid_of(&parent, entry.name), record);
                 }
-                records.insert(row.get(0)?, record);
             }
             Ok(records)
         };
@@ -430,7 +441,7 @@ impl ImpactDatabase {
         // Into an empty database (the first run of a variant), nothing can go stale.
         let had_records: bool = transaction
             .query_row(
-                "select exists (select 1 from testcases) or exists (select 1 from windows)",
+                "select exists (select 1 from testcase_groups) or exists (select 1 from windows)",
                 [],
                 |row| row.get(0),
             )
@@ -442,7 +453,9 @@ impl ImpactDatabase {
         Ok(RunWriter {
             transaction,
             had_records,
-            pending: Vec::with_capacity(ROWS_PER_STATEMENT),
+            groups: HashMap::new(),
+            batch: 0,
+            written: HashSet::new(),
             pairs,
         })
     }
@@ -453,23 +466,25 @@ impl ImpactDatabase {
 pub struct RunWriter<'c> {
     transaction: rusqlite::Transaction<'c>,
     had_records: bool,
-    /// Testcase rows not written yet.
-    pending: Vec<TestcaseRow>,
+    /// The records of this run, by parent UID, written at [`finish`](Self::finish).
+    groups: HashMap<String, PendingGroup>,
+    /// The number of the current batch (see [`end_batch`](Self::end_batch)).
+    batch: u64,
+    /// The groups written during this run already.
+    written: HashSet<String>,
     /// The stored pairs' ids, per [`Pairs`], by (name, value).
     pairs: [HashMap<(String, String), i64>; 2],
 }
 
-/// Testcase rows written by one statement.
-const ROWS_PER_STATEMENT: usize = 256;
-
-/// One testcase row, encoded.
-struct TestcaseRow {
-    uid: String,
-    failed: i64,
-    inputs: String,
-    units: Vec<u8>,
-    files: Vec<u8>,
-    windows: Vec<u8>,
+/// The records of one parent's testcases in this run, encoded as stored.
+#[derive(Default)]
+struct PendingGroup {
+    records: Vec<u8>,
+    /// A testcase was recorded twice (a rerun): the last record wins when it is written.
+    repeated: bool,
+    names: HashSet<String>,
+    /// The last batch that recorded into it.
+    batch: u64,
 }
 
 fn write_error(error: rusqlite::Error) -> String {
@@ -537,84 +552,154 @@ impl RunWriter<'_> {
         files: &[i64],
         windows: &[i64],
     ) -> Result<(), String> {
-        let encode = |ids: &[i64]| encode_ids(ids.iter().copied()).map_err(write_error);
-        self.pending.push(TestcaseRow {
-            uid: uid.to_string(),
-            failed: i64::from(failed),
-            inputs: inputs.to_string(),
-            units: encode(units)?,
-            files: encode(files)?,
-            windows: encode(windows)?,
-        });
-        if self.pending.len() == ROWS_PER_STATEMENT {
-            self.flush()?;
+        let (parent, name) = split_uid(uid);
+        let group = match self.groups.get_mut(parent) {
+            Some(group) => group,
+            None => self.groups.entry(parent.to_string()).or_default(),
+        };
+        if !group.names.insert(name.to_string()) {
+            group.repeated = true;
+        }
+        group.batch = self.batch;
+        encode_entry(
+            &mut group.records,
+            name,
+            failed,
+            inputs,
+            units,
+            files,
+            windows,
+        )
+        .map_err(write_error)
+    }
+
+    /// Ends a batch of records: the groups none of its testcases recorded into are written
+    /// now, as their testcases have most likely all ended, rather than all at the end of the
+    /// run, while the plan waits.
+    pub fn end_batch(&mut self) -> Result<(), String> {
+        let batch = self.batch;
+        self.batch += 1;
+        let idle: Vec<String> = self
+            .groups
+            .iter()
+            .filter(|(_, group)| group.batch < batch)
+            .map(|(parent, _)| parent.clone())
+            .collect();
+        for parent in idle {
+            if let Some(group) = self.groups.remove(&parent) {
+                self.write_group(parent, group).map_err(write_error)?;
+            }
         }
         Ok(())
     }
 
-    /// Writes the buffered rows: many rows per statement cost far less than a statement
-    /// per row.
-    fn flush(&mut self) -> Result<(), String> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let rows = std::mem::take(&mut self.pending);
-        let values = vec!["(?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
-        let sql = format!(
-            "insert into testcases (uid, failed, inputs, units, files, windows) values {values}
-             on conflict (uid) do update set failed = excluded.failed,
-                 inputs = excluded.inputs, units = excluded.units, files = excluded.files,
-                 windows = excluded.windows"
-        );
-        let parameters: Vec<&dyn rusqlite::ToSql> = rows
-            .iter()
-            .flat_map(|row| {
-                [
-                    &row.uid as &dyn rusqlite::ToSql,
-                    &row.failed,
-                    &row.inputs,
-                    &row.units,
-                    &row.files,
-                    &row.windows,
-                ]
-            })
-            .collect();
+    /// Writes the records of one group, merged with what its stored row holds for the
+    /// testcases that did not run this time (or ran earlier in this run).
+    fn write_group(&mut self, parent: String, group: PendingGroup) -> rusqlite::Result<()> {
+        let stored: Option<Vec<u8>> = if self.had_records || self.written.contains(&parent) {
+            self.transaction
+                .prepare_cached("select records from testcase_groups where parent = ?1")?
+                .query_row(params![parent], |row| row.get(0))
+                .optional()?
+        } else {
+            None
+        };
+        let records = if stored.is_some() || group.repeated {
+            merge_entries(stored.as_deref().unwrap_or_default(), &group.records)
+                .map_err(|error| malformed(0, error))?
+        } else {
+            group.records
+        };
         self.transaction
-            .prepare_cached(&sql)
-            .and_then(|mut upsert| upsert.execute(parameters.as_slice()))
-            .map_err(write_error)?;
-        self.pending = rows;
-        self.pending.clear();
+            .prepare_cached(
+                "insert into testcase_groups (parent, records) values (?1, ?2)
+                 on conflict (parent) do update set records = excluded.records",
+            )?
+            .execute(params![parent, records])?;
+        self.written.insert(parent);
         Ok(())
     }
 
     /// Drops the records of testcases no longer in the plan (with `in_plan`) and what no
     /// record references any more, and commits.
     pub fn finish(mut self, in_plan: Option<&dyn Fn(&str) -> bool>) -> Result<(), String> {
-        self.flush()?;
-        let transaction = self.transaction;
+        for (parent, group) in std::mem::take(&mut self.groups) {
+            self.write_group(parent, group).map_err(write_error)?;
+        }
+        let transaction = &self.transaction;
         let sweep = || -> rusqlite::Result<()> {
-            if let Some(in_plan) = in_plan {
-                let gone: Vec<String> = {
-                    let mut statement = transaction.prepare("select uid from testcases")?;
-                    let rows = statement.query_map([], |row| row.get::<_, String>(0))?;
-                    rows.filter(|uid| uid.as_ref().is_ok_and(|uid| !in_plan(uid)))
-                        .collect::<rusqlite::Result<_>>()?
-                };
-                let mut delete = transaction.prepare("delete from testcases where uid = ?1")?;
-                for uid in gone {
-                    delete.execute(params![uid])?;
-                }
+            // Into an empty database, only testcases of this plan were written.
+            if let Some(in_plan) = in_plan
+                && self.had_records
+            {
+                drop_testcases_not_in_plan(transaction, in_plan)?;
             }
             if self.had_records {
-                collect_garbage(&transaction)?;
+                collect_garbage(transaction)?;
             }
             Ok(())
         };
         sweep().map_err(write_error)?;
-        transaction
+        self.transaction
             .commit()
             .map_err(|error| format!("failed to commit the impact database: {error}"))
+    }
+}
+
+/// Rewrites the groups that hold records of testcases `in_plan` rejects without them.
+fn drop_testcases_not_in_plan(
+    transaction: &rusqlite::Transaction,
+    in_plan: &dyn Fn(&str) -> bool,
+) -> rusqlite::Result<()> {
+    let mut rewritten: Vec<(String, Vec<u8>)> = Vec::new();
+    {
+        let mut statement = transaction.prepare("select parent, records from testcase_groups")?;
+        let mut rows = statement.query([])?;
+        while let Some(row) = rows.next()? {
+            let parent: String = row.get(0)?;
+            let records = blob(row, 1)?;
+            let mut kept = Vec::with_capacity(records.len());
+            let mut dropped = false;
+            for entry in GroupEntries::new(records) {
+                let entry = entry.map_err(|error| malformed(1, error))?;
+                if in_plan(&uid_of(&parent, entry.name)) {
+                    kept.extend_from_slice(entry.bytes);
+                } else {
+                    dropped = true;
+                }
+            }
+            if dropped {
+                rewritten.push((parent, kept));
+            }
+        }
+    }
+    for (parent, records) in rewritten {
+        if records.is_empty() {
+            transaction.execute(
+                "delete from testcase_groups where parent = ?1",
+                params![parent],
+            )?;
+        } else {
+            transaction.execute(
+                "update testcase_groups set records = ?2 where parent = ?1",
+                params![parent, records],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// A testcase UID as (parent UID, own name): its records are stored in its parent's row.
+fn split_uid(uid: &str) -> (&str, &str) {
+    uid.rsplit_once('/').unwrap_or(("", uid))
+}
+
+/// The UID of the testcase `name` of `parent` (see [`split_uid`]).
+fn uid_of(parent: &str, name: &str) -> String {
+    if parent.is_empty() {
+        name.to_string()
+    } else {
+        format!("{parent}/{name}")
     }
 }
 
@@ -752,12 +837,15 @@ fn collect_garbage(transaction: &rusqlite::Transaction) -> rusqlite::Result<()> 
     let mut used: [HashSet<i64>; 2] = Default::default();
     let mut used_windows = HashSet::new();
     {
-        let mut statement = transaction.prepare("select units, files, windows from testcases")?;
+        let mut statement = transaction.prepare("select records from testcase_groups")?;
         let mut rows = statement.query([])?;
         while let Some(row) = rows.next()? {
-            used[0].extend(decode_ids(blob(row, 0)?));
-            used[1].extend(decode_ids(blob(row, 1)?));
-            used_windows.extend(decode_ids(blob(row, 2)?));
+            for entry in GroupEntries::new(blob(row, 0)?) {
+                let entry = entry.map_err(|error| malformed(0, error))?;
+                used[0].extend(decode_ids(entry.units));
+                used[1].extend(decode_ids(entry.files));
+                used_windows.extend(decode_ids(entry.windows));
+            }
         }
     }
     let stale_windows: Vec<i64> = {
@@ -799,8 +887,8 @@ fn collect_garbage(transaction: &rusqlite::Transaction) -> rusqlite::Result<()> 
     Ok(())
 }
 
-/// Ids as stored in a blob: little-endian `u32`s, which keeps a testcase's record one row
-/// (a row per executed function was most of the cost of recording).
+/// Ids as stored in a blob: little-endian `u32`s, which keeps a testcase's record inside
+/// its group's row (a row per executed function was most of the cost of recording).
 fn encode_ids(ids: impl Iterator<Item = i64>) -> rusqlite::Result<Vec<u8>> {
     let mut blob = Vec::new();
     for id in ids {
@@ -823,6 +911,149 @@ fn blob<'r>(row: &'r rusqlite::Row, index: usize) -> rusqlite::Result<&'r [u8]> 
 fn decode_ids(blob: &[u8]) -> impl Iterator<Item = i64> + '_ {
     blob.chunks_exact(4)
         .map(|bytes| i64::from(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])))
+}
+
+/// Appends one testcase's record to a group's blob: its name, whether it failed, its inputs
+/// digest, then its unit, file and window ids, each string and id list preceded by its
+/// length as a little-endian `u32`.
+fn encode_entry(
+    records: &mut Vec<u8>,
+    name: &str,
+    failed: bool,
+    inputs: &str,
+    units: &[i64],
+    files: &[i64],
+    windows: &[i64],
+) -> rusqlite::Result<()> {
+    let length = |length: usize| {
+        u32::try_from(length)
+            .map(u32::to_le_bytes)
+            .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))
+    };
+    records.extend_from_slice(&length(name.len())?);
+    records.extend_from_slice(name.as_bytes());
+    records.push(u8::from(failed));
+    records.extend_from_slice(&length(inputs.len())?);
+    records.extend_from_slice(inputs.as_bytes());
+    for ids in [units, files, windows] {
+        records.extend_from_slice(&length(ids.len())?);
+        records.extend_from_slice(&encode_ids(ids.iter().copied())?);
+    }
+    Ok(())
+}
+
+/// One testcase's record in a group's blob, borrowed from it.
+struct GroupEntry<'b> {
+    name: &'b str,
+    failed: bool,
+    inputs: &'b str,
+    /// Encoded id lists (see [`decode_ids`]).
+    units: &'b [u8],
+    files: &'b [u8],
+    windows: &'b [u8],
+    /// The whole entry as encoded.
+    bytes: &'b [u8],
+}
+
+/// The entries of a group's blob, in order; a damaged blob ends with an error.
+struct GroupEntries<'b> {
+    rest: &'b [u8],
+}
+
+impl<'b> GroupEntries<'b> {
+    fn new(records: &'b [u8]) -> Self {
+        GroupEntries { rest: records }
+    }
+
+    fn take(&mut self, count: usize) -> Result<&'b [u8], &'static str> {
+        if self.rest.len() < count {
+            return Err("a testcase record is cut short");
+        }
+        let (taken, rest) = self.rest.split_at(count);
+        self.rest = rest;
+        Ok(taken)
+    }
+
+    fn length(&mut self) -> Result<usize, &'static str> {
+        let bytes = self.take(4)?;
+        Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize)
+    }
+
+    fn text(&mut self) -> Result<&'b str, &'static str> {
+        let length = self.length()?;
+        std::str::from_utf8(self.take(length)?).map_err(|_| "a testcase record is not UTF-8")
+    }
+
+    fn ids(&mut self) -> Result<&'b [u8], &'static str> {
+        let count = self.length()?;
+        self.take(
+            count
+                .checked_mul(4)
+                .ok_or("a testcase record is too long")?,
+        )
+    }
+
+    fn entry(&mut self) -> Result<GroupEntry<'b>, &'static str> {
+        let start = self.rest;
+        let name = self.text()?;
+        let failed = self.take(1)?[0] != 0;
+        let inputs = self.text()?;
+        let (units, files, windows) = (self.ids()?, self.ids()?, self.ids()?);
+        let bytes = &start[..start.len() - self.rest.len()];
+        Ok(GroupEntry {
+            name,
+            failed,
+            inputs,
+            units,
+            files,
+            windows,
+            bytes,
+        })
+    }
+}
+
+impl<'b> Iterator for GroupEntries<'b> {
+    type Item = Result<GroupEntry<'b>, &'static str>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let entry = self.entry();
+        if entry.is_err() {
+            self.rest = &[];
+        }
+        Some(entry)
+    }
+}
+
+/// The entries of `stored` whose testcases `new` has no entry for, then those of `new`
+/// (the last one of each testcase).
+fn merge_entries(stored: &[u8], new: &[u8]) -> Result<Vec<u8>, &'static str> {
+    let new_entries = GroupEntries::new(new).collect::<Result<Vec<_>, _>>()?;
+    let last: HashMap<&str, usize> = new_entries
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| (entry.name, index))
+        .collect();
+    let mut merged = Vec::with_capacity(stored.len() + new.len());
+    for entry in GroupEntries::new(stored) {
+        let entry = entry?;
+        if !last.contains_key(entry.name) {
+            merged.extend_from_slice(entry.bytes);
+        }
+    }
+    for (index, entry) in new_entries.iter().enumerate() {
+        if last[entry.name] == index {
+            merged.extend_from_slice(entry.bytes);
+        }
+    }
+    Ok(merged)
+}
+
+/// The error of a damaged group blob in column `column`.
+fn malformed(column: usize, error: &'static str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Blob, error.into())
 }
 
 /// The two kinds of stored pair: a unit with its fingerprint, a file with its digest.
@@ -1050,7 +1281,70 @@ mod tests {
     }
 
     #[test]
-    fn rows_written_many_per_statement_all_land_and_replace_older_ones() {
+    fn a_testcase_recorded_twice_in_a_run_keeps_its_last_record_and_damage_is_an_error() {
+        let path = temp_path("groups");
+        let (mut database, _) = ImpactDatabase::open(&path, "v1").unwrap();
+        database
+            .record(
+                &[
+                    ("T/S/a".to_string(), record(&[("f", "1")], &[], false)),
+                    ("T/S/b".to_string(), record(&[("f", "1")], &[], false)),
+                    ("top".to_string(), record(&[("g", "1")], &[], true)),
+                ]
+                .into(),
+                None,
+            )
+            .unwrap();
+        // A rerun: `T/S/a` ends twice in one run; the last record counts, `T/S/b` keeps its.
+        let mut writer = database.writer().unwrap();
+        let (first, last) = (
+            writer.unit_id("f", "2").unwrap(),
+            writer.unit_id("f", "3").unwrap(),
+        );
+        writer
+            .record("T/S/a", true, "", &[first], &[], &[])
+            .unwrap();
+        writer
+            .record("T/S/a", false, "", &[last], &[], &[])
+            .unwrap();
+        writer.finish(None).unwrap();
+        let stored = database.testcases().unwrap();
+        assert_eq!(stored.len(), 3, "{stored:?}");
+        assert_eq!(stored["T/S/a"].units["f"], "3");
+        assert!(!stored["T/S/a"].failed);
+        assert_eq!(stored["T/S/b"].units["f"], "1");
+        assert!(stored["top"].failed, "a UID without a parent reads back");
+        // Into an empty database: a group written at the end of a batch and recorded into
+        // again later keeps both.
+        let path = temp_path("batches");
+        let (mut fresh, _) = ImpactDatabase::open(&path, "v1").unwrap();
+        let mut writer = fresh.writer().unwrap();
+        let unit = writer.unit_id("f", "1").unwrap();
+        writer
+            .record("T/S/a", false, "", &[unit], &[], &[])
+            .unwrap();
+        writer.end_batch().unwrap();
+        writer.end_batch().unwrap();
+        writer
+            .record("T/S/b", false, "", &[unit], &[], &[])
+            .unwrap();
+        writer.finish(None).unwrap();
+        let stored = fresh.testcases().unwrap();
+        assert_eq!(stored.keys().collect::<Vec<_>>(), ["T/S/a", "T/S/b"]);
+        // A damaged row is an error, not a silently shorter record.
+        database
+            .connection
+            .execute(
+                "update testcase_groups set records = x'0500' where parent = 'T/S'",
+                [],
+            )
+            .unwrap();
+        let error = database.testcases().unwrap_err();
+        assert!(error.contains("cut short"), "{error}");
+    }
+
+    #[test]
+    fn many_records_land_and_rerecorded_ones_replace_theirs() {
         let path = temp_path("batches");
         let (mut database, _) = ImpactDatabase::open(&path, "v1").unwrap();
         let records = |fingerprint: &str, count: usize| -> BTreeMap<String, TestcaseRecord> {
@@ -1067,7 +1361,6 @@ mod tests {
                 })
                 .collect()
         };
-        // More rows than one statement takes, and a partial last statement.
         database.record(&records("old", 600), None).unwrap();
         database.record(&records("new", 300), None).unwrap();
         let stored = database.testcases().unwrap();

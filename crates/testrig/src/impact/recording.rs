@@ -463,33 +463,36 @@ impl AffectedRun {
         let mut charged: Vec<i64> = Vec::new();
         let (mut units, mut files) = (Vec::new(), Vec::new());
         let mut recorded = 0;
-        for testcase in completed.into_iter().flatten() {
-            pairs.spans.extend(testcase.new_spans);
-            pairs.ids(&mut writer, &testcase.functions, &mut units, &mut files)?;
-            let uid = testcase.uid.as_str();
-            let parent = uid.rsplit_once('/').map_or("", |(parent, _)| parent);
-            if charged.is_empty() || last_parent != parent {
-                // The windows charged to it: the plan's (""), and each ancestor's (its test,
-                // its suite, …), whose UIDs are the prefixes of its own up to a `/`.
-                charged.clear();
-                let owners =
-                    std::iter::once("").chain(uid.match_indices('/').map(|(at, _)| &uid[..at]));
-                for owner in owners {
-                    let id = match windows.get(owner) {
-                        Some(&id) => id,
-                        None => {
-                            let id = writer.reserve_window()?;
-                            windows.insert(owner.to_string(), id);
-                            id
-                        }
-                    };
-                    charged.push(id);
+        for batch in completed {
+            for testcase in batch {
+                pairs.spans.extend(testcase.new_spans);
+                pairs.ids(&mut writer, &testcase.functions, &mut units, &mut files)?;
+                let uid = testcase.uid.as_str();
+                let parent = uid.rsplit_once('/').map_or("", |(parent, _)| parent);
+                if charged.is_empty() || last_parent != parent {
+                    // The windows charged to it: the plan's (""), and each ancestor's (its test,
+                    // its suite, …), whose UIDs are the prefixes of its own up to a `/`.
+                    charged.clear();
+                    let owners =
+                        std::iter::once("").chain(uid.match_indices('/').map(|(at, _)| &uid[..at]));
+                    for owner in owners {
+                        let id = match windows.get(owner) {
+                            Some(&id) => id,
+                            None => {
+                                let id = writer.reserve_window()?;
+                                windows.insert(owner.to_string(), id);
+                                id
+                            }
+                        };
+                        charged.push(id);
+                    }
+                    parent.clone_into(&mut last_parent);
                 }
-                parent.clone_into(&mut last_parent);
+                let inputs = self.inputs.get(uid).map_or("", |digest| &**digest);
+                writer.record(uid, testcase.failed, inputs, &units, &files, &charged)?;
+                recorded += 1;
             }
-            let inputs = self.inputs.get(uid).map_or("", |digest| &**digest);
-            writer.record(uid, testcase.failed, inputs, &units, &files, &charged)?;
-            recorded += 1;
+            writer.end_batch()?;
         }
         // The channel is closed: the run is over and the recorder closed its last window.
         let state = recorder.lock();
