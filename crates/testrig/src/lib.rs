@@ -29,11 +29,15 @@ extern crate self as testrig;
 
 mod background;
 pub mod cli;
+mod compile_dir;
 pub mod drivers;
 pub mod env;
 pub mod events;
 pub mod export;
+#[cfg(feature = "affected")]
 pub mod impact;
+mod inputs;
+#[cfg(feature = "interactive")]
 pub mod interactive;
 mod plan;
 pub mod report;

@@ -36,7 +36,7 @@ use crate::env::{
     Attributes, ConfigValue, Driver, DriverCommon, DriverError, DriverSettings, StartContext,
     common_inputs, default_definition,
 };
-use crate::impact::{DeclaredInput, program_path};
+use crate::inputs::{DeclaredInput, program_path};
 
 /// Lines of log shown with an error.
 const LOG_TAIL_LINES: usize = 20;

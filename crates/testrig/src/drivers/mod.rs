@@ -2,11 +2,14 @@
 
 mod http;
 mod listener;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 mod tcp;
 pub use http::{HttpClient, HttpReply, HttpResponse, HttpServer, ReceivedRequest};
 /// The SQLite crate behind [`Sqlite`], for `params!`, `ToSql` and `Connection`.
+#[cfg(feature = "sqlite")]
 pub use rusqlite;
+#[cfg(feature = "sqlite")]
 pub use sqlite::Sqlite;
 pub use tcp::{TcpClient, TcpServer};
 
@@ -15,6 +18,7 @@ mod ledger;
 mod process;
 
 pub use app::App;
+#[cfg(feature = "interactive")]
 pub(crate) use app::log_tail_of;
 pub(crate) use ledger::{ledger_path, sweep as sweep_leftovers};
 pub use process::{
@@ -22,7 +26,6 @@ pub use process::{
     register_process_group, registered_process_groups, stop_children_left_behind,
     terminate_all_process_groups, unregister_process_group,
 };
-pub(crate) use process::{
-    keep_ledger, kill_process_groups, observe_process_groups, release_groups_for_handoff,
-    watch_handed_over_groups,
-};
+pub(crate) use process::{keep_ledger, kill_process_groups, observe_process_groups};
+#[cfg(feature = "interactive")]
+pub(crate) use process::{release_groups_for_handoff, watch_handed_over_groups};

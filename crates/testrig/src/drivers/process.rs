@@ -179,6 +179,7 @@ pub(crate) fn observe_process_groups(observer: GroupObserver) {
 /// Tells the reaper to leave every registered group alone: they are handed over to the next
 /// image of this plan (code reload), which registers them again. The registry keeps them,
 /// so [`watch_handed_over_groups`] can undo this when the hand-off fails.
+#[cfg(feature = "interactive")]
 pub(crate) fn release_groups_for_handoff() {
     let mut registry = registry();
     let groups: Vec<i32> = registry.groups.iter().copied().collect();
@@ -188,6 +189,7 @@ pub(crate) fn release_groups_for_handoff() {
 }
 
 /// Undoes [`release_groups_for_handoff`]: the hand-off did not happen.
+#[cfg(feature = "interactive")]
 pub(crate) fn watch_handed_over_groups() {
     let mut registry = registry();
     let groups: Vec<i32> = registry.groups.iter().copied().collect();

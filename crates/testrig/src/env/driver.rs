@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::env::context::{ConfigValue, ContextScope};
-use crate::impact::DeclaredInput;
+use crate::inputs::DeclaredInput;
 
 /// What a driver publishes once started: host, port, pid, log paths, extracted values.
 pub type Attributes = BTreeMap<String, serde_json::Value>;

@@ -13,7 +13,13 @@ use regex::Regex;
 use testrig_model::Report;
 
 use crate::export::atomic::write_atomically;
-use crate::interactive::WebAssets;
+use rust_embed::RustEmbed;
+
+/// The browser UI's files (`web/`): the interactive server serves them as they are, the
+/// HTML report inlines them.
+#[derive(RustEmbed)]
+#[folder = "$CARGO_MANIFEST_DIR/../../web"]
+pub struct WebAssets;
 
 static IMPORT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"(?ms)^\s*import\s+(?:[^;]*?\s+from\s+)?["'][^"']+["']\s*;?\s*$"#)
@@ -65,7 +71,7 @@ pub fn render_html_report(report: &Report, editor_url: Option<&str>) -> std::io:
     let report_json = serde_json::to_string(report).map_err(std::io::Error::other)?;
     let config = serde_json::json!({
         "editor_url": editor_url,
-        "source_root": crate::interactive::source_root(),
+        "source_root": crate::compile_dir::source_root(),
         "static": true,
     });
     let data = format!(

@@ -18,7 +18,7 @@ pub use console::{
 pub use entry_text::*;
 pub use event_stream::EventStreamWriter;
 pub use failure::{failure_lines, failure_summary};
-pub use html::{render_html_report, write_html_report};
+pub use html::{WebAssets, render_html_report, write_html_report};
 pub use json::write_json_report;
 pub use junit::write_junit_reports;
 pub use listing::{write_terse, write_tree};

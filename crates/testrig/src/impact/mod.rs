@@ -5,13 +5,13 @@ mod build;
 mod coverage;
 mod database;
 mod fingerprint;
-mod inputs;
 mod parse_cache;
 mod profile;
 mod recording;
 mod reload;
 mod selection;
 
+pub use crate::inputs::{DeclaredInput, changed_inputs, inputs_digest, program_path};
 pub use build::{BUILD_SNAPSHOT_VARIABLE, BuildSnapshot, digest_hex, file_digest};
 pub(crate) use coverage::skip_exit_dump;
 pub use coverage::{
@@ -26,7 +26,6 @@ pub use fingerprint::{
     Fingerprints, SourceUnit, UnitKind, WorkspaceSources, fingerprint_crate, fingerprint_source,
     fingerprint_workspace, source_key, unit_for_span, unit_index_for_span,
 };
-pub use inputs::{DeclaredInput, changed_inputs, inputs_digest, program_path};
 pub use parse_cache::cache_parses;
 pub use profile::{
     CounterIndex, CoverageMap, ExecutedFunction, FunctionRef, FunctionSpan, PINNED_MAPPING_VERSION,

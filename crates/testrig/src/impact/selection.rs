@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::impact::database::{StoredUnit, TestcaseRecord};
-use crate::impact::inputs::changed_inputs;
+use crate::inputs::changed_inputs;
 
 /// Why a testcase is selected.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

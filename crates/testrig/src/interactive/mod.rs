@@ -7,11 +7,13 @@ mod server;
 mod state;
 mod watch;
 
+pub use crate::compile_dir::source_root;
+pub use crate::export::WebAssets;
 pub use access::{AccessError, AccessPolicy, generate_token};
 pub use reload::{
     CarriedResults, CodeCapture, CodeSnapshot, CodeState, Handoff, Reloader, StaleResults,
     carry_results,
 };
-pub use server::{OPENAPI, WebAssets, bind, report_router, router, serve, source_root};
+pub use server::{OPENAPI, bind, report_router, router, serve};
 pub(crate) use state::Session;
 pub use state::{Cancelled, InteractiveState, Refusal, Update};

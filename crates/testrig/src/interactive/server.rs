@@ -21,23 +21,18 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures_util::stream::{self, Stream};
-use rust_embed::RustEmbed;
 use serde::Deserialize;
 use std::fmt::Write as _;
 use testrig_model::{DriverStatus, RuntimeStatus};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
+use crate::export::WebAssets;
 use crate::interactive::access::{
     AccessPolicy, CONTENT_SECURITY_POLICY, MAX_BODY_BYTES, REPORT_CONTENT_SECURITY_POLICY, error,
     guard, protect,
 };
 use crate::interactive::reload::Reloader;
 use crate::interactive::state::{Compact, InteractiveState, Refusal, TestcaseStep, Update};
-
-/// The browser UI: ES modules served as they are.
-#[derive(RustEmbed)]
-#[folder = "$CARGO_MANIFEST_DIR/../../web"]
-pub struct WebAssets;
 
 /// The OpenAPI document of the API.
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -306,7 +301,7 @@ async fn post_reset(State(app): State<AppState>) -> Response {
 async fn get_config(State(app): State<AppState>) -> Response {
     axum::Json(serde_json::json!({
         "editor_url": app.state.editor_url,
-        "source_root": source_root(),
+        "source_root": crate::compile_dir::source_root(),
         "static": false,
     }))
     .into_response()
@@ -347,20 +342,6 @@ async fn get_driver_log(
         }
         Err(refusal) => refusal.into_response(),
     }
-}
-
-/// The folder source locations are relative to: `file!()` paths are relative to the cargo
-/// workspace root the plan was compiled in (from its debug information), else the nearest
-/// ancestor of the working folder with a `Cargo.lock`.
-pub fn source_root() -> Option<String> {
-    if let Some(dir) = super::watch::compiled_in() {
-        return Some(dir.display().to_string());
-    }
-    let current = std::env::current_dir().ok()?;
-    current
-        .ancestors()
-        .find(|dir| dir.join("Cargo.lock").is_file())
-        .map(|dir| dir.display().to_string())
 }
 
 /// `attachments/<path>`: only files below the runpath, by a relative path without `..`.

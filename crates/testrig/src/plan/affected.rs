@@ -1,18 +1,28 @@
 //! `--affected` for a run: starting the source fingerprints early, narrowing the selection
 //! to what a change affects, and saying why.
 
+#[cfg(feature = "affected")]
 use std::collections::{BTreeMap, BTreeSet};
+#[cfg(feature = "affected")]
 use std::io::Write;
+#[cfg(feature = "affected")]
 use std::path::Path;
+#[cfg(feature = "affected")]
 use std::sync::Arc;
 
+#[cfg(feature = "affected")]
 use crate::cli::Options;
-use crate::impact::{AffectedRun, AffectedSources, inputs_digest};
+#[cfg(feature = "affected")]
+pub(crate) use crate::impact::AffectedRun;
+#[cfg(feature = "affected")]
+use crate::impact::{AffectedSources, inputs_digest};
+#[cfg(feature = "affected")]
 use crate::testing::{MultiTest, PlanError, Selection};
 
 /// `--affected`: starts reading the plan's sources.
+#[cfg(feature = "affected")]
 pub(super) fn start_affected(plan: &str) -> Result<AffectedSources, PlanError> {
-    let root = crate::interactive::source_root().ok_or_else(|| {
+    let root = crate::compile_dir::source_root().ok_or_else(|| {
         PlanError(
             "--affected needs a cargo workspace: no Cargo.lock above the working folder".into(),
         )
@@ -21,6 +31,7 @@ pub(super) fn start_affected(plan: &str) -> Result<AffectedSources, PlanError> {
 }
 
 /// `--affected`: narrows the selection to the affected testcases and says why.
+#[cfg(feature = "affected")]
 pub(super) fn select_affected(
     sources: AffectedSources,
     tests: &[MultiTest],
@@ -104,3 +115,75 @@ pub(super) fn select_affected(
     crate::background::free_in_background((reasons, selected));
     Ok(affected)
 }
+
+/// Without the `affected` feature nothing records: `--affected` is refused before the run
+/// (see `Plan::execute`), and these types have no values, so the batch run's recording
+/// paths are statically unreachable rather than stubbed.
+#[cfg(not(feature = "affected"))]
+mod off {
+    use std::sync::Arc;
+    use std::thread::JoinHandle;
+
+    use testrig_model::Status;
+
+    use crate::runner::{CoverageSink, TestcaseObserver, WindowCoverage};
+
+    /// An affected run, which a plan built without the feature never has.
+    pub(crate) enum AffectedRun {}
+
+    /// Its recorder, likewise.
+    #[derive(Debug)]
+    pub(crate) enum CoverageRecorder {}
+
+    /// What a recording saved.
+    pub(crate) struct Saved {
+        pub recorded: usize,
+        pub incomplete: usize,
+        pub warning: Option<String>,
+    }
+
+    impl AffectedRun {
+        pub(crate) fn records(&self) -> bool {
+            match *self {}
+        }
+
+        pub(crate) fn recorder(&self) -> CoverageRecorder {
+            match *self {}
+        }
+
+        pub(crate) fn start_writer(
+            self: &Arc<Self>,
+            _recorder: &Arc<CoverageRecorder>,
+        ) -> JoinHandle<Result<Saved, String>> {
+            match **self {}
+        }
+    }
+
+    impl CoverageRecorder {
+        pub(crate) fn finish(&self) {
+            match *self {}
+        }
+
+        pub(crate) fn problems(&self) -> Vec<String> {
+            match *self {}
+        }
+    }
+
+    impl TestcaseObserver for CoverageRecorder {
+        fn before(&self, _uid: &str) {
+            match *self {}
+        }
+
+        fn after(&self, _uid: &str, _status: Status, _completed: bool) {
+            match *self {}
+        }
+    }
+
+    impl CoverageSink for CoverageRecorder {
+        fn absorb(&self, _window: WindowCoverage) {
+            match *self {}
+        }
+    }
+}
+#[cfg(not(feature = "affected"))]
+pub(crate) use off::AffectedRun;

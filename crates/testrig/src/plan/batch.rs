@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use testrig_model::{Event, Report};
 
+use super::affected::AffectedRun;
 use crate::drivers::terminate_all_process_groups;
 use crate::events::{EventHub, now};
 use crate::export::{ConsoleOptions, ConsoleReporter, ConsoleSubscriber, EventStreamWriter};
-use crate::impact::AffectedRun;
 use crate::runner::{
     CoverageSink, INTERRUPTED_EXIT_CODE, LiveWorkers, RunContext, WorkerLauncher,
     install_interrupt_handler, install_panic_hook, run_tests, run_tests_in_workers,

@@ -13,11 +13,13 @@ use crate::cli::{Options, PoolKind};
 use crate::runner::{WorkerCommand, WorkerLauncher};
 use crate::testing::{MultiTest, PlanError, Selection, fresh_seed, shuffle, validate};
 
+#[cfg(feature = "affected")]
 use super::affected::{select_affected, start_affected};
 use super::batch::run_selection;
 use super::config::{
     RunConfig, claim_runpath, filter_from, shuffle_scope, sweep_leftovers_of_killed_runs,
 };
+#[cfg(feature = "interactive")]
 use super::interactive::run_interactive;
 use super::reports::list;
 
@@ -112,10 +114,17 @@ impl Plan {
     }
 
     fn execute(self, options: Options) -> Result<RunOutcome, PlanError> {
+        #[cfg(feature = "affected")]
         crate::impact::skip_exit_dump();
         if is_worker_process() {
-            crate::runner::serve_worker(&self.name, self.tests, crate::impact::worker_coverage);
+            #[cfg(feature = "affected")]
+            let coverage =
+                Some(crate::impact::worker_coverage as crate::runner::WorkerCoverageFactory);
+            #[cfg(not(feature = "affected"))]
+            let coverage = None;
+            crate::runner::serve_worker(&self.name, self.tests, coverage);
         }
+        refuse_flags_of_features_off(&options)?;
         let mut config = RunConfig::from_options(&options);
         config.worker_command = worker_command(&self, &options)?;
         // A batch run's first workers start now: a worker builds the plan again before it
@@ -135,6 +144,7 @@ impl Plan {
         validate(&self.name, &self.tests)?;
         let filter = filter_from(&options)?;
         // Reading and fingerprinting the sources takes a while: started first.
+        #[cfg(feature = "affected")]
         let affected_sources = options
             .affected
             .then(|| start_affected(&self.name))
@@ -147,6 +157,7 @@ impl Plan {
         if let Some(seed) = seed {
             shuffle(&mut selection, scope, seed);
         }
+        #[cfg(feature = "affected")]
         let affected = match affected_sources {
             Some(sources) => Some(select_affected(
                 sources,
@@ -157,6 +168,8 @@ impl Plan {
             )?),
             None => None,
         };
+        #[cfg(not(feature = "affected"))]
+        let affected: Option<super::affected::AffectedRun> = None;
         if options.dry_run {
             return Ok(RunOutcome {
                 report: None,
@@ -182,6 +195,7 @@ impl Plan {
             sweep_leftovers_of_killed_runs(&runpath);
         }
         crate::drivers::keep_ledger(crate::drivers::ledger_path(&runpath));
+        #[cfg(feature = "interactive")]
         if let Some(port) = options.interactive.or(options.ui) {
             // `--ui` runs in worker processes as a batch run does; `-i` keeps its tests in
             // this process unless `--pool process` asks (code reload then restarts the
@@ -209,6 +223,30 @@ impl Plan {
         );
         Ok(outcome)
     }
+}
+
+/// A flag whose cargo feature this plan was built without is a plan error that names the
+/// feature, rather than a flag that does nothing.
+fn refuse_flags_of_features_off(options: &Options) -> Result<(), PlanError> {
+    let needs = |flag: &str, feature: &str| {
+        PlanError(format!(
+            "`{flag}` needs testrig's `{feature}` feature, which this plan was built without; \
+             enable it in the plan's Cargo.toml (`testrig = {{ …, features = [\"{feature}\"] }}`, \
+             or keep testrig's default features)"
+        ))
+    };
+    if cfg!(not(feature = "affected")) && options.affected {
+        return Err(needs("--affected", "affected"));
+    }
+    if cfg!(not(feature = "interactive")) {
+        if options.interactive.is_some() {
+            return Err(needs("--interactive", "interactive"));
+        }
+        if options.ui.is_some() {
+            return Err(needs("--ui", "interactive"));
+        }
+    }
+    Ok(())
 }
 
 /// True in a worker process this plan's process pool started (the variable names the

@@ -202,8 +202,8 @@ pub(super) fn run_interactive(
         .iter()
         .flat_map(MultiTest::declared_inputs)
         .filter_map(|input| match input {
-            crate::impact::DeclaredInput::File(path) => Some(path),
-            crate::impact::DeclaredInput::Text { .. } => None,
+            crate::inputs::DeclaredInput::File(path) => Some(path),
+            crate::inputs::DeclaredInput::Text { .. } => None,
         })
         .collect();
     let mut tests: Vec<Option<MultiTest>> = plan.tests.into_iter().map(Some).collect();

@@ -6,8 +6,10 @@ mod affected;
 mod batch;
 mod config;
 mod definition;
+#[cfg(feature = "interactive")]
 mod interactive;
 mod reports;
 
+#[cfg(feature = "affected")]
 pub(crate) use config::plan_slug;
 pub use definition::{Plan, RunOutcome};

@@ -4,6 +4,7 @@ mod interrupt;
 mod local;
 mod panic_capture;
 mod pool;
+#[cfg(feature = "interactive")]
 mod process_session;
 mod worker;
 
@@ -14,7 +15,10 @@ pub use local::{
 };
 pub use panic_capture::{catch_testcase_panic, install_panic_hook, payload_message};
 pub(crate) use pool::{LiveWorkers, WorkerCommand, WorkerLauncher, run_tests_in_workers};
+#[cfg(feature = "interactive")]
 pub(crate) use process_session::{ProcessSession, SessionWorkers, SharedEnvironmentStatus};
-pub(crate) use worker::{
-    CoverageSink, TestcaseEnd, WORKER_ENV, WindowCoverage, serve as serve_worker,
-};
+#[cfg(feature = "affected")]
+pub(crate) use worker::TestcaseEnd;
+#[cfg(feature = "affected")]
+pub(crate) use worker::WorkerCoverageFactory;
+pub(crate) use worker::{CoverageSink, WORKER_ENV, WindowCoverage, serve as serve_worker};

@@ -292,7 +292,7 @@ impl EventForwarder for ToParent {
 pub(crate) fn serve(
     plan_name: &str,
     mut tests: Vec<MultiTest>,
-    coverage: WorkerCoverageFactory,
+    coverage: Option<WorkerCoverageFactory>,
 ) -> ! {
     match serve_jobs(plan_name, &mut tests, coverage) {
         Ok(()) => std::process::exit(0),
@@ -306,7 +306,7 @@ pub(crate) fn serve(
 fn serve_jobs(
     plan_name: &str,
     tests: &mut [MultiTest],
-    coverage: WorkerCoverageFactory,
+    coverage: Option<WorkerCoverageFactory>,
 ) -> Result<(), String> {
     let variable = std::env::var(WORKER_ENV).unwrap_or_default();
     let protocol = variable.split(':').next().unwrap_or_default();
@@ -388,6 +388,10 @@ fn serve_jobs(
             serde_json::from_str(&line).map_err(|error| format!("malformed job: {error}"))?;
         context.runpath = job.runpath.clone();
         if job.record_coverage && context.observer.is_none() {
+            // The parent records only when this same binary was built with the feature.
+            let coverage = coverage.ok_or(
+                "the job asks for coverage, but this plan was built without testrig's `affected` feature",
+            )?;
             let pipe = pipe.clone();
             // Not flushed: a testcase's coverage matters only once it has ended, and the
             // end of the job, written after it, flushes it.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use testrig_model::{Parameters, SourceLocation};
 
 use crate::env::{DriverBox, Env, Environment};
-use crate::impact::DeclaredInput;
+use crate::inputs::DeclaredInput;
 use crate::result::Recorder;
 use crate::testing::{Outcome, Suite, SuiteDefinition, SuiteHook, TestcaseBody, Xfail};
 

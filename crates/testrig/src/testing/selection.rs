@@ -303,6 +303,7 @@ impl Selection {
 
     /// The UID of every testcase of `tests`, whatever the filters: what [`full`](Self::full)
     /// selects, without building the rest of it.
+    #[cfg(feature = "affected")]
     pub(crate) fn every_case_uid(tests: &[MultiTest]) -> impl Iterator<Item = String> + '_ {
         tests.iter().flat_map(|test| {
             test.suites.iter().flat_map(move |suite| {
@@ -596,6 +597,7 @@ fn suite_uid(test: &str, suite: &str) -> String {
 
 /// A testcase's UID: its suite's UID and its leaf (the name, and the parameters' suffix of
 /// a parametrized case). Records of affected selection are kept under it.
+#[cfg(feature = "affected")]
 fn case_uid(suite_uid: &str, leaf: &str) -> String {
     format!("{suite_uid}/{leaf}")
 }

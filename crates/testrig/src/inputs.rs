@@ -5,9 +5,13 @@
 //! The digest is a text of sorted `name md5` lines, stored with each recorded testcase; two
 //! digests are compared line by line so that the selection can say which input changed.
 
+#[cfg(feature = "affected")]
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+#[cfg(feature = "affected")]
+use std::path::Path;
+use std::path::PathBuf;
 
+#[cfg(feature = "affected")]
 use md5::{Digest, Md5};
 
 /// One declared input of a MultiTest.
@@ -27,6 +31,7 @@ pub enum DeclaredInput {
 
 /// The digest of a MultiTest's inputs, with file names relative to `root` where they are
 /// under it. Empty when nothing is declared.
+#[cfg(feature = "affected")]
 pub fn inputs_digest(root: &Path, inputs: &[DeclaredInput]) -> String {
     let lines: BTreeSet<String> = inputs
         .iter()
@@ -52,6 +57,7 @@ pub fn inputs_digest(root: &Path, inputs: &[DeclaredInput]) -> String {
 }
 
 /// The names of the inputs that differ between two digests (changed, added or removed).
+#[cfg(feature = "affected")]
 pub fn changed_inputs(stored: &str, current: &str) -> Vec<String> {
     let parse = |digest: &str| -> BTreeSet<(String, String)> {
         digest
@@ -81,11 +87,12 @@ pub fn program_path(program: &str) -> Option<PathBuf> {
     })
 }
 
+#[cfg(feature = "affected")]
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "affected"))]
 mod tests {
     use super::*;
 
