@@ -3,5 +3,6 @@
 
 mod coverage;
 mod environment;
+mod features;
 mod macros;
 mod validation;
