@@ -32,17 +32,21 @@ pub mod cli;
 mod compile_dir;
 pub mod drivers;
 pub mod env;
-pub mod events;
-pub mod export;
+pub(crate) mod events;
+pub(crate) mod export;
+// `impact` and `interactive` are public for `cargo-testrig` and the `testrig` binary of this
+// workspace only: they are not part of the documented API and change without notice.
 #[cfg(feature = "affected")]
+#[doc(hidden)]
 pub mod impact;
 mod inputs;
 #[cfg(feature = "interactive")]
+#[doc(hidden)]
 pub mod interactive;
 mod plan;
-pub mod report;
+pub(crate) mod report;
 pub mod result;
-pub mod runner;
+pub(crate) mod runner;
 pub mod testing;
 
 /// The hash of the maps and sets touched on every event or testcase (UIDs, file names,

@@ -11,13 +11,8 @@ mod json;
 mod junit;
 mod listing;
 
-pub use atomic::write_atomically;
-pub use console::{
-    ConsoleOptions, ConsoleReporter, ConsoleSubscriber, Verbosity, closing_line, display_name,
-};
-pub use entry_text::*;
+pub use console::{ConsoleOptions, ConsoleReporter, ConsoleSubscriber, Verbosity};
 pub use event_stream::EventStreamWriter;
-pub use failure::{failure_lines, failure_summary};
 pub use html::{WebAssets, render_html_report, write_html_report};
 pub use json::write_json_report;
 pub use junit::write_junit_reports;

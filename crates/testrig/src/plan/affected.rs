@@ -23,11 +23,11 @@ use crate::testing::{MultiTest, PlanError, Selection};
 #[cfg(feature = "affected")]
 pub(super) fn start_affected(plan: &str) -> Result<AffectedSources, PlanError> {
     let root = crate::compile_dir::source_root().ok_or_else(|| {
-        PlanError(
+        PlanError::Affected(
             "--affected needs a cargo workspace: no Cargo.lock above the working folder".into(),
         )
     })?;
-    AffectedSources::start(plan, Path::new(&root)).map_err(PlanError)
+    AffectedSources::start(plan, Path::new(&root)).map_err(PlanError::Affected)
 }
 
 /// `--affected`: narrows the selection to the affected testcases and says why.
@@ -67,7 +67,8 @@ pub(super) fn select_affected(
     let plan_testcases =
         (uids.len() != plan_count).then(|| Selection::every_case_uid(tests).collect());
     let total = uids.len();
-    let mut affected = AffectedRun::prepare(sources, uids, plan_testcases).map_err(PlanError)?;
+    let mut affected =
+        AffectedRun::prepare(sources, uids, plan_testcases).map_err(PlanError::Affected)?;
     let selected = affected.selected();
     let selected_count = selected.as_ref().map_or(total, BTreeSet::len);
     let mut out = std::io::stdout().lock();

@@ -181,11 +181,12 @@ pub(super) fn claim_runpath(
     });
     let path = std::path::absolute(&path).unwrap_or(path);
     let create = |path: &Path| {
-        std::fs::create_dir_all(path).map_err(|error| {
-            PlanError(format!(
+        std::fs::create_dir_all(path).map_err(|error| PlanError::Runpath {
+            message: format!(
                 "failed to create the runpath `{}`: {error}; pass a writable folder with --runpath",
                 path.display()
-            ))
+            ),
+            source: Some(error),
         })
     };
     create(&path)?;
@@ -196,10 +197,13 @@ pub(super) fn claim_runpath(
         }),
         // A file system without locks: run as before.
         Lock::Unavailable => Ok(RunpathClaim { path, _lock: None }),
-        Lock::Busy if chosen => Err(PlanError(format!(
-            "the runpath `{}` is in use by another plan process; wait for it to end or pass another --runpath",
-            path.display()
-        ))),
+        Lock::Busy if chosen => Err(PlanError::Runpath {
+            message: format!(
+                "the runpath `{}` is in use by another plan process; wait for it to end or pass another --runpath",
+                path.display()
+            ),
+            source: None,
+        }),
         Lock::Busy => {
             remove_runpaths_of_ended_processes(&path);
             let own = with_suffix(&path, &format!(".{}", std::process::id()));

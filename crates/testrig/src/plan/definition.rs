@@ -229,7 +229,7 @@ impl Plan {
 /// feature, rather than a flag that does nothing.
 fn refuse_flags_of_features_off(options: &Options) -> Result<(), PlanError> {
     let needs = |flag: &str, feature: &str| {
-        PlanError(format!(
+        PlanError::Flag(format!(
             "`{flag}` needs testrig's `{feature}` feature, which this plan was built without; \
              enable it in the plan's Cargo.toml (`testrig = {{ …, features = [\"{feature}\"] }}`, \
              or keep testrig's default features)"
@@ -273,24 +273,24 @@ fn worker_command(plan: &Plan, options: &Options) -> Result<Option<WorkerCommand
     };
     if !wanted {
         if options.worker_memory_limit.is_some() {
-            return Err(PlanError(
+            return Err(PlanError::Flag(
                 "`--worker-memory-limit` limits worker processes, and this run has none: add `--pool process`".into(),
             ));
         }
         if options.rerun > 0 {
-            return Err(PlanError(
+            return Err(PlanError::Flag(
                 "`--rerun` runs failed testcases again in fresh worker processes, and this run has none: add `--pool process`".into(),
             ));
         }
         return Ok(None);
     }
     let Some(args) = plan.command_line.clone() else {
-        return Err(PlanError(
+        return Err(PlanError::Flag(
             "`--pool process` starts worker processes from the plan binary with its own command line: run the plan with `Plan::run_from_args()` from its `main`, or use `--pool thread`".into(),
         ));
     };
     let program = std::env::current_exe().map_err(|error| {
-        PlanError(format!(
+        PlanError::Flag(format!(
             "`--pool process` needs the path of the plan binary, which the system does not tell ({error}); use `--pool thread`"
         ))
     })?;

@@ -39,7 +39,7 @@ pub(super) fn run_interactive(
     let host = options.interactive_host;
     if options.interactive_no_token {
         crate::interactive::AccessPolicy::check_no_token(host)
-            .map_err(|error| PlanError(error.to_string()))?;
+            .map_err(|error| PlanError::Flag(error.to_string()))?;
     }
     // After a code reload, the previous image of this process hands over its socket and
     // its report; anything wrong with the hand-off means starting afresh, and saying so.
@@ -79,25 +79,35 @@ pub(super) fn run_interactive(
         }
         None => {
             let listener = crate::interactive::bind(std::net::SocketAddr::new(host, port)).map_err(|error| {
-                PlanError(format!("failed to listen on {host}:{port} for interactive mode: {error}; choose another port with -i PORT"))
+                PlanError::Interactive {
+                    message: format!("failed to listen on {host}:{port} for interactive mode: {error}; choose another port with -i PORT"),
+                    source: Some(Box::new(error)),
+                }
             })?;
             (None, BTreeMap::new(), listener)
         }
     };
     let address = listener
         .local_addr()
-        .map_err(|error| PlanError(format!("failed to read the bound address: {error}")))?;
+        .map_err(|error| PlanError::Interactive {
+            message: format!("failed to read the bound address: {error}"),
+            source: Some(Box::new(error)),
+        })?;
     // The previous image's token first, so open tabs keep working across a reload.
     let handed_token = previous
         .as_ref()
         .and_then(|previous| previous.token.clone());
-    let token = match handed_token.or_else(|| options.interactive_token.clone()) {
-        _ if options.interactive_no_token => None,
-        Some(token) => Some(token),
-        None => Some(
-            crate::interactive::generate_token().map_err(|error| PlanError(error.to_string()))?,
-        ),
-    };
+    let token =
+        match handed_token.or_else(|| options.interactive_token.clone()) {
+            _ if options.interactive_no_token => None,
+            Some(token) => Some(token),
+            None => Some(crate::interactive::generate_token().map_err(|error| {
+                PlanError::Interactive {
+                    message: error.to_string(),
+                    source: Some(Box::new(error)),
+                }
+            })?),
+        };
     let mut report = Report::new(
         selection.skeleton(&plan.name),
         host_name(),
@@ -218,9 +228,12 @@ pub(super) fn run_interactive(
             Some(workers) => {
                 Session::Process(ProcessSession::new(selected, workers.clone(), &context))
             }
-            None => {
-                Session::Thread(TestSession::new(selected, multitest, &context).map_err(PlanError)?)
-            }
+            None => Session::Thread(TestSession::new(selected, multitest, &context).map_err(
+                |message| PlanError::Interactive {
+                    message,
+                    source: None,
+                },
+            )?),
         };
         sessions.push((selected.uid.clone(), session));
     }
@@ -243,7 +256,10 @@ pub(super) fn run_interactive(
             reloader.clone(),
         ),
     )
-    .map_err(|error| PlanError(format!("failed to start the interactive server: {error}")))?;
+    .map_err(|error| PlanError::Interactive {
+        message: format!("failed to start the interactive server: {error}"),
+        source: Some(Box::new(error)),
+    })?;
     // A token given by the user may hold characters a URL cannot carry as they are.
     let query = token
         .as_ref()
@@ -292,7 +308,10 @@ pub(super) fn run_interactive(
         // `--ui`: a batch run shown live; the finished report stays served.
         state
             .run_node(None)
-            .map_err(|refusal| PlanError(format!("failed to start the run: {refusal:?}")))?;
+            .map_err(|refusal| PlanError::Interactive {
+                message: format!("failed to start the run: {refusal:?}"),
+                source: None,
+            })?;
         state.wait_idle();
         // Ctrl-C before the run ended: exit as an interrupted batch run does.
         let interrupted = stop.is_stopped();

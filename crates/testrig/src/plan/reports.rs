@@ -81,5 +81,8 @@ pub(super) fn list(
     };
     written
         .and_then(|()| out.flush())
-        .map_err(|error| PlanError(format!("failed to print the list: {error}")))
+        .map_err(|source| PlanError::Output {
+            message: format!("failed to print the list: {source}"),
+            source,
+        })
 }

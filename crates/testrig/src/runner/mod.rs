@@ -9,11 +9,8 @@ mod process_session;
 mod worker;
 
 pub use interrupt::{INTERRUPTED_EXIT_CODE, StopSignal, install_interrupt_handler};
-pub use local::{
-    LiveEnvironments, RunContext, TestSession, TestcaseObserver, error_testcases, format_duration,
-    run_tests, test_runpath,
-};
-pub use panic_capture::{catch_testcase_panic, install_panic_hook, payload_message};
+pub use local::{RunContext, TestSession, TestcaseObserver, run_tests};
+pub use panic_capture::install_panic_hook;
 pub(crate) use pool::{LiveWorkers, WorkerCommand, WorkerLauncher, run_tests_in_workers};
 #[cfg(feature = "interactive")]
 pub(crate) use process_session::{ProcessSession, SessionWorkers, SharedEnvironmentStatus};

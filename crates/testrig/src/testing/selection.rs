@@ -16,17 +16,84 @@ use std::sync::Arc;
 use crate::testing::Xfail;
 use crate::testing::multitest::{CaseIndex, CaseInfo, MultiTest, TestcaseAttributes};
 
-/// A plan that cannot run as written, or a filter that selects nothing: exit status 2.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlanError(pub String);
+/// Why a plan cannot run: exit status 2. Every message says what is wrong, where, and how
+/// to fix it, and already includes the underlying error's text; [`source`] gives that error
+/// itself where there is one.
+///
+/// [`source`]: std::error::Error::source
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum PlanError {
+    /// The plan as written: duplicate or empty names, an environment that cannot start as
+    /// declared (a dependency cycle, an unknown driver, an invalid readiness pattern).
+    Definition(String),
+    /// A filter that is malformed (`-k`, a `Test:Suite:testcase` pattern) or selects nothing.
+    Filter(String),
+    /// A command-line flag this plan cannot honour: a cargo feature it was built without, a
+    /// flag that needs worker processes in a run without them.
+    Flag(String),
+    /// The runpath cannot be created or is in use by another plan process.
+    Runpath {
+        /// What went wrong and what to do.
+        message: String,
+        /// The file system's error, if any.
+        source: Option<std::io::Error>,
+    },
+    /// Affected selection cannot start (no workspace, unreadable sources or database).
+    Affected(String),
+    /// Interactive mode cannot start (the port, the token, the server, the first session).
+    Interactive {
+        /// What went wrong and what to do.
+        message: String,
+        /// The underlying error, if any.
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// Output the command line asked for cannot be written (`--list` to a closed pipe).
+    Output {
+        /// What could not be written.
+        message: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
 
-impl std::fmt::Display for PlanError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+impl PlanError {
+    /// What went wrong, as the plan prints it.
+    pub fn message(&self) -> &str {
+        match self {
+            PlanError::Definition(message)
+            | PlanError::Filter(message)
+            | PlanError::Flag(message)
+            | PlanError::Affected(message)
+            | PlanError::Runpath { message, .. }
+            | PlanError::Interactive { message, .. }
+            | PlanError::Output { message, .. } => message,
+        }
     }
 }
 
-impl std::error::Error for PlanError {}
+impl std::fmt::Display for PlanError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for PlanError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PlanError::Runpath {
+                source: Some(source),
+                ..
+            }
+            | PlanError::Output { source, .. } => Some(source),
+            PlanError::Interactive {
+                source: Some(source),
+                ..
+            } => Some(source.as_ref()),
+            _ => None,
+        }
+    }
+}
 
 /// How `skip`ped testcases (libtest's "ignored") take part in the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -56,14 +123,14 @@ impl Pattern {
             text.split(':').collect()
         };
         if pieces.len() > 3 || pieces.iter().any(|piece| piece.is_empty()) {
-            return Err(PlanError(format!(
+            return Err(PlanError::Filter(format!(
                 "invalid pattern `{text}`: expected `Test`, `Test:Suite` or `Test:Suite:testcase` (globs allowed)"
             )));
         }
         let mut parts = Vec::new();
         for piece in pieces {
             let glob = Glob::new(piece)
-                .map_err(|error| PlanError(format!("invalid pattern `{text}`: {error}")))?;
+                .map_err(|error| PlanError::Filter(format!("invalid pattern `{text}`: {error}")))?;
             parts.push(glob.compile_matcher());
         }
         Ok(Pattern {
@@ -296,7 +363,10 @@ impl Selection {
             }
         }
         if selection.tests.is_empty() && (!filter.patterns.is_empty() || has_tags(filter)) {
-            return Err(PlanError(nothing_matches(&Selection::full(tests), filter)));
+            return Err(PlanError::Filter(nothing_matches(
+                &Selection::full(tests),
+                filter,
+            )));
         }
         Ok(selection)
     }
@@ -516,7 +586,7 @@ fn nothing_matches(full: &Selection, filter: &Filter) -> String {
 pub fn validate(plan_name: &str, tests: &[MultiTest]) -> Result<(), PlanError> {
     check_name("plan", plan_name, "Plan::new")?;
     if tests.is_empty() {
-        return Err(PlanError(format!(
+        return Err(PlanError::Definition(format!(
             "plan `{plan_name}` has no tests: add one with `.add(MultiTest::new(\"name\").suite(…))`"
         )));
     }
@@ -525,24 +595,26 @@ pub fn validate(plan_name: &str, tests: &[MultiTest]) -> Result<(), PlanError> {
     for test in tests {
         check_name("test", &test.name, "MultiTest::new")?;
         if !test_names.insert(test.name.as_str()) {
-            return Err(PlanError(format!(
+            return Err(PlanError::Definition(format!(
                 "duplicate test name `{}` in plan `{plan_name}`: give each MultiTest a unique name",
                 test.name
             )));
         }
         if test.suites.is_empty() {
-            return Err(PlanError(format!(
+            return Err(PlanError::Definition(format!(
                 "test `{}` has no suites: add one with `.suite(…)`",
                 test.name
             )));
         }
-        test.environment.validate(&test.name).map_err(PlanError)?;
+        test.environment
+            .validate(&test.name)
+            .map_err(PlanError::Definition)?;
         let mut suite_names = HashSet::new();
         for suite in &test.suites {
             let info = suite.info();
             check_name("suite", &info.name, "#[suite(name = \"…\")]")?;
             if !suite_names.insert(info.name.as_str()) {
-                return Err(PlanError(format!(
+                return Err(PlanError::Definition(format!(
                     "duplicate suite name `{}` in test `{}`: rename one with #[suite(name = \"…\")]",
                     info.name, test.name
                 )));
@@ -562,7 +634,7 @@ pub fn validate(plan_name: &str, tests: &[MultiTest]) -> Result<(), PlanError> {
                     "#[testcase(name = \"…\")]",
                 )?;
                 if !case_names.insert(attributes.base_name.as_str()) {
-                    return Err(PlanError(format!(
+                    return Err(PlanError::Definition(format!(
                         "duplicate testcase name `{}` in suite `{}` of test `{}`: rename one with #[testcase(name = \"…\")] (defined at {})",
                         attributes.base_name, info.name, test.name, attributes.location
                     )));
@@ -571,7 +643,7 @@ pub fn validate(plan_name: &str, tests: &[MultiTest]) -> Result<(), PlanError> {
         }
     }
     if !any_testcase {
-        return Err(PlanError(format!(
+        return Err(PlanError::Definition(format!(
             "plan `{plan_name}` has no testcases: mark methods of a #[suite] impl with #[testcase]"
         )));
     }
@@ -583,7 +655,7 @@ fn check_name(what: &str, name: &str, fix: &str) -> Result<(), PlanError> {
         || name.trim() != name
         || name.chars().any(|c| c == '/' || c == ':' || c.is_control());
     if bad {
-        return Err(PlanError(format!(
+        return Err(PlanError::Definition(format!(
             "invalid {what} name `{name}`: names must be non-empty, without `/`, `:`, control characters or surrounding spaces; change it in {fix}"
         )));
     }
@@ -663,6 +735,25 @@ mod tests {
         assert!(Pattern::parse("Test::Suite::case*").is_ok());
         assert!(Pattern::parse("a:b:c:d").is_err());
         assert!(Pattern::parse("a::").is_err());
+        let error = Pattern::parse("a:b:c:d").unwrap_err();
+        assert!(matches!(error, PlanError::Filter(_)), "{error:?}");
+        assert!(error.to_string().contains("expected `Test`"), "{error}");
+    }
+
+    #[test]
+    fn plan_errors_keep_their_message_and_their_source() {
+        use std::error::Error as _;
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied");
+        let error = PlanError::Runpath {
+            message: "failed to create the runpath `/r`: denied; pass a writable folder".into(),
+            source: Some(io),
+        };
+        assert_eq!(error.to_string(), error.message());
+        assert_eq!(
+            error.source().map(|source| source.to_string()),
+            Some("denied".into())
+        );
+        assert!(PlanError::Definition("x".into()).source().is_none());
     }
 
     #[test]
