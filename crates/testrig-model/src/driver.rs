@@ -9,6 +9,7 @@ use crate::{ErrorInfo, Timer};
 /// Where a driver is in its life cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum DriverStatus {
     /// Declared, never started.
     #[default]

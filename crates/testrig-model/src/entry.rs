@@ -38,6 +38,7 @@ impl Entry {
 /// Which comparison a [`EntryDetail::Comparison`] made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ComparisonOperator {
     /// `==`
     Equal,
@@ -70,6 +71,7 @@ impl ComparisonOperator {
 /// Which regex operation a [`EntryDetail::Regex`] performed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum RegexOperation {
     /// The pattern must match at the start of the text.
     Match,

@@ -54,6 +54,7 @@ impl Report {
 /// The level of a report node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum NodeKind {
     /// The root.
     Plan,
@@ -421,6 +422,7 @@ mod tests {
 /// Where a code reload of an interactive run is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ReloadPhase {
     /// cargo is rebuilding the plan.
     Rebuilding,

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 /// A parent's status is the most severe status among its children (see [`Status::precedence`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Status {
     /// Every assertion passed and nothing raised.
     Passed,
@@ -124,6 +125,7 @@ impl std::fmt::Display for Status {
 /// Where a node is in its life: waiting, running, finished (used live by the UI).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum RuntimeStatus {
     /// Known, not scheduled.
     #[default]

@@ -286,6 +286,8 @@ impl ConsoleReporter {
             Status::Cancelled => ("CANCELLED", Paint::Warn),
             Status::Crashed => ("CRASHED", Paint::Bad),
             Status::Unknown => ("NOT RUN", Paint::Dim),
+            // A status a newer model adds: shown, and flagged.
+            _ => ("OTHER", Paint::Warn),
         };
         self.paint(&format!("{word:>12}"), paint)
     }

@@ -37,6 +37,7 @@ fn default_title(detail: &EntryDetail) -> String {
             ComparisonOperator::LessEqual => "less or equal",
             ComparisonOperator::Greater => "greater",
             ComparisonOperator::GreaterEqual => "greater or equal",
+            _ => "compare",
         },
         EntryDetail::IsClose { .. } => "is close",
         EntryDetail::Boolean { expected: true, .. } => "is true",
@@ -80,6 +81,7 @@ fn operation_name(operation: RegexOperation) -> &'static str {
         RegexOperation::Findall => "findall",
         RegexOperation::NotMatch => "not match",
         RegexOperation::MatchLines => "match lines",
+        _ => "regex",
     }
 }
 

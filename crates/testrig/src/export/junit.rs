@@ -104,6 +104,8 @@ fn test_case(test: &str, suite: &str, node: &ReportNode) -> TestCase {
         }
         Status::Error | Status::Incomplete => non_success(NonSuccessKind::Error, "error", node),
         Status::Crashed => non_success(NonSuccessKind::Error, "crash", node),
+        // A status a newer model adds counts as an error until this exporter knows it.
+        _ => non_success(NonSuccessKind::Error, "error", node),
     };
     let mut status = status;
     // Earlier runs (`--rerun`): flaky runs of a testcase that passed in the end, reruns of

@@ -329,6 +329,7 @@ impl ReportBuilder {
                         report.start.end.get_or_insert(*time);
                     }
                     DriverStatus::NotStarted => {}
+                    _ => {}
                 }
                 report.status = *status;
                 if !attributes.is_empty() {
@@ -561,6 +562,7 @@ fn close_unfinished(node: &mut ReportNode, time: f64) {
             node.runtime_status = RuntimeStatus::NotRun;
         }
         RuntimeStatus::Finished | RuntimeStatus::NotRun => {}
+        _ => {}
     }
     for child in &mut node.children {
         close_unfinished(child, time);
