@@ -6,9 +6,10 @@ mod listener;
 mod sqlite;
 mod tcp;
 pub use http::{HttpClient, HttpReply, HttpResponse, HttpServer, ReceivedRequest};
-/// The SQLite crate behind [`Sqlite`], for `params!`, `ToSql` and `Connection`.
 #[cfg(feature = "sqlite")]
-pub use rusqlite;
+mod sql_params;
+#[cfg(feature = "sqlite")]
+pub use sql_params::{SqlParams, SqlValue};
 #[cfg(feature = "sqlite")]
 pub use sqlite::Sqlite;
 pub use tcp::{TcpClient, TcpServer};

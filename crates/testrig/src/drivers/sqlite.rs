@@ -3,17 +3,17 @@
 //! (Testplan's `Sqlite3`).
 //!
 //! The environment starts and stops it like any driver and reports its status changes as
-//! events; testcases reach it with `env.driver::<Sqlite>("db")`. Statements take
-//! `rusqlite` parameters: `()` for none, a tuple such as `(1, "alice")` for positional ones,
-//! or [`rusqlite::params!`] (re-exported as `testrig::drivers::rusqlite`).
+//! events; testcases reach it with `env.driver::<Sqlite>("db")`. Statements take positional
+//! parameters ([`SqlParams`]): `()` for none, a tuple such as `(1, "alice")`, or an array.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+use rusqlite::Connection;
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, Params};
 use serde_json::{Value, json};
 
+use super::sql_params::SqlParams;
 use super::tcp::lock;
 use crate::env::{Attributes, Driver, DriverCommon, DriverError, DriverSettings, StartContext};
 use crate::result::Table;
@@ -115,8 +115,9 @@ impl Sqlite {
     }
 
     /// Runs one statement; returns how many rows it changed.
-    pub fn execute(&self, sql: &str, params: impl Params) -> Result<usize, DriverError> {
-        self.run(|connection| connection.execute(sql, params))
+    pub fn execute(&self, sql: &str, params: impl SqlParams) -> Result<usize, DriverError> {
+        let values = params.into_values();
+        self.run(|connection| connection.execute(sql, rusqlite::params_from_iter(&values)))
             .map_err(|error| self.sql_error(sql, error))
     }
 
@@ -127,7 +128,7 @@ impl Sqlite {
     }
 
     /// Runs a query and returns its result as a [`Table`] named after the result columns.
-    pub fn query(&self, sql: &str, params: impl Params) -> Result<Table, DriverError> {
+    pub fn query(&self, sql: &str, params: impl SqlParams) -> Result<Table, DriverError> {
         let (columns, rows) = self.run_query(sql, params)?;
         Ok(Table::new(columns, rows))
     }
@@ -136,14 +137,14 @@ impl Sqlite {
     pub fn query_rows(
         &self,
         sql: &str,
-        params: impl Params,
+        params: impl SqlParams,
     ) -> Result<Vec<Vec<Value>>, DriverError> {
         self.run_query(sql, params).map(|(_, rows)| rows)
     }
 
     /// The first cell of the first row (`select count(*) …`); a query without rows is an
     /// error.
-    pub fn query_value(&self, sql: &str, params: impl Params) -> Result<Value, DriverError> {
+    pub fn query_value(&self, sql: &str, params: impl SqlParams) -> Result<Value, DriverError> {
         let rows = self.query_rows(sql, params)?;
         rows.into_iter()
             .next()
@@ -157,7 +158,9 @@ impl Sqlite {
     }
 
     /// Runs `action` on the open connection: transactions, pragmas, anything the helpers do
-    /// not cover. The lock is held meanwhile, so keep it short.
+    /// not cover. The lock is held meanwhile, so keep it short. The connection is the
+    /// `rusqlite` crate's: a plan that uses this adds `rusqlite = "0.41"` to its own
+    /// dependencies (testrig does not re-export it, so its versions do not become testrig's).
     pub fn with_connection<T>(
         &self,
         action: impl FnOnce(&Connection) -> rusqlite::Result<T>,
@@ -192,12 +195,13 @@ impl Sqlite {
     fn run_query(
         &self,
         sql: &str,
-        params: impl Params,
+        params: impl SqlParams,
     ) -> Result<(Vec<String>, Vec<Vec<Value>>), DriverError> {
+        let values = params.into_values();
         self.run(|connection| {
             let mut statement = connection.prepare(sql)?;
             let columns: Vec<String> = statement.column_names().map(String::from).collect();
-            let mut rows = statement.query(params)?;
+            let mut rows = statement.query(rusqlite::params_from_iter(&values))?;
             let mut cells = Vec::new();
             while let Some(row) = rows.next()? {
                 let values = (0..columns.len())
@@ -325,11 +329,8 @@ mod tests {
             .unwrap(),
             1
         );
-        db.execute(
-            "insert into users (name) values (?1)",
-            rusqlite::params!["bob"],
-        )
-        .unwrap();
+        db.execute("insert into users (name) values (?1)", ("bob",))
+            .unwrap();
 
         let table = db
             .query(

@@ -1,0 +1,162 @@
+//! The parameters of the [`Sqlite`](super::Sqlite) driver's statements, in testrig's own
+//! types: the driver's API does not expose the SQLite crate behind it (a 0.x crate whose
+//! major versions would otherwise become testrig's), so a plan needs no `rusqlite` of its
+//! own to bind values.
+
+use rusqlite::types::{ToSqlOutput, Value as StoredValue};
+
+/// A value bound to a statement's parameter: one of SQLite's storage classes.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum SqlValue {
+    /// `NULL` (also what `None` binds).
+    Null,
+    /// A signed 64-bit integer (bools bind as 0 and 1).
+    Integer(i64),
+    /// A 64-bit float.
+    Real(f64),
+    /// UTF-8 text.
+    Text(String),
+    /// Bytes.
+    Blob(Vec<u8>),
+}
+
+macro_rules! integer_values {
+    ($($integer:ty),*) => {$(
+        impl From<$integer> for SqlValue {
+            fn from(value: $integer) -> SqlValue {
+                SqlValue::Integer(i64::from(value))
+            }
+        }
+    )*};
+}
+integer_values!(i8, i16, i32, i64, u8, u16, u32, bool);
+
+impl From<f32> for SqlValue {
+    fn from(value: f32) -> SqlValue {
+        SqlValue::Real(f64::from(value))
+    }
+}
+
+impl From<f64> for SqlValue {
+    fn from(value: f64) -> SqlValue {
+        SqlValue::Real(value)
+    }
+}
+
+impl From<&str> for SqlValue {
+    fn from(value: &str) -> SqlValue {
+        SqlValue::Text(value.to_string())
+    }
+}
+
+impl From<String> for SqlValue {
+    fn from(value: String) -> SqlValue {
+        SqlValue::Text(value)
+    }
+}
+
+impl From<&String> for SqlValue {
+    fn from(value: &String) -> SqlValue {
+        SqlValue::Text(value.clone())
+    }
+}
+
+impl From<Vec<u8>> for SqlValue {
+    fn from(value: Vec<u8>) -> SqlValue {
+        SqlValue::Blob(value)
+    }
+}
+
+impl From<&[u8]> for SqlValue {
+    fn from(value: &[u8]) -> SqlValue {
+        SqlValue::Blob(value.to_vec())
+    }
+}
+
+impl<T: Into<SqlValue>> From<Option<T>> for SqlValue {
+    fn from(value: Option<T>) -> SqlValue {
+        value.map_or(SqlValue::Null, Into::into)
+    }
+}
+
+impl rusqlite::ToSql for SqlValue {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Owned(match self {
+            SqlValue::Null => StoredValue::Null,
+            SqlValue::Integer(value) => StoredValue::Integer(*value),
+            SqlValue::Real(value) => StoredValue::Real(*value),
+            SqlValue::Text(value) => StoredValue::Text(value.clone()),
+            SqlValue::Blob(value) => StoredValue::Blob(value.clone()),
+        }))
+    }
+}
+
+/// The positional parameters of a statement (`?1`, `?2`, …): `()` for none, a tuple of
+/// values of different types (`(1, "alice", None::<f64>)`), or an array or `Vec` of values
+/// of one type (`["bob"]`, `vec![1, 2]`).
+pub trait SqlParams {
+    /// The values, in order.
+    fn into_values(self) -> Vec<SqlValue>;
+}
+
+impl SqlParams for () {
+    fn into_values(self) -> Vec<SqlValue> {
+        Vec::new()
+    }
+}
+
+impl<T: Into<SqlValue>, const N: usize> SqlParams for [T; N] {
+    fn into_values(self) -> Vec<SqlValue> {
+        self.into_iter().map(Into::into).collect()
+    }
+}
+
+impl<T: Into<SqlValue>> SqlParams for Vec<T> {
+    fn into_values(self) -> Vec<SqlValue> {
+        self.into_iter().map(Into::into).collect()
+    }
+}
+
+macro_rules! tuple_params {
+    ($($name:ident),+) => {
+        impl<$($name: Into<SqlValue>),+> SqlParams for ($($name,)+) {
+            #[allow(non_snake_case)]
+            fn into_values(self) -> Vec<SqlValue> {
+                let ($($name,)+) = self;
+                vec![$($name.into()),+]
+            }
+        }
+    };
+}
+tuple_params!(A);
+tuple_params!(A, B);
+tuple_params!(A, B, C);
+tuple_params!(A, B, C, D);
+tuple_params!(A, B, C, D, E);
+tuple_params!(A, B, C, D, E, F);
+tuple_params!(A, B, C, D, E, F, G);
+tuple_params!(A, B, C, D, E, F, G, H);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_convert_to_their_storage_class() {
+        assert_eq!(
+            (1, "a", 2.5, true, None::<i32>, vec![7u8]).into_values(),
+            [
+                SqlValue::Integer(1),
+                SqlValue::Text("a".into()),
+                SqlValue::Real(2.5),
+                SqlValue::Integer(1),
+                SqlValue::Null,
+                SqlValue::Blob(vec![7]),
+            ]
+        );
+        assert!(().into_values().is_empty());
+        assert_eq!(["x", "y"].into_values().len(), 2);
+        assert_eq!(vec![Some(3u8), None].into_values()[1], SqlValue::Null);
+    }
+}
