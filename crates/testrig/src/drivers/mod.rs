@@ -22,9 +22,11 @@ pub use app::App;
 #[cfg(feature = "interactive")]
 pub(crate) use app::log_tail_of;
 pub(crate) use ledger::{ledger_path, sweep as sweep_leftovers};
+#[cfg(feature = "interactive")]
+pub(crate) use process::stop_children_left_behind;
 pub(crate) use process::{
     describe_exit, kill_all_process_groups, process_group_alive, register_process_group,
-    stop_children_left_behind, terminate_all_process_groups, unregister_process_group,
+    terminate_all_process_groups, unregister_process_group,
 };
 pub(crate) use process::{keep_ledger, kill_process_groups, observe_process_groups};
 #[cfg(feature = "interactive")]

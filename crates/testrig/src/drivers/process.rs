@@ -266,6 +266,7 @@ fn is_child(pid: u32) -> bool {
 /// up to `grace` after SIGTERM, and returns their pids. For a plan image that starts from an
 /// unusable code-reload hand-off: any child it has then was started by the previous image,
 /// and nothing else knows of it. Call it before this image starts anything.
+#[cfg(feature = "interactive")]
 pub fn stop_children_left_behind(grace: Duration) -> Vec<u32> {
     let children: Vec<u32> = process_ids()
         .into_iter()

@@ -13,7 +13,9 @@ mod listing;
 
 pub use console::{ConsoleOptions, ConsoleReporter, ConsoleSubscriber, Verbosity};
 pub use event_stream::EventStreamWriter;
-pub use html::{WebAssets, render_html_report, write_html_report};
+pub use html::write_html_report;
+#[cfg(feature = "interactive")]
+pub use html::{WebAssets, render_html_report};
 pub use json::write_json_report;
 pub use junit::write_junit_reports;
 pub use listing::{write_terse, write_tree};

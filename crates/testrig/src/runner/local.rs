@@ -272,6 +272,7 @@ impl TestSession {
     }
 
     /// The environment.
+    #[cfg(feature = "interactive")]
     pub fn environment(&self) -> &Arc<Environment> {
         &self.environment
     }

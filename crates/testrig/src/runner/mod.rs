@@ -8,8 +8,12 @@ mod pool;
 mod process_session;
 mod worker;
 
-pub use interrupt::{INTERRUPTED_EXIT_CODE, StopSignal, install_interrupt_handler};
-pub use local::{RunContext, TestSession, TestcaseObserver, run_tests};
+#[cfg(feature = "interactive")]
+pub use interrupt::StopSignal;
+pub use interrupt::{INTERRUPTED_EXIT_CODE, install_interrupt_handler};
+#[cfg(feature = "interactive")]
+pub use local::TestSession;
+pub use local::{RunContext, TestcaseObserver, run_tests};
 pub use panic_capture::install_panic_hook;
 pub(crate) use pool::{LiveWorkers, WorkerCommand, WorkerLauncher, run_tests_in_workers};
 #[cfg(feature = "interactive")]
