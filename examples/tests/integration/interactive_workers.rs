@@ -192,11 +192,10 @@ fn an_environment_in_a_worker_starts_and_stops_on_request_and_its_logs_are_serve
     let forker = &test["drivers"][0];
     assert_eq!(forker["status"], "started", "{test}");
     let pid = forker["attributes"]["pid"].as_u64().unwrap() as u32;
-    // Extracted by the readiness regex: a string.
-    let grandchild: u32 = forker["attributes"]["grandchild"]
-        .as_str()
-        .and_then(|pid| pid.parse().ok())
-        .unwrap_or_else(|| panic!("no grandchild pid in {forker}"));
+    // Extracted by the readiness regex: an integer, published as a number.
+    let grandchild = forker["attributes"]["grandchild"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no grandchild pid in {forker}")) as u32;
     let marked = crate::crashes::marked_processes(&marker);
     assert!(
         marked.contains(&pid) && marked.contains(&grandchild),

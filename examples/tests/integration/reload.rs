@@ -141,7 +141,7 @@ fn server_process(server: &Server) -> (u64, String) {
     let driver = crate::interactive::driver_of(&test, "server");
     (
         driver["attributes"]["pid"].as_u64().unwrap(),
-        driver["attributes"]["port"].as_str().unwrap().to_string(),
+        driver["attributes"]["port"].as_u64().unwrap().to_string(),
     )
 }
 

@@ -38,6 +38,16 @@ use crate::env::{
 };
 use crate::inputs::{DeclaredInput, program_path};
 
+/// A regex group's text as an attribute: an integer written as such (`4567`, `-3`; not
+/// `007` or `+1`, which would not read back the same) becomes a number, anything else stays
+/// text.
+fn extracted_value(text: &str) -> Value {
+    match text.parse::<i64>() {
+        Ok(number) if number.to_string() == text => Value::from(number),
+        _ => Value::from(text),
+    }
+}
+
 /// Lines of log shown with an error.
 const LOG_TAIL_LINES: usize = 20;
 
@@ -45,7 +55,9 @@ const LOG_TAIL_LINES: usize = 20;
 /// stopped with SIGTERM (then SIGKILL) to its whole process group.
 ///
 /// Attributes: `pid`, `binary`, `cmd`, `stdout`, `stderr`, `runpath`, plus every named group
-/// of the readiness regexes (`(?P<port>\d+)` gives `port`).
+/// of the readiness regexes (`(?P<port>\d+)` gives `port`); a group that captured an integer
+/// is published as a number, as the mock servers publish theirs (`extracts()` keeps the
+/// text).
 pub struct App {
     common: DriverCommon,
     binary: ConfigValue,
@@ -526,7 +538,7 @@ impl Driver for App {
         };
         let mut attributes = Attributes::new();
         for (name, value) in run.extracts().iter() {
-            attributes.insert(name.clone(), Value::from(value.as_str()));
+            attributes.insert(name.clone(), extracted_value(value));
         }
         // Built-in attributes win over a regex group of the same name.
         attributes.insert("pid".into(), Value::from(run.child.pid()));
@@ -1075,7 +1087,6 @@ mod tests {
         );
         let attributes = app.attributes();
         assert_eq!(attributes["host"], json!("127.0.0.1"));
-        assert_eq!(attributes["port"], json!("4567"));
         assert_eq!(attributes["pid"], json!(app.pid().unwrap()));
         assert_eq!(attributes["binary"], json!("/bin/sh"));
         assert_eq!(attributes["cmd"], json!(format!("/bin/sh -c '{script}'")));
@@ -1090,8 +1101,26 @@ mod tests {
             json!(runpath.join("stderr").display().to_string())
         );
         assert_eq!(app.extracts().get("port").map(String::as_str), Some("4567"));
+        assert_eq!(
+            attributes["port"],
+            json!(4567),
+            "a captured integer is a number"
+        );
         assert!(registered_process_groups().contains(&(app.pid().unwrap() as i32)));
         assert!(stdout_of(&app).starts_with("starting\n"));
+    }
+
+    #[test]
+    fn captured_integers_are_numbers_and_other_text_stays_text() {
+        assert_eq!(extracted_value("46075"), json!(46075));
+        assert_eq!(extracted_value("-3"), json!(-3));
+        assert_eq!(extracted_value("007"), json!("007"));
+        assert_eq!(extracted_value("+1"), json!("+1"));
+        assert_eq!(extracted_value("1.5"), json!("1.5"));
+        assert_eq!(
+            extracted_value("99999999999999999999"),
+            json!("99999999999999999999")
+        );
     }
 
     #[test]
@@ -1441,7 +1470,7 @@ mod tests {
         old.start(&context).unwrap();
         old.wait_ready(&context).unwrap();
         let state = old.handoff_state().expect("a running app hands over");
-        let grandchild: u32 = old.attributes()["child"].as_str().unwrap().parse().unwrap();
+        let grandchild = old.attributes()["child"].as_u64().unwrap() as u32;
         std::mem::forget(old);
         let leader = state["pid"].as_u64().unwrap() as u32;
         wait_until("the leader's exit", Duration::from_secs(5), || {
