@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use regex::Regex;
 use serde_json::Value;
 
+use crate::drivers::log_wake::LogWake;
 use crate::drivers::process::{GroupChild, describe_exit, format_seconds, poll_interval};
 use crate::env::{
     Attributes, ConfigValue, Driver, DriverCommon, DriverError, DriverSettings, StartContext,
@@ -477,6 +478,16 @@ impl Driver for App {
                 .map(|path| (path.as_path(), false))
                 .collect(),
         };
+        // Log patterns are seen as the lines are written; the other conditions are checked
+        // at every wake-up.
+        let mut logs: Vec<&Path> = Vec::new();
+        if !self.stdout_patterns.is_empty() {
+            logs.push(&run.stdout);
+        }
+        if !self.stderr_patterns.is_empty() {
+            logs.push(&run.stderr);
+        }
+        let wake = LogWake::watching(&logs);
         let started = Instant::now();
         loop {
             let ready = readiness.check(&run, context.deadline);
@@ -510,7 +521,7 @@ impl Driver for App {
                 ))
                 .with_log_tail(run.log_tail(LOG_TAIL_LINES)));
             }
-            std::thread::sleep(poll_interval(started.elapsed()).min(context.deadline - now));
+            wake.wait(poll_interval(started.elapsed()).min(context.deadline - now));
         }
     }
 

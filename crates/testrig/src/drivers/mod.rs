@@ -2,6 +2,7 @@
 
 mod http;
 mod listener;
+mod log_wake;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod tcp;
