@@ -364,6 +364,7 @@ impl App {
                 "failed to start `{binary}`: {}{hint}",
                 os_error_text(&error)
             ))
+            .with_source(error)
         })?;
 
         let cmd = std::iter::once(&binary)
@@ -1266,9 +1267,18 @@ mod tests {
     fn a_binary_that_cannot_start_is_named() {
         let context = start_context("missing-binary");
         let (_app, result) = start(App::new("ghost", "/nonexistent/testrig-ghost"), &context);
+        let error = result.unwrap_err();
         assert_eq!(
-            result.unwrap_err().message,
+            error.message,
             "failed to start `/nonexistent/testrig-ghost`: No such file or directory; is it built / on PATH?"
+        );
+        // The cause is kept, for a caller that needs its kind.
+        let source = std::error::Error::source(&error).expect("the spawn's error");
+        assert_eq!(
+            source
+                .downcast_ref::<std::io::Error>()
+                .map(std::io::Error::kind),
+            Some(std::io::ErrorKind::NotFound)
         );
     }
 

@@ -170,7 +170,8 @@ impl Sqlite {
             ConnectionError::Sql(error) => DriverError::new(format!(
                 "a database action of driver `{}` failed: {error}",
                 self.common.name
-            )),
+            ))
+            .with_source(error),
         })
     }
 
@@ -222,7 +223,8 @@ impl Sqlite {
                 sql.trim(),
                 self.common.name,
                 error
-            )),
+            ))
+            .with_source(error),
         }
     }
 

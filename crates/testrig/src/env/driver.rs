@@ -19,13 +19,30 @@ use crate::inputs::DeclaredInput;
 pub type Attributes = BTreeMap<String, serde_json::Value>;
 
 /// Why a driver could not start, crashed, or could not stop.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// The message already says what the underlying error (if any) said; [`source`] gives that
+/// error itself, for a caller that needs its kind (an `io::ErrorKind`, a SQL error code).
+///
+/// [`source`]: std::error::Error::source
+#[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct DriverError {
     /// What went wrong, as a lowercase fragment ("exited with status 1 before it was ready").
     pub message: String,
     /// The last lines of the driver's logs, when it has any.
     pub log_tail: Vec<String>,
+    /// The error that caused it, when there is one.
+    pub source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
+
+impl PartialEq for DriverError {
+    /// Two errors are equal when they say the same; their sources are not compared.
+    fn eq(&self, other: &DriverError) -> bool {
+        self.message == other.message && self.log_tail == other.log_tail
+    }
+}
+
+impl Eq for DriverError {}
 
 impl DriverError {
     /// An error without log lines.
@@ -33,12 +50,22 @@ impl DriverError {
         DriverError {
             message: message.into(),
             log_tail: Vec::new(),
+            source: None,
         }
     }
 
     /// Adds the last lines of the driver's logs.
     pub fn with_log_tail(mut self, log_tail: Vec<String>) -> DriverError {
         self.log_tail = log_tail;
+        self
+    }
+
+    /// Keeps the error that caused it (its text belongs in the message too).
+    pub fn with_source(
+        mut self,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> DriverError {
+        self.source = Some(Arc::new(source));
         self
     }
 }
@@ -53,7 +80,13 @@ impl std::fmt::Display for DriverError {
     }
 }
 
-impl std::error::Error for DriverError {}
+impl std::error::Error for DriverError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|source| source as &(dyn std::error::Error + 'static))
+    }
+}
 
 /// What a driver gets while it starts: its runpath, the started drivers' attributes (to
 /// resolve context values and render templates) and the variables to export to processes.
