@@ -1,4 +1,5 @@
-//! The one-testcase plan of `benches/run user_crate`: a fresh crate's first plan.
+//! A fresh crate's first plan, one testcase: built by `benches/run user_crate` and by the
+//! minimal-features test (`crates/testrig/tests/integration/features.rs`).
 
 use testrig::prelude::*;
 
@@ -9,7 +10,7 @@ struct Checks;
 impl Checks {
     #[testcase]
     fn adds(&self, _env: &Env, result: &mut Recorder) {
-        result.equal(2 + 2, 4, "two and two 3");
+        result.equal(2 + 2, 4, "two and two");
     }
 }
 

@@ -480,9 +480,6 @@ pub struct RunWriter<'c> {
 #[derive(Default)]
 struct PendingGroup {
     records: Vec<u8>,
-    /// A testcase was recorded twice (a rerun): the last record wins when it is written.
-    repeated: bool,
-    names: HashSet<String>,
     /// The last batch that recorded into it.
     batch: u64,
 }
@@ -557,9 +554,6 @@ impl RunWriter<'_> {
             Some(group) => group,
             None => self.groups.entry(parent.to_string()).or_default(),
         };
-        if !group.names.insert(name.to_string()) {
-            group.repeated = true;
-        }
         group.batch = self.batch;
         encode_entry(
             &mut group.records,
@@ -604,12 +598,10 @@ impl RunWriter<'_> {
         } else {
             None
         };
-        let records = if stored.is_some() || group.repeated {
-            merge_entries(stored.as_deref().unwrap_or_default(), &group.records)
-                .map_err(|error| malformed(0, error))?
-        } else {
-            group.records
-        };
+        // Merged even without a stored row: a testcase recorded twice in this run keeps
+        // its last record.
+        let records = merge_entries(stored.as_deref().unwrap_or_default(), &group.records)
+            .map_err(|error| malformed(0, error))?;
         self.transaction
             .prepare_cached(
                 "insert into testcase_groups (parent, records) values (?1, ?2)

@@ -5,25 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The plan of a fresh crate: one suite, one testcase.
-const PLAN: &str = r#"
-use testrig::prelude::*;
-
-#[suite]
-struct Checks;
-
-#[suite]
-impl Checks {
-    #[testcase]
-    fn adds(&self, _env: &Env, result: &mut Recorder) {
-        result.equal(2 + 2, 4, "two and two");
-    }
-}
-
-fn main() -> std::process::ExitCode {
-    Plan::new("minimal").add(MultiTest::new("Unit").suite(Checks)).run_from_args()
-}
-"#;
+/// The plan of a fresh crate, one testcase: the one `benches/run user_crate` builds.
+const PLAN: &str = include_str!("../../../../benches/user_crate/plan.rs");
 
 /// Writes the crate and builds its plan in the target folder the tests' fresh crates share
 /// (so that the dependencies it has in common with them are built once); returns the plan
