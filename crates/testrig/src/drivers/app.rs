@@ -21,18 +21,17 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use regex::Regex;
 use serde_json::Value;
 
 use crate::drivers::log_wake::LogWake;
 use crate::drivers::process::{GroupChild, describe_exit, format_seconds, poll_interval};
+use crate::drivers::{ProbeTarget, RunAs, WaitFor, Waiting};
 use crate::env::{
     Attributes, ConfigValue, Driver, DriverCommon, DriverError, DriverSettings, StartContext,
     common_inputs, default_definition,
@@ -42,7 +41,7 @@ use crate::inputs::{DeclaredInput, program_path};
 /// A regex group's text as an attribute: an integer written as such (`4567`, `-3`; not
 /// `007` or `+1`, which would not read back the same) becomes a number, anything else stays
 /// text.
-fn extracted_value(text: &str) -> Value {
+pub(crate) fn extracted_value(text: &str) -> Value {
     match text.parse::<i64>() {
         Ok(number) if number.to_string() == text => Value::from(number),
         _ => Value::from(text),
@@ -65,11 +64,8 @@ pub struct App {
     args: Vec<ConfigValue>,
     env: Vec<(String, ConfigValue)>,
     working_dir: Option<ConfigValue>,
-    stdout_patterns: Vec<Regex>,
-    stderr_patterns: Vec<Regex>,
-    tcp_ports: Vec<(ConfigValue, ConfigValue)>,
-    http_urls: Vec<ConfigValue>,
-    files: Vec<ConfigValue>,
+    readiness: Vec<WaitFor>,
+    user: Option<RunAs>,
     state: Mutex<AppState>,
 }
 
@@ -88,9 +84,8 @@ struct Run {
     runpath: PathBuf,
     stdout: PathBuf,
     stderr: PathBuf,
-    tcp_ports: Vec<(String, u16)>,
-    http_urls: Vec<HttpTarget>,
-    files: Vec<PathBuf>,
+    /// What readiness still waits for, resolved at spawn; taken by the wait.
+    waiting: Mutex<Option<Waiting>>,
     extracts: Mutex<BTreeMap<String, String>>,
 }
 
@@ -104,14 +99,6 @@ impl Run {
     }
 }
 
-#[derive(Debug, Clone)]
-struct HttpTarget {
-    url: String,
-    host: String,
-    port: u16,
-    path: String,
-}
-
 impl App {
     /// A driver named `name` running `binary` (a name looked up on `PATH`, or a path; a
     /// relative path is taken from the plan's current directory).
@@ -122,11 +109,8 @@ impl App {
             args: Vec::new(),
             env: Vec::new(),
             working_dir: None,
-            stdout_patterns: Vec::new(),
-            stderr_patterns: Vec::new(),
-            tcp_ports: Vec::new(),
-            http_urls: Vec::new(),
-            files: Vec::new(),
+            readiness: Vec::new(),
+            user: None,
             state: Mutex::new(AppState::default()),
         }
     }
@@ -160,43 +144,59 @@ impl App {
         self
     }
 
-    /// Ready once a line of stdout matches `regex`; its named groups become attributes. A
-    /// regex that does not parse is a plan error (exit 2) before anything starts.
-    pub fn ready_on_stdout(mut self, regex: &str) -> App {
-        if let Some(regex) = compile(&mut self.common, "ready_on_stdout", regex) {
-            self.stdout_patterns.push(regex);
-        }
+    /// Ready once `condition` holds (and every other condition given); see [`WaitFor`] for
+    /// log lines, ports, HTTP, files, probes and their `all`/`any` combinations. Named regex
+    /// groups become attributes. An invalid regex is a plan error (exit 2) before anything
+    /// starts.
+    pub fn ready_when(mut self, condition: WaitFor) -> App {
+        self.common.refused.extend(condition.problems());
+        self.readiness.push(condition);
         self
     }
 
-    /// Ready once a line of stderr matches `regex`; its named groups become attributes. A
-    /// regex that does not parse is a plan error (exit 2) before anything starts.
-    pub fn ready_on_stderr(mut self, regex: &str) -> App {
-        if let Some(regex) = compile(&mut self.common, "ready_on_stderr", regex) {
-            self.stderr_patterns.push(regex);
-        }
-        self
+    /// Ready once a line of stdout matches `regex` ([`WaitFor::stdout`]).
+    pub fn ready_on_stdout(self, regex: &str) -> App {
+        self.ready_when(WaitFor::output_line(false, "ready_on_stdout", regex))
     }
 
-    /// Ready once a TCP connection to `host:port` succeeds.
+    /// Ready once a line of stderr matches `regex` ([`WaitFor::stderr`]).
+    pub fn ready_on_stderr(self, regex: &str) -> App {
+        self.ready_when(WaitFor::output_line(true, "ready_on_stderr", regex))
+    }
+
+    /// Ready once a TCP connection to `host:port` succeeds ([`WaitFor::tcp_port`]).
     pub fn ready_on_tcp_port(
-        mut self,
+        self,
         host: impl Into<ConfigValue>,
         port: impl Into<ConfigValue>,
     ) -> App {
-        self.tcp_ports.push((host.into(), port.into()));
+        self.ready_when(WaitFor::tcp_port(host, port))
+    }
+
+    /// Ready once an HTTP GET of `url` (`http://` only) gets a response, whatever its status
+    /// ([`WaitFor::http`]).
+    pub fn ready_on_http(self, url: impl Into<ConfigValue>) -> App {
+        self.ready_when(WaitFor::http(url))
+    }
+
+    /// Ready once the file `path` (relative to the working directory) exists
+    /// ([`WaitFor::file`]).
+    pub fn ready_on_file(self, path: impl Into<ConfigValue>) -> App {
+        self.ready_when(WaitFor::file(path))
+    }
+
+    /// Runs the program as the user `name` (its primary group, its `HOME`), as a service
+    /// that refuses root (postgres) needs. Needs the plan to run as root unless `name` is the
+    /// plan's own user; the runpath is handed to that user. A user that does not exist is an
+    /// error at start naming it.
+    pub fn user(mut self, name: impl Into<String>) -> App {
+        self.user.get_or_insert_with(RunAs::default).user = Some(name.into());
         self
     }
 
-    /// Ready once an HTTP GET of `url` (`http://` only) gets a response, whatever its status.
-    pub fn ready_on_http(mut self, url: impl Into<ConfigValue>) -> App {
-        self.http_urls.push(url.into());
-        self
-    }
-
-    /// Ready once the file `path` (relative to the working directory) exists.
-    pub fn ready_on_file(mut self, path: impl Into<ConfigValue>) -> App {
-        self.files.push(path.into());
+    /// Runs the program with the group `name` instead of the user's primary group.
+    pub fn group(mut self, name: impl Into<String>) -> App {
+        self.user.get_or_insert_with(RunAs::default).group = Some(name.into());
         self
     }
 
@@ -249,16 +249,6 @@ impl App {
         stopped
     }
 
-    fn resolve_port(&self, context: &StartContext, port: &ConfigValue) -> Result<u16, DriverError> {
-        let text = context.resolve(port)?;
-        text.trim().parse().map_err(|_| {
-            DriverError::new(format!(
-                "ready_on_tcp_port of app `{}`: port `{text}` is not a number from 0 to 65535",
-                self.common.name
-            ))
-        })
-    }
-
     fn spawn(&self, context: &StartContext) -> Result<Run, DriverError> {
         let name = &self.common.name;
         let runpath = absolute(&context.runpath);
@@ -295,25 +285,20 @@ impl App {
                 working_dir.display()
             )));
         }
-        let tcp_ports = self
-            .tcp_ports
-            .iter()
-            .map(|(host, port)| Ok((context.resolve(host)?, self.resolve_port(context, port)?)))
-            .collect::<Result<Vec<_>, DriverError>>()?;
-        let http_urls = self
-            .http_urls
-            .iter()
-            .map(|url| {
-                parse_http_url(&context.resolve(url)?).map_err(|message| {
-                    DriverError::new(format!("ready_on_http of app `{name}`: {message}"))
+        let waiting = Waiting::all(
+            self.readiness
+                .iter()
+                .map(|condition| {
+                    condition.resolve(context, &working_dir).map_err(|error| {
+                        DriverError::new(format!("app `{name}`: {}", error.message))
+                    })
                 })
-            })
-            .collect::<Result<Vec<_>, DriverError>>()?;
-        let files = self
-            .files
-            .iter()
-            .map(|file| Ok(working_dir.join(context.resolve(file)?)))
-            .collect::<Result<Vec<_>, DriverError>>()?;
+                .collect::<Result<Vec<_>, _>>()?,
+        );
+        let run_as = match &self.user {
+            Some(run_as) => Some(run_as.resolve(name)?),
+            None => None,
+        };
 
         for (template, file_name) in &self.common.install_files {
             let text = context.scope.render_template(template, file_name)?;
@@ -330,6 +315,9 @@ impl App {
             })?;
         }
 
+        if let Some(account) = &run_as {
+            account.hand_over(&runpath, name)?;
+        }
         let stdout = runpath.join("stdout");
         let stderr = runpath.join("stderr");
         let open = |path: &Path| {
@@ -340,7 +328,11 @@ impl App {
                 ))
             })
         };
+        let args: Vec<String> = args.into_iter().chain(context.extra_args.clone()).collect();
         let mut command = Command::new(&binary);
+        if let Some(account) = &run_as {
+            account.apply(&mut command);
+        }
         command
             .args(&args)
             .current_dir(&working_dir)
@@ -353,7 +345,8 @@ impl App {
                     .iter()
                     .map(|(key, value)| (key, value)),
             )
-            .envs(env.iter().map(|(key, value)| (key, value)));
+            .envs(env.iter().map(|(key, value)| (key, value)))
+            .envs(context.extra_env.iter().map(|(key, value)| (key, value)));
         let child = GroupChild::spawn(&mut command).map_err(|error| {
             let hint = match error.kind() {
                 std::io::ErrorKind::NotFound => "; is it built / on PATH?",
@@ -380,19 +373,9 @@ impl App {
             runpath,
             stdout,
             stderr,
-            tcp_ports,
-            http_urls,
-            files,
+            waiting: Mutex::new(Some(waiting)),
             extracts: Mutex::new(BTreeMap::new()),
         })
-    }
-
-    fn has_readiness_conditions(&self) -> bool {
-        !(self.stdout_patterns.is_empty()
-            && self.stderr_patterns.is_empty()
-            && self.tcp_ports.is_empty()
-            && self.http_urls.is_empty()
-            && self.files.is_empty())
     }
 }
 
@@ -428,9 +411,7 @@ impl Driver for App {
         values.extend(&self.args);
         values.extend(self.env.iter().map(|(_, value)| value));
         values.extend(&self.working_dir);
-        values.extend(self.tcp_ports.iter().flat_map(|(host, port)| [host, port]));
-        values.extend(&self.http_urls);
-        values.extend(&self.files);
+        values.extend(self.readiness.iter().flat_map(WaitFor::context_values));
         values
     }
 
@@ -461,38 +442,34 @@ impl Driver for App {
                 self.common.name
             )));
         };
-        if !self.has_readiness_conditions() {
+        let Some(mut waiting) = run
+            .waiting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        else {
+            return Ok(());
+        };
+        if waiting.is_empty() {
             return Ok(());
         }
-        let mut readiness = Readiness {
-            stdout: LogWatch::new(&run.stdout, &self.stdout_patterns),
-            stderr: LogWatch::new(&run.stderr, &self.stderr_patterns),
-            tcp_ports: run
-                .tcp_ports
-                .iter()
-                .map(|(host, port)| (TcpProbe::new(host, *port), false))
-                .collect(),
-            http_urls: run.http_urls.iter().map(|target| (target, false)).collect(),
-            files: run
-                .files
-                .iter()
-                .map(|path| (path.as_path(), false))
-                .collect(),
+        let mut attributes = Attributes::new();
+        attributes.insert("pid".into(), Value::from(run.child.pid()));
+        let target = ProbeTarget {
+            stdout: &run.stdout,
+            stderr: &run.stderr,
+            extracts: &run.extracts,
+            attributes: &attributes,
+            deadline: context.deadline,
         };
-        // Log patterns are seen as the lines are written; the other conditions are checked
-        // at every wake-up.
-        let mut logs: Vec<&Path> = Vec::new();
-        if !self.stdout_patterns.is_empty() {
-            logs.push(&run.stdout);
-        }
-        if !self.stderr_patterns.is_empty() {
-            logs.push(&run.stderr);
-        }
+        // Log conditions are seen as the lines are written; the others are checked at every
+        // wake-up.
+        let mut logs = Vec::new();
+        waiting.logs(&target, &mut logs);
         let wake = LogWake::watching(&logs);
         let started = Instant::now();
         loop {
-            let ready = readiness.check(&run, context.deadline);
-            if ready {
+            if waiting.check(&target) {
                 return Ok(());
             }
             if run.child.is_stopped() {
@@ -502,7 +479,7 @@ impl Driver for App {
             if let Some(status) = run.child.try_status() {
                 // Its last words may be the line we wait for: look once more now that the
                 // logs are complete.
-                if readiness.check(&run, context.deadline) {
+                if waiting.check(&target) {
                     return Ok(());
                 }
                 return Err(DriverError::new(format!(
@@ -518,7 +495,7 @@ impl Driver for App {
                 return Err(DriverError::new(format!(
                     "not ready after {}: still waiting for {}; see its logs below, or raise start_timeout if it needs longer",
                     format_seconds(self.common.start_timeout),
-                    readiness.pending().join(", ")
+                    waiting.pending().join(", ")
                 ))
                 .with_log_tail(run.log_tail(LOG_TAIL_LINES)));
             }
@@ -590,24 +567,15 @@ impl Driver for App {
     }
 
     fn definition(&self) -> String {
-        let patterns = |regexes: &[Regex]| -> Vec<String> {
-            regexes
-                .iter()
-                .map(|regex| regex.as_str().to_string())
-                .collect()
-        };
         format!(
-            "{} binary={:?} args={:?} env={:?} working_dir={:?} stdout={:?} stderr={:?} tcp={:?} http={:?} files={:?}",
+            "{} binary={:?} args={:?} env={:?} working_dir={:?} ready={:?} user={:?}",
             default_definition(self),
             self.binary,
             self.args,
             self.env,
             self.working_dir,
-            patterns(&self.stdout_patterns),
-            patterns(&self.stderr_patterns),
-            self.tcp_ports,
-            self.http_urls,
-            self.files
+            self.readiness,
+            self.user,
         )
     }
 
@@ -672,9 +640,7 @@ impl Driver for App {
             stdout: PathBuf::from(stdout),
             stderr: PathBuf::from(stderr),
             // Readiness was reached by the previous image; nothing is waited for again.
-            tcp_ports: Vec::new(),
-            http_urls: Vec::new(),
-            files: Vec::new(),
+            waiting: Mutex::new(None),
             extracts: Mutex::new(extracts),
         };
         let mut app = self.state();
@@ -694,24 +660,6 @@ impl Driver for App {
     }
 }
 
-/// The regex, or `None` with the error kept in `common` for the plan's validation.
-fn compile(common: &mut DriverCommon, method: &str, regex: &str) -> Option<Regex> {
-    match Regex::new(regex) {
-        Ok(regex) => Some(regex),
-        Err(error) => {
-            // The regex crate's message spans lines (the pattern with a caret under it); its
-            // last line says what is wrong.
-            let text = error.to_string();
-            let last = text.lines().last().unwrap_or_default();
-            let reason = last.strip_prefix("error: ").unwrap_or(last);
-            common.refused.push(format!(
-                "{method}: invalid regex `{regex}` ({reason}); fix the pattern (`regex` crate syntax)"
-            ));
-            None
-        }
-    }
-}
-
 fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
@@ -726,7 +674,7 @@ fn os_error_text(error: &std::io::Error) -> String {
 }
 
 /// A word as a POSIX shell would need it, so `cmd` can be pasted into a terminal.
-fn shell_quote(word: &str) -> String {
+pub(crate) fn shell_quote(word: &str) -> String {
     let plain = !word.is_empty()
         && word
             .chars()
@@ -736,228 +684,6 @@ fn shell_quote(word: &str) -> String {
     } else {
         format!("'{}'", word.replace('\'', r"'\''"))
     }
-}
-
-fn parse_http_url(url: &str) -> Result<HttpTarget, String> {
-    let Some(rest) = url.strip_prefix("http://") else {
-        return Err(format!(
-            "`{url}` is not an http:// url; for https use ready_on_tcp_port with its host and port"
-        ));
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(index) => (&rest[..index], &rest[index..]),
-        None => (rest, "/"),
-    };
-    let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
-        let Some((host, after)) = bracketed.split_once(']') else {
-            return Err(format!("`{url}` has an unclosed `[` in its host"));
-        };
-        (host, after.strip_prefix(':'))
-    } else {
-        match authority.rsplit_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (authority, None),
-        }
-    };
-    let port = match port {
-        Some(port) => port
-            .parse()
-            .map_err(|_| format!("`{url}` has an invalid port `{port}`"))?,
-        None => 80,
-    };
-    if host.is_empty() {
-        return Err(format!("`{url}` has no host"));
-    }
-    Ok(HttpTarget {
-        url: url.to_string(),
-        host: host.to_string(),
-        port,
-        path: path.to_string(),
-    })
-}
-
-/// What `wait_ready` still waits for; each condition, once met, stays met.
-struct Readiness<'a> {
-    stdout: LogWatch<'a>,
-    stderr: LogWatch<'a>,
-    tcp_ports: Vec<(TcpProbe, bool)>,
-    http_urls: Vec<(&'a HttpTarget, bool)>,
-    files: Vec<(&'a Path, bool)>,
-}
-
-impl Readiness<'_> {
-    /// Checks every condition not met yet; true once all are.
-    fn check(&mut self, run: &Run, deadline: Instant) -> bool {
-        self.stdout.poll(run);
-        self.stderr.poll(run);
-        for (probe, met) in self.tcp_ports.iter_mut().filter(|(_, met)| !*met) {
-            *met = probe.connect(deadline).is_some();
-        }
-        for (target, met) in self.http_urls.iter_mut().filter(|(_, met)| !*met) {
-            *met = http_responds(target, deadline);
-        }
-        for (path, met) in self.files.iter_mut().filter(|(_, met)| !*met) {
-            *met = path.exists();
-        }
-        self.pending().is_empty()
-    }
-
-    fn pending(&self) -> Vec<String> {
-        let mut pending = Vec::new();
-        pending.extend(
-            self.stdout
-                .pending()
-                .map(|regex| format!("a stdout line matching `{regex}`")),
-        );
-        pending.extend(
-            self.stderr
-                .pending()
-                .map(|regex| format!("a stderr line matching `{regex}`")),
-        );
-        for (probe, _) in self.tcp_ports.iter().filter(|(_, met)| !*met) {
-            pending.push(format!(
-                "tcp port {}:{} to accept connections",
-                probe.host, probe.port
-            ));
-        }
-        for (target, _) in self.http_urls.iter().filter(|(_, met)| !*met) {
-            pending.push(format!("an http response from {}", target.url));
-        }
-        for (path, _) in self.files.iter().filter(|(_, met)| !*met) {
-            pending.push(format!("file `{}` to exist", path.display()));
-        }
-        pending
-    }
-}
-
-/// Reads what a log file gained since the last look and tests each complete line against the
-/// patterns not matched yet.
-struct LogWatch<'a> {
-    path: &'a Path,
-    file: Option<File>,
-    partial: Vec<u8>,
-    patterns: Vec<(&'a Regex, bool)>,
-}
-
-impl<'a> LogWatch<'a> {
-    fn new(path: &'a Path, patterns: &'a [Regex]) -> LogWatch<'a> {
-        LogWatch {
-            path,
-            file: None,
-            partial: Vec::new(),
-            patterns: patterns.iter().map(|regex| (regex, false)).collect(),
-        }
-    }
-
-    fn pending(&self) -> impl Iterator<Item = &Regex> {
-        self.patterns
-            .iter()
-            .filter(|(_, met)| !*met)
-            .map(|(regex, _)| *regex)
-    }
-
-    fn poll(&mut self, run: &Run) {
-        if self.pending().next().is_none() {
-            return;
-        }
-        if self.file.is_none() {
-            self.file = File::open(self.path).ok();
-        }
-        let Some(file) = &mut self.file else {
-            return;
-        };
-        let start = self.partial.len();
-        if file.read_to_end(&mut self.partial).is_err() || self.partial.len() == start {
-            return;
-        }
-        // Only complete lines: a line still being written could match with half a value.
-        let Some(end) = self.partial.iter().rposition(|&byte| byte == b'\n') else {
-            return;
-        };
-        let complete: Vec<u8> = self.partial.drain(..=end).collect();
-        for line in String::from_utf8_lossy(&complete).lines() {
-            for (regex, met) in self.patterns.iter_mut().filter(|(_, met)| !*met) {
-                if let Some(captures) = regex.captures(line) {
-                    *met = true;
-                    let mut extracts = run.extracts();
-                    for name in regex.capture_names().flatten() {
-                        if let Some(value) = captures.name(name) {
-                            extracts.insert(name.to_string(), value.as_str().to_string());
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-struct TcpProbe {
-    host: String,
-    port: u16,
-    addresses: Vec<SocketAddr>,
-}
-
-impl TcpProbe {
-    fn new(host: &str, port: u16) -> TcpProbe {
-        TcpProbe {
-            host: host.to_string(),
-            port,
-            addresses: Vec::new(),
-        }
-    }
-
-    /// A connection, if one of the host's addresses accepts.
-    fn connect(&mut self, deadline: Instant) -> Option<TcpStream> {
-        if self.addresses.is_empty() {
-            // The name may not resolve yet (a container still coming up): try again next time.
-            self.addresses = (self.host.as_str(), self.port)
-                .to_socket_addrs()
-                .ok()?
-                .collect();
-        }
-        // A local refusal is immediate; the cap only matters for a host that drops packets.
-        let timeout = deadline
-            .saturating_duration_since(Instant::now())
-            .clamp(Duration::from_millis(1), Duration::from_millis(100));
-        self.addresses
-            .iter()
-            .find_map(|address| TcpStream::connect_timeout(address, timeout).ok())
-    }
-}
-
-/// Whether a GET of the target gets an HTTP status line back.
-fn http_responds(target: &HttpTarget, deadline: Instant) -> bool {
-    let Some(mut stream) = TcpProbe::new(&target.host, target.port).connect(deadline) else {
-        return false;
-    };
-    // A server that accepted but is still initialising answers once it is up: wait for it,
-    // within reason, then try a fresh connection.
-    let timeout = deadline
-        .saturating_duration_since(Instant::now())
-        .clamp(Duration::from_millis(1), Duration::from_secs(1));
-    let _ = stream.set_read_timeout(Some(timeout));
-    let _ = stream.set_write_timeout(Some(timeout));
-    let host = if target.host.contains(':') {
-        format!("[{}]", target.host)
-    } else {
-        target.host.clone()
-    };
-    let request = format!(
-        "GET {} HTTP/1.1\r\nHost: {host}:{}\r\nUser-Agent: testrig\r\nConnection: close\r\n\r\n",
-        target.path, target.port
-    );
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut head = [0u8; 5];
-    let mut read = 0;
-    while read < head.len() {
-        match stream.read(&mut head[read..]) {
-            Ok(0) | Err(_) => return false,
-            Ok(count) => read += count,
-        }
-    }
-    &head == b"HTTP/"
 }
 
 /// The last lines of both logs, labelled, at most `lines` of them: stdout's then stderr's,
@@ -1006,6 +732,7 @@ mod tests {
     use crate::drivers::process::{process_running, process_state, registered_process_groups};
     use crate::env::{ContextScope, context as context_value};
     use serde_json::json;
+    use std::io::Write;
     use std::net::TcpListener;
 
     /// An app started by a test: stopped (and its runpath removed unless the test failed)
@@ -1035,12 +762,7 @@ mod tests {
         let runpath =
             std::env::temp_dir().join(format!("testrig-app-{}-{test}", std::process::id()));
         let _ = std::fs::remove_dir_all(&runpath);
-        StartContext {
-            runpath,
-            scope: ContextScope::new(),
-            exported_variables: Vec::new(),
-            deadline: Instant::now() + Duration::from_secs(5),
-        }
+        StartContext::new(runpath, Duration::from_secs(5))
     }
 
     fn sh(name: &str, script: &str) -> App {
@@ -1585,27 +1307,7 @@ mod tests {
     }
 
     #[test]
-    fn http_urls_are_parsed_or_rejected_with_a_reason() {
-        let target = parse_http_url("http://localhost:8080/health?x=1").unwrap();
-        assert_eq!(
-            (target.host.as_str(), target.port, target.path.as_str()),
-            ("localhost", 8080, "/health?x=1")
-        );
-        let target = parse_http_url("http://[::1]").unwrap();
-        assert_eq!(
-            (target.host.as_str(), target.port, target.path.as_str()),
-            ("::1", 80, "/")
-        );
-        assert!(
-            parse_http_url("https://example.com")
-                .unwrap_err()
-                .contains("ready_on_tcp_port")
-        );
-        assert!(
-            parse_http_url("http://host:port/")
-                .unwrap_err()
-                .contains("invalid port")
-        );
+    fn words_are_quoted_as_a_shell_needs() {
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
         assert_eq!(shell_quote(""), "''");
         assert_eq!(shell_quote("--port=80"), "--port=80");

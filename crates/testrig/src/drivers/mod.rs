@@ -18,13 +18,18 @@ pub use tcp::{TcpClient, TcpServer};
 mod app;
 mod ledger;
 mod process;
+mod readiness;
+mod run_as;
 
 pub use app::App;
+pub(crate) use app::extracted_value;
 #[cfg(feature = "interactive")]
 pub(crate) use app::log_tail_of;
+pub(crate) use app::shell_quote;
 pub(crate) use ledger::{ledger_path, sweep as sweep_leftovers};
 #[cfg(feature = "interactive")]
 pub(crate) use process::stop_children_left_behind;
+pub(crate) use process::{GroupChild, poll_interval};
 pub(crate) use process::{
     describe_exit, kill_all_process_groups, process_group_alive, register_process_group,
     terminate_all_process_groups, unregister_process_group,
@@ -32,3 +37,6 @@ pub(crate) use process::{
 pub(crate) use process::{keep_ledger, kill_process_groups, observe_process_groups};
 #[cfg(feature = "interactive")]
 pub(crate) use process::{release_groups_for_handoff, watch_handed_over_groups};
+pub(crate) use readiness::{ProbeTarget, Waiting};
+pub use readiness::{ReadinessProbe, WaitFor};
+pub(crate) use run_as::RunAs;

@@ -884,7 +884,7 @@ impl std::fmt::Debug for TcpClient {
 pub(super) mod test_support {
     use std::path::PathBuf;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     use crate::env::{ContextScope, Driver, StartContext};
 
@@ -904,12 +904,9 @@ pub(super) mod test_support {
         for driver in started {
             scope.insert(driver.name(), driver.attributes());
         }
-        StartContext {
-            runpath: runpath(label),
-            scope,
-            exported_variables: Vec::new(),
-            deadline: Instant::now() + Duration::from_secs(5),
-        }
+        let mut context = StartContext::new(runpath(label), Duration::from_secs(5));
+        context.scope = scope;
+        context
     }
 }
 

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::env::context::{ConfigValue, ContextScope};
+use crate::env::hooks::{DriverHook, HookContext, HookResult};
 use crate::inputs::DeclaredInput;
 
 /// What a driver publishes once started: host, port, pid, log paths, extracted values.
@@ -100,17 +101,31 @@ pub struct StartContext {
     pub exported_variables: Vec<(String, String)>,
     /// When readiness must have been reached.
     pub deadline: Instant,
+    /// Arguments a `pre_start` hook added, for the program the driver starts.
+    pub extra_args: Vec<String>,
+    /// Environment variables a `pre_start` hook set, for the program the driver starts.
+    pub extra_env: Vec<(String, String)>,
 }
 
 impl StartContext {
+    /// A context for a driver started outside an environment (a custom driver's unit test):
+    /// no other drivers, `timeout` to be ready.
+    pub fn new(runpath: impl Into<PathBuf>, timeout: Duration) -> StartContext {
+        StartContext {
+            runpath: runpath.into(),
+            scope: ContextScope::new(),
+            exported_variables: Vec::new(),
+            deadline: Instant::now() + timeout,
+            extra_args: Vec::new(),
+            extra_env: Vec::new(),
+        }
+    }
+
     /// Resolves a setting that may hold a context value.
     pub fn resolve(&self, value: &ConfigValue) -> Result<String, DriverError> {
         value.resolve(&self.scope)
     }
 }
-
-/// A user hook run around a life-cycle phase; it sees the driver.
-pub type DriverHook = Arc<dyn Fn(&dyn Driver) -> Result<(), String> + Send + Sync>;
 
 /// Settings every driver has.
 #[derive(Clone)]
@@ -343,10 +358,12 @@ pub trait DriverSettings: Sized {
         self
     }
 
-    /// Runs before the driver starts; an error fails the start.
+    /// Runs before the driver starts, in its empty runpath; an error fails the start. It can
+    /// prepare files there, run commands ([`HookContext::run`]) and add arguments and
+    /// environment variables ([`HookContext::arg`], [`HookContext::env`]).
     fn pre_start(
         mut self,
-        hook: impl Fn(&dyn Driver) -> Result<(), String> + Send + Sync + 'static,
+        hook: impl Fn(&mut HookContext<'_>) -> HookResult + Send + Sync + 'static,
     ) -> Self {
         self.common_mut().pre_start = Some(Arc::new(hook));
         self
@@ -355,7 +372,7 @@ pub trait DriverSettings: Sized {
     /// Runs once the driver is ready; an error fails the start.
     fn post_start(
         mut self,
-        hook: impl Fn(&dyn Driver) -> Result<(), String> + Send + Sync + 'static,
+        hook: impl Fn(&mut HookContext<'_>) -> HookResult + Send + Sync + 'static,
     ) -> Self {
         self.common_mut().post_start = Some(Arc::new(hook));
         self
@@ -364,7 +381,7 @@ pub trait DriverSettings: Sized {
     /// Runs before the driver stops.
     fn pre_stop(
         mut self,
-        hook: impl Fn(&dyn Driver) -> Result<(), String> + Send + Sync + 'static,
+        hook: impl Fn(&mut HookContext<'_>) -> HookResult + Send + Sync + 'static,
     ) -> Self {
         self.common_mut().pre_stop = Some(Arc::new(hook));
         self
@@ -373,7 +390,7 @@ pub trait DriverSettings: Sized {
     /// Runs after the driver stopped.
     fn post_stop(
         mut self,
-        hook: impl Fn(&dyn Driver) -> Result<(), String> + Send + Sync + 'static,
+        hook: impl Fn(&mut HookContext<'_>) -> HookResult + Send + Sync + 'static,
     ) -> Self {
         self.common_mut().post_stop = Some(Arc::new(hook));
         self

@@ -8,6 +8,7 @@
 //! threads as it happens; the scheduler never polls.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Instant;
 
@@ -15,8 +16,9 @@ use testrig_model::{DriverReport, DriverStatus, ErrorInfo, Event};
 
 use crate::env::context::{ContextScope, check_template_syntax};
 use crate::env::driver::{
-    Attributes, Driver, DriverBox, DriverError, DriverHook, HandedOffDriver, StartContext,
+    Attributes, Driver, DriverBox, DriverError, HandedOffDriver, StartContext,
 };
+use crate::env::hooks::{HookContext, HookPhase};
 use crate::events::{EventSink, now};
 
 /// Lines of a failed driver's logs kept in the report.
@@ -471,6 +473,8 @@ impl Environment {
                     scope: scope.clone(),
                     exported_variables: exported_variables(scope),
                     deadline: Instant::now() + driver.common().start_timeout,
+                    extra_args: Vec::new(),
+                    extra_env: Vec::new(),
                 };
                 self.set_status(index, DriverStatus::Starting);
                 run.emit(
@@ -605,8 +609,9 @@ impl Environment {
                     None,
                 );
                 let done = done.clone();
+                let runpath = run.runpath.join(driver.name());
                 threads.spawn(move || {
-                    let result = stop_driver(driver.as_ref());
+                    let result = stop_driver(driver.as_ref(), &runpath);
                     let _ = done.send((index, result));
                 });
             };
@@ -678,14 +683,29 @@ impl Environment {
 }
 
 fn run_hook(
-    hook: &Option<DriverHook>,
-    phase: &str,
+    phase: HookPhase,
     driver: &dyn Driver,
+    context: &mut HookContext<'_>,
 ) -> Result<(), DriverError> {
+    let common = driver.common();
+    let hook = match phase {
+        HookPhase::PreStart => &common.pre_start,
+        HookPhase::PostStart => &common.post_start,
+        HookPhase::PreStop => &common.pre_stop,
+        _ => &common.post_stop,
+    };
     match hook {
         None => Ok(()),
-        Some(hook) => hook(driver)
-            .map_err(|message| DriverError::new(format!("{phase} hook failed: {message}"))),
+        Some(hook) => hook(context).map_err(|error| {
+            // A DriverError from the context's own methods keeps its log tail.
+            match error.downcast::<DriverError>() {
+                Ok(error) => {
+                    DriverError::new(format!("{} hook failed: {}", phase.name(), error.message))
+                        .with_log_tail(error.log_tail.clone())
+                }
+                Err(error) => DriverError::new(format!("{} hook failed: {error}", phase.name())),
+            }
+        }),
     }
 }
 
@@ -734,29 +754,36 @@ fn adopt_or_start(
 }
 
 fn start_driver(driver: &dyn Driver, context: &StartContext) -> Result<Attributes, DriverError> {
-    let common = driver.common();
-    let result = run_hook(&common.pre_start, "pre_start", driver)
+    let mut context = context.clone();
+    let result = prepare_runpath(&context.runpath)
         .and_then(|()| {
-            // Each start begins from an empty folder: no database, log or rendered file of an
-            // earlier run leaks into this one.
-            if context.runpath.exists() {
-                std::fs::remove_dir_all(&context.runpath).map_err(|error| {
-                    DriverError::new(format!(
-                        "failed to clear the driver's runpath `{}`: {error}",
-                        context.runpath.display()
-                    ))
-                })?;
-            }
-            std::fs::create_dir_all(&context.runpath).map_err(|error| {
-                DriverError::new(format!(
-                    "failed to create the driver's runpath `{}`: {error}",
-                    context.runpath.display()
-                ))
-            })
+            let mut hook = HookContext::new(
+                driver,
+                HookPhase::PreStart,
+                &context.runpath,
+                &context.scope,
+                &context.exported_variables,
+                context.deadline,
+            );
+            run_hook(HookPhase::PreStart, driver, &mut hook)?;
+            let (extra_args, extra_env) = (hook.extra_args, hook.extra_env);
+            context.extra_args = extra_args;
+            context.extra_env = extra_env;
+            Ok(())
         })
-        .and_then(|()| driver.start(context))
-        .and_then(|()| driver.wait_ready(context))
-        .and_then(|()| run_hook(&common.post_start, "post_start", driver));
+        .and_then(|()| driver.start(&context))
+        .and_then(|()| driver.wait_ready(&context))
+        .and_then(|()| {
+            let mut hook = HookContext::new(
+                driver,
+                HookPhase::PostStart,
+                &context.runpath,
+                &context.scope,
+                &context.exported_variables,
+                context.deadline,
+            );
+            run_hook(HookPhase::PostStart, driver, &mut hook)
+        });
     match result {
         Ok(()) => Ok(driver.attributes()),
         Err(mut error) => {
@@ -768,12 +795,36 @@ fn start_driver(driver: &dyn Driver, context: &StartContext) -> Result<Attribute
     }
 }
 
-fn stop_driver(driver: &dyn Driver) -> Result<(), DriverError> {
-    let common = driver.common();
-    let pre = run_hook(&common.pre_stop, "pre_stop", driver);
+/// Each start begins from an empty folder: no database, log or rendered file of an earlier
+/// run leaks into this one. Cleared before `pre_start`, so what that hook writes stays.
+fn prepare_runpath(runpath: &Path) -> Result<(), DriverError> {
+    if runpath.exists() {
+        std::fs::remove_dir_all(runpath).map_err(|error| {
+            DriverError::new(format!(
+                "failed to clear the driver's runpath `{}`: {error}",
+                runpath.display()
+            ))
+        })?;
+    }
+    std::fs::create_dir_all(runpath).map_err(|error| {
+        DriverError::new(format!(
+            "failed to create the driver's runpath `{}`: {error}",
+            runpath.display()
+        ))
+    })
+}
+
+fn stop_driver(driver: &dyn Driver, runpath: &Path) -> Result<(), DriverError> {
+    let scope = ContextScope::new();
+    let deadline = Instant::now() + driver.common().stop_timeout;
+    let hook = |phase| {
+        let mut context = HookContext::new(driver, phase, runpath, &scope, &[], deadline);
+        run_hook(phase, driver, &mut context)
+    };
+    let pre = hook(HookPhase::PreStop);
     // The driver stops even when its pre_stop hook failed: nothing may be left running.
     let stopped = driver.stop();
-    let post = run_hook(&common.post_stop, "post_stop", driver);
+    let post = hook(HookPhase::PostStop);
     stopped.and(pre).and(post)
 }
 

@@ -4,14 +4,16 @@ mod context;
 mod driver;
 mod environment;
 mod handle;
+mod hooks;
 
 pub use context::{ConfigValue, ContextScope, ContextValue, check_template_syntax, context};
 pub use driver::{
-    Attributes, Driver, DriverBox, DriverCommon, DriverError, DriverHook, DriverSettings,
-    HandedOffDriver, StartContext, common_inputs, default_definition,
+    Attributes, Driver, DriverBox, DriverCommon, DriverError, DriverSettings, HandedOffDriver,
+    StartContext, common_inputs, default_definition,
 };
 pub use environment::{
     Environment, EnvironmentRun, StartFailure, describe_attributes, discard_handed_off,
     exported_variables,
 };
 pub use handle::Env;
+pub use hooks::{CommandOutput, DriverHook, HookContext, HookPhase, HookResult};

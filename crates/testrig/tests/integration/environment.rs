@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use testrig::drivers::{App, WaitFor};
 use testrig::env::{
     Attributes, ConfigValue, Driver, DriverCommon, DriverError, DriverSettings, Environment,
     EnvironmentRun, StartContext, context, default_definition,
@@ -511,18 +512,18 @@ fn hooks_run_around_each_phase_and_a_failing_pre_start_fails_the_start() {
     let timeline = Timeline::default();
     let (before, after) = (timeline.clone(), timeline.clone());
     let hooked = Fake::new("hooked", 0, &timeline)
-        .pre_start(move |driver| {
-            before
-                .lock()
-                .unwrap()
-                .push((format!("{} pre_start", driver.name()), Instant::now()));
+        .pre_start(move |hook| {
+            before.lock().unwrap().push((
+                format!("{} pre_start", hook.driver().name()),
+                Instant::now(),
+            ));
             Ok(())
         })
-        .post_stop(move |driver| {
-            after
-                .lock()
-                .unwrap()
-                .push((format!("{} post_stop", driver.name()), Instant::now()));
+        .post_stop(move |hook| {
+            after.lock().unwrap().push((
+                format!("{} post_stop", hook.driver().name()),
+                Instant::now(),
+            ));
             Ok(())
         });
     let environment = Environment::new(vec![hooked.into()], None);
@@ -540,6 +541,72 @@ fn hooks_run_around_each_phase_and_a_failing_pre_start_fails_the_start() {
         "pre_start hook failed: port 80 needs root"
     );
     assert!(!happened(&timeline, "refusing start"));
+}
+
+#[test]
+fn a_pre_start_hook_prepares_the_runpath_runs_commands_and_adds_arguments() {
+    let runpath = std::env::temp_dir().join(format!("testrig-hooks-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&runpath);
+    let app = App::new("prepared", "/bin/sh")
+        .arg("-c")
+        .arg(r#"cat seed.txt; echo "extra=$1 mode=$MODE"; exec sleep 30"#)
+        .ready_when(WaitFor::stdout(r"extra=(?P<extra>\S+) mode=(?P<mode>\S+)"))
+        .pre_start(|hook| {
+            // Written before start, in the runpath the program then runs in: kept.
+            std::fs::write(hook.runpath().join("seed.txt"), "seeded\n")?;
+            let output =
+                hook.run(std::process::Command::new("sh").args(["-c", "echo from-hook; ls"]))?;
+            assert!(output.stdout.contains("seed.txt"), "{output:?}");
+            hook.arg("sh-name")?;
+            hook.arg("first")?;
+            hook.env("MODE", "hooked")?;
+            Ok(())
+        })
+        .post_start(|hook| {
+            let attributes = hook.attributes();
+            if attributes["extra"] != "first" {
+                return Err(format!("post_start saw {attributes:?}").into());
+            }
+            // Arguments can only be added before the program starts.
+            let refused = hook.arg("late").unwrap_err();
+            assert!(
+                refused.message.contains("only be set in pre_start"),
+                "{refused}"
+            );
+            Ok(())
+        });
+    let environment = Environment::new(vec![app.into()], None);
+    let run = EnvironmentRun {
+        test_uid: "Hooks".into(),
+        sink: None,
+        runpath: runpath.clone(),
+    };
+    let started = environment.start(&run);
+    let stdout = std::fs::read_to_string(runpath.join("prepared/stdout")).unwrap_or_default();
+    environment.stop(&run);
+    started.unwrap();
+    assert_eq!(stdout, "seeded\nextra=first mode=hooked\n");
+    let hooks_log = std::fs::read_to_string(runpath.join("prepared/hooks.log")).unwrap();
+    assert!(
+        hooks_log.starts_with("$ sh -c 'echo from-hook; ls'\nfrom-hook\n"),
+        "{hooks_log}"
+    );
+
+    // A failing command fails the start with its stderr.
+    let failing = App::new("failing", "/bin/true").pre_start(|hook| {
+        hook.run(
+            std::process::Command::new("sh").args(["-c", "echo 'initdb: bad locale' >&2; exit 3"]),
+        )?;
+        Ok(())
+    });
+    let environment = Environment::new(vec![failing.into()], None);
+    let failure = environment.start(&run).unwrap_err();
+    assert_eq!(
+        failure.error.message,
+        "pre_start hook failed: `sh -c 'echo '\\''initdb: bad locale'\\'' >&2; exit 3'` exited with status 3"
+    );
+    assert_eq!(failure.error.log_tail, ["initdb: bad locale"]);
+    let _ = std::fs::remove_dir_all(&runpath);
 }
 
 #[test]

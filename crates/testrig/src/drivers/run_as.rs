@@ -1,0 +1,231 @@
+//! Running a driver's program as another user (`App::user`): what a service that refuses
+//! root (postgres) needs when the plan runs as root, as it does in containers and CI.
+//!
+//! The account is read from `/etc/passwd` and `/etc/group` at start; the program gets its
+//! uid, gid and `HOME`/`USER`/`LOGNAME`, and the driver's runpath is handed to it (the
+//! program writes its data and files there). The process stays in the driver's process
+//! group, so it is stopped and reaped like any other.
+
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::env::DriverError;
+
+/// The user and group a program is to run as, by name, as the builder took them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct RunAs {
+    pub(crate) user: Option<String>,
+    pub(crate) group: Option<String>,
+}
+
+/// A resolved account.
+#[derive(Debug, Clone)]
+pub(crate) struct Account {
+    name: String,
+    uid: u32,
+    gid: u32,
+    home: Option<PathBuf>,
+    /// Whether it differs from the plan's own user (otherwise nothing is switched).
+    switch: bool,
+}
+
+impl RunAs {
+    /// Looks the names up; an unknown name, or a switch without root, is an error that says
+    /// what to do.
+    pub(crate) fn resolve(&self, driver: &str) -> Result<Account, DriverError> {
+        let own_uid = rustix::process::getuid().as_raw();
+        let own_gid = rustix::process::getgid().as_raw();
+        let (name, uid, mut gid, home) = match &self.user {
+            Some(user) => {
+                let entry = lookup("/etc/passwd", user).ok_or_else(|| {
+                    DriverError::new(format!(
+                        "`{driver}` is to run as user `{user}`, which is not in /etc/passwd; create it (useradd --system {user}) or install the package that does"
+                    ))
+                })?;
+                let number = |index: usize| entry.get(index).and_then(|field| field.parse().ok());
+                let (Some(uid), Some(gid)) = (number(2), number(3)) else {
+                    return Err(DriverError::new(format!(
+                        "the /etc/passwd entry of user `{user}` (for `{driver}`) has no valid uid/gid"
+                    )));
+                };
+                let home = entry
+                    .get(5)
+                    .filter(|home| !home.is_empty())
+                    .map(PathBuf::from);
+                (user.clone(), uid, gid, home)
+            }
+            None => (
+                std::env::var("USER").unwrap_or_default(),
+                own_uid,
+                own_gid,
+                None,
+            ),
+        };
+        if let Some(group) = &self.group {
+            let entry = lookup("/etc/group", group).ok_or_else(|| {
+                DriverError::new(format!(
+                    "`{driver}` is to run with group `{group}`, which is not in /etc/group; create it (groupadd --system {group})"
+                ))
+            })?;
+            gid = entry
+                .get(2)
+                .and_then(|field| field.parse().ok())
+                .ok_or_else(|| {
+                    DriverError::new(format!(
+                        "the /etc/group entry of `{group}` has no valid gid"
+                    ))
+                })?;
+        }
+        let switch = uid != own_uid || gid != own_gid;
+        if switch && own_uid != 0 {
+            return Err(DriverError::new(format!(
+                "`{driver}` is to run as `{name}` (uid {uid}, gid {gid}), but the plan runs as uid {own_uid}; only root can switch users: run the plan as root or drop `.user(…)`"
+            )));
+        }
+        Ok(Account {
+            name,
+            uid,
+            gid,
+            home,
+            switch,
+        })
+    }
+}
+
+impl Account {
+    /// Makes `folder` (and everything in it) the account's, after checking it can reach it.
+    pub(crate) fn hand_over(&self, folder: &Path, driver: &str) -> Result<(), DriverError> {
+        if !self.switch {
+            return Ok(());
+        }
+        if let Some(blocked) = self.unreachable_ancestor(folder) {
+            return Err(DriverError::new(format!(
+                "`{driver}` runs as `{}`, which cannot enter `{}` to reach its runpath `{}`; run the plan from a folder other users can enter, or give it a runpath there (--runpath)",
+                self.name,
+                blocked.display(),
+                folder.display()
+            )));
+        }
+        chown_tree(folder, self.uid, self.gid).map_err(|error| {
+            DriverError::new(format!(
+                "failed to hand the runpath `{}` of `{driver}` to user `{}`: {error}",
+                folder.display(),
+                self.name
+            ))
+        })
+    }
+
+    /// The first folder above `path` the account may not search.
+    pub(crate) fn unreachable_ancestor(&self, path: &Path) -> Option<PathBuf> {
+        path.ancestors().skip(1).find_map(|folder| {
+            let metadata = std::fs::metadata(folder).ok()?;
+            let mode = metadata.mode();
+            let searchable = if metadata.uid() == self.uid {
+                mode & 0o100 != 0
+            } else if metadata.gid() == self.gid {
+                mode & 0o010 != 0
+            } else {
+                mode & 0o001 != 0
+            };
+            (!searchable).then(|| folder.to_path_buf())
+        })
+    }
+
+    /// Sets the command's uid, gid and user variables (std drops supplementary groups).
+    pub(crate) fn apply(&self, command: &mut Command) {
+        if !self.switch {
+            return;
+        }
+        command.uid(self.uid).gid(self.gid);
+        command.env("USER", &self.name).env("LOGNAME", &self.name);
+        if let Some(home) = &self.home {
+            command.env("HOME", home);
+        }
+    }
+}
+
+/// The fields of the line of a colon-separated account file whose first field is `name`.
+fn lookup(file: &str, name: &str) -> Option<Vec<String>> {
+    let text = std::fs::read_to_string(file).ok()?;
+    text.lines().find_map(|line| {
+        let fields: Vec<String> = line.split(':').map(str::to_string).collect();
+        (fields.first().map(String::as_str) == Some(name)).then_some(fields)
+    })
+}
+
+fn chown_tree(path: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid))?;
+    if std::fs::symlink_metadata(path)?.is_dir() {
+        for entry in std::fs::read_dir(path)? {
+            chown_tree(&entry?.path(), uid, gid)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_user_is_an_error_that_names_it() {
+        let run_as = RunAs {
+            user: Some("no-such-user-testrig".into()),
+            group: None,
+        };
+        let error = run_as.resolve("db").unwrap_err();
+        assert!(
+            error
+                .message
+                .contains("user `no-such-user-testrig`, which is not in /etc/passwd"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_plans_own_user_switches_nothing() {
+        let own = std::fs::read_to_string("/etc/passwd")
+            .unwrap()
+            .lines()
+            .find_map(|line| {
+                let fields: Vec<&str> = line.split(':').collect();
+                (fields[2].parse::<u32>().ok() == Some(rustix::process::getuid().as_raw()))
+                    .then(|| fields[0].to_string())
+            })
+            .unwrap();
+        let account = RunAs {
+            user: Some(own),
+            group: None,
+        }
+        .resolve("db")
+        .unwrap();
+        assert!(!account.switch);
+    }
+
+    #[test]
+    fn a_folder_others_cannot_search_blocks_another_user() {
+        let account = Account {
+            name: "nobody".into(),
+            uid: 65534,
+            gid: 65534,
+            home: None,
+            switch: true,
+        };
+        let dir = std::env::temp_dir().join(format!("testrig-run-as-{}", std::process::id()));
+        let inner = dir.join("closed/runpath");
+        std::fs::create_dir_all(&inner).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.join("closed"), std::fs::Permissions::from_mode(0o700))
+            .unwrap();
+        assert_eq!(
+            account.unreachable_ancestor(&inner),
+            Some(dir.join("closed"))
+        );
+        std::fs::set_permissions(dir.join("closed"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        assert_eq!(account.unreachable_ancestor(&inner), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
