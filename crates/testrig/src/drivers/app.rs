@@ -316,7 +316,12 @@ impl App {
         }
 
         if let Some(account) = &run_as {
-            account.hand_over(&runpath, name)?;
+            // The program runs in its working directory; its runpath is handed over when it
+            // can reach it (a service may keep its data elsewhere when it cannot).
+            account.check_reachable(&working_dir, name)?;
+            if account.unreachable_ancestor(&runpath).is_none() {
+                account.hand_over(&runpath, name)?;
+            }
         }
         let stdout = runpath.join("stdout");
         let stderr = runpath.join("stderr");

@@ -7,10 +7,22 @@ mod log_wake;
 mod sqlite;
 mod tcp;
 pub use http::{HttpClient, HttpReply, HttpResponse, HttpServer, ReceivedRequest};
-#[cfg(feature = "sqlite")]
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql_params;
-#[cfg(feature = "sqlite")]
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use sql_params::{SqlParams, SqlValue};
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "postgres")]
+pub use postgres::Postgres;
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "redis")]
+pub use redis::Redis;
+mod ports;
+#[cfg(any(feature = "postgres", feature = "redis"))]
+mod service;
+pub use ports::{PortReservation, reserve_port};
 #[cfg(feature = "sqlite")]
 pub use sqlite::Sqlite;
 pub use tcp::{TcpClient, TcpServer};

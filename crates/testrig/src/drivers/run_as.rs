@@ -95,19 +95,31 @@ impl RunAs {
 }
 
 impl Account {
+    /// Whether the program runs as another user than the plan.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn switches(&self) -> bool {
+        self.switch
+    }
+
+    /// An error unless the account can reach `folder`.
+    pub(crate) fn check_reachable(&self, folder: &Path, driver: &str) -> Result<(), DriverError> {
+        match self.unreachable_ancestor(folder) {
+            Some(blocked) if self.switch => Err(DriverError::new(format!(
+                "`{driver}` runs as `{}`, which cannot enter `{}` to reach `{}`; run the plan from a folder other users can enter, or give it a runpath there (--runpath)",
+                self.name,
+                blocked.display(),
+                folder.display()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// Makes `folder` (and everything in it) the account's, after checking it can reach it.
     pub(crate) fn hand_over(&self, folder: &Path, driver: &str) -> Result<(), DriverError> {
         if !self.switch {
             return Ok(());
         }
-        if let Some(blocked) = self.unreachable_ancestor(folder) {
-            return Err(DriverError::new(format!(
-                "`{driver}` runs as `{}`, which cannot enter `{}` to reach its runpath `{}`; run the plan from a folder other users can enter, or give it a runpath there (--runpath)",
-                self.name,
-                blocked.display(),
-                folder.display()
-            )));
-        }
+        self.check_reachable(folder, driver)?;
         chown_tree(folder, self.uid, self.gid).map_err(|error| {
             DriverError::new(format!(
                 "failed to hand the runpath `{}` of `{driver}` to user `{}`: {error}",

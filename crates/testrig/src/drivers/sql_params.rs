@@ -1,9 +1,7 @@
-//! The parameters of the [`Sqlite`](super::Sqlite) driver's statements, in testrig's own
-//! types: the driver's API does not expose the SQLite crate behind it (a 0.x crate whose
-//! major versions would otherwise become testrig's), so a plan needs no `rusqlite` of its
-//! own to bind values.
-
-use rusqlite::types::{ToSqlOutput, Value as StoredValue};
+//! The parameters of the SQL drivers' statements (`Sqlite`, `Postgres`), in testrig's own
+//! types: the drivers' APIs do not expose the client crates behind them (0.x crates whose
+//! major versions would otherwise become testrig's), so a plan needs no `rusqlite` or
+//! `postgres` of its own to bind values.
 
 /// A value bound to a statement's parameter: one of SQLite's storage classes.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,8 +78,10 @@ impl<T: Into<SqlValue>> From<Option<T>> for SqlValue {
     }
 }
 
+#[cfg(feature = "sqlite")]
 impl rusqlite::ToSql for SqlValue {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, Value as StoredValue};
         Ok(ToSqlOutput::Owned(match self {
             SqlValue::Null => StoredValue::Null,
             SqlValue::Integer(value) => StoredValue::Integer(*value),
@@ -92,7 +92,8 @@ impl rusqlite::ToSql for SqlValue {
     }
 }
 
-/// The positional parameters of a statement (`?1`, `?2`, …): `()` for none, a tuple of
+/// The positional parameters of a statement (`?1`, `?2`, … in SQLite, `$1`, `$2`, … in
+/// PostgreSQL): `()` for none, a tuple of
 /// values of different types (`(1, "alice", None::<f64>)`), or an array or `Vec` of values
 /// of one type (`["bob"]`, `vec![1, 2]`).
 pub trait SqlParams {

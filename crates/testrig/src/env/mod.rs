@@ -16,4 +16,6 @@ pub use environment::{
     exported_variables,
 };
 pub use handle::Env;
+#[cfg(feature = "postgres")]
+pub(crate) use hooks::run_supervised;
 pub use hooks::{CommandOutput, DriverHook, HookContext, HookPhase, HookResult};

@@ -1,0 +1,173 @@
+//! Free TCP ports for servers that cannot take port 0 (postgres, redis, mariadb, zookeeper):
+//! a port is chosen, checked free, and *reserved* until the driver that asked stops.
+//!
+//! Binding port 0, reading the number and closing the socket is racy: another plan's driver
+//! can be handed the same number before this one's server binds it. Reservations close that
+//! race between testrig processes (parallel plans, nextest's processes, 50 drivers starting
+//! at once): each is an exclusive lock on a file named after the port in a folder every
+//! testrig process shares, held for as long as the [`PortReservation`] lives and released by
+//! the kernel when its process dies, however it dies. Ports are drawn at random below the
+//! kernel's ephemeral range, where outgoing connections never take them. What remains — a
+//! program outside testrig binding the port between the check and the server's bind — is
+//! caught by the service drivers, which see "Address already in use" in the server's log and
+//! start it again on another port, a bounded number of times.
+
+use std::fs::{File, OpenOptions};
+use std::hash::{BuildHasher, Hasher};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
+use std::path::PathBuf;
+
+use crate::env::DriverError;
+
+/// Ports are drawn from here: above the well-known and registered services most machines
+/// run, below Linux's default ephemeral range (32768–60999).
+const RANGE: std::ops::Range<u16> = 20000..32000;
+
+/// How many candidates are tried before giving up (a machine would have to be nearly full).
+const ATTEMPTS: usize = 200;
+
+/// A TCP port reserved for one driver until dropped; see the module documentation.
+#[derive(Debug)]
+pub struct PortReservation {
+    port: u16,
+    /// Holding the lock is the reservation; the file itself is never read.
+    _lock: File,
+}
+
+impl PortReservation {
+    /// The reserved port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+/// The folder of the port locks, shared by every testrig process of the machine's users
+/// (world-writable with the sticky bit, like `/tmp`, so one user's locks do not block
+/// another's reservations of different ports).
+fn lock_folder() -> PathBuf {
+    std::env::temp_dir().join("testrig-ports")
+}
+
+/// Reserves a free TCP port on the loopback and wildcard addresses: one no other testrig
+/// process holds and nothing is bound to now.
+pub fn reserve_port() -> Result<PortReservation, DriverError> {
+    let folder = lock_folder();
+    if !folder.is_dir() {
+        std::fs::create_dir_all(&folder).map_err(|error| {
+            DriverError::new(format!(
+                "failed to create the port reservation folder `{}`: {error}",
+                folder.display()
+            ))
+        })?;
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o1777));
+    }
+    let random = std::collections::hash_map::RandomState::new();
+    for attempt in 0..ATTEMPTS {
+        let mut hasher = random.build_hasher();
+        hasher.write_usize(attempt);
+        hasher.write_u32(std::process::id());
+        let span = u64::from(RANGE.end - RANGE.start);
+        let port = RANGE.start + u16::try_from(hasher.finish() % span).unwrap_or(0);
+        if let Some(reservation) = try_reserve(&folder, port) {
+            return Ok(reservation);
+        }
+    }
+    Err(DriverError::new(format!(
+        "found no free tcp port in {}..{} after {ATTEMPTS} tries; is the machine out of ports, or are stale locks in `{}`?",
+        RANGE.start,
+        RANGE.end,
+        folder.display()
+    )))
+}
+
+fn try_reserve(folder: &std::path::Path, port: u16) -> Option<PortReservation> {
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(folder.join(format!("{port}.lock")))
+        .ok()?;
+    // Another testrig process (or driver of this one: locks are per open file) holds it.
+    lock.try_lock().ok()?;
+    if !is_free(port) {
+        return None;
+    }
+    Some(PortReservation { port, _lock: lock })
+}
+
+/// Whether the port can be bound now on the addresses servers listen on.
+fn is_free(port: u16) -> bool {
+    let addresses = [
+        SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)),
+        SocketAddr::from((Ipv6Addr::LOCALHOST, port)),
+    ];
+    addresses.iter().enumerate().all(|(index, address)| {
+        match TcpListener::bind(address) {
+            Ok(_) => true,
+            // A machine without IPv6 cannot bind ::1, which makes the port no less free.
+            Err(error) => index == 2 && error.kind() == std::io::ErrorKind::AddrNotAvailable,
+        }
+    })
+}
+
+#[cfg(any(feature = "postgres", feature = "redis"))]
+/// Whether a server's log says its port was taken (the race the reservation cannot close).
+pub(crate) fn says_port_taken(log_tail: &[String]) -> bool {
+    log_tail
+        .iter()
+        .any(|line| line.contains("Address already in use") || line.contains("EADDRINUSE"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reservations_never_hand_out_the_same_port_twice_while_held() {
+        let held: Vec<PortReservation> = (0..50).map(|_| reserve_port().unwrap()).collect();
+        let mut ports: Vec<u16> = held.iter().map(PortReservation::port).collect();
+        ports.sort_unstable();
+        ports.dedup();
+        assert_eq!(ports.len(), 50);
+        assert!(ports.iter().all(|port| RANGE.contains(port)));
+        // Dropped, a port can be reserved again.
+        let port = held[0].port();
+        drop(held);
+        assert!(try_reserve(&lock_folder(), port).is_some());
+    }
+
+    #[test]
+    fn a_bound_port_is_not_free() {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert!(!is_free(port));
+        assert!(try_reserve(&lock_folder(), port).is_none());
+    }
+
+    #[test]
+    fn parallel_reservations_from_threads_do_not_collide() {
+        let ports: Vec<u16> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..50)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let reservation = reserve_port().unwrap();
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        let port = reservation.port();
+                        (port, reservation)
+                    })
+                })
+                .collect();
+            let held: Vec<(u16, PortReservation)> = handles
+                .into_iter()
+                .map(|handle| handle.join().unwrap())
+                .collect();
+            held.iter().map(|(port, _)| *port).collect()
+        });
+        let mut unique = ports.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), ports.len());
+    }
+}

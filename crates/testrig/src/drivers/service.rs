@@ -1,0 +1,207 @@
+//! What the service drivers (Postgres, Redis, MariaDb, Zookeeper) share: finding the server
+//! program the machine has installed, and starting it as an [`App`] on a reserved free port,
+//! again on another port when the server's log says the port was taken meanwhile.
+//!
+//! A service driver is an App with a known command line, readiness and attributes: its
+//! process runs in its own group, logs to its runpath, is watched for crashes and never
+//! outlives the plan, exactly like an App the user configures by hand.
+
+use std::path::{Path, PathBuf};
+
+use crate::drivers::App;
+use crate::drivers::ports::{PortReservation, reserve_port, says_port_taken};
+use crate::env::{Driver, DriverError, StartContext};
+
+/// How many ports a service tries before its start fails (each conflict is another
+/// program binding the port between the reservation and the server's own bind).
+const PORT_ATTEMPTS: usize = 3;
+
+/// A server program started by a service driver.
+pub(crate) struct ServiceRun {
+    /// The server process.
+    pub(crate) app: App,
+    /// The port it listens on, reserved until the run is dropped.
+    pub(crate) port: PortReservation,
+}
+
+impl ServiceRun {
+    /// Why the server died, when it did (for [`Driver::failure`]).
+    pub(crate) fn failure_of(run: Option<&ServiceRun>) -> Option<DriverError> {
+        run?.app.failure()
+    }
+
+    /// The server's log tail, if it was started (for [`Driver::log_tail`]).
+    pub(crate) fn log_tail_of(run: Option<&ServiceRun>, lines: usize) -> Vec<String> {
+        run.map(|run| run.app.log_tail(lines)).unwrap_or_default()
+    }
+}
+
+/// The error of a start while the service runs.
+pub(crate) fn already_running(kind: &str, name: &str) -> DriverError {
+    DriverError::new(format!(
+        "{kind} `{name}` is already running; stop it before starting it again"
+    ))
+}
+
+/// The error of a readiness wait without a start.
+pub(crate) fn not_started(kind: &str, name: &str) -> DriverError {
+    DriverError::new(format!(
+        "{kind} `{name}` was not started before waiting for it"
+    ))
+}
+
+/// Spawns the server `build` makes for a reserved port (readiness is waited for by
+/// [`wait_on_free_port`]).
+pub(crate) fn spawn_on_free_port(
+    context: &StartContext,
+    build: impl Fn(u16) -> Result<App, DriverError>,
+) -> Result<ServiceRun, DriverError> {
+    let port = reserve_port()?;
+    let app = build(port.port())?;
+    app.start(context)?;
+    Ok(ServiceRun { app, port })
+}
+
+/// Waits until the server is ready; when it failed because its port was taken meanwhile,
+/// spawns it again on another port, a bounded number of times. On error nothing is left
+/// running.
+pub(crate) fn wait_on_free_port(
+    run: &mut ServiceRun,
+    context: &StartContext,
+    build: impl Fn(u16) -> Result<App, DriverError>,
+) -> Result<(), DriverError> {
+    let mut attempt = 1;
+    loop {
+        let error = match run.app.wait_ready(context) {
+            Ok(()) => return Ok(()),
+            Err(error) => error,
+        };
+        let _ = run.app.stop();
+        let log_tail = if error.log_tail.is_empty() {
+            run.app.log_tail(20)
+        } else {
+            error.log_tail.clone()
+        };
+        if attempt >= PORT_ATTEMPTS || !says_port_taken(&log_tail) {
+            return Err(error.with_log_tail(log_tail));
+        }
+        attempt += 1;
+        *run = spawn_on_free_port(context, &build)?;
+    }
+}
+
+/// Finds `program`: on `PATH`, else in the first of `folders` (newest first) that has it;
+/// when it is missing the error names the Debian package that installs it.
+pub(crate) fn find_program(
+    program: &str,
+    folders: &[PathBuf],
+    package: &str,
+    driver: &str,
+) -> Result<PathBuf, DriverError> {
+    let on_path = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .unwrap_or_default();
+    on_path
+        .iter()
+        .chain(folders)
+        .map(|folder| folder.join(program))
+        .find(|candidate| is_executable(candidate))
+        .ok_or_else(|| {
+            DriverError::new(format!(
+                "`{program}` (for driver `{driver}`) is not installed: install Debian's `{package}` package (apt-get install {package}) or put `{program}` on PATH"
+            ))
+        })
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .is_ok_and(|metadata| metadata.is_file() && metadata.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(feature = "postgres")]
+/// The sub-folders of `parent` whose names are versions (`15`, `16`), newest first, each
+/// joined with `tail` (`/usr/lib/postgresql/<version>/bin`).
+pub(crate) fn versioned_folders(parent: &str, tail: &str) -> Vec<PathBuf> {
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir(parent)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|entry| {
+                    let name = entry.file_name();
+                    let version = name.to_str()?.split('.').next()?.parse().ok()?;
+                    Some((version, entry.path().join(tail)))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    versions.sort_by_key(|version| std::cmp::Reverse(version.0));
+    versions.into_iter().map(|(_, path)| path).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::DriverSettings;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    #[test]
+    fn a_port_taken_between_reservation_and_bind_is_retried_on_another_port() {
+        let runpath = std::env::temp_dir().join(format!("testrig-service-{}", std::process::id()));
+        std::fs::create_dir_all(&runpath).unwrap();
+        let context = StartContext::new(&runpath, Duration::from_secs(10));
+        let attempts = AtomicUsize::new(0);
+        let ports = Mutex::new(Vec::new());
+        let build = |port: u16| {
+            ports.lock().unwrap().push(port);
+            let script = if attempts.fetch_add(1, Ordering::SeqCst) == 0 {
+                format!("echo 'bind 127.0.0.1:{port}: Address already in use' >&2; exit 1")
+            } else {
+                format!("echo listening on {port}; exec sleep 30")
+            };
+            Ok(App::new("server", "/bin/sh")
+                .arg("-c")
+                .arg(script)
+                .ready_when(crate::drivers::WaitFor::stdout("listening"))
+                .stop_timeout(Duration::from_secs(1)))
+        };
+        let mut run = spawn_on_free_port(&context, build).unwrap();
+        wait_on_free_port(&mut run, &context, build).unwrap();
+        let ports = ports.lock().unwrap().clone();
+        assert_eq!(ports.len(), 2);
+        assert_eq!(run.port.port(), ports[1]);
+        assert!(run.app.pid().is_some());
+        run.app.stop().unwrap();
+
+        // A failure that is not a port conflict is not retried.
+        let failing = |_: u16| {
+            Ok(App::new("server", "/bin/sh")
+                .args(["-c", "echo 'FATAL: bad setting' >&2; exit 1"])
+                .ready_when(crate::drivers::WaitFor::stdout("listening")))
+        };
+        let mut run = spawn_on_free_port(&context, failing).unwrap();
+        let error = wait_on_free_port(&mut run, &context, failing).unwrap_err();
+        assert!(error.message.contains("exited with status 1"), "{error}");
+        assert_eq!(error.log_tail, ["[stderr] FATAL: bad setting"]);
+        let _ = std::fs::remove_dir_all(&runpath);
+    }
+
+    #[test]
+    fn a_missing_program_names_the_package_to_install() {
+        let error =
+            find_program("no-such-server-testrig", &[], "no-such-package", "db").unwrap_err();
+        assert_eq!(
+            error.message,
+            "`no-such-server-testrig` (for driver `db`) is not installed: install Debian's `no-such-package` package (apt-get install no-such-package) or put `no-such-server-testrig` on PATH"
+        );
+        assert_eq!(
+            find_program("sh", &[], "dash", "db")
+                .unwrap()
+                .file_name()
+                .unwrap(),
+            "sh"
+        );
+    }
+}
