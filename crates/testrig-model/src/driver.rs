@@ -83,6 +83,10 @@ pub struct DriverReport {
     /// The last lines of its logs, kept when something went wrong.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub log_tail: Vec<String>,
+    /// The seconds of its start spent waiting for readiness; the rest of the start was
+    /// setup (hooks, `initdb`, spawning).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_wait: Option<f64>,
 }
 
 impl DriverReport {
@@ -97,6 +101,7 @@ impl DriverReport {
             attributes: BTreeMap::new(),
             error: None,
             log_tail: Vec::new(),
+            ready_wait: None,
         }
     }
 }

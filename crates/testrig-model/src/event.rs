@@ -102,6 +102,10 @@ pub enum Event {
         /// The last lines of its logs, when it failed.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         log_tail: Vec<String>,
+        /// With `Started`: the seconds of its start spent waiting for readiness; the rest was
+        /// setup (hooks, `initdb`, spawning).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ready_wait: Option<f64>,
     },
     /// A node was queued, started or finished in an interactive run.
     RuntimeStatus {

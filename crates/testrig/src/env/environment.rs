@@ -77,6 +77,17 @@ impl EnvironmentRun {
         attributes: Attributes,
         error: Option<&DriverError>,
     ) {
+        self.emit_with_wait(driver, status, attributes, error, None);
+    }
+
+    fn emit_with_wait(
+        &self,
+        driver: &str,
+        status: DriverStatus,
+        attributes: Attributes,
+        error: Option<&DriverError>,
+        ready_wait: Option<f64>,
+    ) {
         if let Some(sink) = &self.sink {
             sink.emit(Event::DriverStatusChanged {
                 uid: self.test_uid.clone(),
@@ -91,6 +102,7 @@ impl EnvironmentRun {
                 log_tail: error
                     .map(|error| error.log_tail.clone())
                     .unwrap_or_default(),
+                ready_wait,
             });
         }
     }
@@ -453,7 +465,7 @@ impl Environment {
         let mut scope = ContextScope::new();
         let mut failure: Option<StartFailure> = None;
         let (done, finished) =
-            mpsc::channel::<(usize, Result<(Attributes, Origin), DriverError>)>();
+            mpsc::channel::<(usize, Result<(Attributes, Origin, Option<f64>), DriverError>)>();
         let mut running = 0;
         std::thread::scope(|threads| {
             let launch = |index: usize,
@@ -518,10 +530,16 @@ impl Environment {
                 running -= 1;
                 let name = self.drivers[index].name().to_string();
                 match result {
-                    Ok((attributes, origin)) => {
+                    Ok((attributes, origin, ready_wait)) => {
                         kept[index] = matches!(origin, Origin::Kept);
                         self.set_status(index, DriverStatus::Started);
-                        run.emit(&name, DriverStatus::Started, attributes.clone(), None);
+                        run.emit_with_wait(
+                            &name,
+                            DriverStatus::Started,
+                            attributes.clone(),
+                            None,
+                            ready_wait,
+                        );
                         scope.insert(name, attributes);
                         if failure.is_some() {
                             continue;
@@ -720,7 +738,7 @@ fn adopt_or_start(
     offer: Option<HandedOffDriver>,
     upstream_kept: bool,
     note: &dyn Fn(String),
-) -> Result<(Attributes, Origin), DriverError> {
+) -> Result<(Attributes, Origin, Option<f64>), DriverError> {
     let name = driver.name().to_string();
     if let Some(offer) = offer {
         let reason = if offer.definition != driver.definition() {
@@ -740,7 +758,7 @@ fn adopt_or_start(
                     note(format!("`{name}` kept running with other attributes"));
                     Origin::Moved
                 };
-                return Ok((attributes, origin));
+                return Ok((attributes, origin, None));
             }
             (Some(reason), Ok(())) => {
                 let _ = driver.stop();
@@ -750,11 +768,17 @@ fn adopt_or_start(
             (None, Err(error)) => note(format!("`{name}` started again: {error}")),
         }
     }
-    start_driver(driver, context).map(|attributes| (attributes, Origin::Started))
+    start_driver(driver, context)
+        .map(|(attributes, ready_wait)| (attributes, Origin::Started, Some(ready_wait)))
 }
 
-fn start_driver(driver: &dyn Driver, context: &StartContext) -> Result<Attributes, DriverError> {
+/// Starts a driver: its attributes, and the seconds spent waiting for readiness.
+fn start_driver(
+    driver: &dyn Driver,
+    context: &StartContext,
+) -> Result<(Attributes, f64), DriverError> {
     let mut context = context.clone();
+    let mut ready_wait = 0.0;
     let result = prepare_runpath(&context.runpath)
         .and_then(|()| {
             let mut hook = HookContext::new(
@@ -772,7 +796,12 @@ fn start_driver(driver: &dyn Driver, context: &StartContext) -> Result<Attribute
             Ok(())
         })
         .and_then(|()| driver.start(&context))
-        .and_then(|()| driver.wait_ready(&context))
+        .and_then(|()| {
+            let waiting = Instant::now();
+            let ready = driver.wait_ready(&context);
+            ready_wait = waiting.elapsed().as_secs_f64();
+            ready
+        })
         .and_then(|()| {
             let mut hook = HookContext::new(
                 driver,
@@ -785,7 +814,7 @@ fn start_driver(driver: &dyn Driver, context: &StartContext) -> Result<Attribute
             run_hook(HookPhase::PostStart, driver, &mut hook)
         });
     match result {
-        Ok(()) => Ok(driver.attributes()),
+        Ok(()) => Ok((driver.attributes(), ready_wait)),
         Err(mut error) => {
             if error.log_tail.is_empty() {
                 error.log_tail = driver.log_tail(LOG_TAIL_LINES);

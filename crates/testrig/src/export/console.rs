@@ -379,6 +379,13 @@ impl ConsoleReporter {
                         .map(|d| format!("{d:.3}s"))
                         .unwrap_or_else(|| "-".into())
                 };
+                // Setup (hooks, initdb, spawning) apart from the wait for readiness.
+                let start = match (driver.start.duration(), driver.ready_wait) {
+                    (Some(total), Some(wait)) if total >= wait => {
+                        format!("{total:.3}s: setup {:.3}s, ready {wait:.3}s", total - wait)
+                    }
+                    _ => duration(&driver.start),
+                };
                 self.line(format!(
                     "  {:width$}  {:<10} {:<8} start {} → {} ({})  stop {}  {}",
                     driver.name,
@@ -386,7 +393,7 @@ impl ConsoleReporter {
                     driver.status.as_str(),
                     offset(driver.start.start),
                     offset(driver.start.end),
-                    duration(&driver.start),
+                    start,
                     duration(&driver.stop),
                     describe_attributes(&short_attributes(&driver.attributes)),
                 ));

@@ -298,6 +298,7 @@ impl ReportBuilder {
                 attributes,
                 error,
                 log_tail,
+                ready_wait,
                 ..
             } => {
                 let Some(test) = self.found_mut(id) else {
@@ -320,8 +321,12 @@ impl ReportBuilder {
                         report.stop = Timer::default();
                         report.error = None;
                         report.log_tail.clear();
+                        report.ready_wait = None;
                     }
-                    DriverStatus::Started => report.start.end = Some(*time),
+                    DriverStatus::Started => {
+                        report.start.end = Some(*time);
+                        report.ready_wait = *ready_wait;
+                    }
                     DriverStatus::Stopping => report.stop.start = Some(*time),
                     DriverStatus::Stopped => report.stop.end = Some(*time),
                     DriverStatus::Failed if stopping => report.stop.end = Some(*time),

@@ -644,6 +644,7 @@ fn give_up(
             attributes: Default::default(),
             error: Some(error.clone()),
             log_tail: crashed.tail.clone(),
+            ready_wait: None,
         });
     }
     let not_run = format!("not run: the worker process {} {place}", crashed.how);

@@ -215,6 +215,7 @@ impl ProcessSession {
                     location: None,
                 }),
                 log_tail: Vec::new(),
+                ready_wait: None,
             });
         }
         if lost || was_up {
