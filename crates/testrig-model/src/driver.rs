@@ -123,3 +123,53 @@ mod tests {
         assert!(!Started.can_become(Starting));
     }
 }
+
+/// Who listens where and who is connected to whom in a test's environment, read from the
+/// drivers' processes and sockets just before the environment stops (Testplan's
+/// `--driver-info` flow chart).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DriverConnections {
+    /// The listening sockets of the drivers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listening: Vec<ListeningSocket>,
+    /// Established connections to the drivers' listening sockets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connections: Vec<DriverConnection>,
+}
+
+impl DriverConnections {
+    /// A graph of these sockets and connections.
+    pub fn new(
+        listening: Vec<ListeningSocket>,
+        connections: Vec<DriverConnection>,
+    ) -> DriverConnections {
+        DriverConnections {
+            listening,
+            connections,
+        }
+    }
+}
+
+/// A driver's listening socket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListeningSocket {
+    /// The driver.
+    pub driver: String,
+    /// `host:port` (`[::1]:port` for IPv6).
+    pub address: String,
+}
+
+/// Connections from one party to a driver's listening socket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriverConnection {
+    /// The connecting party: a driver's name, `testcases` (the plan's own process: testcases
+    /// and in-process clients), or `pid N (name)` for another process.
+    pub from: String,
+    /// The driver connected to.
+    pub to: String,
+    /// The listening address connected to.
+    pub address: String,
+    /// How many connections.
+    pub count: u32,
+}

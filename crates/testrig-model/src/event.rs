@@ -107,6 +107,14 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ready_wait: Option<f64>,
     },
+    /// Who listens where and who is connected to whom in a test's environment, read just
+    /// before it stops.
+    DriverConnections {
+        /// The UID of the test whose environment it is.
+        uid: String,
+        /// The listening sockets and connections.
+        connections: crate::DriverConnections,
+    },
     /// A node was queued, started or finished in an interactive run.
     RuntimeStatus {
         /// The node's UID.
@@ -167,6 +175,7 @@ impl Event {
             | Event::TestcaseRerun { uid, .. }
             | Event::TestcaseFinished { uid, .. }
             | Event::DriverStatusChanged { uid, .. }
+            | Event::DriverConnections { uid, .. }
             | Event::RuntimeStatus { uid, .. }
             | Event::EnvStatus { uid, .. } => Some(uid),
             Event::PlanFinished { .. } | Event::Reset | Event::Reload { .. } => None,

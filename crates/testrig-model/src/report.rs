@@ -210,6 +210,10 @@ pub struct ReportNode {
     /// The drivers of a test's environment.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drivers: Vec<DriverReport>,
+    /// Who listened where and who was connected to whom in a test's environment, read just
+    /// before it stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<crate::DriverConnections>,
     /// A testcase's earlier runs (`--rerun`), oldest first; its own fields are the last run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attempts: Vec<TestcaseAttempt>,
@@ -243,6 +247,7 @@ impl ReportNode {
             env_status: None,
             stale: None,
             drivers: Vec::new(),
+            connections: None,
             attempts: Vec::new(),
             flaky: false,
             children: Vec::new(),
@@ -270,6 +275,7 @@ impl ReportNode {
             env_status: self.env_status,
             stale: self.stale.clone(),
             drivers: self.drivers.clone(),
+            connections: self.connections.clone(),
             attempts: self.attempts.clone(),
             flaky: self.flaky,
             children: Vec::new(),

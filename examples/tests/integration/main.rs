@@ -15,5 +15,6 @@ mod interrupt;
 mod reload;
 mod run_queue;
 mod security;
+mod services;
 mod user_crate;
 mod util;

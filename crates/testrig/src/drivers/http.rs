@@ -26,7 +26,8 @@ use super::tcp::{
     server_definition,
 };
 use crate::env::{
-    Attributes, ConfigValue, Driver, DriverCommon, DriverError, DriverSettings, StartContext,
+    Attributes, ConfigValue, Driver, DriverCommon, DriverError, DriverSettings, DriverSockets,
+    StartContext,
 };
 
 /// The largest request the mock server accepts; beyond it answers 413.
@@ -728,6 +729,10 @@ impl Driver for HttpServer {
             );
         }
         attributes
+    }
+
+    fn sockets(&self) -> DriverSockets {
+        DriverSockets::listening(lock(&self.shared.state).address)
     }
 }
 

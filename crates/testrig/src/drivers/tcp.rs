@@ -18,8 +18,8 @@ use serde_json::json;
 
 use super::listener::AcceptLoop;
 use crate::env::{
-    Attributes, ConfigValue, Driver, DriverCommon, DriverError, DriverSettings, StartContext,
-    default_definition,
+    Attributes, ConfigValue, Driver, DriverCommon, DriverError, DriverSettings, DriverSockets,
+    StartContext, default_definition,
 };
 
 /// How long receives wait by default.
@@ -593,6 +593,10 @@ impl Driver for TcpServer {
         }
         attributes
     }
+
+    fn sockets(&self) -> DriverSockets {
+        DriverSockets::listening(lock(&self.shared.state).address)
+    }
 }
 
 #[derive(Default)]
@@ -850,6 +854,14 @@ impl Driver for TcpClient {
             attributes.insert("local_port".into(), json!(local.port()));
         }
         attributes
+    }
+
+    fn sockets(&self) -> DriverSockets {
+        let local = lock(&self.state)
+            .connection
+            .as_ref()
+            .and_then(|connection| connection.stream.local_addr().ok());
+        DriverSockets::connected(local)
     }
 }
 

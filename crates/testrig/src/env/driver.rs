@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::env::connections::DriverSockets;
 use crate::env::context::{ConfigValue, ContextScope};
 use crate::env::hooks::{DriverHook, HookContext, HookResult};
 use crate::inputs::DeclaredInput;
@@ -261,6 +262,13 @@ pub trait Driver: Any + Send + Sync {
             "{} drivers cannot be taken over; it is started again",
             self.kind()
         )))
+    }
+
+    /// The sockets the driver holds in the plan's own process (in-process servers and
+    /// clients), for the connection graph. Drivers that run processes publish a `pid`
+    /// attribute instead, and their sockets are read from the system.
+    fn sockets(&self) -> DriverSockets {
+        DriverSockets::default()
     }
 
     /// Whether what the driver starts receives the `DRIVER_<NAME>_ATTR_<ATTR>` variables of

@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use testrig_model::{DriverReport, DriverStatus, ErrorInfo, Event};
 
+use crate::env::connections::read_connections;
 use crate::env::context::{ContextScope, check_template_syntax};
 use crate::env::driver::{
     Attributes, Driver, DriverBox, DriverError, HandedOffDriver, StartContext,
@@ -464,8 +465,10 @@ impl Environment {
             .collect();
         let mut scope = ContextScope::new();
         let mut failure: Option<StartFailure> = None;
-        let (done, finished) =
-            mpsc::channel::<(usize, Result<(Attributes, Origin, Option<f64>), DriverError>)>();
+        let (done, finished) = mpsc::channel::<(
+            usize,
+            Result<(Attributes, Origin, Option<f64>), DriverError>,
+        )>();
         let mut running = 0;
         std::thread::scope(|threads| {
             let launch = |index: usize,
@@ -592,6 +595,21 @@ impl Environment {
     /// the others still stop. Returns the drivers that failed to stop cleanly.
     pub fn stop(&self, run: &EnvironmentRun) -> Vec<(String, DriverError)> {
         let count = self.drivers.len();
+        // Who is connected to whom, while everything still runs.
+        if let Some(sink) = &run.sink
+            && self.drivers.iter().any(|driver| {
+                matches!(
+                    self.status(self.index_of(driver.name()).unwrap_or(0)),
+                    DriverStatus::Started
+                )
+            })
+            && let Some(connections) = read_connections(&self.drivers)
+        {
+            sink.emit(Event::DriverConnections {
+                uid: run.test_uid.clone(),
+                connections,
+            });
+        }
         let predecessors = self.predecessors();
         // Stop order is the transposed graph: a driver waits for its dependents.
         let mut dependents_left = vec![0usize; count];

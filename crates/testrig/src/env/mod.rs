@@ -1,11 +1,14 @@
 //! Environments: drivers with a life cycle, context values, and what testcases run against.
 
+mod connections;
 mod context;
 mod driver;
 mod environment;
 mod handle;
 mod hooks;
 
+pub use connections::DriverSockets;
+pub(crate) use connections::describe_connections;
 pub use context::{ConfigValue, ContextScope, ContextValue, check_template_syntax, context};
 pub use driver::{
     Attributes, Driver, DriverBox, DriverCommon, DriverError, DriverSettings, HandedOffDriver,

@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use owo_colors::OwoColorize;
 use testrig_model::{Counts, DriverStatus, Event, NodeKind, Report, ReportNode, Status, Timer};
 
-use crate::env::describe_attributes;
+use crate::env::{describe_attributes, describe_connections};
 use crate::events::{EventEnvelope, EventSubscriber, SubscriberError};
 use crate::export::entry_text::render_entry;
 use crate::export::failure::failure_lines;
@@ -397,6 +397,15 @@ impl ConsoleReporter {
                     duration(&driver.stop),
                     describe_attributes(&short_attributes(&driver.attributes)),
                 ));
+            }
+            if let Some(connections) = &test.connections {
+                let lines = describe_connections(connections);
+                if !lines.is_empty() {
+                    self.line("  connections:".to_string());
+                }
+                for line in lines {
+                    self.line(format!("    {line}"));
+                }
             }
         }
     }

@@ -291,6 +291,11 @@ impl ReportBuilder {
                     node.entries.shrink_to_fit();
                 }
             }
+            Event::DriverConnections { connections, .. } => {
+                if let Some(test) = self.found_mut(id) {
+                    test.connections = Some(connections.clone());
+                }
+            }
             Event::DriverStatusChanged {
                 driver,
                 status,
