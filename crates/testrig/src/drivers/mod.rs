@@ -1,5 +1,9 @@
 //! The built-in drivers, one file per driver.
 
+#[cfg(feature = "fix")]
+mod fix;
+#[cfg(feature = "fix")]
+pub use fix::{FixClient, FixServer, fix_protocol};
 mod http;
 mod listener;
 mod log_wake;
@@ -7,10 +11,14 @@ mod log_wake;
 mod sqlite;
 mod tcp;
 pub use http::{HttpClient, HttpReply, HttpResponse, HttpServer, ReceivedRequest};
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mariadb"))]
 mod sql_params;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mariadb"))]
 pub use sql_params::{SqlParams, SqlValue};
+#[cfg(feature = "mariadb")]
+mod mariadb;
+#[cfg(feature = "mariadb")]
+pub use mariadb::MariaDb;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "postgres")]
@@ -20,12 +28,13 @@ mod redis;
 #[cfg(feature = "redis")]
 pub use redis::Redis;
 mod ports;
-#[cfg(any(feature = "postgres", feature = "redis"))]
 mod service;
+mod zookeeper;
 pub use ports::{PortReservation, reserve_port};
 #[cfg(feature = "sqlite")]
 pub use sqlite::Sqlite;
 pub use tcp::{TcpClient, TcpServer};
+pub use zookeeper::Zookeeper;
 
 mod app;
 mod ledger;

@@ -112,7 +112,6 @@ fn is_free(port: u16) -> bool {
     })
 }
 
-#[cfg(any(feature = "postgres", feature = "redis"))]
 /// Whether a server's log says its port was taken (the race the reservation cannot close).
 pub(crate) fn says_port_taken(log_tail: &[String]) -> bool {
     log_tail

@@ -17,9 +17,10 @@ use postgres::types::{Format, FromSql, IsNull, Kind, ToSql, Type};
 use serde_json::Value;
 
 use crate::drivers::service::{
-    ServiceRun, already_running, find_program, not_started, spawn_on_free_port, versioned_folders,
-    wait_on_free_port,
+    ServiceRun, already_running, find_program, not_started, scratch_folder, socket_fits,
+    spawn_on_free_port, versioned_folders, wait_on_free_port,
 };
+use crate::drivers::sql_params::{decimal_cell, first_cell};
 use crate::drivers::{App, RunAs, SqlParams, SqlValue, WaitFor};
 use crate::env::{
     Attributes, Driver, DriverCommon, DriverError, DriverSettings, StartContext, default_definition,
@@ -161,15 +162,7 @@ impl Postgres {
     /// The first cell of the first row (`select count(*) …`); no rows is an error.
     pub fn query_value(&self, sql: &str, params: impl SqlParams) -> Result<Value, DriverError> {
         let (_, rows) = self.query_rows(sql, params)?;
-        rows.into_iter()
-            .next()
-            .and_then(|row| row.into_iter().next())
-            .ok_or_else(|| {
-                DriverError::new(format!(
-                    "query `{sql}` of postgres `{}` returned no rows",
-                    self.common.name
-                ))
-            })
+        first_cell(rows, sql, &format!("postgres `{}`", self.common.name))
     }
 
     fn query_rows(
@@ -281,14 +274,14 @@ impl Postgres {
         })?;
         // The socket's path must fit in 107 bytes; the server's account must reach its
         // folders: otherwise both go to a scratch folder of their own.
-        let socket_fits = runpath.as_os_str().len() + "/.s.PGSQL.65535".len() < 100;
+        let socket_in_runpath = socket_fits(&runpath, ".s.PGSQL.65535");
         let reachable = account
             .unreachable_ancestor(&runpath.join("data"))
             .is_none();
-        let scratch = if reachable && socket_fits {
+        let scratch = if reachable && socket_in_runpath {
             None
         } else {
-            Some(scratch_folder(name)?)
+            Some(scratch_folder("pg", "postgres", name)?)
         };
         let (data_dir, socket_dir) = match (&scratch, reachable) {
             (Some(scratch), false) => (scratch.join("data"), scratch.clone()),
@@ -398,25 +391,6 @@ impl Postgres {
         }
         Ok(())
     }
-}
-
-/// A folder of its own under the temporary folder, short enough for a socket path.
-fn scratch_folder(name: &str) -> Result<PathBuf, DriverError> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let folder = std::env::temp_dir().join(format!(
-        "testrig-pg-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&folder);
-    std::fs::create_dir_all(&folder).map_err(|error| {
-        DriverError::new(format!(
-            "failed to create the scratch folder `{}` of postgres `{name}`: {error}",
-            folder.display()
-        ))
-    })?;
-    Ok(folder)
 }
 
 /// The server's own message (with its detail and hint) rather than "db error".
@@ -718,8 +692,7 @@ fn float(value: f64) -> Value {
         .unwrap_or_else(|| Value::from(value.to_string()))
 }
 
-/// A `numeric` from its binary form (base-10000 digits): a JSON number when it reads back
-/// the same as text, else its exact text.
+/// A `numeric` from its binary form (base-10000 digits), as [`decimal_cell`] shows it.
 fn numeric(raw: &[u8]) -> Result<Value, Box<dyn std::error::Error + Sync + Send>> {
     let word = |index: usize| -> Result<i16, Box<dyn std::error::Error + Sync + Send>> {
         let start = index * 2;
@@ -787,13 +760,7 @@ fn numeric(raw: &[u8]) -> Result<Value, Box<dyn std::error::Error + Sync + Send>
         text.push('.');
         text.push_str(&fraction);
     }
-    if let Ok(number) = text.parse::<i64>() {
-        return Ok(Value::from(number));
-    }
-    Ok(match text.parse::<f64>() {
-        Ok(number) if scale > 0 && format!("{number:.scale$}") == text => float(number),
-        _ => Value::from(text),
-    })
+    Ok(decimal_cell(&text))
 }
 
 /// `YYYY-MM-DD` of a day count from 2000-01-01 (Howard Hinnant's civil-from-days).

@@ -36,6 +36,35 @@ impl ServiceRun {
     }
 }
 
+#[cfg(any(feature = "postgres", feature = "mariadb"))]
+/// A folder of its own under the temporary folder (`testrig-<prefix>-<pid>-<n>`), for what
+/// cannot live in the runpath: a unix socket whose path would be too long there, data the
+/// server's account cannot reach there. The driver removes it at stop.
+pub(crate) fn scratch_folder(prefix: &str, kind: &str, name: &str) -> Result<PathBuf, DriverError> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let folder = std::env::temp_dir().join(format!(
+        "testrig-{prefix}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&folder);
+    std::fs::create_dir_all(&folder).map_err(|error| {
+        DriverError::new(format!(
+            "failed to create the scratch folder `{}` of {kind} `{name}`: {error}",
+            folder.display()
+        ))
+    })?;
+    Ok(folder)
+}
+
+#[cfg(any(feature = "postgres", feature = "mariadb"))]
+/// Whether a unix socket named `socket` fits in `folder` (a socket path is at most 107
+/// bytes).
+pub(crate) fn socket_fits(folder: &Path, socket: &str) -> bool {
+    folder.as_os_str().len() + 1 + socket.len() < 104
+}
+
 /// The error of a start while the service runs.
 pub(crate) fn already_running(kind: &str, name: &str) -> DriverError {
     DriverError::new(format!(

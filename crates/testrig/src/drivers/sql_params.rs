@@ -92,6 +92,40 @@ impl rusqlite::ToSql for SqlValue {
     }
 }
 
+/// A decimal's exact text as a result cell: a JSON number when it reads back the same (an
+/// integer, or a fraction a float holds exactly to its digits), else the text itself, so no
+/// digit is lost.
+#[cfg(any(feature = "postgres", feature = "mariadb"))]
+pub(crate) fn decimal_cell(text: &str) -> serde_json::Value {
+    if let Ok(number) = text.parse::<i64>() {
+        return serde_json::Value::from(number);
+    }
+    let scale = text
+        .split_once('.')
+        .map_or(0, |(_, fraction)| fraction.len());
+    match text.parse::<f64>() {
+        Ok(number) if format!("{number:.scale$}") == text => serde_json::Number::from_f64(number)
+            .map_or_else(|| serde_json::Value::from(text), serde_json::Value::Number),
+        _ => serde_json::Value::from(text),
+    }
+}
+
+/// The first cell of the first row of a query's result (`select count(*) …`); no rows is an
+/// error naming the query and the driver.
+#[cfg(any(feature = "postgres", feature = "mariadb"))]
+pub(crate) fn first_cell(
+    rows: Vec<Vec<serde_json::Value>>,
+    sql: &str,
+    driver: &str,
+) -> Result<serde_json::Value, crate::env::DriverError> {
+    rows.into_iter()
+        .next()
+        .and_then(|row| row.into_iter().next())
+        .ok_or_else(|| {
+            crate::env::DriverError::new(format!("query `{sql}` of {driver} returned no rows"))
+        })
+}
+
 /// The positional parameters of a statement (`?1`, `?2`, … in SQLite, `$1`, `$2`, … in
 /// PostgreSQL): `()` for none, a tuple of
 /// values of different types (`(1, "alice", None::<f64>)`), or an array or `Vec` of values
@@ -142,6 +176,22 @@ tuple_params!(A, B, C, D, E, F, G, H);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(any(feature = "postgres", feature = "mariadb"))]
+    #[test]
+    fn decimals_are_numbers_only_when_no_digit_is_lost() {
+        assert_eq!(decimal_cell("42"), serde_json::json!(42));
+        assert_eq!(decimal_cell("-0.05"), serde_json::json!(-0.05));
+        assert_eq!(decimal_cell("187.25"), serde_json::json!(187.25));
+        assert_eq!(
+            decimal_cell("1.12345678901234567890"),
+            serde_json::json!("1.12345678901234567890")
+        );
+        assert_eq!(
+            decimal_cell("123456789012345678901"),
+            serde_json::json!("123456789012345678901")
+        );
+    }
 
     #[test]
     fn values_convert_to_their_storage_class() {

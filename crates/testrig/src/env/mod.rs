@@ -19,6 +19,6 @@ pub use environment::{
     exported_variables,
 };
 pub use handle::Env;
-#[cfg(feature = "postgres")]
+#[cfg(any(feature = "postgres", feature = "mariadb"))]
 pub(crate) use hooks::run_supervised;
 pub use hooks::{CommandOutput, DriverHook, HookContext, HookPhase, HookResult};

@@ -3,6 +3,8 @@
 mod basic;
 mod comparator;
 mod dict;
+#[cfg(feature = "fix")]
+mod fix;
 mod pattern;
 mod recorder;
 mod table;
@@ -11,6 +13,8 @@ mod text;
 pub use basic::{Container, ErrorExpectation};
 pub use comparator::Comparator;
 pub use dict::{DictAssertions, DictMatchOptions};
+#[cfg(feature = "fix")]
+pub use fix::{FIX_HEADER_TAGS, FixAssertions, FixMatchOptions};
 pub use recorder::Recorder;
 pub use table::{ExpectedTable, Table, TableAssertions, TableMatchOptions};
 pub use text::RegexAssertions;
