@@ -8,6 +8,7 @@
 import { h, appendChildren, formatDuration, formatTime, formatDateTime, timerDuration, statusBadge, prettyJson, pluralize, isFailureStatus, displayStatus, passedLabel } from './util.js';
 import { renderEntryList, renderLocation, entryFailed } from './entries.js';
 import { driverLogBlock } from './driverlog.js';
+import { connectionGraphBlock } from './drivergraph.js';
 
 export const MAX_CHILD_ROWS = 300;
 
@@ -235,6 +236,9 @@ function environmentSection(node, ctx) {
       h('span', { class: `badge env env-${envStatus}`, dataset: { testid: 'env-status' } }, envStatus),
       h('span', { class: 'spacer' }),
       controls),
+    // Always there when the test has drivers, so the in-place morph keeps the drivers'
+    // elements (and their logs) where they were when a graph arrives.
+    node.drivers.length ? connectionGraphBlock(node) : null,
     node.drivers.length ? node.drivers.map((driver) => renderDriver(node, driver, ctx)) : h('div', { class: 'empty' }, 'This test has no drivers.'));
 }
 

@@ -204,6 +204,10 @@ export class ReportModel {
       case 'driver_status_changed':
         this.applyDriverStatus(event);
         break;
+      case 'driver_connections':
+        // Read just before the environment stops; kept until the next stop replaces it.
+        if (node) node.connections = event.connections;
+        break;
       case 'runtime_status':
         if (node) {
           node.runtime_status = event.runtime_status;
