@@ -300,6 +300,8 @@ fn zookeeper_by_hand(folder: &Path) -> Option<(f64, f64)> {
     let mut ready = None;
     while Instant::now() < deadline && child.try_wait().ok().flatten().is_none() {
         if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
+            // A server still starting may hold the connection without answering.
+            let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
             let mut answer = String::new();
             if stream.write_all(b"ruok").is_ok()
                 && stream.read_to_string(&mut answer).is_ok()

@@ -1,5 +1,10 @@
 //! The built-in drivers, one file per driver.
 
+#[cfg(feature = "zmq")]
+mod zmq;
+#[cfg(feature = "zmq")]
+pub use zmq::{ZmqClient, ZmqServer, ZmqSocketType};
+
 #[cfg(feature = "fix")]
 mod fix;
 #[cfg(feature = "fix")]
