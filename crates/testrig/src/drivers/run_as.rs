@@ -167,11 +167,26 @@ fn lookup(file: &str, name: &str) -> Option<Vec<String>> {
     })
 }
 
+/// Hands `path` and what it holds to `uid:gid`. A sub-folder the account already owns is
+/// left as it is: it is the account's own work (postgres's data folder of a thousand files,
+/// made by `initdb` running as postgres), and walking it again on every start costs
+/// milliseconds. The top folder is always walked: the plan writes files into it.
 fn chown_tree(path: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
-    std::os::unix::fs::lchown(path, Some(uid), Some(gid))?;
-    if std::fs::symlink_metadata(path)?.is_dir() {
+    chown_below(path, uid, gid, true)
+}
+
+fn chown_below(path: &Path, uid: u32, gid: u32, top: bool) -> std::io::Result<()> {
+    let metadata = std::fs::symlink_metadata(path)?;
+    let owned = metadata.uid() == uid && metadata.gid() == gid;
+    if metadata.is_dir() && owned && !top {
+        return Ok(());
+    }
+    if !owned {
+        std::os::unix::fs::lchown(path, Some(uid), Some(gid))?;
+    }
+    if metadata.is_dir() {
         for entry in std::fs::read_dir(path)? {
-            chown_tree(&entry?.path(), uid, gid)?;
+            chown_below(&entry?.path(), uid, gid, false)?;
         }
     }
     Ok(())

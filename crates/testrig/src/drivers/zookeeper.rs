@@ -35,6 +35,9 @@ const JARS: [&str; 3] = [
 /// How long a four-letter-word command may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long the readiness probe waits for `imok` before asking again.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(50);
+
 /// A standalone ZooKeeper server for a test's environment.
 ///
 /// Attributes: `host`, `port` (a number), `connection_str` (`127.0.0.1:PORT`), `data_dir`,
@@ -91,7 +94,7 @@ impl Zookeeper {
                 "zookeeper `{name}` is not running; start its environment before using it"
             )));
         };
-        four_letter_word(port, word).map_err(|error| {
+        four_letter_word(port, word, COMMAND_TIMEOUT).map_err(|error| {
             DriverError::new(format!(
                 "`{word}` failed on zookeeper `{name}` (port {port}): {error}"
             ))
@@ -125,8 +128,10 @@ impl Zookeeper {
         };
         let config = write("zoo.cfg", &config)?;
         let logging = write("log4j.properties", logging)?;
+        // A server still starting may hold a connection without answering: the probe asks
+        // again soon rather than waiting on it.
         let ruok = move |_: &Attributes| {
-            four_letter_word(port, "ruok")
+            four_letter_word(port, "ruok", PROBE_TIMEOUT)
                 .map(|answer| answer == "imok")
                 .map_err(|error| error.to_string())
         };
@@ -148,11 +153,11 @@ impl Zookeeper {
     }
 }
 
-fn four_letter_word(port: u16, word: &str) -> std::io::Result<String> {
+fn four_letter_word(port: u16, word: &str, timeout: Duration) -> std::io::Result<String> {
     let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let mut stream = TcpStream::connect_timeout(&address, COMMAND_TIMEOUT)?;
-    stream.set_read_timeout(Some(COMMAND_TIMEOUT))?;
-    stream.set_write_timeout(Some(COMMAND_TIMEOUT))?;
+    let mut stream = TcpStream::connect_timeout(&address, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
     stream.write_all(word.as_bytes())?;
     // The server answers and closes.
     let mut answer = String::new();
