@@ -803,6 +803,42 @@ fn time_text(micros: i64) -> String {
 mod tests {
     use super::*;
 
+    /// As root, with the runpath below a folder only root may enter (a plan run from
+    /// `/root`, as CI machines do): the server, which runs as `postgres`, keeps its data in a
+    /// scratch folder of its own, works, and the folder goes at stop.
+    #[test]
+    fn a_runpath_the_postgres_user_cannot_reach_moves_the_data_to_a_scratch_folder() {
+        let root = rustix::process::getuid().is_root();
+        let installed = !versioned_folders("/usr/lib/postgresql", "bin").is_empty();
+        if !root || !installed {
+            eprintln!("skipped: needs root and Debian's postgresql (scripts/setup installs it)");
+            return;
+        }
+        let closed = std::env::temp_dir().join(format!("testrig-pg-closed-{}", std::process::id()));
+        let runpath = closed.join("deep/db");
+        std::fs::create_dir_all(&runpath).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let db = Postgres::new("db");
+        let context = StartContext::new(&runpath, std::time::Duration::from_secs(60));
+        let started = db.start(&context).and_then(|()| db.wait_ready(&context));
+        let attributes = db.attributes();
+        let answer = db.query_value("select 40 + 2", ());
+        let stopped = db.stop();
+        started.unwrap();
+        let data_dir = PathBuf::from(attributes["data_dir"].as_str().unwrap());
+        assert!(
+            data_dir.starts_with(std::env::temp_dir()) && !data_dir.starts_with(&closed),
+            "{data_dir:?}"
+        );
+        assert_eq!(answer.unwrap(), serde_json::json!(42));
+        stopped.unwrap();
+        assert!(!data_dir.exists(), "the scratch folder is removed at stop");
+        // The server's log is still in the runpath, written by the plan.
+        assert!(runpath.join("stderr").exists());
+        let _ = std::fs::remove_dir_all(&closed);
+    }
+
     #[test]
     fn dates_and_times_read_as_iso_text() {
         assert_eq!(date_text(0), "2000-01-01");
