@@ -17,8 +17,8 @@ use mysql::prelude::Queryable;
 use serde_json::Value;
 
 use crate::drivers::service::{
-    ServiceRun, already_running, find_program, not_started, scratch_folder, socket_fits,
-    spawn_on_free_port, wait_on_free_port,
+    ScratchGuard, ServiceRun, already_running, find_program, not_started, scratch_folder,
+    socket_fits, spawn_on_free_port, wait_on_free_port,
 };
 use crate::drivers::sql_params::{decimal_cell, first_cell};
 use crate::drivers::{App, SqlParams, SqlValue, WaitFor};
@@ -46,13 +46,15 @@ pub struct MariaDb {
     settings: Vec<(String, String)>,
     init_sql: Vec<String>,
     state: Mutex<MariaState>,
+    /// The testcases' connection, apart from the server's state: a query that blocks holds
+    /// only this lock, never what `stop`, `failure` and `attributes` need.
+    client: Mutex<Option<mysql::Conn>>,
 }
 
 #[derive(Default)]
 struct MariaState {
     launch: Option<Launch>,
     server: Option<ServiceRun>,
-    client: Option<mysql::Conn>,
 }
 
 /// What `mariadb-install-db` made, and where the socket goes.
@@ -74,6 +76,7 @@ impl MariaDb {
             settings: Vec::new(),
             init_sql: Vec::new(),
             state: Mutex::new(MariaState::default()),
+            client: Mutex::new(None),
         }
     }
 
@@ -176,29 +179,25 @@ impl MariaDb {
         action: impl FnOnce(&mut mysql::Conn) -> Result<T, mysql::Error>,
     ) -> Result<T, DriverError> {
         let name = &self.common.name;
-        let mut state = self.state();
-        let Some(port) = state.server.as_ref().map(|server| server.port.port()) else {
+        let Some(port) = self.port() else {
             return Err(DriverError::new(format!(
                 "mariadb `{name}` is not running; start its environment before using it"
             )));
         };
-        if state
-            .client
-            .as_mut()
-            .is_some_and(|client| client.ping().is_err())
-        {
-            state.client = None;
+        let mut slot = self.client.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.as_mut().is_some_and(|client| client.ping().is_err()) {
+            *slot = None;
         }
-        if state.client.is_none() {
+        if slot.is_none() {
             let client = connect(port, Some(&self.database)).map_err(|error| {
                 DriverError::new(format!(
                     "failed to connect to mariadb `{name}` on port {port}: {error}"
                 ))
                 .with_source(error)
             })?;
-            state.client = Some(client);
+            *slot = Some(client);
         }
-        let client = state.client.as_mut().expect("connected above");
+        let client = slot.as_mut().expect("connected above");
         action(client).map_err(|error| {
             DriverError::new(format!("`{sql}` failed on mariadb `{name}`: {error}"))
                 .with_source(error)
@@ -223,6 +222,7 @@ impl MariaDb {
         } else {
             Some(scratch_folder("maria", "mariadb", name)?)
         };
+        let guard = ScratchGuard(scratch.clone());
         let socket = scratch.as_ref().unwrap_or(&runpath).join("mysqld.sock");
         let data_dir = runpath.join("data");
         let started = Instant::now();
@@ -244,7 +244,7 @@ impl MariaDb {
             &mut command,
             &runpath,
             &[],
-            context.deadline,
+            (context.deadline, "start_timeout"),
             &runpath.join("install-db.log"),
         )
         .map_err(|error| {
@@ -254,6 +254,7 @@ impl MariaDb {
             ))
             .with_log_tail(error.log_tail)
         })?;
+        guard.keep();
         Ok(Launch {
             mariadbd,
             data_dir,
@@ -450,9 +451,13 @@ impl Driver for MariaDb {
     }
 
     fn stop(&self) -> Result<(), DriverError> {
+        // The testcases' connection goes first (it would hold up postgres's smart shutdown);
+        // one busy with a query is cut by the server's stop instead of waited for.
+        if let Ok(mut client) = self.client.try_lock() {
+            *client = None;
+        }
         let (server, launch) = {
             let mut state = self.state();
-            state.client = None;
             (state.server.take(), state.launch.take())
         };
         let stopped = server.map_or(Ok(()), |server| server.app.stop());

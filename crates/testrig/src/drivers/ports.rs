@@ -82,12 +82,20 @@ pub fn reserve_port() -> Result<PortReservation, DriverError> {
 }
 
 fn try_reserve(folder: &std::path::Path, port: u16) -> Option<PortReservation> {
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(folder.join(format!("{port}.lock")))
-        .ok()?;
+    // Read-only is enough for a lock, and works on a lock file another user created; a new
+    // one is made readable by every user for the same reason.
+    let path = folder.join(format!("{port}.lock"));
+    let lock = File::open(&path).ok().or_else(|| {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .ok()?;
+        use std::os::unix::fs::PermissionsExt;
+        let _ = file.set_permissions(std::fs::Permissions::from_mode(0o644));
+        Some(file)
+    })?;
     // Another testrig process (or driver of this one: locks are per open file) holds it.
     lock.try_lock().ok()?;
     if !is_free(port) {
@@ -142,6 +150,8 @@ mod tests {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let port = listener.local_addr().unwrap().port();
         assert!(!is_free(port));
+        // The lock folder exists (a reservation made it), so only the bind can refuse.
+        drop(reserve_port().unwrap());
         assert!(try_reserve(&lock_folder(), port).is_none());
     }
 

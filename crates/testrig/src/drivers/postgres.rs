@@ -17,8 +17,8 @@ use postgres::types::{Format, FromSql, IsNull, Kind, ToSql, Type};
 use serde_json::Value;
 
 use crate::drivers::service::{
-    ServiceRun, already_running, find_program, not_started, scratch_folder, socket_fits,
-    spawn_on_free_port, versioned_folders, wait_on_free_port,
+    ScratchGuard, ServiceRun, already_running, find_program, not_started, scratch_folder,
+    socket_fits, spawn_on_free_port, versioned_folders, wait_on_free_port,
 };
 use crate::drivers::sql_params::{decimal_cell, first_cell};
 use crate::drivers::{App, RunAs, SqlParams, SqlValue, WaitFor};
@@ -51,13 +51,15 @@ pub struct Postgres {
     init_sql: Vec<String>,
     bin_dir: Option<PathBuf>,
     state: Mutex<PgState>,
+    /// The testcases' connection, apart from the server's state: a query that blocks holds
+    /// only this lock, never what `stop`, `failure` and `attributes` need.
+    client: Mutex<Option<postgres::Client>>,
 }
 
 #[derive(Default)]
 struct PgState {
     launch: Option<Launch>,
     server: Option<ServiceRun>,
-    client: Option<postgres::Client>,
 }
 
 /// Everything of a start that does not depend on the port: what `initdb` made.
@@ -84,6 +86,7 @@ impl Postgres {
             init_sql: Vec::new(),
             bin_dir: None,
             state: Mutex::new(PgState::default()),
+            client: Mutex::new(None),
         }
     }
 
@@ -199,20 +202,16 @@ impl Postgres {
         action: impl FnOnce(&mut postgres::Client) -> Result<T, postgres::Error>,
     ) -> Result<T, DriverError> {
         let name = &self.common.name;
-        let mut state = self.state();
-        let Some(port) = state.server.as_ref().map(|server| server.port.port()) else {
+        let Some(port) = self.port() else {
             return Err(DriverError::new(format!(
                 "postgres `{name}` is not running; start its environment before using it"
             )));
         };
-        if state
-            .client
-            .as_ref()
-            .is_some_and(postgres::Client::is_closed)
-        {
-            state.client = None;
+        let mut slot = self.client.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.as_ref().is_some_and(postgres::Client::is_closed) {
+            *slot = None;
         }
-        if state.client.is_none() {
+        if slot.is_none() {
             let client =
                 postgres::Client::connect(&self.dsn_for(port, &self.database), postgres::NoTls)
                     .map_err(|error| {
@@ -222,9 +221,9 @@ impl Postgres {
                         ))
                         .with_source(error)
                     })?;
-            state.client = Some(client);
+            *slot = Some(client);
         }
-        let client = state.client.as_mut().expect("connected above");
+        let client = slot.as_mut().expect("connected above");
         action(client).map_err(|error| {
             DriverError::new(format!(
                 "`{sql}` failed on postgres `{name}`: {}",
@@ -283,6 +282,7 @@ impl Postgres {
         } else {
             Some(scratch_folder("pg", "postgres", name)?)
         };
+        let guard = ScratchGuard(scratch.clone());
         let (data_dir, socket_dir) = match (&scratch, reachable) {
             (Some(scratch), false) => (scratch.join("data"), scratch.clone()),
             (Some(scratch), true) => (runpath.join("data"), scratch.clone()),
@@ -306,7 +306,7 @@ impl Postgres {
             &mut command,
             &runpath,
             &[],
-            context.deadline,
+            (context.deadline, "start_timeout"),
             &runpath.join("initdb.log"),
         )
         .map_err(|error| {
@@ -316,6 +316,7 @@ impl Postgres {
             ))
             .with_log_tail(error.log_tail)
         })?;
+        guard.keep();
         Ok(Launch {
             postgres,
             data_dir,
@@ -461,10 +462,13 @@ impl Driver for Postgres {
     }
 
     fn stop(&self) -> Result<(), DriverError> {
+        // The testcases' connection goes first (it would hold up postgres's smart shutdown);
+        // one busy with a query is cut by the server's stop instead of waited for.
+        if let Ok(mut client) = self.client.try_lock() {
+            *client = None;
+        }
         let (server, launch) = {
             let mut state = self.state();
-            // Our own connection would hold up a smart shutdown; it goes first.
-            state.client = None;
             (state.server.take(), state.launch.take())
         };
         let stopped = match &server {

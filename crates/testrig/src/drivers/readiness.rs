@@ -156,6 +156,9 @@ impl WaitFor {
     pub(crate) fn problems(&self) -> Vec<String> {
         match &self.0 {
             Condition::Invalid(message) => vec![message.clone()],
+            Condition::Any(conditions) if conditions.is_empty() => {
+                vec!["WaitFor::any([]) can never hold; give it at least one condition".to_string()]
+            }
             Condition::All(conditions) | Condition::Any(conditions) => {
                 conditions.iter().flat_map(WaitFor::problems).collect()
             }
@@ -361,8 +364,8 @@ impl Waiting {
                     }
                 }
             }
-            // Every child is checked, not only up to the first pending one: logs are read as
-            // they grow and their extracts published.
+            // Every child is checked, not only up to the first pending (or met) one: logs
+            // are read as they grow and their extracts published.
             Node::All(children) => {
                 let mut all = true;
                 for child in children {
@@ -370,7 +373,13 @@ impl Waiting {
                 }
                 all
             }
-            Node::Any(children) => children.iter_mut().any(|child| child.check(target)),
+            Node::Any(children) => {
+                let mut any = false;
+                for child in children {
+                    any |= child.check(target);
+                }
+                any
+            }
         };
         self.met
     }
@@ -645,6 +654,31 @@ mod tests {
         assert!(pending[0].contains("flag") && pending[0].contains("to exist"));
         std::fs::write(dir.join("flag"), "").unwrap();
         assert!(waiting.check(&target), "the log line stays met");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn any_still_reads_its_logs_once_another_branch_is_met() {
+        let dir = folder("any-logs");
+        let stdout = dir.join("stdout");
+        std::fs::write(&stdout, "port=4711\n").unwrap();
+        std::fs::write(dir.join("ready"), "").unwrap();
+        let context = StartContext::new(&dir, Duration::from_secs(1));
+        let extracts = Mutex::new(BTreeMap::new());
+        let attributes = Attributes::new();
+        let target = target(&stdout, &extracts, &attributes);
+        let mut waiting = WaitFor::any([
+            WaitFor::file("ready"),
+            WaitFor::stdout(r"port=(?P<port>\d+)"),
+        ])
+        .resolve(&context, &dir)
+        .unwrap();
+        assert!(waiting.check(&target));
+        assert_eq!(extracts.lock().unwrap()["port"], "4711");
+        assert_eq!(
+            WaitFor::any([]).problems(),
+            ["WaitFor::any([]) can never hold; give it at least one condition"]
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -39,12 +39,14 @@ pub struct Redis {
     common: DriverCommon,
     settings: Vec<(String, String)>,
     state: Mutex<RedisState>,
+    /// The testcases' connection, apart from the server's state: a query that blocks holds
+    /// only this lock, never what `stop`, `failure` and `attributes` need.
+    client: Mutex<Option<redis::Connection>>,
 }
 
 #[derive(Default)]
 struct RedisState {
     server: Option<ServiceRun>,
-    client: Option<redis::Connection>,
 }
 
 impl Redis {
@@ -54,6 +56,7 @@ impl Redis {
             common: DriverCommon::new(name),
             settings: Vec::new(),
             state: Mutex::new(RedisState::default()),
+            client: Mutex::new(None),
         }
     }
 
@@ -90,28 +93,27 @@ impl Redis {
                 "an empty command for redis `{name}`: give at least the command's name"
             )));
         };
-        let mut state = self.state();
-        let Some(port) = state.server.as_ref().map(|server| server.port.port()) else {
+        let Some(port) = self.port() else {
             return Err(DriverError::new(format!(
                 "redis `{name}` is not running; start its environment before using it"
             )));
         };
-        if state
-            .client
+        let mut slot = self.client.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot
             .as_ref()
             .is_some_and(|client| !redis::ConnectionLike::is_open(client))
         {
-            state.client = None;
+            *slot = None;
         }
-        if state.client.is_none() {
-            state.client = Some(connect(port).map_err(|error| {
+        if slot.is_none() {
+            *slot = Some(connect(port).map_err(|error| {
                 DriverError::new(format!(
                     "failed to connect to redis `{name}` on port {port}: {error}"
                 ))
                 .with_source(error)
             })?);
         }
-        let client = state.client.as_mut().expect("connected above");
+        let client = slot.as_mut().expect("connected above");
         let mut command = redis::cmd(first);
         for word in &words[1..] {
             command.arg(word);
@@ -119,7 +121,7 @@ impl Redis {
         let reply: redis::Value = command.query(client).map_err(|error| {
             // A broken connection is opened again by the next command.
             if error.is_io_error() || error.is_connection_dropped() {
-                state.client = None;
+                *slot = None;
             }
             DriverError::new(format!("`{shown}` failed on redis `{name}`: {error}"))
                 .with_source(error)
@@ -227,10 +229,11 @@ impl Driver for Redis {
     }
 
     fn wait_ready(&self, context: &StartContext) -> Result<(), DriverError> {
+        // Resolved before the server is taken out of the state, so an error cannot drop it.
+        let binary = find_program("redis-server", &[], "redis-server", &self.common.name)?;
         let Some(mut server) = self.state().server.take() else {
             return Err(not_started("redis", &self.common.name));
         };
-        let binary = find_program("redis-server", &[], "redis-server", &self.common.name)?;
         let runpath = std::path::absolute(&context.runpath).unwrap_or(context.runpath.clone());
         let waited = wait_on_free_port(&mut server, context, |port| {
             self.server_app(&runpath, &binary, port)
@@ -240,9 +243,13 @@ impl Driver for Redis {
     }
 
     fn stop(&self) -> Result<(), DriverError> {
+        // The testcases' connection goes first (it would hold up postgres's smart shutdown);
+        // one busy with a query is cut by the server's stop instead of waited for.
+        if let Ok(mut client) = self.client.try_lock() {
+            *client = None;
+        }
         let server = {
             let mut state = self.state();
-            state.client = None;
             state.server.take()
         };
         server.map_or(Ok(()), |server| server.app.stop())

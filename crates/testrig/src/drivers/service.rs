@@ -58,6 +58,28 @@ pub(crate) fn scratch_folder(prefix: &str, kind: &str, name: &str) -> Result<Pat
     Ok(folder)
 }
 
+/// Removes a scratch folder when dropped, unless kept: a start that fails between making the
+/// folder and handing it to the driver's state (initdb failed, timed out) leaves nothing.
+#[cfg(any(feature = "postgres", feature = "mariadb"))]
+pub(crate) struct ScratchGuard(pub(crate) Option<PathBuf>);
+
+#[cfg(any(feature = "postgres", feature = "mariadb"))]
+impl ScratchGuard {
+    /// The start succeeded: the driver's stop removes the folder.
+    pub(crate) fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+#[cfg(any(feature = "postgres", feature = "mariadb"))]
+impl Drop for ScratchGuard {
+    fn drop(&mut self) {
+        if let Some(folder) = self.0.take() {
+            let _ = std::fs::remove_dir_all(folder);
+        }
+    }
+}
+
 #[cfg(any(feature = "postgres", feature = "mariadb"))]
 /// Whether a unix socket named `socket` fits in `folder` (a socket path is at most 107
 /// bytes).

@@ -203,10 +203,11 @@ impl Driver for Zookeeper {
     }
 
     fn wait_ready(&self, context: &StartContext) -> Result<(), DriverError> {
+        // Resolved before the server is taken out of the state, so an error cannot drop it.
+        let java = installation(&self.common.name)?;
         let Some(mut server) = self.state().take() else {
             return Err(not_started("zookeeper", &self.common.name));
         };
-        let java = installation(&self.common.name)?;
         let runpath = std::path::absolute(&context.runpath).unwrap_or(context.runpath.clone());
         let waited = wait_on_free_port(&mut server, context, |port| {
             self.server_app(&runpath, &java, port)

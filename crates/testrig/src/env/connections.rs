@@ -160,8 +160,8 @@ fn parse_tcp_line(line: &str) -> Option<TcpEntry> {
     })
 }
 
-/// `0100007F:1F90` (IPv4) or 32 hex digits (IPv6), each 32-bit word in the kernel's byte
-/// order, then the port in hex.
+/// `0100007F:1F90` (IPv4) or 32 hex digits (IPv6), each 32-bit word printed as a number in
+/// the host's byte order, then the port in hex.
 fn parse_address(text: &str) -> Option<SocketAddr> {
     let (address, port) = text.split_once(':')?;
     let port = u16::from_str_radix(port, 16).ok()?;
@@ -169,11 +169,11 @@ fn parse_address(text: &str) -> Option<SocketAddr> {
         .map(|index| u32::from_str_radix(address.get(index * 8..index * 8 + 8)?, 16).ok())
         .collect::<Option<Vec<u32>>>()?;
     let ip = match words.as_slice() {
-        [word] => IpAddr::V4(Ipv4Addr::from(word.to_le_bytes())),
+        [word] => IpAddr::V4(Ipv4Addr::from(word.to_ne_bytes())),
         [a, b, c, d] => {
             let mut bytes = [0u8; 16];
             for (index, word) in [a, b, c, d].into_iter().enumerate() {
-                bytes[index * 4..index * 4 + 4].copy_from_slice(&word.to_le_bytes());
+                bytes[index * 4..index * 4 + 4].copy_from_slice(&word.to_ne_bytes());
             }
             let ip = Ipv6Addr::from(bytes);
             // An IPv4 client of a dual-stack socket shows as ::ffff:a.b.c.d.

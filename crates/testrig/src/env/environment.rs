@@ -508,8 +508,11 @@ impl Environment {
                             .notes
                             .push(text);
                     };
-                    let result =
-                        adopt_or_start(driver.as_ref(), &context, offer, upstream_kept, &note);
+                    // A panic in user code (a hook, a probe, a driver of one's own) is this
+                    // driver's failure, not a scheduler waiting forever for its answer.
+                    let result = catch_panic("start", || {
+                        adopt_or_start(driver.as_ref(), &context, offer, upstream_kept, &note)
+                    });
                     let _ = done.send((index, result));
                 });
             };
@@ -647,7 +650,7 @@ impl Environment {
                 let done = done.clone();
                 let runpath = run.runpath.join(driver.name());
                 threads.spawn(move || {
-                    let result = stop_driver(driver.as_ref(), &runpath);
+                    let result = catch_panic("stop", || stop_driver(driver.as_ref(), &runpath));
                     let _ = done.send((index, result));
                 });
             };
@@ -745,6 +748,19 @@ fn run_hook(
     }
 }
 
+/// Runs a driver's `phase`, turning a panic into its error.
+fn catch_panic<T>(
+    phase: &str,
+    action: impl FnOnce() -> Result<T, DriverError>,
+) -> Result<T, DriverError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(action)).unwrap_or_else(|payload| {
+        Err(DriverError::new(format!(
+            "panicked during {phase}: {}",
+            crate::runner::payload_message(payload.as_ref())
+        )))
+    })
+}
+
 /// One driver's start: hooks, start, readiness. The driver's log tail is added to errors.
 /// Starts a driver, or takes it over from the previous image of the plan when it was handed
 /// over with the same definition and nothing it depends on was started afresh. A driver
@@ -821,13 +837,14 @@ fn start_driver(
             ready
         })
         .and_then(|()| {
+            // What readiness left of the start's budget may be nothing: the hook gets its own.
             let mut hook = HookContext::new(
                 driver,
                 HookPhase::PostStart,
                 &context.runpath,
                 &context.scope,
                 &context.exported_variables,
-                context.deadline,
+                Instant::now() + driver.common().start_timeout,
             );
             run_hook(HookPhase::PostStart, driver, &mut hook)
         });

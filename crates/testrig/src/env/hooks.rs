@@ -121,7 +121,8 @@ impl<'a> HookContext<'a> {
         self.driver.attributes()
     }
 
-    /// The attributes of the drivers started before this one, by driver name.
+    /// The attributes of the drivers started before this one, by driver name (in the start
+    /// hooks; the stop hooks get none).
     pub fn context(&self) -> &BTreeMap<String, Attributes> {
         self.scope.drivers()
     }
@@ -168,11 +169,15 @@ impl<'a> HookContext<'a> {
     /// output is returned and appended to `hooks.log` in the runpath; a non-zero exit is an
     /// error with the last lines of its stderr.
     pub fn run(&self, command: &mut Command) -> Result<CommandOutput, DriverError> {
+        let limit = match self.phase {
+            HookPhase::PreStop | HookPhase::PostStop => "stop_timeout",
+            _ => "start_timeout",
+        };
         run_supervised(
             command,
             self.runpath,
             self.exported_variables,
-            self.deadline,
+            (self.deadline, limit),
             &self.runpath.join("hooks.log"),
         )
     }
@@ -184,7 +189,7 @@ pub(crate) fn run_supervised(
     command: &mut Command,
     working_dir: &Path,
     exported_variables: &[(String, String)],
-    deadline: Instant,
+    (deadline, limit): (Instant, &str),
     log: &Path,
 ) -> Result<CommandOutput, DriverError> {
     use crate::drivers::{GroupChild, describe_exit, poll_interval};
@@ -269,7 +274,8 @@ pub(crate) fn run_supervised(
     };
     match status {
         None => Err(DriverError::new(format!(
-            "`{shown}` did not finish within the driver's start timeout; it was killed (raise start_timeout if it needs longer)"
+            "`{shown}` did not finish within the driver's {}; it was killed (raise {limit} if it needs longer)",
+            limit.replace('_', " ")
         ))
         .with_log_tail(tail(&output.stderr))),
         Some(status) if !status.success() => {

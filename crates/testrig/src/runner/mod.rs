@@ -15,6 +15,7 @@ pub use interrupt::{INTERRUPTED_EXIT_CODE, install_interrupt_handler};
 pub use local::TestSession;
 pub use local::{RunContext, TestcaseObserver, run_tests};
 pub use panic_capture::install_panic_hook;
+pub(crate) use panic_capture::payload_message;
 pub(crate) use pool::{LiveWorkers, WorkerCommand, WorkerLauncher, run_tests_in_workers};
 #[cfg(feature = "interactive")]
 pub(crate) use process_session::{ProcessSession, SessionWorkers, SharedEnvironmentStatus};

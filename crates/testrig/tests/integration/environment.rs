@@ -610,6 +610,48 @@ fn a_pre_start_hook_prepares_the_runpath_runs_commands_and_adds_arguments() {
 }
 
 #[test]
+fn a_panicking_probe_or_hook_fails_the_start_instead_of_hanging_it() {
+    let runpath = std::env::temp_dir().join(format!("testrig-panics-{}", std::process::id()));
+    let run = EnvironmentRun {
+        test_uid: "Panics".into(),
+        sink: None,
+        runpath: runpath.clone(),
+    };
+    let probing = App::new("probing", "/bin/sh")
+        .args(["-c", "exec sleep 30"])
+        .ready_when(WaitFor::probe("schema", |attributes| {
+            Ok(attributes["no-such-attribute"].as_bool().expect("a flag"))
+        }));
+    let environment = Environment::new(vec![probing.into()], None);
+    let failure = environment.start(&run).unwrap_err();
+    assert_eq!(failure.driver, "probing");
+    assert!(
+        failure.error.message.starts_with("panicked during start: "),
+        "{}",
+        failure.error.message
+    );
+    // The App it spawned was stopped with the environment.
+    assert!(
+        environment
+            .statuses()
+            .iter()
+            .all(|(_, status)| *status != DriverStatus::Started)
+    );
+
+    let hooked = App::new("hooked", "/bin/true").pre_stop(|_| panic!("pre_stop went wrong"));
+    let environment = Environment::new(vec![hooked.into()], None);
+    environment.start(&run).unwrap();
+    let problems = environment.stop(&run);
+    assert_eq!(problems.len(), 1);
+    assert!(
+        problems[0].1.message.contains("pre_stop went wrong"),
+        "{:?}",
+        problems
+    );
+    let _ = std::fs::remove_dir_all(&runpath);
+}
+
+#[test]
 fn an_invalid_environment_stops_the_plan_before_anything_starts() {
     let timeline = Timeline::default();
     let outcome = Plan::new("cyclic")
