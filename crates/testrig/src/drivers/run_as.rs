@@ -171,22 +171,56 @@ fn lookup(file: &str, name: &str) -> Option<Vec<String>> {
 /// left as it is: it is the account's own work (postgres's data folder of a thousand files,
 /// made by `initdb` running as postgres), and walking it again on every start costs
 /// milliseconds. The top folder is always walked: the plan writes files into it.
+///
+/// The walk goes by open folder, never by path, and never follows a symlink: the account
+/// owns the runpath after the first hand-over, so a process of its own could swap a folder
+/// for a link to `/etc` between a check and a `chown` by path.
 fn chown_tree(path: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
-    chown_below(path, uid, gid, true)
+    use rustix::fs::{Gid, Uid};
+    let (uid, gid) = (Uid::from_raw(uid), Gid::from_raw(gid));
+    let top = open_folder(rustix::fs::CWD, path)?;
+    rustix::fs::fchown(&top, Some(uid), Some(gid))?;
+    chown_entries(&top, uid, gid)
 }
 
-fn chown_below(path: &Path, uid: u32, gid: u32, top: bool) -> std::io::Result<()> {
-    let metadata = std::fs::symlink_metadata(path)?;
-    let owned = metadata.uid() == uid && metadata.gid() == gid;
-    if metadata.is_dir() && owned && !top {
-        return Ok(());
-    }
-    if !owned {
-        std::os::unix::fs::lchown(path, Some(uid), Some(gid))?;
-    }
-    if metadata.is_dir() {
-        for entry in std::fs::read_dir(path)? {
-            chown_below(&entry?.path(), uid, gid, false)?;
+fn open_folder<P: rustix::path::Arg>(
+    parent: impl std::os::fd::AsFd,
+    name: P,
+) -> std::io::Result<std::os::fd::OwnedFd> {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    Ok(rustix::fs::openat(parent, name, flags, Mode::empty())?)
+}
+
+fn chown_entries(
+    folder: &std::os::fd::OwnedFd,
+    uid: rustix::fs::Uid,
+    gid: rustix::fs::Gid,
+) -> std::io::Result<()> {
+    use rustix::fs::{AtFlags, FileType};
+    for entry in rustix::fs::Dir::read_from(folder)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name == c"." || name == c".." {
+            continue;
+        }
+        let stat = rustix::fs::statat(folder, name, AtFlags::SYMLINK_NOFOLLOW)?;
+        let owned = stat.st_uid == uid.as_raw() && stat.st_gid == gid.as_raw();
+        let is_folder = FileType::from_raw_mode(stat.st_mode) == FileType::Directory;
+        if is_folder && owned {
+            continue;
+        }
+        if !owned {
+            rustix::fs::chownat(
+                folder,
+                name,
+                Some(uid),
+                Some(gid),
+                AtFlags::SYMLINK_NOFOLLOW,
+            )?;
+        }
+        if is_folder {
+            chown_entries(&open_folder(folder, name)?, uid, gid)?;
         }
     }
     Ok(())
@@ -229,6 +263,38 @@ mod tests {
         .resolve("db")
         .unwrap();
         assert!(!account.switch);
+    }
+
+    #[test]
+    fn a_hand_over_never_follows_a_symlink_and_skips_what_the_account_owns() {
+        if !rustix::process::getuid().is_root() {
+            eprintln!("skipped: handing files to another user needs root");
+            return;
+        }
+        use std::os::unix::fs::MetadataExt;
+        let dir = std::env::temp_dir().join(format!("testrig-chown-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let outside = dir.join("outside.txt");
+        let runpath = dir.join("runpath");
+        std::fs::create_dir_all(runpath.join("logs")).unwrap();
+        std::fs::create_dir_all(runpath.join("data")).unwrap();
+        std::fs::write(&outside, "root's").unwrap();
+        std::fs::write(runpath.join("logs/server.log"), "").unwrap();
+        std::fs::write(runpath.join("data/root-file"), "").unwrap();
+        std::os::unix::fs::symlink(&outside, runpath.join("link")).unwrap();
+        std::os::unix::fs::chown(runpath.join("data"), Some(65534), Some(65534)).unwrap();
+        chown_tree(&runpath, 65534, 65534).unwrap();
+        let owner = |path: &Path| std::fs::symlink_metadata(path).unwrap().uid();
+        assert_eq!(owner(&runpath), 65534);
+        assert_eq!(owner(&runpath.join("logs/server.log")), 65534);
+        assert_eq!(owner(&runpath.join("link")), 65534, "the link itself");
+        assert_eq!(owner(&outside), 0, "not what it points to");
+        assert_eq!(
+            owner(&runpath.join("data/root-file")),
+            0,
+            "an owned folder is skipped"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -43,6 +43,7 @@ impl ServiceRun {
 pub(crate) fn scratch_folder(prefix: &str, kind: &str, name: &str) -> Result<PathBuf, DriverError> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static NEXT: AtomicUsize = AtomicUsize::new(0);
+    sweep_scratch_folders(prefix);
     let folder = std::env::temp_dir().join(format!(
         "testrig-{prefix}-{}-{}",
         std::process::id(),
@@ -56,6 +57,30 @@ pub(crate) fn scratch_folder(prefix: &str, kind: &str, name: &str) -> Result<Pat
         ))
     })?;
     Ok(folder)
+}
+
+/// Removes the scratch folders of plans that are gone (SIGKILLed before their drivers could
+/// stop: the reaper kills their servers, but folders are not processes).
+#[cfg(any(feature = "postgres", feature = "mariadb"))]
+fn sweep_scratch_folders(prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    let start = format!("testrig-{prefix}-");
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|name| name.strip_prefix(&start))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// Removes a scratch folder when dropped, unless kept: a start that fails between making the
@@ -237,6 +262,20 @@ mod tests {
         assert!(error.message.contains("exited with status 1"), "{error}");
         assert_eq!(error.log_tail, ["[stderr] FATAL: bad setting"]);
         let _ = std::fs::remove_dir_all(&runpath);
+    }
+
+    #[cfg(any(feature = "postgres", feature = "mariadb"))]
+    #[test]
+    fn scratch_folders_of_plans_that_are_gone_are_swept() {
+        // A pid no process has (above any pid_max in use here) and this process's own.
+        let gone = std::env::temp_dir().join("testrig-sweeptest-4194000-0");
+        let ours = std::env::temp_dir().join(format!("testrig-sweeptest-{}-0", std::process::id()));
+        std::fs::create_dir_all(gone.join("data")).unwrap();
+        std::fs::create_dir_all(&ours).unwrap();
+        sweep_scratch_folders("sweeptest");
+        assert!(!gone.exists());
+        assert!(ours.exists());
+        let _ = std::fs::remove_dir_all(&ours);
     }
 
     #[test]
