@@ -625,6 +625,14 @@ impl Environment {
         let (done, finished) = mpsc::channel::<(usize, Result<(), DriverError>)>();
         let mut running = 0;
         let mut launched = vec![false; count];
+        // What the stop hooks see: the drivers running when the stop began.
+        let mut running_drivers = ContextScope::new();
+        for (index, driver) in self.drivers.iter().enumerate() {
+            if self.status(index) == DriverStatus::Started {
+                running_drivers.insert(driver.name(), driver.attributes());
+            }
+        }
+        let running_variables = exported_variables(&running_drivers);
         std::thread::scope(|threads| {
             let launch = |index: usize, running: &mut usize, launched: &mut Vec<bool>| {
                 launched[index] = true;
@@ -649,8 +657,11 @@ impl Environment {
                 );
                 let done = done.clone();
                 let runpath = run.runpath.join(driver.name());
+                let hook_context = (&running_drivers, running_variables.as_slice());
                 threads.spawn(move || {
-                    let result = catch_panic("stop", || stop_driver(driver.as_ref(), &runpath));
+                    let result = catch_panic("stop", || {
+                        stop_driver(driver.as_ref(), &runpath, hook_context)
+                    });
                     let _ = done.send((index, result));
                 });
             };
@@ -878,11 +889,15 @@ fn prepare_runpath(runpath: &Path) -> Result<(), DriverError> {
     })
 }
 
-fn stop_driver(driver: &dyn Driver, runpath: &Path) -> Result<(), DriverError> {
-    let scope = ContextScope::new();
+/// Stops a driver between its stop hooks, which see the environment's running drivers.
+fn stop_driver(
+    driver: &dyn Driver,
+    runpath: &Path,
+    (scope, exported): (&ContextScope, &[(String, String)]),
+) -> Result<(), DriverError> {
     let deadline = Instant::now() + driver.common().stop_timeout;
     let hook = |phase| {
-        let mut context = HookContext::new(driver, phase, runpath, &scope, &[], deadline);
+        let mut context = HookContext::new(driver, phase, runpath, scope, exported, deadline);
         run_hook(phase, driver, &mut context)
     };
     let pre = hook(HookPhase::PreStop);

@@ -121,8 +121,8 @@ impl<'a> HookContext<'a> {
         self.driver.attributes()
     }
 
-    /// The attributes of the drivers started before this one, by driver name (in the start
-    /// hooks; the stop hooks get none).
+    /// The attributes of the other drivers by name: in the start hooks those started before
+    /// this one, in the stop hooks those running when the environment's stop began.
     pub fn context(&self) -> &BTreeMap<String, Attributes> {
         self.scope.drivers()
     }

@@ -574,6 +574,19 @@ fn a_pre_start_hook_prepares_the_runpath_runs_commands_and_adds_arguments() {
                 "{refused}"
             );
             Ok(())
+        })
+        .pre_stop(|hook| {
+            // The stop hooks see the running drivers, and their commands get the variables.
+            if !hook.context().contains_key("prepared") {
+                return Err("pre_stop saw no running drivers".into());
+            }
+            let output = hook.run(
+                std::process::Command::new("sh").args(["-c", "echo $DRIVER_PREPARED_ATTR_EXTRA"]),
+            )?;
+            if output.stdout.trim() != "first" {
+                return Err(format!("pre_stop's command saw {:?}", output.stdout).into());
+            }
+            Ok(())
         });
     let environment = Environment::new(vec![app.into()], None);
     let run = EnvironmentRun {
@@ -583,8 +596,9 @@ fn a_pre_start_hook_prepares_the_runpath_runs_commands_and_adds_arguments() {
     };
     let started = environment.start(&run);
     let stdout = std::fs::read_to_string(runpath.join("prepared/stdout")).unwrap_or_default();
-    environment.stop(&run);
+    let problems = environment.stop(&run);
     started.unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
     assert_eq!(stdout, "seeded\nextra=first mode=hooked\n");
     let hooks_log = std::fs::read_to_string(runpath.join("prepared/hooks.log")).unwrap();
     assert!(
