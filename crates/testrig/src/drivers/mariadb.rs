@@ -451,8 +451,8 @@ impl Driver for MariaDb {
     }
 
     fn stop(&self) -> Result<(), DriverError> {
-        // The testcases' connection goes first (it would hold up postgres's smart shutdown);
-        // one busy with a query is cut by the server's stop instead of waited for.
+        // The testcases' connection goes first; one busy with a query is cut by the
+        // server's stop instead of waited for.
         if let Ok(mut client) = self.client.try_lock() {
             *client = None;
         }
