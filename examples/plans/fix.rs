@@ -3,13 +3,18 @@
 //! receive it on the server, answer with an ExecutionReport and check both with the
 //! recorder's `fix` assertions. `QuickFix`: the same client logs on to a real FIX engine,
 //! QuickFIX/C++, run as an `App` (the peer program of testrig-fix's interoperability tests,
-//! compiled by a `pre_start` hook into the driver's runpath).
+//! compiled by a `pre_start` hook into the driver's runpath). `OrderFlowTls` (feature
+//! `fix-tls`): the order flow over TLS, the exchange presenting a self-signed certificate its
+//! `pre_start` hook makes with the `openssl` tool, the trader trusting exactly that
+//! certificate (the exchange's `tls_cert` attribute).
 //!
 //! Needs QuickFIX's headers and library and a C++ compiler:
 //! `apt-get install libquickfix-dev g++` (Debian 12); without them the `QuickFix` test fails
-//! and says so.
+//! and says so. `OrderFlowTls` needs `libssl-dev` and `pkg-config` to build and the `openssl`
+//! tool to run.
 //!
-//! Run it: `cargo test -p testrig-examples --test fix -- -v`
+//! Run it: `cargo test -p testrig-examples --test fix -- -v`, with TLS:
+//! `cargo test -p testrig-examples --features fix-tls --test fix -- -v`
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -174,6 +179,114 @@ impl QuickFix {
     }
 }
 
+/// The order flow over TLS (feature `fix-tls`).
+#[cfg(feature = "fix-tls")]
+mod tls {
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    use serde_json::json;
+    use testrig::drivers::fix_protocol::{Message, Tag, msg_type};
+    use testrig::drivers::{FixClient, FixServer};
+    use testrig::env::{Driver, HookContext, HookResult};
+    use testrig::prelude::*;
+    use testrig::result::FixMatchOptions;
+
+    use super::{WAIT, acknowledgement, new_order};
+
+    #[suite]
+    pub struct OrderFlowTls;
+
+    #[suite]
+    impl OrderFlowTls {
+        /// Both sides run over TLS, and the order and its report go through as in clear.
+        #[testcase]
+        fn order_and_report_over_tls(
+            &self,
+            env: &Env,
+            result: &mut Recorder,
+        ) -> Result<(), DriverError> {
+            let trader = env.driver::<FixClient>("trader");
+            let exchange = env.driver::<FixServer>("exchange");
+            result.equal(
+                exchange.attributes().get("tls").cloned(),
+                Some(json!(true)),
+                "the exchange presents its certificate",
+            );
+            result.equal(
+                trader.attributes().get("tls").cloned(),
+                Some(json!(true)),
+                "the trader connected with TLS and verified it",
+            );
+            trader.send(new_order("TLS-1"))?;
+            let order = exchange.receive(WAIT)?;
+            let expected = new_order("TLS-1")
+                .with(Tag::SENDER_COMP_ID, "TRADER")
+                .with(Tag::TARGET_COMP_ID, "EXCHANGE");
+            result
+                .fix()
+                .matches(&order, &expected, "the order, field by field");
+            exchange.send(acknowledgement(&order, "EXEC-TLS-1"))?;
+            let report = trader.receive(WAIT)?;
+            let expected = Message::new(msg_type::EXECUTION_REPORT)
+                .with(Tag::CL_ORD_ID, "TLS-1")
+                .with(Tag::EXEC_ID, "EXEC-TLS-1")
+                .with(Tag::ORD_STATUS, "0");
+            result.fix().match_with(
+                &report,
+                &expected,
+                FixMatchOptions::new().only_expected_tags(),
+                "the acknowledgement",
+            );
+            Ok(())
+        }
+    }
+
+    /// A self-signed certificate for 127.0.0.1 and `localhost`, made by the exchange's
+    /// `pre_start` hook into `dir`.
+    fn make_certificate(hook: &mut HookContext<'_>, dir: &Path) -> HookResult {
+        std::fs::create_dir_all(dir)
+            .map_err(|error| format!("failed to create `{}`: {error}", dir.display()))?;
+        hook.run(
+            Command::new("openssl")
+                .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
+                .args(["-subj", "/CN=localhost"])
+                .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+                .arg("-keyout")
+                .arg(dir.join("exchange.key"))
+                .arg("-out")
+                .arg(dir.join("exchange.pem")),
+        )
+        .map_err(|error| {
+            format!("making the exchange's certificate failed: {error}; is the `openssl` tool installed? `apt-get install openssl`")
+        })?;
+        Ok(())
+    }
+
+    /// The exchange and the trader of `OrderFlow`, over TLS.
+    pub fn order_flow() -> MultiTest {
+        // Somewhere to put the certificate that is known before the hook runs.
+        let dir: PathBuf = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("fix-tls-plan-{}", std::process::id()));
+        let hook_dir = dir.clone();
+        let exchange = FixServer::new("exchange")
+            .sender("EXCHANGE")
+            .target("TRADER")
+            .tls(dir.join("exchange.pem"), dir.join("exchange.key"))
+            .pre_start(move |hook| make_certificate(hook, &hook_dir));
+        let trader = FixClient::new("trader")
+            .host(context("exchange", "{{host}}"))
+            .port(context("exchange", "{{port}}"))
+            .tls_ca(context("exchange", "{{tls_cert}}"))
+            .sender("TRADER")
+            .target("EXCHANGE");
+        MultiTest::new("OrderFlowTls")
+            .suite(OrderFlowTls)
+            .driver(exchange)
+            .driver(trader)
+    }
+}
+
 /// The QuickFIX peer's source, in testrig-fix's interoperability tests.
 fn peer_source() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/testrig-fix/tests/peer/qf_peer.cpp")
@@ -240,7 +353,7 @@ fn main() -> std::process::ExitCode {
         .sender("RIG")
         .target("QF");
 
-    let code = Plan::new("fix")
+    let plan = Plan::new("fix")
         .add(
             MultiTest::new("OrderFlow")
                 .suite(OrderFlow)
@@ -252,8 +365,10 @@ fn main() -> std::process::ExitCode {
                 .suite(QuickFix)
                 .driver(quickfix)
                 .driver(rig),
-        )
-        .run_from_args();
+        );
+    #[cfg(feature = "fix-tls")]
+    let plan = plan.add(tls::order_flow());
+    let code = plan.run_from_args();
     drop(port);
     code
 }

@@ -90,6 +90,20 @@ pub enum FixError {
         /// What it did.
         reason: String,
     },
+    /// TLS could not be set up: a certificate, key or CA file is missing,
+    /// unreadable or not what it should be (feature `tls`).
+    TlsSetup {
+        /// What failed, with the file named, and how to fix it.
+        reason: String,
+    },
+    /// The TLS handshake failed: the peer does not speak TLS, or one side
+    /// refused the other's certificate (feature `tls`).
+    TlsHandshake {
+        /// The peer's address.
+        peer: String,
+        /// Why, and what to check.
+        reason: String,
+    },
 }
 
 impl FixError {
@@ -165,6 +179,10 @@ impl fmt::Display for FixError {
             ),
             FixError::Disconnected { reason } => write!(f, "disconnected: {reason}"),
             FixError::Protocol { reason } => write!(f, "protocol error: {reason}"),
+            FixError::TlsSetup { reason } => f.write_str(reason),
+            FixError::TlsHandshake { peer, reason } => {
+                write!(f, "the TLS handshake with {peer} failed: {reason}")
+            }
         }
     }
 }
@@ -175,6 +193,18 @@ impl std::error::Error for FixError {
             FixError::Io(e) => Some(e.as_ref()),
             _ => None,
         }
+    }
+}
+
+/// An I/O error as a lowercase fragment, without Rust's "(os error N)".
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
+pub(crate) fn io_reason(error: &io::Error) -> String {
+    let text = error.to_string();
+    let text = text.split(" (os error").next().unwrap_or_default();
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 

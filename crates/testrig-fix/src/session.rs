@@ -1,4 +1,6 @@
-//! The session engine: one FIX session over a blocking [`TcpStream`].
+//! The session engine: one FIX session over a blocking [`TcpStream`], in
+//! plain TCP or, with the `tls` feature, TLS (`connect_tls`,
+//! `Acceptor::bind_tls`; the same logic over either, see `transport.rs`).
 //!
 //! [`Session::initiate`] (or [`connect`]) logs on as the initiator;
 //! [`Session::accept`] (or [`Acceptor`]) waits for a peer's Logon as the
@@ -27,7 +29,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -40,6 +42,9 @@ use crate::error::FixError;
 use crate::message::{FixVersion, Message};
 use crate::tag::{Tag, msg_type};
 use crate::time::utc_timestamp;
+#[cfg(feature = "tls")]
+use crate::tls::{TlsAcceptor, TlsClientConfig, TlsConnector, TlsServerConfig};
+use crate::transport::Transport;
 
 /// How often the session thread wakes up to check its timers.
 const TICK: Duration = Duration::from_millis(20);
@@ -251,7 +256,7 @@ enum Event {
 /// State shared by the user's side and the session thread; every write to
 /// the socket happens under this lock so sequence numbers go out in order.
 struct State {
-    writer: TcpStream,
+    writer: Transport,
     next_out: u64,
     next_in: u64,
     /// Application messages we sent, by MsgSeqNum, for resend requests.
@@ -319,7 +324,7 @@ impl Shared {
     }
 
     fn write_raw(&self, st: &mut State, wire: &[u8]) -> Result<(), FixError> {
-        let result = st.writer.write_all(wire).and_then(|()| st.writer.flush());
+        let result = st.writer.write_all(wire);
         self.log.push(
             Direction::Sent,
             wire,
@@ -407,7 +412,7 @@ enum Role {
 /// The session thread's own state: the reading half of the socket and the
 /// timers. Everything else is in [`Shared`].
 struct Engine {
-    reader: TcpStream,
+    reader: Transport,
     decoder: Decoder,
     shared: Arc<Shared>,
     events: Sender<Event>,
@@ -995,6 +1000,7 @@ pub struct Session {
     thread: Option<JoinHandle<()>>,
     peer: SocketAddr,
     heartbeat: Duration,
+    tls_version: Option<&'static str>,
 }
 
 impl fmt::Debug for Session {
@@ -1003,6 +1009,7 @@ impl fmt::Debug for Session {
             .field("sender", &self.shared.config.sender_comp_id)
             .field("target", &self.shared.config.target_comp_id)
             .field("peer", &self.peer)
+            .field("tls", &self.tls_version)
             .finish_non_exhaustive()
     }
 }
@@ -1011,31 +1018,62 @@ impl Session {
     /// Logs on as the initiator over a connected stream: sends Logon and
     /// waits up to `config.logon_timeout` for the peer's.
     pub fn initiate(stream: TcpStream, config: SessionConfig) -> Result<Session, FixError> {
-        Session::start(stream, config, Role::Initiator)
+        Session::start(Transport::Tcp(stream), config, Role::Initiator)
     }
 
     /// Logs on as the acceptor over an accepted stream: waits for the
     /// peer's Logon, checks its CompIDs and sequence number, and answers.
     pub fn accept(stream: TcpStream, config: SessionConfig) -> Result<Session, FixError> {
-        Session::start(stream, config, Role::Acceptor)
+        Session::start(Transport::Tcp(stream), config, Role::Acceptor)
+    }
+
+    /// Like [`initiate`](Session::initiate), over TLS: runs the client
+    /// handshake on the connected stream, then logs on. The handshake and
+    /// the Logon share `config.logon_timeout`.
+    #[cfg(feature = "tls")]
+    pub fn initiate_tls(
+        stream: TcpStream,
+        mut config: SessionConfig,
+        tls: &TlsConnector,
+    ) -> Result<Session, FixError> {
+        let started = Instant::now();
+        let stream = tls.handshake(stream, config.logon_timeout)?;
+        config.logon_timeout = config.logon_timeout.saturating_sub(started.elapsed());
+        Session::start(Transport::tls(stream)?, config, Role::Initiator)
+    }
+
+    /// Like [`accept`](Session::accept), over TLS: runs the server handshake
+    /// on the accepted stream, then waits for the Logon. The handshake and
+    /// the Logon share `config.logon_timeout`.
+    #[cfg(feature = "tls")]
+    pub fn accept_tls(
+        stream: TcpStream,
+        mut config: SessionConfig,
+        tls: &TlsAcceptor,
+    ) -> Result<Session, FixError> {
+        let started = Instant::now();
+        let stream = tls.handshake(stream, config.logon_timeout)?;
+        config.logon_timeout = config.logon_timeout.saturating_sub(started.elapsed());
+        Session::start(Transport::tls(stream)?, config, Role::Acceptor)
     }
 
     fn start(
-        stream: TcpStream,
+        stream: Transport,
         mut config: SessionConfig,
         role: Role,
     ) -> Result<Session, FixError> {
         let peer = stream.peer_addr()?;
+        let tls_version = stream.tls_version();
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(TICK))?;
         // A peer that stops reading must not hang the caller of `send`
         // (and the session thread behind the same lock) forever.
         stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
-        let reader = stream.try_clone()?;
+        let mut reader = stream.try_clone()?;
         let mut decoder = Decoder::expecting(config.version);
         if role == Role::Acceptor && config.target_comp_id.is_empty() {
             // Adopt the CompID the peer logs on with.
-            config.target_comp_id = peek_sender(&reader, &mut decoder, config.logon_timeout)?;
+            config.target_comp_id = peek_sender(&mut reader, &mut decoder, config.logon_timeout)?;
         }
         if config.reset_on_logon {
             config.next_sender_seq = 1;
@@ -1082,6 +1120,7 @@ impl Session {
             thread: Some(thread),
             peer,
             heartbeat,
+            tls_version,
         })
     }
 
@@ -1245,6 +1284,12 @@ impl Session {
         self.peer
     }
 
+    /// The TLS version the session runs over ("TLSv1.3"), or `None` for
+    /// plain TCP.
+    pub fn tls_version(&self) -> Option<&'static str> {
+        self.tls_version
+    }
+
     /// The log of everything sent and received (a shared handle that stays
     /// valid after the session ends).
     pub fn log(&self) -> &MessageLog {
@@ -1261,14 +1306,13 @@ impl Drop for Session {
 /// Reads the peer's first message far enough to learn its SenderCompID,
 /// leaving it in the decoder for the logon proper.
 fn peek_sender(
-    reader: &TcpStream,
+    reader: &mut Transport,
     decoder: &mut Decoder,
     timeout: Duration,
 ) -> Result<String, FixError> {
     let deadline = Instant::now() + timeout;
     let mut buf = [0u8; 4096];
     let mut seen = Vec::new();
-    let mut reader = reader;
     loop {
         let mut probe = Decoder::new();
         probe.feed(&seen);
@@ -1301,6 +1345,21 @@ pub fn connect(addr: impl ToSocketAddrs, config: SessionConfig) -> Result<Sessio
     Session::initiate(stream, config)
 }
 
+/// Logs on as the initiator over TLS: connects to `addr`, loads `tls` and
+/// calls [`Session::initiate_tls`]. Without a
+/// [`server_name`](TlsClientConfig::server_name), the server's certificate
+/// must carry the IP address connected to.
+#[cfg(feature = "tls")]
+pub fn connect_tls(
+    addr: impl ToSocketAddrs,
+    config: SessionConfig,
+    tls: &TlsClientConfig,
+) -> Result<Session, FixError> {
+    let connector = tls.connector()?;
+    let stream = TcpStream::connect(addr)?;
+    Session::initiate_tls(stream, config, &connector)
+}
+
 /// A listening socket that accepts FIX sessions, one per
 /// [`accept`](Acceptor::accept) call, each with its own thread.
 ///
@@ -1319,6 +1378,9 @@ pub fn connect(addr: impl ToSocketAddrs, config: SessionConfig) -> Result<Sessio
 pub struct Acceptor {
     listener: TcpListener,
     config: SessionConfig,
+    /// Every connection's handshake, for an acceptor bound with TLS.
+    #[cfg(feature = "tls")]
+    tls: Option<TlsAcceptor>,
 }
 
 impl Acceptor {
@@ -1328,7 +1390,35 @@ impl Acceptor {
         Ok(Acceptor {
             listener: TcpListener::bind(addr)?,
             config,
+            #[cfg(feature = "tls")]
+            tls: None,
         })
+    }
+
+    /// Like [`bind`](Acceptor::bind), for TLS sessions: the certificate and
+    /// key (and client CA) are loaded now, so a bad file fails here; every
+    /// accepted connection then starts with a TLS handshake.
+    #[cfg(feature = "tls")]
+    pub fn bind_tls(
+        addr: impl ToSocketAddrs,
+        config: SessionConfig,
+        tls: &TlsServerConfig,
+    ) -> Result<Acceptor, FixError> {
+        let tls = tls.acceptor()?;
+        Ok(Acceptor {
+            listener: TcpListener::bind(addr)?,
+            config,
+            tls: Some(tls),
+        })
+    }
+
+    /// Logs on over an accepted connection, with TLS if bound with it.
+    fn session(&self, stream: TcpStream) -> Result<Session, FixError> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return Session::accept_tls(stream, self.config.clone(), tls);
+        }
+        Session::accept(stream, self.config.clone())
     }
 
     /// The address the acceptor listens on.
@@ -1341,7 +1431,7 @@ impl Acceptor {
     /// Waits for a connection and its Logon.
     pub fn accept(&self) -> Result<Session, FixError> {
         let (stream, _) = self.listener.accept()?;
-        Session::accept(stream, self.config.clone())
+        self.session(stream)
     }
 
     /// Like [`accept`](Acceptor::accept), giving up on the connection after
@@ -1367,7 +1457,7 @@ impl Acceptor {
         self.listener.set_nonblocking(false)?;
         let stream = accepted?;
         stream.set_nonblocking(false)?;
-        Session::accept(stream, self.config.clone())
+        self.session(stream)
     }
 }
 

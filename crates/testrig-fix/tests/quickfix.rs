@@ -5,9 +5,16 @@
 //! roles. A session engine tested only against itself can agree with
 //! itself on a wrong reading of the protocol; these tests catch that.
 //!
+//! With the `tls` feature, the same exchanges run over TLS against
+//! QuickFIX's own SSL engine (`SSLSocketAcceptor`/`SSLSocketInitiator`),
+//! with certificates verified both ways (see `pki/mod.rs`).
+//!
 //! Needs QuickFIX's headers and library and a C++ compiler:
-//! `apt-get install -y libquickfix-dev g++` (Debian 12). Without them the
-//! tests fail and say so.
+//! `apt-get install -y libquickfix-dev g++` (Debian 12), and for TLS the
+//! `openssl` tool. Without them the tests fail and say so.
+
+#[cfg(feature = "tls")]
+mod pki;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
@@ -24,6 +31,80 @@ use testrig_fix::{
     Acceptor, Direction, FixError, FixVersion, Message, MessageLog, Session, SessionConfig, Tag,
     connect, msg_type,
 };
+#[cfg(feature = "tls")]
+use testrig_fix::{TlsClientConfig, TlsServerConfig, connect_tls};
+
+/// Which transport a test runs over.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Transport {
+    Tcp,
+    /// TLS with certificates checked both ways.
+    #[cfg(feature = "tls")]
+    Tls,
+}
+
+impl Transport {
+    /// The peer's command-line options for this transport, as its role
+    /// needs them.
+    #[cfg_attr(not(feature = "tls"), allow(unused_variables))]
+    fn peer_args(self, mode: &str) -> Vec<String> {
+        match self {
+            Transport::Tcp => Vec::new(),
+            #[cfg(feature = "tls")]
+            Transport::Tls => {
+                let path = |name: &str| pki::file(name).display().to_string();
+                if mode == "acceptor" {
+                    // Presents the server certificate; requires ours,
+                    // signed by the test CA.
+                    vec![
+                        "ssl".into(),
+                        format!("cert={}", path("server.pem")),
+                        format!("key={}", path("server.key")),
+                        format!("ca={}", path("ca.pem")),
+                    ]
+                } else {
+                    // Verifies our server certificate; presents a client
+                    // certificate signed by the test CA.
+                    vec![
+                        "ssl".into(),
+                        format!("ca={}", path("server.pem")),
+                        format!("cert={}", path("client.pem")),
+                        format!("key={}", path("client.key")),
+                    ]
+                }
+            }
+        }
+    }
+
+    /// Our initiator's side: trusts the peer's self-signed certificate and
+    /// presents the client certificate.
+    fn connect(self, port: u16, config: SessionConfig) -> Result<Session, FixError> {
+        match self {
+            Transport::Tcp => connect(("127.0.0.1", port), config),
+            #[cfg(feature = "tls")]
+            Transport::Tls => {
+                let tls = TlsClientConfig::new()
+                    .with_ca_file(pki::file("server.pem"))
+                    .with_client_cert(pki::file("client.pem"), pki::file("client.key"));
+                connect_tls(("127.0.0.1", port), config, &tls)
+            }
+        }
+    }
+
+    /// Our acceptor's side: presents the server certificate and requires a
+    /// client certificate signed by the test CA.
+    fn bind(self, config: SessionConfig) -> Acceptor {
+        match self {
+            Transport::Tcp => Acceptor::bind("127.0.0.1:0", config).unwrap(),
+            #[cfg(feature = "tls")]
+            Transport::Tls => {
+                let tls = TlsServerConfig::new(pki::file("server.pem"), pki::file("server.key"))
+                    .with_client_ca_file(pki::file("ca.pem"));
+                Acceptor::bind_tls("127.0.0.1:0", config, &tls).unwrap()
+            }
+        }
+    }
+}
 
 const WAIT: Duration = Duration::from_secs(10);
 const INSTALL: &str = "apt-get install -y libquickfix-dev g++";
@@ -198,9 +279,13 @@ fn free_port() -> u16 {
 
 /// Connects until the peer's acceptor is listening.
 fn connect_retrying(port: u16, config: &SessionConfig) -> Session {
+    connect_retrying_over(Transport::Tcp, port, config)
+}
+
+fn connect_retrying_over(transport: Transport, port: u16, config: &SessionConfig) -> Session {
     let deadline = Instant::now() + WAIT;
     loop {
-        match connect(("127.0.0.1", port), config.clone()) {
+        match transport.connect(port, config.clone()) {
             Ok(session) => return session,
             Err(FixError::Io(e)) if Instant::now() < deadline => {
                 let _ = e;
@@ -225,16 +310,23 @@ fn order(id: &str) -> Message {
 
 /// Our initiator against QuickFIX's acceptor: logon with reset, an order
 /// and its execution report, heartbeats both ways, logout.
-fn initiator_round_trip(version: FixVersion) {
+fn initiator_round_trip(version: FixVersion, transport: Transport) {
     let port = free_port();
-    let mut qf = QfPeer::start("acceptor", version, port, "QF", "RIG", &[]);
+    let args = transport.peer_args("acceptor");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut qf = QfPeer::start("acceptor", version, port, "QF", "RIG", &args);
     qf.wait_for("READY");
     let config = SessionConfig::new(version, "RIG", "QF")
         .with_heartbeat_interval(Duration::from_secs(1))
         .with_reset_on_logon(true)
         .with_logon_timeout(WAIT);
-    let mut session = connect_retrying(port, &config);
+    let mut session = connect_retrying_over(transport, port, &config);
     let _dump = DumpOnPanic(session.log().clone());
+    assert_eq!(
+        session.tls_version().is_some(),
+        transport != Transport::Tcp,
+        "{transport:?}"
+    );
     qf.wait_for("LOGON");
     let logon = &session.log().messages(Direction::Received)[0];
     assert_eq!(logon.msg_type(), Some("A"));
@@ -282,12 +374,92 @@ fn initiator_round_trip(version: FixVersion) {
 
 #[test]
 fn our_initiator_to_quickfix_acceptor_fix44() {
-    initiator_round_trip(FixVersion::Fix44);
+    initiator_round_trip(FixVersion::Fix44, Transport::Tcp);
 }
 
 #[test]
 fn our_initiator_to_quickfix_acceptor_fix42() {
-    initiator_round_trip(FixVersion::Fix42);
+    initiator_round_trip(FixVersion::Fix42, Transport::Tcp);
+}
+
+/// Over TLS, against QuickFIX's SSL acceptor, which requires our client
+/// certificate while we verify its server certificate.
+#[cfg(feature = "tls")]
+#[test]
+fn our_tls_initiator_to_quickfix_ssl_acceptor_fix44() {
+    initiator_round_trip(FixVersion::Fix44, Transport::Tls);
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn our_tls_initiator_to_quickfix_ssl_acceptor_fix42() {
+    initiator_round_trip(FixVersion::Fix42, Transport::Tls);
+}
+
+/// QuickFIX's SSL acceptor refuses a TLS client without a certificate, and
+/// our initiator refuses QuickFIX's certificate when told to trust another
+/// CA: both fail the logon promptly, with the reason, instead of hanging.
+///
+/// Each case gets a fresh peer: Debian's QuickFIX 1.15.1 `SSLSocketAcceptor`
+/// stops accepting connections after one failed handshake (checked with
+/// `openssl s_client`: the next connection is never served).
+#[cfg(feature = "tls")]
+#[test]
+fn quickfix_ssl_acceptor_and_our_initiator_check_certificates() {
+    let config = SessionConfig::new(FixVersion::Fix44, "RIG", "QF")
+        .with_reset_on_logon(true)
+        .with_logon_timeout(Duration::from_secs(5));
+    // Returns our error once QuickFIX has logged `its_reason`.
+    let refused = |tls: TlsClientConfig, its_reason: &str| {
+        let port = free_port();
+        let args = Transport::Tls.peer_args("acceptor");
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut qf = QfPeer::start("acceptor", FixVersion::Fix44, port, "QF", "RIG", &args);
+        qf.wait_for("READY");
+        let started = Instant::now();
+        let error = connect_tls(("127.0.0.1", port), config.clone(), &tls).unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "refused only after {:?}: {error}",
+            started.elapsed()
+        );
+        let deadline = Instant::now() + WAIT;
+        while !qf.logs().contains(its_reason) {
+            assert!(
+                Instant::now() < deadline,
+                "QuickFIX did not log {its_reason:?}:\n{}",
+                qf.logs()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+        assert!(qf.finish().success());
+        error
+    };
+
+    // No client certificate: in TLS 1.3 our handshake is over before
+    // QuickFIX checks, so its refusal (an alert) ends the logon.
+    let error = refused(
+        TlsClientConfig::new().with_ca_file(pki::file("server.pem")),
+        "SSL failure reason: peer did not return a certificate",
+    );
+    assert!(
+        error.to_string().contains("certificate required"),
+        "{error}"
+    );
+
+    // A CA that did not sign QuickFIX's certificate.
+    let error = refused(
+        TlsClientConfig::new()
+            .with_ca_file(pki::file("other.pem"))
+            .with_client_cert(pki::file("client.pem"), pki::file("client.key")),
+        "SSL handshake failed",
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("the server's certificate was refused (self-signed certificate)"),
+        "{error}"
+    );
 }
 
 /// Sequence-number recovery both ways against QuickFIX:
@@ -388,17 +560,34 @@ fn sequence_gaps_are_recovered_with_quickfix() {
 /// we answer with an execution report, and it logs out.
 #[test]
 fn quickfix_initiator_to_our_acceptor() {
+    initiator_from_quickfix(Transport::Tcp);
+}
+
+/// Over TLS: QuickFIX's SSL initiator verifies our server certificate and
+/// presents a client certificate, which our acceptor requires.
+#[cfg(feature = "tls")]
+#[test]
+fn quickfix_ssl_initiator_to_our_tls_acceptor() {
+    initiator_from_quickfix(Transport::Tls);
+}
+
+fn initiator_from_quickfix(transport: Transport) {
     for version in [FixVersion::Fix42, FixVersion::Fix44] {
-        let acceptor = Acceptor::bind(
-            "127.0.0.1:0",
+        let acceptor = transport.bind(
             SessionConfig::new(version, "RIG", "QFI")
                 .with_heartbeat_interval(Duration::from_secs(1)),
-        )
-        .unwrap();
+        );
         let port = acceptor.local_addr().port();
-        let mut qf = QfPeer::start("initiator", version, port, "QFI", "RIG", &[]);
+        let args = transport.peer_args("initiator");
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut qf = QfPeer::start("initiator", version, port, "QFI", "RIG", &args);
         let mut session = acceptor.accept_timeout(WAIT).unwrap();
         let _dump = DumpOnPanic(session.log().clone());
+        assert_eq!(
+            session.tls_version().is_some(),
+            transport != Transport::Tcp,
+            "{transport:?}"
+        );
         qf.wait_for("LOGON");
         assert_eq!(session.heartbeat_interval(), Duration::from_secs(1));
 

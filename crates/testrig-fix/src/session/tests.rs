@@ -2,6 +2,7 @@
 //! hand-made messages, so each test controls exactly what our engine sees.
 
 use super::*;
+use std::io::Read;
 use std::net::TcpListener;
 
 const WAIT: Duration = Duration::from_secs(5);

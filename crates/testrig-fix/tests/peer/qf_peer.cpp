@@ -5,7 +5,8 @@
 // loopback, so our engine is checked against someone else's reading of the
 // FIX session protocol rather than only against itself.
 //
-// Usage: qf_peer acceptor|initiator BEGINSTRING PORT SENDER TARGET LOGDIR [noreset]
+// Usage: qf_peer acceptor|initiator BEGINSTRING PORT SENDER TARGET LOGDIR
+//                [noreset] [ssl] [cert=PEM] [key=PEM] [ca=PEM]
 //
 //   acceptor   listens on 127.0.0.1:PORT; answers every NewOrderSingle
 //              (35=D) with an ExecutionReport (35=8) and keeps running
@@ -18,6 +19,14 @@
 // Sequence numbers are kept in a file store under LOGDIR for the life of
 // the process; with "noreset" a new logon continues them instead of
 // starting again at 1, so a test can make the peer see (or cause) a gap.
+//
+// With "ssl" the session runs over TLS, through QuickFIX's own SSL engine
+// (SSLSocketAcceptor / SSLSocketInitiator, OpenSSL underneath):
+//   acceptor   presents cert= and key= (required); with ca= it requires
+//              clients to present a certificate signed by that CA.
+//   initiator  with ca= verifies the server's certificate against it
+//              (QuickFIX checks the chain only, not the host name); with
+//              cert= and key= it presents a client certificate.
 
 #include <quickfix/Application.h>
 #include <quickfix/FileLog.h>
@@ -27,6 +36,13 @@
 #include <quickfix/SessionSettings.h>
 #include <quickfix/SocketAcceptor.h>
 #include <quickfix/SocketInitiator.h>
+// Debian's libquickfix is built with SSL; its headers declare the SSL
+// classes only when told so (the build's config.h is not installed).
+#ifndef HAVE_SSL
+#define HAVE_SSL 1
+#endif
+#include <quickfix/SSLSocketAcceptor.h>
+#include <quickfix/SSLSocketInitiator.h>
 
 #include <atomic>
 #include <chrono>
@@ -126,18 +142,64 @@ private:
   int m_execId;
 };
 
+// Runs the engine until the exchange is over: an initiator until its
+// logout (or 30 s), an acceptor until its standard input closes.
+template <typename Acceptor, typename Initiator>
+int run(bool initiator, FIX::Application &app, FIX::SessionSettings &settings) {
+  FIX::FileStoreFactory store(settings);
+  FIX::FileLogFactory log(settings);
+  if (initiator) {
+    Initiator engine(app, store, settings, log);
+    engine.start();
+    for (int i = 0; i < 300 && !g_done; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    engine.stop();
+    event(g_done ? "DONE" : "TIMEOUT");
+    return g_done ? 0 : 1;
+  }
+  Acceptor engine(app, store, settings, log);
+  engine.start();
+  event("READY");
+  std::string line;
+  while (std::getline(std::cin, line) && line != "quit") {
+  }
+  engine.stop();
+  event("DONE");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
-  if (argc != 7 && argc != 8) {
-    std::cerr << "usage: qf_peer acceptor|initiator BEGINSTRING PORT SENDER "
-                 "TARGET LOGDIR [noreset]"
-              << std::endl;
+  const char *usage =
+      "usage: qf_peer acceptor|initiator BEGINSTRING PORT SENDER TARGET "
+      "LOGDIR [noreset] [ssl] [cert=PEM] [key=PEM] [ca=PEM]";
+  if (argc < 7) {
+    std::cerr << usage << std::endl;
     return 2;
   }
   const std::string mode = argv[1];
   const bool initiator = mode == "initiator";
-  const bool reset = !(argc == 8 && std::string(argv[7]) == "noreset");
+  bool reset = true;
+  bool ssl = false;
+  std::string cert, key, ca;
+  for (int i = 7; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "noreset") {
+      reset = false;
+    } else if (arg == "ssl") {
+      ssl = true;
+    } else if (arg.rfind("cert=", 0) == 0) {
+      cert = arg.substr(5);
+    } else if (arg.rfind("key=", 0) == 0) {
+      key = arg.substr(4);
+    } else if (arg.rfind("ca=", 0) == 0) {
+      ca = arg.substr(3);
+    } else {
+      std::cerr << "qf_peer: unknown option " << arg << "\n" << usage << std::endl;
+      return 2;
+    }
+  }
   std::ostringstream cfg;
   cfg << "[DEFAULT]\n"
       << "ConnectionType=" << (initiator ? "initiator" : "acceptor") << "\n"
@@ -147,7 +209,22 @@ int main(int argc, char **argv) {
       << "HeartBtInt=1\nReconnectInterval=1\n"
       << "LogoutTimeout=2\n"
       << "FileLogPath=" << argv[6] << "\n"
-      << "FileStorePath=" << argv[6] << "\n"
+      << "FileStorePath=" << argv[6] << "\n";
+  if (ssl) {
+    // QuickFIX reads its SSL settings from [DEFAULT] only.
+    if (initiator) {
+      if (!cert.empty())
+        cfg << "ClientCertificateFile=" << cert << "\n"
+            << "ClientCertificateKeyFile=" << key << "\n";
+    } else {
+      cfg << "ServerCertificateFile=" << cert << "\n"
+          << "ServerCertificateKeyFile=" << key << "\n";
+      // 1: a client certificate is required (0 none, 2 optional).
+      if (!ca.empty()) cfg << "CertificateVerifyLevel=1\n";
+    }
+    if (!ca.empty()) cfg << "CertificationAuthoritiesFile=" << ca << "\n";
+  }
+  cfg
       << (initiator ? "SocketConnectHost=127.0.0.1\nSocketConnectPort="
                     : "SocketAcceptPort=")
       << argv[3] << "\n"
@@ -160,25 +237,11 @@ int main(int argc, char **argv) {
     std::istringstream in(cfg.str());
     FIX::SessionSettings settings(in);
     Peer app(initiator);
-    FIX::FileStoreFactory store(settings);
-    FIX::FileLogFactory log(settings);
-    if (initiator) {
-      FIX::SocketInitiator engine(app, store, settings, log);
-      engine.start();
-      for (int i = 0; i < 300 && !g_done; ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      engine.stop();
-      event(g_done ? "DONE" : "TIMEOUT");
-      return g_done ? 0 : 1;
-    }
-    FIX::SocketAcceptor engine(app, store, settings, log);
-    engine.start();
-    event("READY");
-    std::string line;
-    while (std::getline(std::cin, line) && line != "quit") {
-    }
-    engine.stop();
-    event("DONE");
+    if (ssl)
+      return run<FIX::SSLSocketAcceptor, FIX::SSLSocketInitiator>(initiator, app,
+                                                                  settings);
+    return run<FIX::SocketAcceptor, FIX::SocketInitiator>(initiator, app,
+                                                          settings);
   } catch (std::exception &e) {
     std::cerr << "qf_peer: " << e.what() << std::endl;
     return 1;

@@ -11,6 +11,14 @@
 //! `use testrig::drivers::fix_protocol::{Message, Tag, msg_type};`. Messages are checked with
 //! the recorder's `fix` family (`result.fix().matches(…)`).
 //!
+//! With the `fix-tls` feature both drivers speak TLS (the engine's OpenSSL transport):
+//! `FixServer::tls` presents a certificate (and `FixServer::client_ca` requires client
+//! certificates); `FixClient::tls_ca`, `FixClient::tls_server_name`,
+//! `FixClient::tls_client_cert` and `FixClient::tls_insecure` set what the client trusts and
+//! shows. Paths are settings like the others: literals (relative to the plan's current
+//! directory) or context values, such as the server's `tls_cert` attribute for a self-signed
+//! certificate.
+//!
 //! Every receive has a deadline, so a silent peer becomes a [`DriverError`] rather than a hung
 //! testcase. Stopping logs every session out, waiting at most the driver's stop timeout for
 //! the peers' Logout, and writes each session's message log into the driver's runpath
@@ -30,6 +38,8 @@ use serde_json::json;
 /// [`msg_type`](fix_protocol::msg_type), the codec and the session engine.
 pub use testrig_fix as fix_protocol;
 use testrig_fix::{FixError, FixVersion, Message, MessageLog, Session, SessionConfig};
+#[cfg(feature = "fix-tls")]
+use testrig_fix::{TlsAcceptor, TlsClientConfig, TlsConnector, TlsServerConfig};
 
 use super::listener::AcceptLoop;
 use super::tcp::{
@@ -53,6 +63,68 @@ const MIN_LOGOUT_WAIT: Duration = Duration::from_millis(20);
 /// How long a server's send or receive on a session that has ended waits for the peer's newer
 /// session to show up (see [`FixServer::newer_session`]).
 const RELOGON_GRACE: Duration = Duration::from_millis(500);
+
+/// How a server's connections become sessions: a plain logon, or a TLS handshake first
+/// (feature `fix-tls`; the certificate is loaded once, at start).
+#[derive(Clone, Default)]
+struct ServerTransport {
+    #[cfg(feature = "fix-tls")]
+    tls: Option<TlsAcceptor>,
+}
+
+impl ServerTransport {
+    fn accept(&self, stream: TcpStream, config: SessionConfig) -> Result<Session, FixError> {
+        #[cfg(feature = "fix-tls")]
+        if let Some(tls) = &self.tls {
+            return Session::accept_tls(stream, config, tls);
+        }
+        Session::accept(stream, config)
+    }
+}
+
+/// How a client's connection becomes a session: a plain logon, or a TLS handshake first
+/// (feature `fix-tls`; the files are loaded once, at start).
+#[derive(Clone, Default)]
+struct ClientTransport {
+    #[cfg(feature = "fix-tls")]
+    tls: Option<TlsConnector>,
+}
+
+impl ClientTransport {
+    fn initiate(&self, stream: TcpStream, config: SessionConfig) -> Result<Session, FixError> {
+        #[cfg(feature = "fix-tls")]
+        if let Some(tls) = &self.tls {
+            return Session::initiate_tls(stream, config, tls);
+        }
+        Session::initiate(stream, config)
+    }
+
+    fn is_tls(&self) -> bool {
+        #[cfg(feature = "fix-tls")]
+        if self.tls.is_some() {
+            return true;
+        }
+        false
+    }
+}
+
+/// The settings of a [`FixClient`]'s TLS, resolved at start (feature `fix-tls`).
+#[cfg(feature = "fix-tls")]
+#[derive(Debug, Default)]
+struct ClientTlsSettings {
+    /// Set by any of the `tls_*` builders.
+    enabled: bool,
+    ca: Option<ConfigValue>,
+    server_name: Option<ConfigValue>,
+    client_cert: Option<(ConfigValue, ConfigValue)>,
+    insecure: bool,
+}
+
+/// A TLS file that could not be used, as the error of the driver's start.
+#[cfg(feature = "fix-tls")]
+fn tls_setup_error(name: &str, error: FixError) -> DriverError {
+    DriverError::new(format!("driver `{name}` cannot set up TLS: {error}")).with_source(error)
+}
 
 /// One logged-on session, shared by the driver and its testcases.
 struct FixConnection {
@@ -196,6 +268,8 @@ struct ServerState {
     host: String,
     /// `None` when not started (or stopped): waiters give up, late logons are dropped.
     address: Option<SocketAddr>,
+    /// The certificate presented, when the server speaks TLS.
+    tls_cert: Option<String>,
     runpath: PathBuf,
     sessions: Vec<Arc<FixConnection>>,
     /// Sessions already returned by `accept_session`.
@@ -213,6 +287,10 @@ struct ServerState {
 /// A FIX acceptor (Testplan's `FixServer`): listens on 127.0.0.1 and an ephemeral port
 /// (published as the `host` and `port` attributes), logs on every initiator that connects, in
 /// the background, and talks to them on demand.
+///
+/// With `tls(cert, key)` (feature `fix-tls`) every connection starts with a TLS
+/// handshake; plain connections are refused. The `tls` attribute says which, and `tls_cert`
+/// names the certificate presented.
 ///
 /// With no [`target`](FixServer::target) it accepts any initiator CompID, so several clients
 /// can log on at once; [`send`](FixServer::send) and [`receive`](FixServer::receive) then need
@@ -238,6 +316,12 @@ pub struct FixServer {
     target: String,
     heartbeat: Duration,
     timeout: Duration,
+    /// The certificate and key presented over TLS.
+    #[cfg(feature = "fix-tls")]
+    tls: Option<(ConfigValue, ConfigValue)>,
+    /// The CA clients' certificates must be signed by (TLS only).
+    #[cfg(feature = "fix-tls")]
+    client_ca: Option<ConfigValue>,
     shared: Arc<ServerShared>,
     accept_thread: Mutex<Option<AcceptLoop>>,
 }
@@ -255,6 +339,10 @@ impl FixServer {
             target: String::new(),
             heartbeat: DEFAULT_HEARTBEAT,
             timeout: DEFAULT_TIMEOUT,
+            #[cfg(feature = "fix-tls")]
+            tls: None,
+            #[cfg(feature = "fix-tls")]
+            client_ca: None,
             shared: Arc::default(),
             accept_thread: Mutex::new(None),
         }
@@ -306,6 +394,24 @@ impl FixServer {
         self
     }
 
+    /// Speaks TLS (feature `fix-tls`), presenting the certificate `cert` (PEM, optionally
+    /// followed by its chain) with its unencrypted PEM private key `key`. Both are loaded at
+    /// start, so a missing or mismatched file fails the start; a TLS handshake and the Logon
+    /// share the [`timeout`](FixServer::timeout).
+    #[cfg(feature = "fix-tls")]
+    pub fn tls(mut self, cert: impl Into<ConfigValue>, key: impl Into<ConfigValue>) -> FixServer {
+        self.tls = Some((cert.into(), key.into()));
+        self
+    }
+
+    /// Requires every client to present a certificate signed by a CA in the PEM file `ca`
+    /// (with [`tls`](FixServer::tls); feature `fix-tls`).
+    #[cfg(feature = "fix-tls")]
+    pub fn client_ca(mut self, ca: impl Into<ConfigValue>) -> FixServer {
+        self.client_ca = Some(ca.into());
+        self
+    }
+
     /// The bound port, once started.
     pub fn bound_port(&self) -> Option<u16> {
         lock(&self.shared.state)
@@ -317,6 +423,38 @@ impl FixServer {
         SessionConfig::new(self.version, self.sender.clone(), self.target.clone())
             .with_heartbeat_interval(self.heartbeat)
             .with_logon_timeout(self.timeout)
+    }
+
+    /// Loads the TLS settings, if any, and returns them with the certificate's path.
+    #[cfg_attr(not(feature = "fix-tls"), allow(unused_variables))]
+    fn transport(
+        &self,
+        context: &StartContext,
+    ) -> Result<(ServerTransport, Option<String>), DriverError> {
+        #[cfg(feature = "fix-tls")]
+        {
+            let name = &self.common.name;
+            match (&self.tls, &self.client_ca) {
+                (None, None) => {}
+                (None, Some(_)) => {
+                    return Err(DriverError::new(format!(
+                        "driver `{name}` has a client CA but no certificate of its own; call `.tls(cert, key)` too, or drop `.client_ca(…)`"
+                    )));
+                }
+                (Some((cert, key)), client_ca) => {
+                    let cert = context.resolve(cert)?;
+                    let mut config = TlsServerConfig::new(&cert, context.resolve(key)?);
+                    if let Some(ca) = client_ca {
+                        config = config.with_client_ca_file(context.resolve(ca)?);
+                    }
+                    let tls = config
+                        .acceptor()
+                        .map_err(|error| tls_setup_error(name, error))?;
+                    return Ok((ServerTransport { tls: Some(tls) }, Some(cert)));
+                }
+            }
+        }
+        Ok((ServerTransport::default(), None))
     }
 
     /// Starts on the configured port, or on `port` when given (code reload).
@@ -339,10 +477,12 @@ impl FixServer {
                 io_reason(&error)
             ))
         })?;
+        let (transport, tls_cert) = self.transport(context)?;
         let (listener, address) = bind_listener(&host, port, name)?;
         *lock(&self.shared.state) = ServerState {
             host,
             address: Some(address),
+            tls_cert,
             runpath: context.runpath.clone(),
             ..ServerState::default()
         };
@@ -353,7 +493,7 @@ impl FixServer {
             listener,
             format!("fix-server-{name}"),
             name,
-            move |stream| log_on(&shared, stream, &config, &thread_name),
+            move |stream| log_on(&shared, stream, &config, &transport, &thread_name),
         )?;
         *lock(&self.accept_thread) = Some(serving);
         Ok(())
@@ -574,9 +714,16 @@ impl FixServer {
     }
 }
 
-/// Runs one connection's Logon exchange on a thread of its own, so a slow or silent
-/// initiator never holds up the accept loop; a logged-on session joins the server's list.
-fn log_on(shared: &Arc<ServerShared>, stream: TcpStream, config: &SessionConfig, name: &str) {
+/// Runs one connection's Logon exchange (after its TLS handshake, with TLS) on a thread of its
+/// own, so a slow or silent initiator never holds up the accept loop; a logged-on session joins
+/// the server's list.
+fn log_on(
+    shared: &Arc<ServerShared>,
+    stream: TcpStream,
+    config: &SessionConfig,
+    transport: &ServerTransport,
+    name: &str,
+) {
     let peer = stream.peer_addr().ok();
     let id = {
         let mut state = lock(&shared.state);
@@ -594,10 +741,11 @@ fn log_on(shared: &Arc<ServerShared>, stream: TcpStream, config: &SessionConfig,
     };
     let thread_shared = Arc::clone(shared);
     let config = config.clone();
+    let transport = transport.clone();
     let spawned = thread::Builder::new()
         .name(name.to_string())
         .spawn(move || {
-            let outcome = Session::accept(stream, config);
+            let outcome = transport.accept(stream, config);
             let mut state = lock(&thread_shared.state);
             state.logging_on.retain(|(other, _)| *other != id);
             match outcome {
@@ -644,7 +792,16 @@ impl Driver for FixServer {
     }
 
     fn context_values(&self) -> Vec<&ConfigValue> {
-        vec![&self.host, &self.port]
+        #[cfg_attr(not(feature = "fix-tls"), allow(unused_mut))]
+        let mut values = vec![&self.host, &self.port];
+        #[cfg(feature = "fix-tls")]
+        {
+            if let Some((cert, key)) = &self.tls {
+                values.extend([cert, key]);
+            }
+            values.extend(&self.client_ca);
+        }
+        values
     }
 
     fn start(&self, context: &StartContext) -> Result<(), DriverError> {
@@ -652,7 +809,8 @@ impl Driver for FixServer {
     }
 
     fn definition(&self) -> String {
-        format!(
+        #[cfg_attr(not(feature = "fix-tls"), allow(unused_mut))]
+        let mut definition = format!(
             "{} version={} sender={:?} target={:?} heartbeat={:?} timeout={:?}",
             server_definition(self, &self.host, &self.port),
             self.version,
@@ -660,7 +818,16 @@ impl Driver for FixServer {
             self.target,
             self.heartbeat,
             self.timeout
-        )
+        );
+        // Only TLS servers say so, so plain servers keep the definition they had.
+        #[cfg(feature = "fix-tls")]
+        if let Some((cert, key)) = &self.tls {
+            definition += &format!(
+                " tls_cert={cert:?} tls_key={key:?} client_ca={:?}",
+                self.client_ca
+            );
+        }
+        definition
     }
 
     fn handoff_state(&self) -> Option<serde_json::Value> {
@@ -740,6 +907,10 @@ impl Driver for FixServer {
             attributes.insert("sender".into(), json!(self.sender));
             attributes.insert("version".into(), json!(self.version.begin_string()));
             attributes.insert("log_dir".into(), json!(state.runpath.display().to_string()));
+            attributes.insert("tls".into(), json!(state.tls_cert.is_some()));
+            if let Some(cert) = &state.tls_cert {
+                attributes.insert("tls_cert".into(), json!(cert));
+            }
         }
         attributes
     }
@@ -759,6 +930,8 @@ impl Drop for FixServer {
 struct ClientState {
     /// The resolved host and port, kept for `logon` and `reconnect` after start.
     target: Option<(String, u16)>,
+    /// Plain, or TLS with the files loaded at start.
+    transport: ClientTransport,
     /// Where session logs are appended.
     log_path: Option<PathBuf>,
     connection: Option<Arc<FixConnection>>,
@@ -774,6 +947,11 @@ struct ClientState {
 /// Each start logs on with ResetSeqNumFlag (141=Y), both sequence numbers at 1, unless
 /// [`reset_on_logon(false)`](FixClient::reset_on_logon). Every session's message log is
 /// appended to `fix-session.log` in the runpath (the `log_path` attribute) when it ends.
+///
+/// Any of the `tls_*` settings (feature `fix-tls`) makes it connect with TLS, checking the
+/// server's certificate against `tls_ca` (or the system's CAs) and `tls_server_name` (or the
+/// host); the `tls` attribute says
+/// which.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -800,6 +978,8 @@ pub struct FixClient {
     reset_on_logon: bool,
     logon_at_start: bool,
     timeout: Duration,
+    #[cfg(feature = "fix-tls")]
+    tls: ClientTlsSettings,
     state: Mutex<ClientState>,
 }
 
@@ -818,6 +998,8 @@ impl FixClient {
             reset_on_logon: true,
             logon_at_start: true,
             timeout: DEFAULT_TIMEOUT,
+            #[cfg(feature = "fix-tls")]
+            tls: ClientTlsSettings::default(),
             state: Mutex::default(),
         }
     }
@@ -873,9 +1055,54 @@ impl FixClient {
     }
 
     /// How long [`logon`](FixClient::logon) and [`reconnect`](FixClient::reconnect) may take
-    /// (default 10 s; a logon while starting has the start timeout).
+    /// (default 10 s; a logon while starting has the start timeout). A TLS handshake shares it
+    /// with the Logon.
     pub fn timeout(mut self, timeout: Duration) -> FixClient {
         self.timeout = timeout;
+        self
+    }
+
+    /// Connects with TLS (feature `fix-tls`), trusting the CA certificate(s) in the PEM file
+    /// `ca` to have signed the server's certificate; for a self-signed server certificate, that
+    /// certificate (a [`FixServer`]'s is its `tls_cert` attribute:
+    /// `context("server", "{{tls_cert}}")`). Without it a TLS client trusts the system's CAs.
+    #[cfg(feature = "fix-tls")]
+    pub fn tls_ca(mut self, ca: impl Into<ConfigValue>) -> FixClient {
+        self.tls.enabled = true;
+        self.tls.ca = Some(ca.into());
+        self
+    }
+
+    /// Connects with TLS (feature `fix-tls`) and requires the server's certificate to carry
+    /// `name` (a DNS name, also sent as SNI, or an IP address). Default: the host.
+    #[cfg(feature = "fix-tls")]
+    pub fn tls_server_name(mut self, name: impl Into<ConfigValue>) -> FixClient {
+        self.tls.enabled = true;
+        self.tls.server_name = Some(name.into());
+        self
+    }
+
+    /// Connects with TLS (feature `fix-tls`), presenting the client certificate `cert` (PEM,
+    /// optionally followed by its chain) with its unencrypted PEM private key `key`, for
+    /// servers that require one.
+    #[cfg(feature = "fix-tls")]
+    pub fn tls_client_cert(
+        mut self,
+        cert: impl Into<ConfigValue>,
+        key: impl Into<ConfigValue>,
+    ) -> FixClient {
+        self.tls.enabled = true;
+        self.tls.client_cert = Some((cert.into(), key.into()));
+        self
+    }
+
+    /// Connects with TLS (feature `fix-tls`) without checking the server's certificate or name:
+    /// encrypted, but the server is not authenticated. For servers whose certificate nothing
+    /// can check; prefer [`tls_ca`](FixClient::tls_ca).
+    #[cfg(feature = "fix-tls")]
+    pub fn tls_insecure(mut self) -> FixClient {
+        self.tls.enabled = true;
+        self.tls.insecure = true;
         self
     }
 
@@ -960,10 +1187,46 @@ impl FixClient {
         })
     }
 
+    /// Loads the TLS settings, if any, for a server on `host`.
+    #[cfg_attr(not(feature = "fix-tls"), allow(unused_variables))]
+    fn transport(
+        &self,
+        context: &StartContext,
+        host: &str,
+    ) -> Result<ClientTransport, DriverError> {
+        #[cfg(feature = "fix-tls")]
+        if self.tls.enabled {
+            let settings = &self.tls;
+            let server_name = match &settings.server_name {
+                Some(name) => context.resolve(name)?,
+                None => host.to_string(),
+            };
+            let mut config = TlsClientConfig::new().with_server_name(server_name);
+            if let Some(ca) = &settings.ca {
+                config = config.with_ca_file(context.resolve(ca)?);
+            }
+            if let Some((cert, key)) = &settings.client_cert {
+                config = config.with_client_cert(context.resolve(cert)?, context.resolve(key)?);
+            }
+            if settings.insecure {
+                config = config.insecure();
+            }
+            let tls = config
+                .connector()
+                .map_err(|error| tls_setup_error(&self.common.name, error))?;
+            return Ok(ClientTransport { tls: Some(tls) });
+        }
+        Ok(ClientTransport::default())
+    }
+
     /// Connects and logs on, giving up at `deadline`.
     fn open(&self, deadline: Instant) -> Result<(), DriverError> {
         let name = &self.common.name;
-        let Some((host, port)) = lock(&self.state).target.clone() else {
+        let (target, transport) = {
+            let state = lock(&self.state);
+            (state.target.clone(), state.transport.clone())
+        };
+        let Some((host, port)) = target else {
             return Err(DriverError::new(format!(
                 "driver `{name}` is not started; start it (as part of the environment) before logging on"
             )));
@@ -1004,12 +1267,31 @@ impl FixClient {
             .with_heartbeat_interval(self.heartbeat)
             .with_reset_on_logon(self.reset_on_logon)
             .with_logon_timeout(logon_timeout);
-        let session = Session::initiate(stream, config).map_err(|error| {
-            DriverError::new(format!(
-                "logon of driver `{name}` to {target} failed: {error}; does the server expect SenderCompID `{}`, TargetCompID `{}` and {}?",
-                self.sender, self.target, self.version
-            ))
-            .with_source(error)
+        let session = transport.initiate(stream, config).map_err(|error| {
+            let message = match &error {
+                FixError::TlsHandshake { .. } | FixError::TlsSetup { .. } => format!(
+                    "driver `{name}` failed to set up TLS with {target}: {error}; the driver's TLS settings are `tls_ca`, `tls_server_name`, `tls_client_cert` and `tls_insecure()`"
+                ),
+                FixError::Timeout { waiting_for, .. } if waiting_for.starts_with("the TLS") => {
+                    format!(
+                        "driver `{name}` failed to set up TLS with {target}: {error}; is the server speaking TLS on this port?"
+                    )
+                }
+                _ => {
+                    // A TLS server closes a plain connection as soon as it reads the Logon.
+                    let dropped = matches!(error, FixError::Disconnected { .. } | FixError::Io(_));
+                    let plain = if dropped && !transport.is_tls() {
+                        "; a server that expects TLS drops plain connections like this: then the client needs `tls_ca(…)` (feature `fix-tls`)"
+                    } else {
+                        ""
+                    };
+                    format!(
+                        "logon of driver `{name}` to {target} failed: {error}; does the server expect SenderCompID `{}`, TargetCompID `{}` and {}?{plain}",
+                        self.sender, self.target, self.version
+                    )
+                }
+            };
+            DriverError::new(message).with_source(error)
         })?;
         let mut state = lock(&self.state);
         let index = state.sessions;
@@ -1070,11 +1352,22 @@ impl Driver for FixClient {
     }
 
     fn context_values(&self) -> Vec<&ConfigValue> {
-        vec![&self.host, &self.port]
+        #[cfg_attr(not(feature = "fix-tls"), allow(unused_mut))]
+        let mut values = vec![&self.host, &self.port];
+        #[cfg(feature = "fix-tls")]
+        {
+            let tls = &self.tls;
+            values.extend(tls.ca.iter().chain(&tls.server_name));
+            if let Some((cert, key)) = &tls.client_cert {
+                values.extend([cert, key]);
+            }
+        }
+        values
     }
 
     fn definition(&self) -> String {
-        format!(
+        #[cfg_attr(not(feature = "fix-tls"), allow(unused_mut))]
+        let mut definition = format!(
             "{} host={:?} port={:?} version={} sender={:?} target={:?} heartbeat={:?} reset={} logon_at_start={} timeout={:?}",
             default_definition(self),
             self.host,
@@ -1086,13 +1379,20 @@ impl Driver for FixClient {
             self.reset_on_logon,
             self.logon_at_start,
             self.timeout
-        )
+        );
+        // Only TLS clients say so, so plain clients keep the definition they had.
+        #[cfg(feature = "fix-tls")]
+        if self.tls.enabled {
+            definition += &format!(" tls={:?}", self.tls);
+        }
+        definition
     }
 
     fn start(&self, context: &StartContext) -> Result<(), DriverError> {
         let name = &self.common.name;
         let host = context.resolve(&self.host)?;
         let port = parse_port(&context.resolve(&self.port)?, name)?;
+        let transport = self.transport(context, &host)?;
         fs::create_dir_all(&context.runpath).map_err(|error| {
             DriverError::new(format!(
                 "failed to create the runpath `{}` of driver `{name}`: {}",
@@ -1109,6 +1409,7 @@ impl Driver for FixClient {
             }
             *state = ClientState {
                 target: Some((host, port)),
+                transport,
                 log_path: Some(context.runpath.join("fix-session.log")),
                 ..ClientState::default()
             };
@@ -1140,6 +1441,7 @@ impl Driver for FixClient {
             attributes.insert("sender".into(), json!(self.sender));
             attributes.insert("target".into(), json!(self.target));
             attributes.insert("version".into(), json!(self.version.begin_string()));
+            attributes.insert("tls".into(), json!(state.transport.is_tls()));
         }
         if let Some(path) = &state.log_path {
             attributes.insert("log_path".into(), json!(path.display().to_string()));
@@ -1475,6 +1777,177 @@ mod tests {
         assert_eq!(
             error.message,
             "port `fix` of driver `server` is not a number between 0 and 65535"
+        );
+    }
+
+    /// Two self-signed certificates made by the `openssl` tool in a fresh directory: `server`
+    /// (for 127.0.0.1 and `localhost`) and `other` (the wrong CA for it).
+    #[cfg(feature = "fix-tls")]
+    fn certificates() -> PathBuf {
+        let dir = super::super::tcp::test_support::runpath("fix-tls");
+        fs::create_dir_all(&dir).unwrap();
+        for (name, alt_names) in [
+            ("server", "DNS:localhost,IP:127.0.0.1"),
+            ("other", "DNS:other.invalid"),
+        ] {
+            let output = std::process::Command::new("openssl")
+                .args([
+                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                ])
+                .args(["-subj", &format!("/CN={name}")])
+                .args([
+                    "-keyout",
+                    &format!("{name}.key"),
+                    "-out",
+                    &format!("{name}.pem"),
+                ])
+                .args(["-addext", &format!("subjectAltName={alt_names}")])
+                .current_dir(&dir)
+                .output()
+                .expect("the `openssl` tool makes the test certificates: apt-get install openssl");
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        dir
+    }
+
+    #[cfg(feature = "fix-tls")]
+    #[test]
+    fn server_and_client_exchange_messages_over_tls() {
+        let pki = certificates();
+        let server = started_server(
+            FixServer::new("server")
+                .sender("EXCHANGE")
+                .tls(pki.join("server.pem"), pki.join("server.key")),
+        );
+        let attributes = server.attributes();
+        assert_eq!(attributes["tls"], json!(true));
+        assert_eq!(
+            attributes["tls_cert"],
+            json!(pki.join("server.pem").display().to_string())
+        );
+        // The self-signed certificate is its own CA, read from the server's attributes.
+        let client = FixClient::new("client")
+            .port(context("server", "{{port}}"))
+            .sender("TRADER")
+            .target("EXCHANGE")
+            .tls_ca(context("server", "{{tls_cert}}"));
+        assert_eq!(client.context_values().len(), 3);
+        client.start(&start_context("fix", &[&server])).unwrap();
+        assert_eq!(client.attributes()["tls"], json!(true));
+        assert_eq!(server.accept_session(WAIT).unwrap(), "TRADER");
+
+        client.send(order("tls-1")).unwrap();
+        let received = server.receive(WAIT).unwrap();
+        assert_eq!(received.get(Tag::CL_ORD_ID), Some("tls-1"));
+        server
+            .send(Message::new(msg_type::EXECUTION_REPORT).with(Tag::CL_ORD_ID, "tls-1"))
+            .unwrap();
+        assert_eq!(
+            client.receive(WAIT).unwrap().get(Tag::CL_ORD_ID),
+            Some("tls-1")
+        );
+
+        // A plain client is refused, and says TLS may be why; the server says why too.
+        let error = FixClient::new("plain")
+            .port(server.bound_port().unwrap())
+            .start(&start_context("fix", &[]))
+            .unwrap_err();
+        assert!(
+            error.message.ends_with(
+                "; a server that expects TLS drops plain connections like this: then the client needs `tls_ca(…)` (feature `fix-tls`)"
+            ),
+            "{}",
+            error.message
+        );
+        let error = server
+            .receive_from("PLAIN", Duration::from_millis(100))
+            .unwrap_err();
+        assert!(
+            error.message.contains("the TLS handshake with 127.0.0.1:"),
+            "{}",
+            error.message
+        );
+
+        // A client that trusts another CA refuses the server.
+        let error = FixClient::new("doubtful")
+            .port(server.bound_port().unwrap())
+            .tls_ca(pki.join("other.pem"))
+            .start(&start_context("fix", &[]))
+            .unwrap_err();
+        assert!(
+            error.message.starts_with(&format!(
+                "driver `doubtful` failed to set up TLS with 127.0.0.1:{}: the TLS handshake with 127.0.0.1:{0} failed: the server's certificate was refused",
+                server.bound_port().unwrap()
+            )),
+            "{}",
+            error.message
+        );
+        assert!(error.message.contains("`tls_ca`"), "{}", error.message);
+
+        // Unless told to trust anything; a wrong server name fails with the right CA.
+        let trusting = FixClient::new("trusting")
+            .port(server.bound_port().unwrap())
+            .sender("TRUSTING")
+            .target("EXCHANGE")
+            .tls_insecure();
+        trusting.start(&start_context("fix", &[])).unwrap();
+        let error = FixClient::new("misnamed")
+            .port(server.bound_port().unwrap())
+            .tls_ca(pki.join("server.pem"))
+            .tls_server_name("fix.example.test")
+            .start(&start_context("fix", &[]))
+            .unwrap_err();
+        assert!(
+            error.message.contains("hostname mismatch"),
+            "{}",
+            error.message
+        );
+
+        trusting.stop().unwrap();
+        client.stop().unwrap();
+        server.stop().unwrap();
+        assert!(server.attributes().is_empty());
+    }
+
+    #[cfg(feature = "fix-tls")]
+    #[test]
+    fn bad_tls_settings_fail_the_start() {
+        let pki = certificates();
+        let missing = pki.join("missing.pem");
+        let error = FixServer::new("server")
+            .tls(missing.as_path(), pki.join("server.key"))
+            .start(&start_context("fix", &[]))
+            .unwrap_err();
+        assert_eq!(
+            error.message,
+            format!(
+                "driver `server` cannot set up TLS: failed to load the TLS certificate `{}`: no such file or directory; give a PEM file with the server's certificate (`-----BEGIN CERTIFICATE-----`), optionally followed by its chain",
+                missing.display()
+            )
+        );
+        let error = FixServer::new("server")
+            .client_ca(pki.join("server.pem"))
+            .start(&start_context("fix", &[]))
+            .unwrap_err();
+        assert!(
+            error.message.contains("call `.tls(cert, key)` too"),
+            "{}",
+            error.message
+        );
+        let error = FixClient::new("client")
+            .tls_client_cert(pki.join("server.pem"), pki.join("other.key"))
+            .start(&start_context("fix", &[]))
+            .unwrap_err();
+        assert!(
+            error
+                .message
+                .starts_with("driver `client` cannot set up TLS: the TLS key `"),
+            "{}",
+            error.message
         );
     }
 }
