@@ -22,6 +22,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -29,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::drivers::log_pump::{LogPipes, LogPump};
 use crate::drivers::log_wake::LogWake;
 use crate::drivers::process::{GroupChild, describe_exit, format_seconds, poll_interval};
 use crate::drivers::{ProbeTarget, RunAs, WaitFor, Waiting};
@@ -84,6 +86,9 @@ struct Run {
     runpath: PathBuf,
     stdout: PathBuf,
     stderr: PathBuf,
+    /// Copies the program's output into `stdout` and `stderr`; none for a program taken
+    /// over from an image of the plan that gave it the files themselves.
+    pump: Option<LogPump>,
     /// What readiness still waits for, resolved at spawn; taken by the wait.
     waiting: Mutex<Option<Waiting>>,
     extracts: Mutex<BTreeMap<String, String>>,
@@ -95,9 +100,24 @@ impl Run {
     }
 
     fn log_tail(&self, lines: usize) -> Vec<String> {
+        self.sync_logs();
         log_tail_of(&self.stdout, &self.stderr, lines)
     }
+
+    /// Brings the logs up to date with what the program wrote so far.
+    fn sync_logs(&self) {
+        if let Some(pump) = &self.pump {
+            pump.sync(OUTPUT_SYNC_TIMEOUT);
+        }
+    }
 }
+
+/// How often a wait that output, logs and the program's exit wake anyway looks again: a
+/// safety net, never the way readiness is seen.
+const EVENT_DRIVEN_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How long a reader of the logs waits for the output already written to reach them.
+const OUTPUT_SYNC_TIMEOUT: Duration = Duration::from_millis(500);
 
 impl App {
     /// A driver named `name` running `binary` (a name looked up on `PATH`, or a path; a
@@ -224,12 +244,19 @@ impl App {
 
     /// Where the program's stdout goes (known once started).
     pub fn stdout_path(&self) -> Option<PathBuf> {
-        self.run().map(|run| run.stdout.clone())
+        // The file holds what the program wrote before this call.
+        self.run().map(|run| {
+            run.sync_logs();
+            run.stdout.clone()
+        })
     }
 
     /// Where the program's stderr goes (known once started).
     pub fn stderr_path(&self) -> Option<PathBuf> {
-        self.run().map(|run| run.stderr.clone())
+        self.run().map(|run| {
+            run.sync_logs();
+            run.stderr.clone()
+        })
     }
 
     /// Stops the program and starts it again with the context of its last start, waiting
@@ -325,14 +352,13 @@ impl App {
         }
         let stdout = runpath.join("stdout");
         let stderr = runpath.join("stderr");
-        let open = |path: &Path| {
-            File::create(path).map_err(|error| {
-                DriverError::new(format!(
-                    "failed to create the log file `{}`: {error}",
-                    path.display()
-                ))
-            })
-        };
+        let (pipes, ends) = LogPipes::create(&stdout, &stderr).map_err(|error| {
+            DriverError::new(format!(
+                "failed to create the logs `{}` and `{}` of app `{name}`: {error}",
+                stdout.display(),
+                stderr.display()
+            ))
+        })?;
         let args: Vec<String> = args.into_iter().chain(context.extra_args.clone()).collect();
         let mut command = Command::new(&binary);
         if let Some(account) = &run_as {
@@ -342,8 +368,8 @@ impl App {
             .args(&args)
             .current_dir(&working_dir)
             .stdin(Stdio::null())
-            .stdout(open(&stdout)?)
-            .stderr(open(&stderr)?)
+            .stdout(Stdio::from(ends.stdout))
+            .stderr(Stdio::from(ends.stderr))
             .envs(
                 context
                     .exported_variables
@@ -378,9 +404,119 @@ impl App {
             runpath,
             stdout,
             stderr,
+            pump: Some(LogPump::new(pipes)),
             waiting: Mutex::new(Some(waiting)),
             extracts: Mutex::new(BTreeMap::new()),
         })
+    }
+}
+
+impl App {
+    /// Waits until the readiness conditions hold, copying the program's output from
+    /// `pipes` into its logs as it arrives.
+    fn wait_for_readiness(
+        &self,
+        run: &Run,
+        context: &StartContext,
+        pipes: &mut Option<LogPipes>,
+    ) -> Result<(), DriverError> {
+        let Some(mut waiting) = run
+            .waiting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        else {
+            return Ok(());
+        };
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        let mut attributes = Attributes::new();
+        attributes.insert("pid".into(), Value::from(run.child.pid()));
+        let target = ProbeTarget {
+            stdout: &run.stdout,
+            stderr: &run.stderr,
+            extracts: &run.extracts,
+            attributes: &attributes,
+            deadline: context.deadline,
+        };
+        // Log conditions are seen as the lines are written; the others are checked at every
+        // wake-up.
+        // When only log lines can make it ready, nothing needs checking at intervals: the
+        // wait copies the output itself and sleeps until output, a watched log, the
+        // program's exit or the deadline. A thread that wakes every few milliseconds is
+        // woken late — about a millisecond on a virtual machine — when the line it waits
+        // for comes. A wait that probes (TCP, HTTP, a closure) leaves the copying to the
+        // pump's thread: a probe may block for a while, and a program that fills its pipe
+        // meanwhile would stop.
+        let exit = rustix::process::Pid::from_raw(run.child.pid() as i32).and_then(|pid| {
+            rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
+        });
+        let mut event_driven = pipes.is_some() && exit.is_some() && waiting.only_logs();
+        if !event_driven && let Some(pump) = &run.pump {
+            pump.in_background(pipes.take());
+        }
+        let mut logs = Vec::new();
+        waiting.logs(&target, &mut logs);
+        // The program's own output wakes the wait through its pipes.
+        if pipes.is_some() {
+            logs.retain(|log| *log != run.stdout && *log != run.stderr);
+        }
+        let wake = LogWake::watching(&logs);
+        event_driven &= logs.is_empty() || wake.is_watching();
+        let started = Instant::now();
+        loop {
+            if let Some(pipes) = pipes.as_mut() {
+                pipes.drain();
+            }
+            if waiting.check(&target) {
+                return Ok(());
+            }
+            if run.child.is_stopped() {
+                return Err(DriverError::new("was stopped before it was ready")
+                    .with_log_tail(run.log_tail(LOG_TAIL_LINES)));
+            }
+            if let Some(status) = run.child.try_status() {
+                // Its last words may be the line we wait for: look once more now that the
+                // logs are complete.
+                if let Some(pipes) = pipes.as_mut() {
+                    pipes.drain();
+                }
+                if waiting.check(&target) {
+                    return Ok(());
+                }
+                return Err(DriverError::new(format!(
+                    "{} before it was ready",
+                    describe_exit(status)
+                ))
+                .with_log_tail(run.log_tail(LOG_TAIL_LINES)));
+            }
+            let now = Instant::now();
+            if now >= context.deadline {
+                // The limit as configured: the time since the spawn is a little less, by
+                // however long the spawn took on a busy machine.
+                return Err(DriverError::new(format!(
+                    "not ready after {}: still waiting for {}; see its logs below, or raise start_timeout if it needs longer",
+                    format_seconds(self.common.start_timeout),
+                    waiting.pending().join(", ")
+                ))
+                .with_log_tail(run.log_tail(LOG_TAIL_LINES)));
+            }
+            let interval = if event_driven {
+                EVENT_DRIVEN_CHECK_INTERVAL
+            } else {
+                poll_interval(started.elapsed())
+            };
+            let timeout = interval.min(context.deadline - now);
+            match pipes.as_ref() {
+                Some(pipes) => {
+                    let mut wakers = pipes.pipes();
+                    wakers.extend(exit.as_ref().map(AsFd::as_fd));
+                    wake.wait_or_readable(timeout, &wakers);
+                }
+                None => wake.wait(timeout),
+            }
+        }
     }
 }
 
@@ -447,65 +583,14 @@ impl Driver for App {
                 self.common.name
             )));
         };
-        let Some(mut waiting) = run
-            .waiting
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        else {
-            return Ok(());
-        };
-        if waiting.is_empty() {
-            return Ok(());
+        // The wait copies the output itself, woken as it arrives; whatever its outcome, the
+        // pump's own thread copies from then on.
+        let mut pipes = run.pump.as_ref().and_then(LogPump::take);
+        let waited = self.wait_for_readiness(&run, context, &mut pipes);
+        if let Some(pump) = &run.pump {
+            pump.in_background(pipes);
         }
-        let mut attributes = Attributes::new();
-        attributes.insert("pid".into(), Value::from(run.child.pid()));
-        let target = ProbeTarget {
-            stdout: &run.stdout,
-            stderr: &run.stderr,
-            extracts: &run.extracts,
-            attributes: &attributes,
-            deadline: context.deadline,
-        };
-        // Log conditions are seen as the lines are written; the others are checked at every
-        // wake-up.
-        let mut logs = Vec::new();
-        waiting.logs(&target, &mut logs);
-        let wake = LogWake::watching(&logs);
-        let started = Instant::now();
-        loop {
-            if waiting.check(&target) {
-                return Ok(());
-            }
-            if run.child.is_stopped() {
-                return Err(DriverError::new("was stopped before it was ready")
-                    .with_log_tail(run.log_tail(LOG_TAIL_LINES)));
-            }
-            if let Some(status) = run.child.try_status() {
-                // Its last words may be the line we wait for: look once more now that the
-                // logs are complete.
-                if waiting.check(&target) {
-                    return Ok(());
-                }
-                return Err(DriverError::new(format!(
-                    "{} before it was ready",
-                    describe_exit(status)
-                ))
-                .with_log_tail(run.log_tail(LOG_TAIL_LINES)));
-            }
-            let now = Instant::now();
-            if now >= context.deadline {
-                // The limit as configured: the time since the spawn is a little less, by
-                // however long the spawn took on a busy machine.
-                return Err(DriverError::new(format!(
-                    "not ready after {}: still waiting for {}; see its logs below, or raise start_timeout if it needs longer",
-                    format_seconds(self.common.start_timeout),
-                    waiting.pending().join(", ")
-                ))
-                .with_log_tail(run.log_tail(LOG_TAIL_LINES)));
-            }
-            wake.wait(poll_interval(started.elapsed()).min(context.deadline - now));
-        }
+        waited
     }
 
     fn stop(&self) -> Result<(), DriverError> {
@@ -514,6 +599,11 @@ impl Driver for App {
         };
         if run.child.is_stopped() {
             return Ok(());
+        }
+        // Output nobody copies yet (its readiness was never waited for) still reaches the
+        // logs, last words included.
+        if let Some(pump) = &run.pump {
+            pump.in_background(None);
         }
         let outcome = run.child.stop(self.common.stop_timeout);
         if outcome.killed {
@@ -596,6 +686,7 @@ impl Driver for App {
             "runpath": run.runpath,
             "stdout": run.stdout,
             "stderr": run.stderr,
+            "pipes": run.pump.as_ref().map(LogPump::hand_off),
             "extracts": *run.extracts(),
             "uptime_seconds": run.started_at.elapsed().as_secs_f64(),
         }))
@@ -634,6 +725,21 @@ impl Driver for App {
         let uptime = Duration::from_secs_f64(state["uptime_seconds"].as_f64().unwrap_or(0.0));
         let child = GroupChild::adopt(pid)
             .map_err(|error| DriverError::new(format!("cannot take over app `{name}`: {error}")))?;
+        let pump = match LogPump::handed_over(state) {
+            // An image that gave the program the log files themselves.
+            None => None,
+            Some(pipes) => match LogPump::adopt(&pipes, Path::new(&stdout), Path::new(&stderr)) {
+                Some(pump) => Some(pump),
+                None => {
+                    // Nobody would read its output: it would stop once a pipe is full.
+                    // Dropping the adopted child stops its group.
+                    drop(child);
+                    return Err(DriverError::new(format!(
+                        "cannot take over app `{name}`: its output pipes were not handed over; it was stopped"
+                    )));
+                }
+            },
+        };
         let run = Run {
             child,
             started_at: Instant::now()
@@ -644,6 +750,7 @@ impl Driver for App {
             runpath: PathBuf::from(runpath),
             stdout: PathBuf::from(stdout),
             stderr: PathBuf::from(stderr),
+            pump,
             // Readiness was reached by the previous image; nothing is waited for again.
             waiting: Mutex::new(None),
             extracts: Mutex::new(extracts),
@@ -1154,6 +1261,61 @@ mod tests {
             error.message
         );
         assert!(!process_running(grandchild));
+    }
+
+    #[test]
+    fn the_logs_hold_what_the_program_wrote_before_it_answered() {
+        let context = start_context("log-sync");
+        let answered = context.runpath.join("answered");
+        // 200 KiB (more than a pipe holds) and a last line, then the "answer": a file.
+        let script = format!(
+            "echo ready; head -c 200000 /dev/zero | tr '\\0' x; echo; echo last line; \
+             echo oops >&2; touch {}; exec sleep 30",
+            answered.display()
+        );
+        let (app, result) = start(sh("chatty", &script).ready_on_stdout("ready"), &context);
+        result.unwrap();
+        wait_until("the answer", Duration::from_secs(5), || answered.exists());
+        let stdout = std::fs::read_to_string(app.stdout_path().unwrap()).unwrap();
+        assert!(
+            stdout.ends_with("last line\n"),
+            "{}",
+            &stdout[stdout.len() - 20..]
+        );
+        assert_eq!(
+            stdout.len(),
+            "ready\n".len() + 200_000 + 1 + "last line\n".len()
+        );
+        assert_eq!(
+            std::fs::read_to_string(app.stderr_path().unwrap()).unwrap(),
+            "oops\n"
+        );
+        assert!(app.log_tail(3).iter().any(|line| line == "[stderr] oops"));
+    }
+
+    #[test]
+    fn output_of_an_app_whose_readiness_probes_still_reaches_its_logs() {
+        // A TCP probe that never succeeds: the pump copies while the wait probes, so the
+        // program is never stopped by a full pipe and its lines reach the timeout's tail.
+        let context = StartContext::new(
+            std::env::temp_dir().join(format!("testrig-app-{}-probing", std::process::id())),
+            Duration::from_millis(800),
+        );
+        let script =
+            "head -c 300000 /dev/zero | tr '\\0' y; echo; echo done writing; exec sleep 30";
+        let (_app, result) = start(
+            sh("probing", script).ready_on_tcp_port("127.0.0.1", "1"),
+            &context,
+        );
+        let error = result.unwrap_err();
+        assert!(
+            error
+                .log_tail
+                .iter()
+                .any(|line| line.contains("done writing")),
+            "{:?}",
+            error.log_tail
+        );
     }
 
     #[test]

@@ -1,12 +1,12 @@
-//! Wakes a driver's readiness wait as soon as its process writes to a log it watches
-//! (inotify), instead of at the next poll: an App that prints "ready" is seen ready within
-//! microseconds rather than up to a poll interval later, which adds up along a chain of
-//! drivers that start one after another. The logs stay plain files in the driver's runpath
-//! (they outlive a reload of the plan); the conditions that cannot be watched (a TCP port,
-//! an HTTP answer, the process's exit) are still checked at every wake-up, which comes at
-//! the latest after the poll interval the caller passes.
+//! Wakes a driver's readiness wait as soon as a log it watches is written to (inotify),
+//! or one of the descriptors the caller adds becomes readable (an App's output pipes, a
+//! pidfd for its exit; see `log_pump.rs`), instead of at the next poll: a line the wait is
+//! for is seen within microseconds rather than up to a poll interval later, which adds up
+//! along a chain of drivers that start one after another. The conditions that cannot be
+//! watched (a TCP port, an HTTP answer, a probe) are checked at every wake-up, which comes
+//! at the latest after the timeout the caller passes.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
 
@@ -22,6 +22,9 @@ pub(crate) struct LogWake {
 impl LogWake {
     /// Watches `logs` for writes.
     pub(crate) fn watching(logs: &[&Path]) -> LogWake {
+        if logs.is_empty() {
+            return LogWake { inotify: None };
+        }
         let inotify = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)
             .ok()
             .filter(|fd| {
@@ -31,18 +34,40 @@ impl LogWake {
         LogWake { inotify }
     }
 
+    /// Whether writes to the logs wake the wait (false without logs, or without inotify).
+    pub(crate) fn is_watching(&self) -> bool {
+        self.inotify.is_some()
+    }
+
     /// Sleeps up to `timeout`, or until a watched log is written to.
     pub(crate) fn wait(&self, timeout: Duration) {
-        let Some(inotify) = &self.inotify else {
+        self.wait_or_readable(timeout, &[]);
+    }
+
+    /// Sleeps up to `timeout`, until a watched log is written to, or until one of `pipes`
+    /// has something to read (or was closed).
+    pub(crate) fn wait_or_readable(&self, timeout: Duration, pipes: &[BorrowedFd<'_>]) {
+        if self.inotify.is_none() && pipes.is_empty() {
             std::thread::sleep(timeout);
             return;
-        };
+        }
         let timeout = Timespec {
             tv_sec: i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
             tv_nsec: timeout.subsec_nanos().into(),
         };
-        let mut fds = [PollFd::new(inotify, PollFlags::IN)];
-        if poll(&mut fds, Some(&timeout)).is_ok_and(|ready| ready > 0) {
+        let mut fds: Vec<PollFd<'_>> = self
+            .inotify
+            .iter()
+            .map(|inotify| PollFd::new(inotify, PollFlags::IN))
+            .chain(
+                pipes
+                    .iter()
+                    .map(|pipe| PollFd::from_borrowed_fd(*pipe, PollFlags::IN)),
+            )
+            .collect();
+        if poll(&mut fds, Some(&timeout)).is_ok_and(|ready| ready > 0)
+            && let Some(inotify) = &self.inotify
+        {
             // The events themselves say nothing the next check will not see: drained.
             let mut events = [0u8; 4096];
             while rustix::io::read(inotify, &mut events).is_ok_and(|read| read > 0) {}

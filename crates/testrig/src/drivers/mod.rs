@@ -11,6 +11,7 @@ mod fix;
 pub use fix::{FixClient, FixServer, fix_protocol};
 mod http;
 mod listener;
+mod log_pump;
 mod log_wake;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -53,6 +54,7 @@ pub(crate) use app::extracted_value;
 pub(crate) use app::log_tail_of;
 pub(crate) use app::shell_quote;
 pub(crate) use ledger::{ledger_path, sweep as sweep_leftovers};
+pub(crate) use log_pump::LogPump;
 #[cfg(feature = "interactive")]
 pub(crate) use process::stop_children_left_behind;
 pub(crate) use process::{GroupChild, poll_interval};

@@ -389,6 +389,20 @@ impl Waiting {
         matches!(&self.node, Node::All(children) if children.iter().all(Waiting::is_empty))
     }
 
+    /// Whether every condition still pending is met by a log line, so that nothing but a
+    /// write to a log (or the program's exit) can change the answer: the wait then sleeps
+    /// until one happens instead of checking at intervals.
+    pub(crate) fn only_logs(&self) -> bool {
+        self.met
+            || match &self.node {
+                Node::Log { .. } => true,
+                Node::All(children) | Node::Any(children) => {
+                    children.iter().all(Waiting::only_logs)
+                }
+                _ => false,
+            }
+    }
+
     /// The log files the conditions read, to wake the wait when they are written to.
     pub(crate) fn logs<'a>(&'a self, target: &ProbeTarget<'a>, logs: &mut Vec<&'a Path>) {
         match &self.node {

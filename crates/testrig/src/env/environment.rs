@@ -47,6 +47,10 @@ pub fn discard_handed_off(driver: &HandedOffDriver) {
     };
     let _ = kill_process_group(pid, Signal::KILL);
     let _ = waitpid(Some(pid), WaitOptions::empty());
+    // The read ends of its output pipes (an App's) came along across `exec`.
+    if let Some(fds) = crate::drivers::LogPump::handed_over(&driver.state) {
+        crate::drivers::LogPump::discard(&fds);
+    }
 }
 
 /// How a driver came to be started.

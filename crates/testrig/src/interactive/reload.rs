@@ -27,7 +27,7 @@ use crate::interactive::state::{InteractiveState, Refusal};
 use crate::interactive::watch::{BinaryTarget, WatchSet, Workspace};
 
 /// Version of the hand-off file; another version is refused and the plan starts afresh.
-const HANDOFF_VERSION: u32 = 1;
+const HANDOFF_VERSION: u32 = 2;
 
 /// Lines of compiler output kept in a failed reload's message.
 const OUTPUT_LINES: usize = 200;
