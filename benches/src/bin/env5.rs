@@ -10,6 +10,7 @@ use testrig::model::Report;
 use testrig::prelude::*;
 
 const READY_AFTER_S: f64 = 0.5;
+const SCRIPT: &str = "sleep 0.5; echo ready; exec sleep 600";
 
 #[suite]
 struct Started;
@@ -24,7 +25,7 @@ impl Started {
 
 fn driver(index: usize) -> App {
     App::new(format!("d{index}"), "/bin/sh")
-        .args(["-c", "sleep 0.5; echo ready; exec sleep 600"])
+        .args(["-c", SCRIPT])
         .ready_on_stdout("ready")
         .stop_timeout(Duration::from_secs(2))
 }
@@ -81,6 +82,34 @@ fn run(graph: bool, runpath: &std::path::Path, breakdown: &mut Breakdown) -> (f6
     (started, stopped)
 }
 
+/// Milliseconds beyond 2.5 s that the same five scripts take started one after another by
+/// hand — spawn, then a blocking read of the pipe until `ready` — the floor of the chain's
+/// overhead on this machine, as fast or slow as it is during this run.
+fn by_hand_ms() -> f64 {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    let started = std::time::Instant::now();
+    let mut children = Vec::new();
+    for _ in 0..5 {
+        let mut child = std::process::Command::new("/bin/sh")
+            .args(["-c", SCRIPT])
+            .stdout(std::process::Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .expect("/bin/sh starts");
+        let stdout = child.stdout.take().expect("piped");
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        children.push(child);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    for mut child in children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    (elapsed - 5.0 * READY_AFTER_S) * 1000.0
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
@@ -115,6 +144,8 @@ fn main() {
         overheads.iter().copied().fold(f64::MIN, f64::max)
     );
     println!("env5_stop_s {:.3} s", median(stops));
+    let by_hand = median((0..5).map(|_| by_hand_ms()).collect());
+    println!("env5_chain_by_hand_ms {by_hand:.1} ms (the floor: the same chain without testrig)");
     let _ = std::fs::remove_dir_all(&runpath);
     let _ = std::fs::remove_file(runpath.with_extension("lock"));
 }

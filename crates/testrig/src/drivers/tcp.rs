@@ -900,14 +900,39 @@ pub(super) mod test_support {
 
     use crate::env::{ContextScope, Driver, StartContext};
 
-    /// A fresh runpath under the temp dir, unique per process and call.
+    /// A fresh runpath under the temp dir, unique per process and call. The first call of
+    /// a process removes what test processes that ended left (their pid is gone).
     pub fn runpath(label: &str) -> PathBuf {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        static SWEEP: std::sync::Once = std::sync::Once::new();
+        SWEEP.call_once(sweep_ended_processes);
         std::env::temp_dir().join(format!(
             "testrig-drivers-{label}-{}-{}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::SeqCst)
         ))
+    }
+
+    /// Removes `testrig-drivers-<label>-<pid>-<n>` folders whose process has ended.
+    fn sweep_ended_processes() {
+        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(rest) = name.strip_prefix("testrig-drivers-") else {
+                continue;
+            };
+            let pid = rest
+                .rsplit('-')
+                .nth(1)
+                .and_then(|pid| pid.parse::<u32>().ok());
+            if let Some(pid) = pid
+                && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
     }
 
     /// A context whose scope holds the attributes of `started`, with a 5 s deadline.
