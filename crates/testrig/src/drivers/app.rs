@@ -440,8 +440,6 @@ impl App {
             attributes: &attributes,
             deadline: context.deadline,
         };
-        // Log conditions are seen as the lines are written; the others are checked at every
-        // wake-up.
         // When only log lines can make it ready, nothing needs checking at intervals: the
         // wait copies the output itself and sleeps until output, a watched log, the
         // program's exit or the deadline. A thread that wakes every few milliseconds is
