@@ -30,10 +30,12 @@ pub(crate) fn start_time(pid: i32) -> Option<u64> {
         .ok()
 }
 
-/// Writes the ledger: one `PGID START_TIME` line per live group (none: the file goes).
-pub(crate) fn write(path: &Path, groups: impl Iterator<Item = i32>) {
+/// Writes the ledger: one `PGID START_TIME` line per live group, with its leader's start
+/// time (a group whose leader was gone when it was asked for is left out; none: the file
+/// goes).
+pub(crate) fn write(path: &Path, groups: impl Iterator<Item = (i32, Option<u64>)>) {
     let lines: String = groups
-        .filter_map(|pgid| start_time(pgid).map(|start| format!("{pgid} {start}\n")))
+        .filter_map(|(pgid, start)| start.map(|start| format!("{pgid} {start}\n")))
         .collect();
     // Best effort: the ledger is a second line of defence behind the reaper.
     let _ = if lines.is_empty() {
@@ -119,7 +121,10 @@ mod tests {
             .spawn()
             .unwrap();
         let (left_pid, unrelated_pid) = (left.id() as i32, unrelated.id() as i32);
-        write(&ledger_path(&dir), [left_pid].into_iter());
+        write(
+            &ledger_path(&dir),
+            [(left_pid, start_time(left_pid))].into_iter(),
+        );
         // The unrelated group is recorded with another start time: a reused id.
         let recorded = std::fs::read_to_string(ledger_path(&dir)).unwrap();
         let stale = start_time(unrelated_pid).unwrap() + 1;

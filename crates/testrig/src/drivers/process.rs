@@ -9,7 +9,7 @@
 //! whatever way the plan ends. A reaper process outside the plan stops what is left when the
 //! plan dies in a way its code never sees (SIGKILL, an OOM kill, an abort).
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::io;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus};
@@ -27,7 +27,7 @@ const KILL_SETTLE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Process groups that may still have live members, by id, and the reaper told of each.
 /// Process-wide because a signal handler (the second Ctrl-C) must reach it.
 static PROCESS_GROUPS: Mutex<Registry> = Mutex::new(Registry {
-    groups: BTreeSet::new(),
+    groups: BTreeMap::new(),
     reaper: Reaper::NotStarted,
     observer: None,
     ledger: None,
@@ -37,7 +37,9 @@ static PROCESS_GROUPS: Mutex<Registry> = Mutex::new(Registry {
 pub(crate) type GroupObserver = Box<dyn Fn(i32, bool) + Send>;
 
 struct Registry {
-    groups: BTreeSet<i32>,
+    /// With its leader's start time, read once at registration for the ledger (reading it
+    /// for every group at every change made each spawn cost more as drivers were added).
+    groups: BTreeMap<i32, Option<u64>>,
     reaper: Reaper,
     /// A worker process tells its parent, which stops what a crashed worker left.
     observer: Option<GroupObserver>,
@@ -85,7 +87,12 @@ for g in $groups; do kill -KILL "-$g" 2>/dev/null; done
 impl Registry {
     /// Registers a group: the reaper and the observer hear of it.
     fn insert(&mut self, pgid: i32) {
-        if self.groups.insert(pgid) {
+        if !self.groups.contains_key(&pgid) {
+            let start_time = self
+                .ledger
+                .as_ref()
+                .and_then(|_| super::ledger::start_time(pgid));
+            self.groups.insert(pgid, start_time);
             self.tell_reaper(format_args!("+ {pgid}\n"));
             if let Some(observer) = &self.observer {
                 observer(pgid, true);
@@ -96,7 +103,7 @@ impl Registry {
 
     /// Unregisters a group.
     fn remove(&mut self, pgid: i32) {
-        if self.groups.remove(&pgid) {
+        if self.groups.remove(&pgid).is_some() {
             self.tell_reaper(format_args!("- {pgid}\n"));
             if let Some(observer) = &self.observer {
                 observer(pgid, false);
@@ -107,7 +114,10 @@ impl Registry {
 
     fn write_ledger(&self) {
         if let Some(path) = &self.ledger {
-            super::ledger::write(path, self.groups.iter().copied());
+            super::ledger::write(
+                path,
+                self.groups.iter().map(|(&pgid, &start)| (pgid, start)),
+            );
         }
     }
 
@@ -167,6 +177,12 @@ pub fn unregister_process_group(pgid: i32) {
 pub(crate) fn keep_ledger(path: std::path::PathBuf) {
     let mut registry = registry();
     registry.ledger = Some(path);
+    // Groups registered before there was a ledger get their start times now.
+    for (&pgid, start) in registry.groups.iter_mut() {
+        if start.is_none() {
+            *start = super::ledger::start_time(pgid);
+        }
+    }
     registry.write_ledger();
 }
 
@@ -182,7 +198,7 @@ pub(crate) fn observe_process_groups(observer: GroupObserver) {
 #[cfg(feature = "interactive")]
 pub(crate) fn release_groups_for_handoff() {
     let mut registry = registry();
-    let groups: Vec<i32> = registry.groups.iter().copied().collect();
+    let groups: Vec<i32> = registry.groups.keys().copied().collect();
     for pgid in groups {
         registry.tell_reaper(format_args!("- {pgid}\n"));
     }
@@ -192,7 +208,7 @@ pub(crate) fn release_groups_for_handoff() {
 #[cfg(feature = "interactive")]
 pub(crate) fn watch_handed_over_groups() {
     let mut registry = registry();
-    let groups: Vec<i32> = registry.groups.iter().copied().collect();
+    let groups: Vec<i32> = registry.groups.keys().copied().collect();
     for pgid in groups {
         registry.tell_reaper(format_args!("+ {pgid}\n"));
     }
@@ -200,7 +216,7 @@ pub(crate) fn watch_handed_over_groups() {
 
 /// The process groups registered now.
 pub fn registered_process_groups() -> Vec<i32> {
-    registry().groups.iter().copied().collect()
+    registry().groups.keys().copied().collect()
 }
 
 /// A pid that is safe to signal as a group: never init's, never our own (a group id that came
