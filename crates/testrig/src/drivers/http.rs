@@ -1242,7 +1242,13 @@ mod tests {
         });
         assert!(lock(&server.shared.state).handlers.is_empty());
         assert!(server.attributes().is_empty());
-        TcpListener::bind(("127.0.0.1", port)).expect("the port is free again");
+        // Tests run in parallel and bind port 0: another one may be handed this port the
+        // moment it is free, and hold it for a while. Ours never comes back.
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while let Err(error) = TcpListener::bind(("127.0.0.1", port)) {
+            assert!(Instant::now() < deadline, "the port is free again: {error}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     #[test]
