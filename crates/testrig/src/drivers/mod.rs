@@ -16,7 +16,11 @@ mod log_wake;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod tcp;
-pub use http::{HttpClient, HttpReply, HttpResponse, HttpServer, ReceivedRequest};
+pub use http::{HttpResponse, HttpServer, ReceivedRequest};
+#[cfg(feature = "http-client")]
+mod http_client;
+#[cfg(feature = "http-client")]
+pub use http_client::{HttpClient, HttpReply};
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mariadb"))]
 mod sql_params;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mariadb"))]

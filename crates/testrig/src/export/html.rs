@@ -13,13 +13,7 @@ use regex::Regex;
 use testrig_model::Report;
 
 use crate::export::atomic::write_atomically;
-use rust_embed::RustEmbed;
-
-/// The browser UI's files (`web/`): the interactive server serves them as they are, the
-/// HTML report inlines them.
-#[derive(RustEmbed)]
-#[folder = "$CARGO_MANIFEST_DIR/../../web"]
-pub struct WebAssets;
+use crate::export::web_assets::web_file;
 
 static IMPORT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"(?ms)^\s*import\s+(?:[^;]*?\s+from\s+)?["'][^"']+["']\s*;?\s*$"#)
@@ -34,9 +28,9 @@ static MODULE_SCRIPT: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 fn asset_text(name: &str) -> std::io::Result<String> {
-    let file = WebAssets::get(name)
+    let file = web_file(name)
         .ok_or_else(|| std::io::Error::other(format!("the UI file `web/{name}` is missing")))?;
-    String::from_utf8(file.data.into_owned())
+    String::from_utf8(file.to_vec())
         .map_err(|_| std::io::Error::other(format!("`web/{name}` is not UTF-8")))
 }
 

@@ -10,12 +10,15 @@ mod html;
 mod json;
 mod junit;
 mod listing;
+mod web_assets;
 
 pub use console::{ConsoleOptions, ConsoleReporter, ConsoleSubscriber, Verbosity};
 pub use event_stream::EventStreamWriter;
-pub use html::write_html_report;
 #[cfg(feature = "interactive")]
-pub use html::{WebAssets, render_html_report};
+pub use html::render_html_report;
+pub use html::write_html_report;
 pub use json::write_json_report;
 pub use junit::write_junit_reports;
 pub use listing::{write_terse, write_tree};
+#[cfg(feature = "interactive")]
+pub(crate) use web_assets::web_file;

@@ -8,7 +8,6 @@ mod state;
 mod watch;
 
 pub use crate::compile_dir::source_root;
-pub use crate::export::WebAssets;
 pub use access::{AccessError, AccessPolicy, generate_token};
 pub use reload::{
     CarriedResults, CodeCapture, CodeSnapshot, CodeState, Handoff, Reloader, StaleResults,

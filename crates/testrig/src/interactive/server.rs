@@ -26,7 +26,7 @@ use std::fmt::Write as _;
 use testrig_model::{DriverStatus, RuntimeStatus};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
-use crate::export::WebAssets;
+use crate::export::web_file;
 use crate::interactive::access::{
     AccessPolicy, CONTENT_SECURITY_POLICY, MAX_BODY_BYTES, REPORT_CONTENT_SECURITY_POLICY, error,
     guard, protect,
@@ -104,7 +104,7 @@ impl IntoResponse for Refusal {
 }
 
 async fn asset(file: String) -> Response {
-    let Some(content) = WebAssets::get(&file) else {
+    let Some(content) = web_file(&file) else {
         return error(StatusCode::NOT_FOUND, format!("no file `{file}` in the UI"));
     };
     let content_type = match Path::new(&file).extension().and_then(|e| e.to_str()) {
@@ -116,11 +116,7 @@ async fn asset(file: String) -> Response {
         Some("png") => "image/png",
         _ => "application/octet-stream",
     };
-    (
-        [(header::CONTENT_TYPE, content_type)],
-        content.data.into_owned(),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, content_type)], content).into_response()
 }
 
 async fn get_plan(State(app): State<AppState>) -> Response {

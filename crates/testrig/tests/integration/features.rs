@@ -83,6 +83,8 @@ fn a_plan_without_default_features_builds_light_runs_and_names_the_feature_a_fla
         "object",
         "notify",
         "notify_debouncer_mini",
+        "ureq",
+        "rust_embed",
     ] {
         assert!(
             !built.iter().any(|name| name == heavy),
