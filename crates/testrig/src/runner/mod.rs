@@ -6,6 +6,7 @@ mod panic_capture;
 mod pool;
 #[cfg(feature = "interactive")]
 mod process_session;
+mod wire;
 mod worker;
 
 #[cfg(feature = "interactive")]

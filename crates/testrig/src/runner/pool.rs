@@ -33,6 +33,7 @@ use crate::events::{EventSink, now};
 use crate::testing::{SelectedCase, SelectedTest};
 
 use super::local::{RunContext, run_queue};
+use super::wire::{is_short_line, read_short_line};
 use super::worker::{
     CoverageSink, SessionStep, WORKER_ENV, WORKER_MEMORY_ENV, WORKER_PROTOCOL, WORKER_RESTART_EXIT,
     WorkerJob, WorkerNotice,
@@ -974,7 +975,8 @@ fn take_line(
     progress: &mut TestProgress,
     attempt: &mut Attempt,
 ) -> Line {
-    if !line.starts_with(b"{\"event\"") {
+    let short = is_short_line(line);
+    if !short && !line.starts_with(b"{\"event\"") {
         match serde_json::from_slice::<WorkerNotice>(line) {
             Ok(WorkerNotice::JobDone) => return Line::Done,
             Ok(WorkerNotice::Heartbeat) => {}
@@ -998,7 +1000,12 @@ fn take_line(
         }
         return Line::Nothing;
     }
-    let Some(mut event) = parse_event(line) else {
+    let parsed = if short {
+        read_short_line(line)
+    } else {
+        parse_event(line)
+    };
+    let Some(mut event) = parsed else {
         return Line::Nothing;
     };
     pool.source_files.share(&mut event);

@@ -12,8 +12,9 @@
 //!   so a plan of many small tests pays for a few process starts, not one per test. The
 //!   end of stdin between jobs ends the worker; during a job it means the parent is gone,
 //!   and the worker kills its drivers and exits;
-//! - the worker writes JSON lines to its stdout: events (as the event stream carries them,
-//!   without the envelope) and [`WorkerNotice`]s — the process groups its drivers start
+//! - the worker writes lines to its stdout: events (a testcase's start and end as short
+//!   lines, see [`super::wire`]; the others as the event stream carries them, JSON without
+//!   the envelope) and [`WorkerNotice`]s (JSON) — the process groups its drivers start
 //!   and stop, so the parent can kill what a crashed worker leaves, and the end of each
 //!   job. What the testcases print to stdout goes to stderr instead, which the parent
 //!   relays and keeps the tail of;
@@ -42,6 +43,7 @@ use crate::testing::{CaseIndex, MultiTest, SelectedCase, SelectedTest};
 use super::interrupt::install_worker_interrupt_handler;
 use super::local::{RunContext, TestSession, run_tests};
 use super::panic_capture::install_panic_hook;
+use super::wire::write_short_line;
 
 /// Set in the environment of a worker process to `PROTOCOL:PARENT_PID`.
 pub(crate) const WORKER_ENV: &str = "TESTRIG_WORKER";
@@ -50,7 +52,7 @@ pub(crate) const WORKER_ENV: &str = "TESTRIG_WORKER";
 pub(crate) const WORKER_MEMORY_ENV: &str = "TESTRIG_WORKER_MEMORY_MB";
 
 /// The version of the protocol: a worker of another version refuses the job.
-pub(crate) const WORKER_PROTOCOL: &str = "2";
+pub(crate) const WORKER_PROTOCOL: &str = "3";
 
 /// The size asked for the pipe of events to the parent (the unprivileged maximum).
 const EVENT_PIPE_CAPACITY: usize = 1 << 20;
@@ -242,7 +244,7 @@ impl WorkerJob {
     }
 }
 
-/// The worker's stdout, to the parent: events and group notices, one JSON line each.
+/// The worker's stdout, to the parent: events and group notices, one line each.
 struct ParentPipe {
     out: BufWriter<std::fs::File>,
     /// The parent stopped reading: nothing more is written.
@@ -251,13 +253,23 @@ struct ParentPipe {
 
 impl ParentPipe {
     fn line(&mut self, value: &impl Serialize, flush: bool) {
+        self.write(flush, |out| {
+            serde_json::to_writer(&mut *out, value)?;
+            out.write_all(b"\n")
+        });
+    }
+
+    /// Writes with `write` (and flushes), unless the parent stopped reading.
+    fn write(
+        &mut self,
+        flush: bool,
+        write: impl FnOnce(&mut BufWriter<std::fs::File>) -> std::io::Result<()>,
+    ) {
         if self.broken {
             return;
         }
-        let written = serde_json::to_writer(&mut self.out, value)
-            .map_err(std::io::Error::from)
-            .and_then(|()| self.out.write_all(b"\n"))
-            .and_then(|()| if flush { self.out.flush() } else { Ok(()) });
+        let written =
+            write(&mut self.out).and_then(|()| if flush { self.out.flush() } else { Ok(()) });
         if written.is_err() {
             self.broken = true;
         }
@@ -273,10 +285,13 @@ impl EventForwarder for ToParent {
         // start, its suite's end) or by the exit, which flush it: one write per testcase
         // less. Everything else goes out at once, so a crash right after it loses nothing.
         let flush = !matches!(event, Event::TestcaseFinished { .. });
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .line(event, flush);
+        let mut pipe = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        pipe.write(flush, |out| {
+            write_short_line(&mut *out, event).unwrap_or_else(|| {
+                serde_json::to_writer(&mut *out, event)?;
+                out.write_all(b"\n")
+            })
+        });
     }
 
     fn flush(&mut self) {
