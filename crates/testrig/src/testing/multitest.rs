@@ -5,7 +5,7 @@
 //! the runner, the filters and the report skeleton only see names, tags and case indexes,
 //! and ask the suite object for a runnable body when a testcase is due.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use testrig_model::{Parameters, SourceLocation};
@@ -216,25 +216,39 @@ pub trait SuiteObject: Send + Sync {
 
 struct SuiteHolder<S: Suite> {
     instance: Arc<S>,
+    /// The definition and its expansion, made when first asked for: a worker process builds
+    /// the whole plan again but expands only the suites of the tests it runs (on plan10k
+    /// the expansion was most of a worker's start, on two cores shared with the plan's).
+    expanded: OnceLock<Expanded<S>>,
+}
+
+struct Expanded<S: Suite> {
     definition: SuiteDefinition<S>,
     info: SuiteInfo,
 }
 
 impl<S: Suite> SuiteHolder<S> {
     fn new(instance: S) -> SuiteHolder<S> {
-        let mut definition = S::definition();
-        let info = describe(&mut definition);
         SuiteHolder {
             instance: Arc::new(instance),
-            definition,
-            info,
+            expanded: OnceLock::new(),
         }
     }
 
+    fn expanded(&self) -> &Expanded<S> {
+        self.expanded.get_or_init(|| {
+            let mut definition = S::definition();
+            let info = describe(&mut definition);
+            Expanded { definition, info }
+        })
+    }
+
     fn run_hook(&mut self, hook: HookKind, env: &Env, recorder: &mut Recorder) -> Option<Outcome> {
+        self.expanded();
+        let Expanded { definition, info } = self.expanded.get_mut()?;
         let hook = match hook {
-            HookKind::Setup => self.definition.setup.as_ref()?,
-            HookKind::Teardown => self.definition.teardown.as_ref()?,
+            HookKind::Setup => definition.setup.as_ref()?,
+            HookKind::Teardown => definition.teardown.as_ref()?,
         };
         Some(match hook {
             SuiteHook::Shared(function) => function(&self.instance, env, recorder),
@@ -243,7 +257,7 @@ impl<S: Suite> SuiteHolder<S> {
                 // Only a testcase abandoned after its timeout can still hold the suite.
                 None => Err(crate::testing::TestcaseError {
                     message: "cannot run a `&mut self` hook: a timed-out testcase of this suite is still running".into(),
-                    location: self.info.location.clone(),
+                    location: info.location.clone(),
                 }),
             },
         })
@@ -257,7 +271,7 @@ enum HookKind {
 
 impl<S: Suite> SuiteObject for SuiteHolder<S> {
     fn info(&self) -> &SuiteInfo {
-        &self.info
+        &self.expanded().info
     }
 
     fn setup(&mut self, env: &Env, recorder: &mut Recorder) -> Option<Outcome> {
@@ -269,17 +283,17 @@ impl<S: Suite> SuiteObject for SuiteHolder<S> {
     }
 
     fn pre_testcase(&self, name: &str, env: &Env, recorder: &mut Recorder) -> Option<Outcome> {
-        let hook = self.definition.pre_testcase?;
+        let hook = self.expanded().definition.pre_testcase?;
         Some(hook(&self.instance, name, env, recorder))
     }
 
     fn post_testcase(&self, name: &str, env: &Env, recorder: &mut Recorder) -> Option<Outcome> {
-        let hook = self.definition.post_testcase?;
+        let hook = self.expanded().definition.post_testcase?;
         Some(hook(&self.instance, name, env, recorder))
     }
 
     fn bind(&self, index: CaseIndex) -> BoundTestcase {
-        let testcase = &self.definition.testcases[index.testcase];
+        let testcase = &self.expanded().definition.testcases[index.testcase];
         let body = match (&testcase.body, index.parametrization) {
             (TestcaseBody::Single(body), _) => body.clone(),
             (TestcaseBody::Parametrized(cases), Some(i)) => cases[i].body.clone(),
