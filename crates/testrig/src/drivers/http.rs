@@ -1,13 +1,12 @@
-//! In-process HTTP drivers: [`HttpServer`] is a mock server that answers with responses the
-//! testcase queued and records every request it received; [`HttpClient`] sends requests to
-//! a server (usually another driver, through `context("server", "{{port}}")`) and keeps
-//! every reply.
+//! [`HttpServer`]: an in-process mock server that answers with responses the testcase
+//! queued and records every request it received (its client, `HttpClient`, lives in
+//! `http_client.rs` behind the `http-client` feature).
 //!
-//! The environment starts and stops them like any driver and reports their status changes as
-//! events; testcases reach them with `env.driver::<HttpServer>("server")`. Both speak plain
-//! HTTP/1.1: the server parses requests with `httparse` and closes each connection after one
-//! exchange, the client is a `ureq` agent without TLS. Every wait has a deadline, so a
-//! missing request or response becomes a [`DriverError`] rather than a hang.
+//! The environment starts and stops it like any driver and reports its status changes as
+//! events; testcases reach it with `env.driver::<HttpServer>("server")`. It speaks plain
+//! HTTP/1.1, parses requests with `httparse` and closes each connection after one exchange.
+//! Every wait has a deadline, so a missing request becomes a [`DriverError`] rather than a
+//! hang.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};

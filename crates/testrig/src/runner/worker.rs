@@ -12,9 +12,9 @@
 //!   so a plan of many small tests pays for a few process starts, not one per test. The
 //!   end of stdin between jobs ends the worker; during a job it means the parent is gone,
 //!   and the worker kills its drivers and exits;
-//! - the worker writes lines to its stdout: events (a testcase's start and end as short
-//!   lines, see [`super::wire`]; the others as the event stream carries them, JSON without
-//!   the envelope) and [`WorkerNotice`]s (JSON) — the process groups its drivers start
+//! - the worker writes lines to its stdout: events (a testcase's start, entries and end as
+//!   short lines, see [`super::wire`]; the others as the event stream carries them, JSON
+//!   without the envelope) and [`WorkerNotice`]s (JSON) — the process groups its drivers start
 //!   and stop, so the parent can kill what a crashed worker leaves, and the end of each
 //!   job. What the testcases print to stdout goes to stderr instead, which the parent
 //!   relays and keeps the tail of;

@@ -235,12 +235,24 @@ impl<S: Suite> SuiteHolder<S> {
         }
     }
 
-    fn expanded(&self) -> &Expanded<S> {
+    /// Expands the suite once; what [`SuiteObject::info`] calls.
+    fn expand(&self) -> &Expanded<S> {
         self.expanded.get_or_init(|| {
             let mut definition = S::definition();
             let info = describe(&mut definition);
             Expanded { definition, info }
         })
+    }
+
+    /// The expansion, for the hooks and testcases. The selection asks for the suite's `info`
+    /// before any of them runs, so they find it made: the once-only initialisation stays out
+    /// of their code, which `--affected` fingerprints would otherwise charge with everything
+    /// the expansion calls.
+    fn expanded(&self) -> &Expanded<S> {
+        match self.expanded.get() {
+            Some(expanded) => expanded,
+            None => self.expand(),
+        }
     }
 
     fn run_hook(&mut self, hook: HookKind, env: &Env, recorder: &mut Recorder) -> Option<Outcome> {
@@ -271,7 +283,7 @@ enum HookKind {
 
 impl<S: Suite> SuiteObject for SuiteHolder<S> {
     fn info(&self) -> &SuiteInfo {
-        &self.expanded().info
+        &self.expand().info
     }
 
     fn setup(&mut self, env: &Env, recorder: &mut Recorder) -> Option<Outcome> {
