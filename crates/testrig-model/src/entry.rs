@@ -163,13 +163,19 @@ pub enum EntryDetail {
     },
     /// is_close with relative and absolute tolerance.
     IsClose {
-        /// The actual value.
+        /// The actual value. NaN and infinities, which JSON has no numbers for, are written
+        /// as the strings `"NaN"`, `"Infinity"` and `"-Infinity"` (what JavaScript's
+        /// `Number()` reads back).
+        #[serde(with = "any_float")]
         actual: f64,
-        /// The expected value.
+        /// The expected value (non-finite values as for `actual`).
+        #[serde(with = "any_float")]
         expected: f64,
         /// Relative tolerance.
+        #[serde(with = "any_float")]
         rel_tol: f64,
         /// Absolute tolerance.
+        #[serde(with = "any_float")]
         abs_tol: f64,
     },
     /// is_true / is_false.
@@ -324,9 +330,120 @@ impl EntryDetail {
     }
 }
 
+/// An `f64` that may be NaN or infinite: finite values as JSON numbers, the others by name.
+/// serde_json writes a non-finite float as `null`, which no `f64` reads back, so an entry
+/// holding one was lost wherever it crossed JSON (from a worker process to the plan) and
+/// showed as `null` in reports. Reading takes a number, a name or `null` (NaN: what reports
+/// written before held).
+mod any_float {
+    use serde::{Deserializer, Serializer, de};
+
+    pub(crate) fn serialize<S: Serializer>(value: &f64, serializer: S) -> Result<S::Ok, S::Error> {
+        if value.is_finite() {
+            serializer.serialize_f64(*value)
+        } else if value.is_nan() {
+            serializer.serialize_str("NaN")
+        } else if *value > 0.0 {
+            serializer.serialize_str("Infinity")
+        } else {
+            serializer.serialize_str("-Infinity")
+        }
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+        deserializer.deserialize_any(AnyFloat)
+    }
+
+    struct AnyFloat;
+
+    impl de::Visitor<'_> for AnyFloat {
+        type Value = f64;
+
+        fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            formatter.write_str("a number, \"NaN\", \"Infinity\" or \"-Infinity\"")
+        }
+
+        fn visit_f64<E: de::Error>(self, value: f64) -> Result<f64, E> {
+            Ok(value)
+        }
+
+        fn visit_i64<E: de::Error>(self, value: i64) -> Result<f64, E> {
+            Ok(value as f64)
+        }
+
+        fn visit_u64<E: de::Error>(self, value: u64) -> Result<f64, E> {
+            Ok(value as f64)
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<f64, E> {
+            Ok(f64::NAN)
+        }
+
+        fn visit_none<E: de::Error>(self) -> Result<f64, E> {
+            Ok(f64::NAN)
+        }
+
+        fn visit_str<E: de::Error>(self, value: &str) -> Result<f64, E> {
+            match value {
+                "NaN" => Ok(f64::NAN),
+                "Infinity" => Ok(f64::INFINITY),
+                "-Infinity" => Ok(f64::NEG_INFINITY),
+                _ => Err(E::invalid_value(de::Unexpected::Str(value), &self)),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn is_close_keeps_nan_and_infinities_through_json() {
+        let detail = |actual: f64, expected: f64| EntryDetail::IsClose {
+            actual,
+            expected,
+            rel_tol: 1e-9,
+            abs_tol: 0.0,
+        };
+        for (actual, expected, text) in [
+            (f64::NAN, 1.0, r#""actual":"NaN","expected":1.0"#),
+            (
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                r#""actual":"Infinity","expected":"-Infinity""#,
+            ),
+            (0.5, 2.0, r#""actual":0.5,"expected":2.0"#),
+        ] {
+            let json = serde_json::to_string(&detail(actual, expected)).unwrap();
+            assert!(json.contains(text), "{json}");
+            let Ok(EntryDetail::IsClose {
+                actual: a,
+                expected: e,
+                ..
+            }) = serde_json::from_str::<EntryDetail>(&json)
+            else {
+                panic!("{json} does not read back");
+            };
+            assert_eq!(
+                (a.to_bits(), e.to_bits()),
+                (actual.to_bits(), expected.to_bits())
+            );
+        }
+        // Reports written before: `null` for NaN and infinities alike; integers as numbers.
+        let old = r#"{"type":"IsClose","actual":null,"expected":3,"rel_tol":0,"abs_tol":0}"#;
+        let Ok(EntryDetail::IsClose {
+            actual, expected, ..
+        }) = serde_json::from_str::<EntryDetail>(old)
+        else {
+            panic!("an old report does not read");
+        };
+        assert!(actual.is_nan());
+        assert_eq!(expected, 3.0);
+        let wrong = r#"{"type":"IsClose","actual":"lots","expected":3,"rel_tol":0,"abs_tol":0}"#;
+        let error = serde_json::from_str::<EntryDetail>(wrong).unwrap_err();
+        assert!(error.to_string().contains("\"NaN\""), "{error}");
+    }
 
     #[test]
     fn entries_round_trip_with_a_type_tag() {

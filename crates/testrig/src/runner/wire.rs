@@ -267,6 +267,26 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_with_non_finite_values_crosses_the_wire() {
+        let recorded = Event::EntryRecorded {
+            uid: "t/s/c".into(),
+            entry: Entry {
+                description: "close".into(),
+                passed: Some(false),
+                location: None,
+                timestamp: 2.0,
+                detail: EntryDetail::IsClose {
+                    actual: f64::INFINITY,
+                    expected: 1.0,
+                    rel_tol: 1e-9,
+                    abs_tol: 0.0,
+                },
+            },
+        };
+        assert_eq!(round_trip(&recorded), Some(recorded.clone()));
+    }
+
+    #[test]
     fn a_line_break_in_the_uid_or_an_error_goes_as_json() {
         let mut out = Vec::new();
         for uid in ["a\nb", "a\rb"] {
