@@ -8,6 +8,7 @@ use std::io::{BufWriter, IsTerminal, Write};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
+#[cfg(feature = "progress")]
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use owo_colors::OwoColorize;
 use testrig_model::{Counts, DriverStatus, Event, NodeKind, Report, ReportNode, Status, Timer};
@@ -36,7 +37,8 @@ pub struct ConsoleOptions {
     pub verbosity: Verbosity,
     /// Whether to use colours.
     pub color: bool,
-    /// Whether to draw a progress bar (stdout is a terminal).
+    /// Whether to draw a progress bar (stdout is a terminal; needs the `progress` feature).
+    #[cfg_attr(not(feature = "progress"), allow(dead_code))]
     pub progress: bool,
 }
 
@@ -63,6 +65,7 @@ pub struct ConsoleReporter {
     /// The first write that failed (stdout closed): the console stops following the run.
     failed: Option<std::io::Error>,
     options: ConsoleOptions,
+    #[cfg(feature = "progress")]
     bar: Option<ProgressBar>,
     started: Instant,
 }
@@ -78,7 +81,9 @@ enum Paint {
 
 impl ConsoleReporter {
     /// A reporter for a run of `total` testcases.
+    #[cfg_attr(not(feature = "progress"), allow(unused_variables))] // `total`: the bar's length
     pub fn new(options: ConsoleOptions, total: usize) -> ConsoleReporter {
+        #[cfg(feature = "progress")]
         let bar = options.progress.then(|| {
             let bar =
                 ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stdout());
@@ -95,6 +100,7 @@ impl ConsoleReporter {
             unflushed: false,
             failed: None,
             options,
+            #[cfg(feature = "progress")]
             bar,
             started: Instant::now(),
         };
@@ -119,16 +125,16 @@ impl ConsoleReporter {
     }
 
     fn line(&mut self, text: impl std::fmt::Display) {
-        match &self.bar {
-            Some(bar) => bar.println(text.to_string()),
-            None => {
-                // Formatted straight into the buffer: no string per line.
-                if let Err(error) = writeln!(self.out, "{text}") {
-                    self.failed.get_or_insert(error);
-                }
-                self.unflushed = true;
-            }
+        #[cfg(feature = "progress")]
+        if let Some(bar) = &self.bar {
+            bar.println(text.to_string());
+            return;
         }
+        // Formatted straight into the buffer: no string per line.
+        if let Err(error) = writeln!(self.out, "{text}") {
+            self.failed.get_or_insert(error);
+        }
+        self.unflushed = true;
     }
 
     /// Writes out buffered lines.
@@ -165,6 +171,7 @@ impl ConsoleReporter {
     /// Prints what an event means for the reader.
     pub fn on_event(&mut self, event: &Event, builder: &ReportBuilder) {
         match event {
+            #[cfg(feature = "progress")]
             Event::TestcaseStarted { uid, .. } => {
                 if let Some(bar) = &self.bar {
                     bar.set_message(uid.replace('/', "::"));
@@ -180,6 +187,7 @@ impl ConsoleReporter {
                 }
             }
             Event::TestcaseFinished { uid, status, .. } => {
+                #[cfg(feature = "progress")]
                 if let Some(bar) = &self.bar {
                     bar.inc(1);
                 }
@@ -294,6 +302,7 @@ impl ConsoleReporter {
 
     /// After the run: each failure with its failing assertions.
     pub fn failures(&mut self, report: &Report) {
+        #[cfg(feature = "progress")]
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }

@@ -10,6 +10,7 @@ use testrig_model::{
 };
 
 /// Longest value shown in a one-line summary before it is cut.
+#[cfg_attr(not(feature = "junit"), allow(dead_code))] // one-line summaries: JUnit messages
 const SUMMARY_VALUE_CHARS: usize = 80;
 /// Most lines of searched text a regex entry shows.
 const TEXT_LINES_SHOWN: usize = 20;
@@ -90,6 +91,7 @@ fn first_line(text: &str) -> &str {
 }
 
 /// Cuts `text` to one line of at most `limit` characters, marking what was cut.
+#[cfg_attr(not(feature = "junit"), allow(dead_code))] // one-line summaries: JUnit messages
 fn shorten(text: &str, limit: usize) -> String {
     let line = first_line(text);
     let cut = line.chars().count() > limit || line.len() < text.trim_end().len();
@@ -122,6 +124,7 @@ fn contain_text(member: &str, container: &str, negated: bool) -> String {
     format!("{member} {relation} {container}")
 }
 
+#[cfg_attr(not(feature = "junit"), allow(dead_code))] // one-line summaries: JUnit messages
 fn expected_error_text(expected: &str, error: Option<&str>) -> String {
     match error {
         Some(error) => format!("expected {expected}, got: {error}"),
@@ -129,12 +132,14 @@ fn expected_error_text(expected: &str, error: Option<&str>) -> String {
     }
 }
 
+#[cfg_attr(not(feature = "junit"), allow(dead_code))] // one-line summaries: JUnit messages
 fn count_cells(rows: &[Vec<TableCell>]) -> (usize, usize) {
     let cells = rows.iter().flatten();
     let failing = cells.clone().filter(|cell| !cell.passed).count();
     (failing, cells.count())
 }
 
+#[cfg_attr(not(feature = "junit"), allow(dead_code))] // one-line summaries: JUnit messages
 fn dict_failures(comparison: &[DictComparisonRow]) -> Vec<&str> {
     comparison
         .iter()
@@ -148,6 +153,7 @@ fn dict_key(key: &str) -> &str {
 }
 
 /// The gist of an entry's detail in one line, if there is more to say than its title.
+#[cfg_attr(not(feature = "junit"), allow(dead_code))] // one-line summaries: JUnit messages
 fn gist(entry: &Entry) -> Option<String> {
     let short = |text: &str| shorten(text, SUMMARY_VALUE_CHARS);
     let gist = match &entry.detail {
@@ -291,6 +297,7 @@ fn gist(entry: &Entry) -> Option<String> {
 
 /// One line saying what an entry is, whether it passed and the gist of why:
 /// `(Failed) answer: actual 41 == expected 42`.
+#[cfg_attr(not(feature = "junit"), allow(dead_code))] // one-line summaries: JUnit messages
 pub fn entry_summary_line(entry: &Entry) -> String {
     let mut line = String::new();
     if let Some(mark) = status_mark(entry) {

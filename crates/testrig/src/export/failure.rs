@@ -7,6 +7,7 @@ use testrig_model::ReportNode;
 use crate::export::entry_text::{entry_summary_line, render_entry};
 
 /// A one-line reason: the error, or the first failing assertion.
+#[cfg_attr(not(feature = "junit"), allow(dead_code))] // one-line summaries: JUnit messages
 pub fn failure_summary(node: &ReportNode) -> String {
     if let Some(error) = &node.error {
         return error.message.clone();

@@ -8,6 +8,7 @@ mod event_stream;
 mod failure;
 mod html;
 mod json;
+#[cfg(feature = "junit")]
 mod junit;
 mod listing;
 mod web_assets;
@@ -18,6 +19,7 @@ pub use event_stream::EventStreamWriter;
 pub use html::render_html_report;
 pub use html::write_html_report;
 pub use json::write_json_report;
+#[cfg(feature = "junit")]
 pub use junit::write_junit_reports;
 pub use listing::{write_terse, write_tree};
 #[cfg(feature = "interactive")]

@@ -41,6 +41,7 @@ pub(crate) struct ReportFiles {
     /// `--json`.
     pub json: Option<PathBuf>,
     /// `--xml`: a folder of JUnit files.
+    #[cfg_attr(not(feature = "junit"), allow(dead_code))]
     pub junit: Option<PathBuf>,
     /// `--html`.
     pub html: Option<PathBuf>,

@@ -235,6 +235,9 @@ fn refuse_flags_of_features_off(options: &Options) -> Result<(), PlanError> {
              or keep testrig's default features)"
         ))
     };
+    if cfg!(not(feature = "junit")) && options.xml.is_some() {
+        return Err(needs("--xml", "junit"));
+    }
     if cfg!(not(feature = "affected")) && options.affected {
         return Err(needs("--affected", "affected"));
     }

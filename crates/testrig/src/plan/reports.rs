@@ -5,9 +5,10 @@ use std::io::Write;
 use testrig_model::Report;
 
 use crate::cli::ListFormat;
+#[cfg(feature = "junit")]
+use crate::export::write_junit_reports;
 use crate::export::{
-    ConsoleReporter, write_html_report, write_json_report, write_junit_reports, write_terse,
-    write_tree,
+    ConsoleReporter, write_html_report, write_json_report, write_terse, write_tree,
 };
 use crate::testing::{PlanError, Selection};
 
@@ -44,6 +45,8 @@ pub(super) fn write_reports(
             }
         }
     }
+    // Without the `junit` feature `--xml` is refused before the run.
+    #[cfg(feature = "junit")]
     if let Some(path) = &files.junit {
         match write_junit_reports(report, path) {
             Ok(files) => {

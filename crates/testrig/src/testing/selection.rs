@@ -8,7 +8,6 @@
 use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
-use globset::{Glob, GlobMatcher};
 use testrig_model::{DriverReport, NodeKind, Parameters, ReportNode, SourceLocation};
 
 use std::sync::Arc;
@@ -111,7 +110,7 @@ pub enum IgnoredMode {
 #[derive(Debug, Clone)]
 pub struct Pattern {
     text: String,
-    parts: Vec<GlobMatcher>,
+    parts: Vec<glob::Pattern>,
 }
 
 impl Pattern {
@@ -129,9 +128,9 @@ impl Pattern {
         }
         let mut parts = Vec::new();
         for piece in pieces {
-            let glob = Glob::new(piece)
+            let glob = glob::Pattern::new(piece)
                 .map_err(|error| PlanError::Filter(format!("invalid pattern `{text}`: {error}")))?;
-            parts.push(glob.compile_matcher());
+            parts.push(glob);
         }
         Ok(Pattern {
             text: text.to_string(),
@@ -147,7 +146,7 @@ impl Pattern {
     fn matches(&self, test: &str, suite: &str, case: &SelectedCase) -> bool {
         let part = |i: usize, names: &[&str]| match self.parts.get(i) {
             None => true,
-            Some(glob) => names.iter().any(|name| glob.is_match(name)),
+            Some(glob) => names.iter().any(|name| glob.matches(name)),
         };
         part(0, &[test])
             && part(1, &[suite])

@@ -85,6 +85,11 @@ fn a_plan_without_default_features_builds_light_runs_and_names_the_feature_a_fla
         "notify_debouncer_mini",
         "ureq",
         "rust_embed",
+        "quick_junit",
+        "chrono",
+        "indicatif",
+        "globset",
+        "aho_corasick",
     ] {
         assert!(
             !built.iter().any(|name| name == heavy),
@@ -107,6 +112,7 @@ fn a_plan_without_default_features_builds_light_runs_and_names_the_feature_a_fla
         (&["--affected"][..], "affected"),
         (&["--ui", "0"][..], "interactive"),
         (&["--interactive", "0"][..], "interactive"),
+        (&["--xml", "junit"][..], "junit"),
     ] {
         let output = run(args);
         let stderr = String::from_utf8_lossy(&output.stderr);
