@@ -740,6 +740,26 @@ mod tests {
     }
 
     #[test]
+    fn pattern_parts_are_shell_globs() {
+        let glob = |text: &str| glob::Pattern::new(text).unwrap();
+        let pattern = Pattern::parse("Ma?h:Arith*:pow[0-9]").unwrap();
+        assert_eq!(pattern.parts.len(), 3);
+        assert!(pattern.parts[0].matches("Math") && !pattern.parts[0].matches("Mat"));
+        assert!(pattern.parts[1].matches("Arithmetic"));
+        assert!(pattern.parts[2].matches("pow2") && !pattern.parts[2].matches("powx"));
+        // `*` crosses `/` (a parametrized case's UID leaf is `name/suffix`).
+        assert!(glob("pow*").matches("pow/base_2"));
+        assert!(glob("[!a]*").matches("b") && !glob("[!a]*").matches("a"));
+        let error = Pattern::parse("Math:[unclosed").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("invalid pattern `Math:[unclosed`: "),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn plan_errors_keep_their_message_and_their_source() {
         use std::error::Error as _;
         let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied");
