@@ -61,7 +61,7 @@ pub(crate) use ledger::{ledger_path, sweep as sweep_leftovers};
 pub(crate) use log_pump::LogPump;
 #[cfg(feature = "interactive")]
 pub(crate) use process::stop_children_left_behind;
-pub(crate) use process::{GroupChild, poll_interval};
+pub(crate) use process::{GroupChild, poll_interval, signal_group};
 pub(crate) use process::{
     describe_exit, kill_all_process_groups, process_group_alive, register_process_group,
     terminate_all_process_groups, unregister_process_group,

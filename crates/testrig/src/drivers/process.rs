@@ -230,7 +230,7 @@ fn signalable_group(pgid: i32) -> Option<Pid> {
 
 /// Sends `signal` to every process of a group: whether it reached any. A group that is
 /// already gone is not an error.
-fn signal_group(pgid: i32, signal: Signal) -> io::Result<bool> {
+pub(crate) fn signal_group(pgid: i32, signal: Signal) -> io::Result<bool> {
     let Some(pid) = signalable_group(pgid) else {
         return Ok(false);
     };

@@ -35,18 +35,21 @@ struct Adoption {
 
 /// Kills what a handed-over driver left running when nothing takes it over: the process
 /// group of its `pid`, if its hand-off state names one (it leads its own group and is a
-/// child of this process, so it is reaped too).
-pub fn discard_handed_off(driver: &HandedOffDriver) {
-    use rustix::process::{Pid, Signal, WaitOptions, kill_process_group, waitpid};
+/// child of this process, so it is reaped too). The hand-off state comes from a file, so
+/// the kill goes through the orphan guard: never group 1 (every process this user may
+/// signal) nor the plan's own group.
+pub(crate) fn discard_handed_off(driver: &HandedOffDriver) {
+    use rustix::process::{Pid, Signal, WaitOptions, waitpid};
     let Some(pid) = driver.state["pid"]
         .as_i64()
         .and_then(|pid| i32::try_from(pid).ok())
-        .and_then(Pid::from_raw)
     else {
         return;
     };
-    let _ = kill_process_group(pid, Signal::KILL);
-    let _ = waitpid(Some(pid), WaitOptions::empty());
+    let killed = crate::drivers::signal_group(pid, Signal::KILL).is_ok_and(|reached| reached);
+    if let (true, Some(pid)) = (killed, Pid::from_raw(pid)) {
+        let _ = waitpid(Some(pid), WaitOptions::empty());
+    }
     // The read ends of its output pipes (an App's) came along across `exec`.
     if let Some(fds) = crate::drivers::LogPump::handed_over(&driver.state) {
         crate::drivers::LogPump::discard(&fds);
@@ -1049,6 +1052,34 @@ pub fn describe_attributes(attributes: &Attributes) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn handed_off(pid: serde_json::Value) -> HandedOffDriver {
+        HandedOffDriver {
+            name: "server".into(),
+            definition: String::new(),
+            attributes: Attributes::new(),
+            state: serde_json::json!({ "pid": pid }),
+        }
+    }
+
+    #[test]
+    fn a_discarded_hand_off_kills_its_group_and_nothing_else() {
+        use std::os::unix::process::CommandExt as _;
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        discard_handed_off(&handed_off(child.id().into()));
+        // Reaped by the discard: the pid is no longer this process's child.
+        assert!(child.try_wait().is_err() || child.try_wait().unwrap().is_some());
+        // The guard the discard goes through refuses init's group (`kill(-1)`: every
+        // process this user may signal) and the plan's own; checked with a harmless signal.
+        let own = rustix::process::getpgrp().as_raw_pid();
+        assert!(!crate::drivers::signal_group(own, rustix::process::Signal::CONT).unwrap());
+        assert!(!crate::drivers::signal_group(1, rustix::process::Signal::CONT).unwrap());
+        discard_handed_off(&handed_off(serde_json::json!("not a pid")));
+    }
 
     #[test]
     fn cycles_are_found_and_read_in_dependency_order() {

@@ -14,9 +14,10 @@ pub use driver::{
     Attributes, Driver, DriverBox, DriverCommon, DriverError, DriverSettings, HandedOffDriver,
     StartContext, common_inputs, default_definition,
 };
+#[cfg(feature = "interactive")]
+pub(crate) use environment::discard_handed_off;
 pub use environment::{
-    Environment, EnvironmentRun, StartFailure, describe_attributes, discard_handed_off,
-    exported_variables,
+    Environment, EnvironmentRun, StartFailure, describe_attributes, exported_variables,
 };
 pub use handle::Env;
 #[cfg(any(feature = "postgres", feature = "mariadb"))]

@@ -248,6 +248,24 @@ fn refuse_flags_of_features_off(options: &Options) -> Result<(), PlanError> {
         if options.ui.is_some() {
             return Err(needs("--ui", "interactive"));
         }
+        // The interactive server's own settings, which mean nothing without it.
+        let server_flags = [
+            (
+                "--interactive-host",
+                options.interactive_host != std::net::IpAddr::from([127, 0, 0, 1]),
+            ),
+            ("--interactive-token", options.interactive_token.is_some()),
+            ("--interactive-no-token", options.interactive_no_token),
+            (
+                "--interactive-allow-host",
+                !options.interactive_allow_host.is_empty(),
+            ),
+            ("--reload-command", options.reload_command.is_some()),
+            ("--no-reload-watch", options.no_reload_watch),
+        ];
+        if let Some((flag, _)) = server_flags.iter().find(|(_, given)| *given) {
+            return Err(needs(flag, "interactive"));
+        }
     }
     Ok(())
 }

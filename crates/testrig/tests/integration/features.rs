@@ -113,6 +113,8 @@ fn a_plan_without_default_features_builds_light_runs_and_names_the_feature_a_fla
         (&["--ui", "0"][..], "interactive"),
         (&["--interactive", "0"][..], "interactive"),
         (&["--xml", "junit"][..], "junit"),
+        (&["--interactive-token", "secret"][..], "interactive"),
+        (&["--no-reload-watch"][..], "interactive"),
     ] {
         let output = run(args);
         let stderr = String::from_utf8_lossy(&output.stderr);
