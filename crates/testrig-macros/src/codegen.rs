@@ -16,11 +16,7 @@ pub(crate) fn local(name: &str, at: Span) -> syn::Ident {
 /// it is invoked with, so the location is the user's item rather than the macro's call site.
 pub(crate) fn source_location(span: Span) -> TokenStream {
     quote_spanned! {span=>
-        ::testrig::__private::SourceLocation {
-            file: ::std::borrow::Cow::Borrowed(::core::file!()),
-            line: ::core::line!(),
-            column: 0,
-        }
+        ::testrig::__private::SourceLocation::new(::core::file!(), ::core::line!(), 0)
     }
 }
 

@@ -140,11 +140,11 @@ fn expand_impl(args: TokenStream, mut item: ItemImpl) -> TokenStream {
                 let mut #definition = ::testrig::__private::SuiteDefinition::new(#attributes::NAME);
                 #definition.tags = #attributes::TAGS.iter().map(|tag| ::std::string::String::from(*tag)).collect();
                 #definition.description = #attributes::DESCRIPTION.map(::std::string::String::from);
-                #definition.location = ::core::option::Option::Some(::testrig::__private::SourceLocation {
-                    file: ::std::borrow::Cow::Borrowed(#attributes::LOCATION.0),
-                    line: #attributes::LOCATION.1,
-                    column: 0,
-                });
+                #definition.location = ::core::option::Option::Some(::testrig::__private::SourceLocation::new(
+                    #attributes::LOCATION.0,
+                    #attributes::LOCATION.1,
+                    0,
+                ));
                 #(#testcases)*
                 #(#hooks)*
                 #definition

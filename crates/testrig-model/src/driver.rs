@@ -61,6 +61,7 @@ impl std::fmt::Display for DriverStatus {
 
 /// A driver of a test's environment, as the report shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct DriverReport {
     /// Unique name in its environment.
     pub name: String,

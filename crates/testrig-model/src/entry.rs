@@ -10,6 +10,7 @@ use crate::SourceLocation;
 
 /// One recorded entry: the common envelope plus the family-specific detail.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Entry {
     /// What the user said the entry checks or shows.
     #[serde(default)]
@@ -29,6 +30,23 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// An entry; `passed` is `None` for display-only entries.
+    pub fn new(
+        description: impl Into<String>,
+        passed: Option<bool>,
+        location: Option<SourceLocation>,
+        timestamp: f64,
+        detail: EntryDetail,
+    ) -> Entry {
+        Entry {
+            description: description.into(),
+            passed,
+            location,
+            timestamp,
+            detail,
+        }
+    }
+
     /// True for assertions that failed.
     pub fn is_failed_assertion(&self) -> bool {
         self.passed == Some(false)

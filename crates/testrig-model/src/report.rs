@@ -14,6 +14,7 @@ use crate::{
 
 /// A whole run: the plan node plus facts about the run itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Report {
     /// [`SCHEMA_VERSION`] of the document.
     pub schema_version: u32,
@@ -70,6 +71,7 @@ pub enum NodeKind {
 
 /// Where in the user's sources something happened.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SourceLocation {
     /// Path as the compiler saw it (relative to the package, usually). Borrowed when it
     /// comes from `file!()` or a caller's location, so a million entries share one copy.
@@ -79,6 +81,17 @@ pub struct SourceLocation {
     /// 1-based column; 0 when unknown.
     #[serde(default)]
     pub column: u32,
+}
+
+impl SourceLocation {
+    /// `file:line:column` (column 0 when unknown).
+    pub fn new(file: impl Into<Cow<'static, str>>, line: u32, column: u32) -> SourceLocation {
+        SourceLocation {
+            file: file.into(),
+            line,
+            column,
+        }
+    }
 }
 
 impl std::fmt::Display for SourceLocation {
@@ -93,12 +106,23 @@ impl std::fmt::Display for SourceLocation {
 
 /// Why a node errored: a panic, a returned error, a timeout, a failed setup hook.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ErrorInfo {
     /// The error's message.
     pub message: String,
     /// Where it was raised, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<SourceLocation>,
+}
+
+impl ErrorInfo {
+    /// An error with its message and, when known, where it was raised.
+    pub fn new(message: impl Into<String>, location: Option<SourceLocation>) -> ErrorInfo {
+        ErrorInfo {
+            message: message.into(),
+            location,
+        }
+    }
 }
 
 /// One earlier run of a testcase that ran again (`--rerun`).
@@ -151,6 +175,7 @@ impl Timer {
 
 /// One node of the report tree.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ReportNode {
     /// Stable id: `test/suite/testcase[/param-suffix]`; the plan's uid is its name.
     pub uid: String,
@@ -442,6 +467,7 @@ pub enum ReloadPhase {
 
 /// A code reload's phase and what it said (compiler errors, what changed).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ReloadStatus {
     /// Where the reload is.
     pub phase: ReloadPhase,
@@ -449,4 +475,15 @@ pub struct ReloadStatus {
     pub message: String,
     /// Seconds since the Unix epoch.
     pub time: f64,
+}
+
+impl ReloadStatus {
+    /// A reload's phase with its message, at `time` (seconds since the Unix epoch).
+    pub fn new(phase: ReloadPhase, message: impl Into<String>, time: f64) -> ReloadStatus {
+        ReloadStatus {
+            phase,
+            message: message.into(),
+            time,
+        }
+    }
 }

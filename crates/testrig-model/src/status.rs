@@ -147,6 +147,7 @@ pub enum RuntimeStatus {
 /// part of `passed`), a strict xpass counts as `failed`. The console's closing line folds
 /// them further ([`Counts::closing`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Counts {
     /// All testcases below the node.
     pub total: u32,

@@ -103,10 +103,7 @@ impl EnvironmentRun {
                 status,
                 time: now(),
                 attributes,
-                error: error.map(|error| ErrorInfo {
-                    message: error.message.clone(),
-                    location: None,
-                }),
+                error: error.map(|error| ErrorInfo::new(error.message.clone(), None)),
                 log_tail: error
                     .map(|error| error.log_tail.clone())
                     .unwrap_or_default(),

@@ -658,17 +658,13 @@ mod tests {
     use testrig_model::{ColumnContainRow, RegexSpan, SliceMismatch, SourceLocation};
 
     fn entry(description: &str, passed: Option<bool>, detail: EntryDetail) -> Entry {
-        Entry {
-            description: description.into(),
+        Entry::new(
+            description,
             passed,
-            location: Some(SourceLocation {
-                file: "tests/plan.rs".into(),
-                line: 12,
-                column: 9,
-            }),
-            timestamp: 0.0,
+            Some(SourceLocation::new("tests/plan.rs", 12, 9)),
+            0.0,
             detail,
-        }
+        )
     }
 
     fn rendered(entry: &Entry) -> Vec<String> {

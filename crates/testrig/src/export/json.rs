@@ -33,8 +33,8 @@ fn write_report(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
     if threads < 2 || report.plan.counts.total < 2 * PIECE_TESTCASES {
         return serde_json::to_writer(out, report).map_err(std::io::Error::other);
     }
-    // Every field is named so that a field added to `Report` fails to compile here rather
-    // than going missing from the file.
+    // Every field is named; a field added to `Report` (non-exhaustive, so `..` is needed)
+    // must be written below too: the tests compare this output with serde's, byte for byte.
     let Report {
         schema_version,
         host,
@@ -44,6 +44,7 @@ fn write_report(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
         interrupted,
         plan,
         reload,
+        ..
     } = report;
     out.write_all(b"{\"schema_version\":")?;
     serde_json::to_writer(&mut *out, schema_version)?;
@@ -204,16 +205,16 @@ mod tests {
         node.status = Status::Passed;
         node.counts.total = 1;
         node.counts.passed = 1;
-        node.entries.push(Entry {
-            description: format!("ran {uid}"),
-            passed: Some(true),
-            location: None,
-            timestamp: 1.5,
-            detail: EntryDetail::Log {
+        node.entries.push(Entry::new(
+            format!("ran {uid}"),
+            Some(true),
+            None,
+            1.5,
+            EntryDetail::Log {
                 message: "a \"log\"\n".into(),
                 value: None,
             },
-        });
+        ));
         node
     }
 

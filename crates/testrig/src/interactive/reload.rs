@@ -399,11 +399,7 @@ impl Reloader {
     fn rebuild_and_exec(&self, state: &Arc<InteractiveState>) {
         let say = |phase: ReloadPhase, message: String| {
             state.sink().emit(Event::Reload {
-                reload: ReloadStatus {
-                    phase,
-                    message,
-                    time: now(),
-                },
+                reload: ReloadStatus::new(phase, message, now()),
             });
         };
         say(ReloadPhase::Rebuilding, format!("$ {}", self.command()));
@@ -834,11 +830,7 @@ mod tests {
         for (name, status, line) in testcases {
             let mut node = ReportNode::new(NodeKind::Testcase, format!("T/S/{name}"), *name);
             node.status = *status;
-            node.location = Some(SourceLocation {
-                file: "plan.rs".into(),
-                line: *line,
-                column: 0,
-            });
+            node.location = Some(SourceLocation::new("plan.rs", *line, 0));
             suite.children.push(node);
         }
         let mut test = ReportNode::new(NodeKind::Test, "T", "T");

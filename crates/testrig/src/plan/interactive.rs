@@ -114,11 +114,11 @@ pub(super) fn run_interactive(
         runpath.display().to_string(),
     );
     if let Some(message) = unusable_handoff {
-        report.reload = Some(testrig_model::ReloadStatus {
-            phase: testrig_model::ReloadPhase::Failed,
+        report.reload = Some(testrig_model::ReloadStatus::new(
+            testrig_model::ReloadPhase::Failed,
             message,
-            time: now(),
-        });
+            now(),
+        ));
     }
     // The code as of this start: right away after a reload (it tells which results went
     // stale), on a thread of its own otherwise, so that a large plan answers at once.
@@ -165,9 +165,9 @@ pub(super) fn run_interactive(
     if let Some(previous) = &previous {
         let crate::interactive::StaleResults { stale, note } = staleness;
         let carried = crate::interactive::carry_results(&previous.report, &mut report, &stale);
-        report.reload = Some(testrig_model::ReloadStatus {
-            phase: testrig_model::ReloadPhase::Reloaded,
-            message: format!(
+        report.reload = Some(testrig_model::ReloadStatus::new(
+            testrig_model::ReloadPhase::Reloaded,
+            format!(
                 "reloaded (built in {:.2} s): {} testcases kept their results ({} stale: their code changed), {} new, {} removed{note}{}",
                 previous.build_seconds,
                 carried.kept,
@@ -180,8 +180,8 @@ pub(super) fn run_interactive(
                     ""
                 }
             ),
-            time: now(),
-        });
+            now(),
+        ));
     }
     // Code reload needs a second handle on the socket to pass on, and a build command.
     // Why there is none, when there is none: `POST /reload` says so.
@@ -399,11 +399,11 @@ pub(super) fn take_over_environments(
         notes.extend(state.adoption_notes());
         let summary = report_reload_message(&state).unwrap_or_default();
         state.sink().emit(Event::Reload {
-            reload: testrig_model::ReloadStatus {
-                phase: testrig_model::ReloadPhase::Reloaded,
-                message: format!("{summary}\ndrivers: {}", notes.join("; ")),
-                time: now(),
-            },
+            reload: testrig_model::ReloadStatus::new(
+                testrig_model::ReloadPhase::Reloaded,
+                format!("{summary}\ndrivers: {}", notes.join("; ")),
+                now(),
+            ),
         });
     });
 }

@@ -561,10 +561,7 @@ fn close_unfinished(node: &mut ReportNode, time: f64) {
             if node.kind == NodeKind::Testcase {
                 node.status = Status::Incomplete;
                 node.error.get_or_insert_with(|| {
-                    Box::new(ErrorInfo {
-                        message: "interrupted while running".into(),
-                        location: None,
-                    })
+                    Box::new(ErrorInfo::new("interrupted while running", None))
                 });
             }
         }
@@ -605,16 +602,16 @@ mod tests {
     }
 
     fn log_entry() -> Entry {
-        Entry {
-            description: "d".into(),
-            passed: Some(true),
-            location: None,
-            timestamp: 0.0,
-            detail: EntryDetail::Log {
+        Entry::new(
+            "d",
+            Some(true),
+            None,
+            0.0,
+            EntryDetail::Log {
                 message: "m".into(),
                 value: None,
             },
-        }
+        )
     }
 
     #[test]
@@ -786,17 +783,15 @@ mod tests {
                 5 => Event::SuiteFinished {
                     uid: "t/s".into(),
                     time,
-                    error: (next(2) == 0).then(|| ErrorInfo {
-                        message: "setup failed".into(),
-                        location: None,
-                    }),
+                    error: (next(2) == 0).then(|| ErrorInfo::new("setup failed", None)),
                 },
                 _ if next(10) == 0 => Event::Reset,
                 _ => Event::EntryRecorded {
                     uid: "t/s".into(),
-                    entry: Entry {
-                        passed: Some(next(2) == 0),
-                        ..log_entry()
+                    entry: {
+                        let mut entry = log_entry();
+                        entry.passed = Some(next(2) == 0);
+                        entry
                     },
                 },
             };

@@ -109,17 +109,17 @@ impl Recorder {
         detail: EntryDetail,
     ) -> Entry {
         let caller = Location::caller();
-        Entry {
-            description: description.into(),
+        Entry::new(
+            description.into(),
             passed,
-            location: Some(SourceLocation {
-                file: caller.file().into(),
-                line: caller.line(),
-                column: caller.column(),
-            }),
-            timestamp: now(),
+            Some(SourceLocation::new(
+                caller.file(),
+                caller.line(),
+                caller.column(),
+            )),
+            now(),
             detail,
-        }
+        )
     }
 
     /// Groups the entries recorded by `body` under a heading; the group passes when all of

@@ -220,10 +220,7 @@ impl Drop for EnvironmentGuard {
 }
 
 fn error_info(message: String) -> Option<ErrorInfo> {
-    Some(ErrorInfo {
-        message,
-        location: None,
-    })
+    Some(ErrorInfo::new(message, None))
 }
 
 /// One test with its environment, kept across runs: batch mode runs it once, interactive
@@ -412,10 +409,7 @@ fn run_multitest(selected: &SelectedTest, multitest: MultiTest, context: &RunCon
                         format!("driver `{driver}` failed to stop: {}", error.message)
                     })
                     .collect();
-                (!problems.is_empty()).then(|| ErrorInfo {
-                    message: problems.join("; "),
-                    location: None,
-                })
+                (!problems.is_empty()).then(|| ErrorInfo::new(problems.join("; "), None))
             }
         },
     };
@@ -450,9 +444,11 @@ fn run_suite(selected: &SelectedSuite, suite: &mut dyn SuiteObject, test: &TestR
                 } else {
                     Status::Error
                 };
-                let error = (status == Status::Error).then(|| ErrorInfo {
-                    message: format!("not run: suite `{}`: {}", selected.name, error.message),
-                    location: error.location.clone(),
+                let error = (status == Status::Error).then(|| {
+                    ErrorInfo::new(
+                        format!("not run: suite `{}`: {}", selected.name, error.message),
+                        error.location.clone(),
+                    )
                 });
                 finish_testcase(&context.sink, &case.uid(), status, error);
             }
@@ -463,10 +459,10 @@ fn run_suite(selected: &SelectedSuite, suite: &mut dyn SuiteObject, test: &TestR
         suite.teardown(env, recorder)
     });
     let error = match (setup_error, teardown_error) {
-        (Some(setup), Some(teardown)) => Some(ErrorInfo {
-            message: format!("{}; {}", setup.message, teardown.message),
-            location: setup.location,
-        }),
+        (Some(setup), Some(teardown)) => Some(ErrorInfo::new(
+            format!("{}; {}", setup.message, teardown.message),
+            setup.location,
+        )),
         (setup, teardown) => setup.or(teardown),
     };
     if let Some(observer) = &context.observer {
@@ -498,14 +494,14 @@ fn run_hook(
     let outcome =
         catch_testcase_panic(|| hook(recorder)).and_then(|outcome| outcome.unwrap_or(Ok(())));
     match outcome {
-        Err(error) => Some(ErrorInfo {
-            message: format!("{name} failed: {}", error.message),
-            location: error.location,
-        }),
-        Ok(()) if passed_before && !recorder.passed() => Some(ErrorInfo {
-            message: format!("{name} failed: an assertion in it failed"),
-            location: None,
-        }),
+        Err(error) => Some(ErrorInfo::new(
+            format!("{name} failed: {}", error.message),
+            error.location,
+        )),
+        Ok(()) if passed_before && !recorder.passed() => Some(ErrorInfo::new(
+            format!("{name} failed: an assertion in it failed"),
+            None,
+        )),
         Ok(()) => None,
     }
 }
@@ -735,10 +731,9 @@ pub(crate) fn testcase_status(outcome: TestcaseOutcome<'_>) -> (Status, Option<E
     if result.is_err() && cancel_requested {
         status = Status::Cancelled;
     }
-    let mut error = result.err().map(|error| ErrorInfo {
-        message: error.message,
-        location: error.location,
-    });
+    let mut error = result
+        .err()
+        .map(|error| ErrorInfo::new(error.message, error.location));
     if let Some((driver, failure)) = driver_failure {
         status = Status::Error;
         error = error_info(format!(
@@ -748,13 +743,13 @@ pub(crate) fn testcase_status(outcome: TestcaseOutcome<'_>) -> (Status, Option<E
     if status == Status::XpassStrict
         && let Some(xfail) = xfail
     {
-        error = Some(ErrorInfo {
-            message: format!(
+        error = Some(ErrorInfo::new(
+            format!(
                 "passed, but it is a strict expected failure ({}): remove the xfail or make it non-strict",
                 xfail.reason
             ),
-            location: Some(location.clone()),
-        });
+            Some(location.clone()),
+        ));
     }
     (status, error)
 }
@@ -912,11 +907,7 @@ mod tests {
     use super::*;
 
     fn location() -> SourceLocation {
-        SourceLocation {
-            file: "tests/plan.rs".into(),
-            line: 7,
-            column: 5,
-        }
+        SourceLocation::new("tests/plan.rs", 7, 5)
     }
 
     fn failing() -> Result<(), TestcaseError> {

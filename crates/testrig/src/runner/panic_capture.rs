@@ -27,10 +27,12 @@ pub fn install_panic_hook() {
         panic::set_hook(Box::new(move |info| {
             if CAPTURING.with(Cell::get) {
                 let message = payload_message(info.payload());
-                let location = info.location().map(|location| SourceLocation {
-                    file: location.file().to_string().into(),
-                    line: location.line(),
-                    column: location.column(),
+                let location = info.location().map(|location| {
+                    SourceLocation::new(
+                        location.file().to_string(),
+                        location.line(),
+                        location.column(),
+                    )
                 });
                 CAPTURED.with(|captured| {
                     *captured.borrow_mut() = Some(TestcaseError {

@@ -508,12 +508,10 @@ fn close_killed(
         sink.emit(Event::SuiteFinished {
             uid: suite,
             time: now(),
-            error: Some(ErrorInfo {
-                message: format!(
-                    "{why}: its worker process was killed before the suite's teardown"
-                ),
-                location: None,
-            }),
+            error: Some(ErrorInfo::new(
+                format!("{why}: its worker process was killed before the suite's teardown"),
+                None,
+            )),
         });
     }
     if let Some(uid) = attempt.running.take() {
@@ -521,10 +519,10 @@ fn close_killed(
             uid: uid.clone(),
             time: now(),
             status,
-            error: Some(ErrorInfo {
-                message: format!("{why} while running: its worker process was killed"),
-                location: None,
-            }),
+            error: Some(ErrorInfo::new(
+                format!("{why} while running: its worker process was killed"),
+                None,
+            )),
         });
         progress.finish(&uid, status);
     }
@@ -546,10 +544,7 @@ impl CrashReport {
                 message.push_str(line);
             }
         }
-        ErrorInfo {
-            message,
-            location: None,
-        }
+        ErrorInfo::new(message, None)
     }
 }
 
@@ -609,19 +604,13 @@ fn close_finished_suite(
 fn note_restart(sink: &EventSink, test_uid: &str, crashed: &CrashReport) {
     sink.emit(Event::EntryRecorded {
         uid: test_uid.to_string(),
-        entry: Entry {
-            description: "worker restarted".into(),
-            passed: None,
-            location: None,
-            timestamp: now(),
-            detail: EntryDetail::Log {
+        entry: Entry::new("worker restarted", None, None, now(), EntryDetail::Log {
                 message: format!(
                     "the worker process {}; a fresh worker started the environment again and ran the testcases left",
                     crashed.how
                 ),
                 value: None,
-            },
-        },
+            }),
     });
 }
 
@@ -658,10 +647,7 @@ fn give_up(
                     uid,
                     time: now(),
                     status: Status::Error,
-                    error: Some(ErrorInfo {
-                        message: not_run.clone(),
-                        location: None,
-                    }),
+                    error: Some(ErrorInfo::new(not_run.clone(), None)),
                 });
             }
         }
@@ -1118,20 +1104,16 @@ mod tests {
 
     #[test]
     fn the_fast_parse_reads_what_the_worker_writes_as_serde_would() {
-        let entry = Entry {
-            description: "equal".into(),
-            passed: Some(false),
-            location: Some(SourceLocation {
-                file: "src/plan.rs".into(),
-                line: 3,
-                column: 9,
-            }),
-            timestamp: 1.5,
-            detail: EntryDetail::Log {
+        let entry = Entry::new(
+            "equal",
+            Some(false),
+            Some(SourceLocation::new("src/plan.rs", 3, 9)),
+            1.5,
+            EntryDetail::Log {
                 message: "m".into(),
                 value: None,
             },
-        };
+        );
         let events = [
             Event::TestcaseStarted {
                 uid: "t/s/c".into(),
@@ -1145,10 +1127,7 @@ mod tests {
                 uid: "t/s/c".into(),
                 time: 2.5,
                 status: Status::Error,
-                error: Some(ErrorInfo {
-                    message: "panicked: \"quoted\"".into(),
-                    location: None,
-                }),
+                error: Some(ErrorInfo::new("panicked: \"quoted\"", None)),
             },
             Event::TestcaseFinished {
                 uid: "t/s/c".into(),

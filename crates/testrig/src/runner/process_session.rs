@@ -210,10 +210,10 @@ impl ProcessSession {
                 status: gone,
                 time: now(),
                 attributes: Default::default(),
-                error: Some(ErrorInfo {
-                    message: format!("stopped with the test's worker: {message}"),
-                    location: None,
-                }),
+                error: Some(ErrorInfo::new(
+                    format!("stopped with the test's worker: {message}"),
+                    None,
+                )),
                 log_tail: Vec::new(),
                 ready_wait: None,
             });

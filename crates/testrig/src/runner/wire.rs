@@ -158,13 +158,7 @@ pub(crate) fn read_short_line(line: &[u8]) -> Option<Event> {
                 serde_json::from_str(entry).ok()?;
             Some(Event::EntryRecorded {
                 uid: uid.to_string(),
-                entry: Entry {
-                    description,
-                    passed,
-                    location,
-                    timestamp,
-                    detail,
-                },
+                entry: Entry::new(description, passed, location, timestamp, detail),
             })
         }
         _ => None,
@@ -193,20 +187,16 @@ mod tests {
     }
 
     fn entry(description: &str, timestamp: f64) -> Entry {
-        Entry {
-            description: description.into(),
-            passed: Some(false),
-            location: Some(SourceLocation {
-                file: "src/plan \"x\".rs".into(),
-                line: 3,
-                column: 9,
-            }),
+        Entry::new(
+            description,
+            Some(false),
+            Some(SourceLocation::new("src/plan \"x\".rs", 3, 9)),
             timestamp,
-            detail: EntryDetail::Log {
+            EntryDetail::Log {
                 message: "line one\nline two".into(),
                 value: Some(serde_json::json!({"k": [1, 2.5, "three"]})),
             },
-        }
+        )
     }
 
     #[test]
@@ -270,18 +260,18 @@ mod tests {
     fn an_entry_with_non_finite_values_crosses_the_wire() {
         let recorded = Event::EntryRecorded {
             uid: "t/s/c".into(),
-            entry: Entry {
-                description: "close".into(),
-                passed: Some(false),
-                location: None,
-                timestamp: 2.0,
-                detail: EntryDetail::IsClose {
+            entry: Entry::new(
+                "close",
+                Some(false),
+                None,
+                2.0,
+                EntryDetail::IsClose {
                     actual: f64::INFINITY,
                     expected: 1.0,
                     rel_tol: 1e-9,
                     abs_tol: 0.0,
                 },
-            },
+            ),
         };
         assert_eq!(round_trip(&recorded), Some(recorded.clone()));
     }
@@ -305,10 +295,7 @@ mod tests {
             uid: "t/s/c".into(),
             time: 1.0,
             status: Status::Error,
-            error: Some(ErrorInfo {
-                message: "boom".into(),
-                location: None,
-            }),
+            error: Some(ErrorInfo::new("boom", None)),
         };
         assert!(write_short_line(&mut out, &errored).is_none());
         assert!(out.is_empty());

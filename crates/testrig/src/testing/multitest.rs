@@ -539,11 +539,7 @@ mod tests {
                 base_name: "t".into(),
                 tags: Vec::new(),
                 description: None,
-                location: SourceLocation {
-                    file: "x.rs".into(),
-                    line: 1,
-                    column: 1,
-                },
+                location: SourceLocation::new("x.rs", 1, 1),
                 skip: None,
                 xfail: None,
                 timeout: None,

@@ -242,11 +242,7 @@ fn run_all<S>(testcase: &TestcaseDefinition<S>, suite: &S) -> Vec<Outcome> {
 }
 
 fn here(line: u32) -> SourceLocation {
-    SourceLocation {
-        file: file!().into(),
-        line,
-        column: 0,
-    }
+    SourceLocation::new(file!(), line, 0)
 }
 
 #[test]

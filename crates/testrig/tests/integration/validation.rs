@@ -32,11 +32,7 @@ struct Twice;
 
 impl testrig::testing::Suite for Twice {
     fn definition() -> testrig::testing::SuiteDefinition<Self> {
-        let location = testrig::model::SourceLocation {
-            file: file!().into(),
-            line: line!(),
-            column: 0,
-        };
+        let location = testrig::model::SourceLocation::new(file!(), line!(), 0);
         let mut definition = testrig::testing::SuiteDefinition::new("Twice");
         for _ in 0..2 {
             definition
