@@ -526,7 +526,7 @@ impl Engine {
 
     fn logon_inner(&mut self, role: Role) -> Result<(), FixError> {
         let cfg = self.config().clone();
-        let deadline = Instant::now() + cfg.logon_timeout;
+        let deadline = crate::time::deadline_after(cfg.logon_timeout);
         if role == Role::Initiator {
             self.send_logon(cfg.reset_on_logon, cfg.heartbeat_wire_secs())?;
         }
@@ -758,7 +758,7 @@ impl Engine {
                 self.close(FixError::disconnected(reason));
             }
             Some(_) => {}
-            None if now.duration_since(self.last_received) >= hb + hb / 5 => {
+            None if now.duration_since(self.last_received) >= hb.saturating_add(hb / 5) => {
                 self.test_counter += 1;
                 let id = format!("TEST-{}", self.test_counter);
                 self.send_admin(
@@ -1191,7 +1191,7 @@ impl Session {
             logout.set(Tag::TEXT, text);
         }
         self.send(logout)?;
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::time::deadline_after(timeout);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.events.recv_timeout(left) {
@@ -1310,7 +1310,7 @@ fn peek_sender(
     decoder: &mut Decoder,
     timeout: Duration,
 ) -> Result<String, FixError> {
-    let deadline = Instant::now() + timeout;
+    let deadline = crate::time::deadline_after(timeout);
     let mut buf = [0u8; 4096];
     let mut seen = Vec::new();
     loop {
@@ -1437,7 +1437,7 @@ impl Acceptor {
     /// Like [`accept`](Acceptor::accept), giving up on the connection after
     /// `timeout` (the Logon then has `logon_timeout` more).
     pub fn accept_timeout(&self, timeout: Duration) -> Result<Session, FixError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::time::deadline_after(timeout);
         self.listener.set_nonblocking(true)?;
         let accepted = loop {
             match self.listener.accept() {

@@ -1,7 +1,17 @@
 //! UTC timestamps in FIX's `YYYYMMDD-HH:MM:SS.sss` form, without a date
-//! crate: SendingTime (52) is the only date this crate writes.
+//! crate: SendingTime (52) is the only date this crate writes; and deadlines from the
+//! timeouts a caller gives.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// `now + timeout`; a timeout past what an `Instant` holds (`Duration::MAX`: no limit) is a
+/// deadline a century away instead of an overflow panic in a session's thread.
+pub(crate) fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(now)
+}
 
 /// Formats a time as a FIX UTCTimestamp with milliseconds,
 /// `20240102-03:04:05.006`. Times before 1970 are written as the epoch.

@@ -233,7 +233,7 @@ impl TlsConnector {
         if config.insecure {
             connect.set_verify_hostname(false);
         }
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::time::deadline_after(timeout);
         set_timeouts(&stream, timeout)?;
         let attempt = connect.connect(&name, stream);
         finish(attempt, peer, deadline, timeout, |ssl, reason| {
@@ -289,7 +289,7 @@ impl TlsAcceptor {
         timeout: Duration,
     ) -> Result<SslStream<TcpStream>, FixError> {
         let peer = stream.peer_addr()?;
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::time::deadline_after(timeout);
         set_timeouts(&stream, timeout)?;
         let attempt = self.inner.accept(stream);
         finish(attempt, peer, deadline, timeout, |ssl, reason| {

@@ -192,7 +192,8 @@ pub struct Options {
     #[arg(
         long = "interrupt-grace",
         value_name = "SECONDS",
-        default_value_t = 3.0
+        default_value_t = 3.0,
+        value_parser = grace_seconds
     )]
     pub interrupt_grace: f64,
 
@@ -266,6 +267,14 @@ pub enum ColorChoice {
 }
 
 /// An access token must be something to compare against.
+/// Seconds a run may wait: a finite number from 0 to a day (a `Duration` holds it).
+fn grace_seconds(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(seconds) if (0.0..=86_400.0).contains(&seconds) => Ok(seconds),
+        _ => Err("expected seconds from 0 to 86400, e.g. 3 or 0.5".into()),
+    }
+}
+
 fn non_empty_token(text: &str) -> Result<String, String> {
     let token = text.trim();
     if token.is_empty()
@@ -286,6 +295,22 @@ mod tests {
 
     fn parse(args: &[&str]) -> Options {
         Options::try_parse_from(std::iter::once("plan").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn the_interrupt_grace_is_seconds_a_duration_holds() {
+        assert_eq!(parse(&["--interrupt-grace", "0.5"]).interrupt_grace, 0.5);
+        assert_eq!(parse(&[]).interrupt_grace, 3.0);
+        for bad in ["inf", "NaN", "-1", "1e20", "soon"] {
+            let flag = format!("--interrupt-grace={bad}");
+            let error = Options::try_parse_from(["plan", flag.as_str()]).unwrap_err();
+            assert!(
+                error
+                    .to_string()
+                    .contains("expected seconds from 0 to 86400"),
+                "{bad}: {error}"
+            );
+        }
     }
 
     #[test]

@@ -30,6 +30,7 @@ extern crate self as testrig;
 mod background;
 pub mod cli;
 mod compile_dir;
+mod deadline;
 pub mod drivers;
 pub mod env;
 pub(crate) mod events;

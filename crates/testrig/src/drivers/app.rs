@@ -270,7 +270,7 @@ impl App {
             )));
         };
         let stopped = self.stop();
-        context.deadline = Instant::now() + self.common.start_timeout;
+        context.deadline = crate::deadline::deadline_after(self.common.start_timeout);
         self.start(&context)?;
         self.wait_ready(&context)?;
         stopped
@@ -720,7 +720,11 @@ impl Driver for App {
                     "cannot take over app `{name}`: its hand-off has no valid `extracts`: {error}"
                 ))
             })?;
-        let uptime = Duration::from_secs_f64(state["uptime_seconds"].as_f64().unwrap_or(0.0));
+        // A hand-off file is read back: a negative or huge uptime is treated as none.
+        let uptime = state["uptime_seconds"]
+            .as_f64()
+            .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
+            .unwrap_or_default();
         let child = GroupChild::adopt(pid)
             .map_err(|error| DriverError::new(format!("cannot take over app `{name}`: {error}")))?;
         let pump = match LogPump::handed_over(state) {

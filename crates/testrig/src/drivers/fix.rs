@@ -154,7 +154,7 @@ impl FixConnection {
     /// The next application message, waiting up to `timeout` in short slices (see
     /// [`RECEIVE_SLICE`]).
     fn receive(&self, timeout: Duration) -> Result<Message, FixError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::deadline::deadline_after(timeout);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match lock(&self.session).receive(left.min(RECEIVE_SLICE)) {
@@ -502,7 +502,7 @@ impl FixServer {
     /// Waits up to `timeout` for a session not yet returned by this method and returns the
     /// peer's CompID (sessions are taken in logon order).
     pub fn accept_session(&self, timeout: Duration) -> Result<String, DriverError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::deadline::deadline_after(timeout);
         let mut state = lock(&self.shared.state);
         loop {
             if state.sessions.len() > state.handed_out {
@@ -575,7 +575,7 @@ impl FixServer {
     }
 
     fn send_via(&self, peer: Option<&str>, message: Message) -> Result<u64, DriverError> {
-        let deadline = Instant::now() + self.timeout;
+        let deadline = crate::deadline::deadline_after(self.timeout);
         let mut connection = self.session(peer, None, deadline, self.timeout)?;
         if !connection.is_active()
             && let Some(newer) = self.newer_session(&connection, deadline)
@@ -593,7 +593,7 @@ impl FixServer {
     }
 
     fn receive_via(&self, peer: Option<&str>, timeout: Duration) -> Result<Message, DriverError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::deadline::deadline_after(timeout);
         let mut connection = self.session(peer, None, deadline, timeout)?;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -845,7 +845,7 @@ impl Driver for FixServer {
     /// timeout, all sessions at once) and writes the session logs into the runpath.
     fn stop(&self) -> Result<(), DriverError> {
         let name = &self.common.name;
-        let deadline = Instant::now() + self.common.stop_timeout;
+        let deadline = crate::deadline::deadline_after(self.common.stop_timeout);
         let panicked = lock(&self.accept_thread)
             .take()
             .is_some_and(AcceptLoop::stop);
@@ -1111,20 +1111,20 @@ impl FixClient {
         if self.is_logged_on() {
             return Ok(());
         }
-        self.open(Instant::now() + self.timeout)
+        self.open(crate::deadline::deadline_after(self.timeout))
     }
 
     /// Logs out (waiting up to the timeout for the server's Logout) and ends the session;
     /// sends and receives fail until the next logon. A server that does not answer is an
     /// error, but the session ends all the same.
     pub fn logout(&self) -> Result<(), DriverError> {
-        self.end_session(Instant::now() + self.timeout, true)
+        self.end_session(crate::deadline::deadline_after(self.timeout), true)
     }
 
     /// Ends the session (logging out if it is still on) and logs on again, as a new session.
     pub fn reconnect(&self) -> Result<(), DriverError> {
-        self.end_session(Instant::now() + self.timeout, false)?;
-        self.open(Instant::now() + self.timeout)
+        self.end_session(crate::deadline::deadline_after(self.timeout), false)?;
+        self.open(crate::deadline::deadline_after(self.timeout))
     }
 
     /// Whether the client has a session and it is still logged on.
@@ -1426,7 +1426,7 @@ impl Driver for FixClient {
     /// Logs out, waiting at most the stop timeout for the server's Logout; a server that does
     /// not answer in time is disconnected without one (not an error: the session is over).
     fn stop(&self) -> Result<(), DriverError> {
-        let deadline = Instant::now() + self.common.stop_timeout;
+        let deadline = crate::deadline::deadline_after(self.common.stop_timeout);
         let result = self.end_session(deadline, false);
         lock(&self.state).target = None;
         result

@@ -306,7 +306,7 @@ impl HttpServer {
 
     /// Waits up to `timeout` for a request not yet returned by this method.
     pub fn next_request(&self, timeout: Duration) -> Result<ReceivedRequest, DriverError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::deadline::deadline_after(timeout);
         let mut state = lock(&self.shared.state);
         loop {
             if let Some(request) = state.requests.get(state.taken).cloned() {
@@ -435,7 +435,7 @@ fn serve(mut stream: TcpStream, shared: &HttpShared, config: &ServeConfig) {
 }
 
 fn choose_response(shared: &HttpShared, config: &ServeConfig, summary: &str) -> HttpResponse {
-    let deadline = Instant::now() + config.response_timeout;
+    let deadline = crate::deadline::deadline_after(config.response_timeout);
     let mut state = lock(&shared.state);
     loop {
         if let Some(response) = state.responses.pop_front() {

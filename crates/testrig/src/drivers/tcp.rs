@@ -358,7 +358,7 @@ impl TcpServer {
     /// Waits up to `timeout` for a connection not yet returned by this method and returns its
     /// index (connections are numbered from 0 in the order they were accepted).
     pub fn accept_connection(&self, timeout: Duration) -> Result<usize, DriverError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::deadline::deadline_after(timeout);
         let mut state = lock(&self.shared.state);
         loop {
             if state.connections.len() > state.handed_out {
@@ -386,7 +386,7 @@ impl TcpServer {
     /// Sends bytes on the most recent connection, waiting up to the timeout for a client to
     /// connect; returns how many bytes were sent.
     pub fn send(&self, bytes: &[u8]) -> Result<usize, DriverError> {
-        let (index, connection) = self.latest(Instant::now() + self.timeout)?;
+        let (index, connection) = self.latest(crate::deadline::deadline_after(self.timeout))?;
         self.send_on(index, &connection, bytes)
     }
 
@@ -404,7 +404,7 @@ impl TcpServer {
     /// Reads exactly `size` bytes (fewer if the peer closes) from the most recent connection,
     /// waiting up to the timeout for a connection and the data.
     pub fn receive(&self, size: usize) -> Result<Vec<u8>, DriverError> {
-        let deadline = Instant::now() + self.timeout;
+        let deadline = crate::deadline::deadline_after(self.timeout);
         let (index, connection) = self.latest(deadline)?;
         connection.receive(size, deadline).map_err(|error| {
             read_error(
@@ -425,7 +425,7 @@ impl TcpServer {
     ) -> Result<Vec<u8>, DriverError> {
         let connection = self.connection(conn)?;
         connection
-            .receive(size, Instant::now() + timeout)
+            .receive(size, crate::deadline::deadline_after(timeout))
             .map_err(|error| {
                 read_error(error, &format!("{size} bytes"), &self.source(conn), timeout)
             })
@@ -440,7 +440,7 @@ impl TcpServer {
     /// Reads from the most recent connection up to and including `delimiter` (`b"\r\n"` for
     /// line protocols).
     pub fn receive_until(&self, delimiter: &[u8]) -> Result<Vec<u8>, DriverError> {
-        let deadline = Instant::now() + self.timeout;
+        let deadline = crate::deadline::deadline_after(self.timeout);
         let (index, connection) = self.latest(deadline)?;
         connection
             .receive_until(delimiter, deadline)
@@ -667,13 +667,13 @@ impl TcpClient {
         if lock(&self.state).connection.is_some() {
             return Ok(());
         }
-        self.open(Instant::now() + self.timeout)
+        self.open(crate::deadline::deadline_after(self.timeout))
     }
 
     /// Closes the connection (if any) and connects again.
     pub fn reconnect(&self) -> Result<(), DriverError> {
         self.close();
-        self.open(Instant::now() + self.timeout)
+        self.open(crate::deadline::deadline_after(self.timeout))
     }
 
     /// Closes the connection; sends and receives fail until the next connect.
@@ -708,7 +708,7 @@ impl TcpClient {
     /// Reads exactly `size` bytes, or fewer if the server closes the connection.
     pub fn receive(&self, size: usize) -> Result<Vec<u8>, DriverError> {
         self.connected()?
-            .receive(size, Instant::now() + self.timeout)
+            .receive(size, crate::deadline::deadline_after(self.timeout))
             .map_err(|error| {
                 read_error(
                     error,
@@ -728,7 +728,7 @@ impl TcpClient {
     /// Reads up to and including `delimiter`, e.g. `b"\r\n"` for a Redis reply (`+PONG\r\n`).
     pub fn receive_until(&self, delimiter: &[u8]) -> Result<Vec<u8>, DriverError> {
         self.connected()?
-            .receive_until(delimiter, Instant::now() + self.timeout)
+            .receive_until(delimiter, crate::deadline::deadline_after(self.timeout))
             .map_err(|error| {
                 read_error(
                     error,
@@ -828,7 +828,11 @@ impl Driver for TcpClient {
             state.target = Some((host, port));
         }
         if self.connect_at_start {
-            self.open(context.deadline.min(Instant::now() + self.timeout))?;
+            self.open(
+                context
+                    .deadline
+                    .min(crate::deadline::deadline_after(self.timeout)),
+            )?;
         }
         Ok(())
     }

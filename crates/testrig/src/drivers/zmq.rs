@@ -358,7 +358,7 @@ impl Channel {
             )));
         }
         let last = frames.len() - 1;
-        let sent = self.retry(Instant::now() + timeout, |open| {
+        let sent = self.retry(crate::deadline::deadline_after(timeout), |open| {
             // Once the first frame is taken, ZeroMQ takes the rest of the message (the
             // high-water mark counts whole messages), so only the first one waits.
             let more = if last == 0 { 0 } else { zmq::SNDMORE };
@@ -434,7 +434,7 @@ impl Channel {
                 self.name
             )));
         }
-        self.retry(Instant::now() + timeout, |open| {
+        self.retry(crate::deadline::deadline_after(timeout), |open| {
             let received = if whole {
                 open.socket.recv_multipart(zmq::DONTWAIT)
             } else {
@@ -550,7 +550,7 @@ impl Channel {
         probe: &str,
         timeout: Duration,
     ) -> Result<(), DriverError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::deadline::deadline_after(timeout);
         let marker = format!("{probe}#");
         let mut sent = 0u64;
         let publish = |number: u64| {
@@ -1063,7 +1063,7 @@ impl ZmqClient {
             open.monitor = Some(monitor);
         }
         if self.wait_connected {
-            self.await_connection(Instant::now() + self.settings.timeout)?;
+            self.await_connection(crate::deadline::deadline_after(self.settings.timeout))?;
         }
         Ok(())
     }
@@ -1191,7 +1191,11 @@ impl Driver for ZmqClient {
         if !self.wait_connected {
             return Ok(());
         }
-        self.await_connection(context.deadline.min(Instant::now() + self.settings.timeout))
+        self.await_connection(
+            context
+                .deadline
+                .min(crate::deadline::deadline_after(self.settings.timeout)),
+        )
     }
 
     fn definition(&self) -> String {

@@ -116,7 +116,7 @@ impl StartContext {
             runpath: runpath.into(),
             scope: ContextScope::new(),
             exported_variables: Vec::new(),
-            deadline: Instant::now() + timeout,
+            deadline: crate::deadline::deadline_after(timeout),
             extra_args: Vec::new(),
             extra_env: Vec::new(),
         }

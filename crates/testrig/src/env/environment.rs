@@ -495,7 +495,7 @@ impl Environment {
                     runpath: run.runpath.join(driver.name()),
                     scope: scope.clone(),
                     exported_variables: exported_variables(scope),
-                    deadline: Instant::now() + driver.common().start_timeout,
+                    deadline: crate::deadline::deadline_after(driver.common().start_timeout),
                     extra_args: Vec::new(),
                     extra_env: Vec::new(),
                 };
@@ -864,7 +864,7 @@ fn start_driver(
                 &context.runpath,
                 &context.scope,
                 &context.exported_variables,
-                Instant::now() + driver.common().start_timeout,
+                crate::deadline::deadline_after(driver.common().start_timeout),
             );
             run_hook(HookPhase::PostStart, driver, &mut hook)
         });
@@ -947,7 +947,7 @@ fn stop_driver(
     runpath: &Path,
     (scope, exported): (&ContextScope, &[(String, String)]),
 ) -> Result<(), DriverError> {
-    let deadline = Instant::now() + driver.common().stop_timeout;
+    let deadline = crate::deadline::deadline_after(driver.common().stop_timeout);
     let hook = |phase| {
         let mut context = HookContext::new(driver, phase, runpath, scope, exported, deadline);
         run_hook(phase, driver, &mut context)

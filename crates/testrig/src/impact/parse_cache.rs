@@ -108,7 +108,12 @@ impl ParseCache {
     fn load(&self, file: &str, digest: &str) -> Option<(Vec<SourceUnit>, Vec<UnitNames>)> {
         let text = std::fs::read(self.entry(digest)).ok()?;
         let cached: CachedParse = serde_json::from_slice(&text).ok()?;
-        if cached.format != FORMAT || cached.units.len() != cached.names.len() {
+        // A damaged entry is parsed again: one whose line ranges run backwards would make the
+        // span arithmetic underflow.
+        if cached.format != FORMAT
+            || cached.units.len() != cached.names.len()
+            || cached.units.iter().any(|unit| unit.lines.0 > unit.lines.1)
+        {
             return None;
         }
         let units = cached

@@ -89,6 +89,11 @@ impl Handoff {
     pub fn listener(&self) -> Result<TcpListener, String> {
         use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
         let fd = self.listener_fd;
+        if fd < 0 {
+            return Err(format!(
+                "the hand-off names descriptor {fd}, which is not a descriptor; start the plan again without --reload-handoff"
+            ));
+        }
         // SAFETY: the previous image of this process cleared close-on-exec on this listening
         // socket and named it in the hand-off, which is read once (and removed); nothing
         // else in this image knows the descriptor, so taking ownership cannot double-close.
@@ -146,6 +151,12 @@ impl Reloader {
         let (derived, target_dir) = derive_build(&exe);
         let custom = command.is_some();
         let command = match command {
+            Some(text) if text.trim().is_empty() => {
+                return Err(
+                    "--reload-command is empty; give the command that rebuilds the plan, e.g. `cargo test --no-run --test plan`, or leave the flag out"
+                        .to_string(),
+                );
+            }
             Some(text) => text.split_whitespace().map(str::to_string).collect(),
             None if !BinaryTarget::of(&exe).is_some_and(|binary| binary.built_by_cargo()) => {
                 return Err(format!(

@@ -69,7 +69,9 @@ impl RunConfig {
                     .map(|n| n.get())
                     .unwrap_or(1)
             }),
-            interrupt_grace: Duration::from_secs_f64(options.interrupt_grace.max(0.0)),
+            // `--interrupt-grace` is parsed to 0–86,400 s; an `Options` built in code may hold anything.
+            interrupt_grace: Duration::try_from_secs_f64(options.interrupt_grace)
+                .unwrap_or(Duration::from_secs(3)),
             events: options.events.clone(),
             driver_info: options.driver_info,
             reports: ReportFiles {
