@@ -212,13 +212,14 @@ pub struct Options {
 
 impl Options {
     /// Parses a command line (the first item is the program name), for plans driven from
-    /// code; the error is clap's rendered message.
-    pub fn from_args<I, T>(args: I) -> Result<Options, String>
+    /// code; the error displays as clap's message for the command line (`--help` and
+    /// `--version` are errors of their kinds, as in clap).
+    pub fn from_args<I, T>(args: I) -> Result<Options, clap::Error>
     where
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        Options::try_parse_from(args).map_err(|error| error.to_string())
+        Options::try_parse_from(args)
     }
 }
 

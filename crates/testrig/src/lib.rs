@@ -58,7 +58,7 @@ pub(crate) type FastHash = foldhash::fast::FixedState;
 pub use env::Env;
 pub use plan::{Plan, RunOutcome};
 pub use result::Recorder;
-pub use testing::MultiTest;
+pub use testing::{MultiTest, PlanError, TestcaseError};
 pub use testrig_model as model;
 
 /// What a plan file needs in scope: `use testrig::prelude::*;`.

@@ -150,7 +150,7 @@ fn strict_environment() -> Environment<'static> {
 }
 
 /// Checks that a template parses.
-pub fn check_template_syntax(template: &str) -> Result<(), String> {
+pub(crate) fn check_template_syntax(template: &str) -> Result<(), String> {
     strict_environment()
         .template_from_str(template)
         .map(|_| ())

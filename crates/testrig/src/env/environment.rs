@@ -961,7 +961,7 @@ fn stop_driver(
 
 /// `DRIVER_<NAME>_ATTR_<ATTR>=value` for every started driver (Testplan's export to the
 /// processes a test starts).
-pub fn exported_variables(scope: &ContextScope) -> Vec<(String, String)> {
+pub(crate) fn exported_variables(scope: &ContextScope) -> Vec<(String, String)> {
     let slug = |text: &str| text.to_uppercase().replace([' ', '-', '.'], "_");
     let mut variables = Vec::new();
     for (driver, attributes) in scope.drivers() {

@@ -68,33 +68,28 @@ impl Env {
     pub fn driver<T: Driver>(&self, name: &str) -> &T {
         match self.try_driver(name) {
             Ok(driver) => driver,
-            Err(message) => panic!("{message}"),
+            Err(error) => panic!("{error}"),
         }
     }
 
-    /// The driver called `name`, or a message saying what exists.
-    pub fn try_driver<T: Driver>(&self, name: &str) -> Result<&T, String> {
+    /// The driver called `name`, or why not: no such driver (the error lists those that
+    /// exist) or one of another type.
+    pub fn try_driver<T: Driver>(&self, name: &str) -> Result<&T, DriverLookupError> {
         let Some(driver) = self.environment.driver(name) else {
-            let names = self.environment.driver_names();
-            return Err(format!(
-                "no driver `{name}` in the environment of test `{}`; drivers: {}",
-                self.test_name,
-                if names.is_empty() {
-                    "none".to_string()
-                } else {
-                    names.join(", ")
-                }
-            ));
+            return Err(DriverLookupError::Missing {
+                name: name.to_string(),
+                test: self.test_name.to_string(),
+                available: self.environment.driver_names(),
+            });
         };
         let any: &dyn Any = driver.as_ref();
-        any.downcast_ref::<T>().ok_or_else(|| {
-            format!(
-                "driver `{name}` of test `{}` is {}, not {}",
-                self.test_name,
-                driver.kind(),
-                short_type_name::<T>()
-            )
-        })
+        any.downcast_ref::<T>()
+            .ok_or_else(|| DriverLookupError::OtherType {
+                name: name.to_string(),
+                test: self.test_name.to_string(),
+                kind: driver.kind().to_string(),
+                wanted: short_type_name::<T>().to_string(),
+            })
     }
 
     /// The attributes a started driver published (host, port, pid, …).
@@ -109,3 +104,62 @@ fn short_type_name<T>() -> &'static str {
     let full = std::any::type_name::<T>();
     full.rsplit("::").next().unwrap_or(full)
 }
+
+/// Why [`Env::try_driver`] found no driver of the wanted type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DriverLookupError {
+    /// The test's environment has no driver of that name.
+    Missing {
+        /// The name asked for.
+        name: String,
+        /// The test whose environment was searched.
+        test: String,
+        /// The drivers it has.
+        available: Vec<String>,
+    },
+    /// The driver exists but is of another type.
+    OtherType {
+        /// The driver's name.
+        name: String,
+        /// Its test.
+        test: String,
+        /// What it is (`App`, `TcpServer`, …).
+        kind: String,
+        /// The type asked for.
+        wanted: String,
+    },
+}
+
+impl std::fmt::Display for DriverLookupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DriverLookupError::Missing {
+                name,
+                test,
+                available,
+            } => {
+                let available = if available.is_empty() {
+                    "none".to_string()
+                } else {
+                    available.join(", ")
+                };
+                write!(
+                    f,
+                    "no driver `{name}` in the environment of test `{test}`; drivers: {available}"
+                )
+            }
+            DriverLookupError::OtherType {
+                name,
+                test,
+                kind,
+                wanted,
+            } => write!(
+                f,
+                "driver `{name}` of test `{test}` is {kind}, not {wanted}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for DriverLookupError {}

@@ -9,17 +9,16 @@ mod hooks;
 
 pub use connections::DriverSockets;
 pub(crate) use connections::describe_connections;
-pub use context::{ConfigValue, ContextScope, ContextValue, check_template_syntax, context};
+pub use context::{ConfigValue, ContextScope, ContextValue, context};
 pub use driver::{
     Attributes, Driver, DriverBox, DriverCommon, DriverError, DriverSettings, HandedOffDriver,
     StartContext, common_inputs, default_definition,
 };
+pub(crate) use environment::describe_attributes;
 #[cfg(feature = "interactive")]
 pub(crate) use environment::discard_handed_off;
-pub use environment::{
-    Environment, EnvironmentRun, StartFailure, describe_attributes, exported_variables,
-};
-pub use handle::Env;
+pub use environment::{Environment, EnvironmentRun, StartFailure};
+pub use handle::{DriverLookupError, Env};
 #[cfg(any(feature = "postgres", feature = "mariadb"))]
 pub(crate) use hooks::run_supervised;
 pub use hooks::{CommandOutput, DriverHook, HookContext, HookPhase, HookResult};

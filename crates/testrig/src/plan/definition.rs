@@ -63,6 +63,13 @@ impl Plan {
         self
     }
 
+    /// Checks the plan's definition without running anything: at least one test, suite and
+    /// testcase, names that are well formed and unique at every level, drivers' settings.
+    /// `run_from_args` does the same first and exits with 2 on the error.
+    pub fn validate(&self) -> Result<(), crate::PlanError> {
+        crate::testing::validate(&self.name, &self.tests)
+    }
+
     /// The output folder, unless `--runpath` overrides it.
     pub fn runpath(mut self, runpath: impl Into<PathBuf>) -> Plan {
         self.runpath = Some(runpath.into());

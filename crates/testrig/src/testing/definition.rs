@@ -33,6 +33,8 @@ impl Display for TestcaseError {
     }
 }
 
+impl std::error::Error for TestcaseError {}
+
 /// What a testcase or hook body returns once normalised.
 pub type Outcome = std::result::Result<(), TestcaseError>;
 

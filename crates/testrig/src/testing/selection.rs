@@ -325,6 +325,7 @@ impl Selection {
     }
 
     /// Keeps only the testcases `keep` accepts, dropping suites and tests left empty.
+    #[cfg_attr(not(feature = "affected"), allow(dead_code))] // the `--affected` selection
     pub fn retain_cases(&mut self, keep: impl Fn(&SelectedCase) -> bool) {
         for test in &mut self.tests {
             for suite in &mut test.suites {

@@ -429,13 +429,19 @@ impl UsesDrivers {
         let wrong = env
             .try_driver::<testrig::drivers::TcpServer>("server")
             .map(|_| ())
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         result.equal(
             wrong,
             "driver `server` of test `Good` is Fake, not TcpServer".to_string(),
             "wrong type",
         );
         let missing = env.try_driver::<Fake>("nope").map(|_| ()).unwrap_err();
+        result.is_true(
+            matches!(&missing, testrig::env::DriverLookupError::Missing { available, .. } if available == &["server"]),
+            "the error lists the drivers",
+        );
+        let missing = missing.to_string();
         result.equal(
             missing,
             "no driver `nope` in the environment of test `Good`; drivers: server".to_string(),

@@ -3,7 +3,6 @@
 
 use testrig::drivers::App;
 use testrig::prelude::*;
-use testrig::testing::validate;
 
 #[suite]
 struct Alpha;
@@ -62,8 +61,11 @@ struct Empty;
 #[suite]
 impl Empty {}
 
-fn message(plan: &str, tests: &[MultiTest]) -> String {
-    validate(plan, tests)
+fn message(plan: &str, tests: impl IntoIterator<Item = MultiTest>) -> String {
+    tests
+        .into_iter()
+        .fold(Plan::new(plan), Plan::add)
+        .validate()
         .expect_err("the plan is invalid")
         .to_string()
 }
@@ -75,16 +77,16 @@ fn duplicate_names_are_refused_at_every_level() {
         MultiTest::new("t").suite(Alpha),
     ];
     assert_eq!(
-        message("p", &tests),
+        message("p", tests),
         "duplicate test name `t` in plan `p`: give each MultiTest a unique name"
     );
     let tests = [MultiTest::new("t").suite(Alpha).suite(AlphaAgain)];
     assert_eq!(
-        message("p", &tests),
+        message("p", tests),
         "duplicate suite name `Alpha` in test `t`: rename one with #[suite(name = \"…\")]"
     );
     let tests = [MultiTest::new("t").suite(Twice)];
-    let text = message("p", &tests);
+    let text = message("p", tests);
     assert!(
         text.starts_with("duplicate testcase name `same` in suite `Twice` of test `t`"),
         "{text}"
@@ -94,14 +96,14 @@ fn duplicate_names_are_refused_at_every_level() {
 
 #[test]
 fn empty_plans_and_bad_names_are_refused() {
-    assert!(message("p", &[]).starts_with("plan `p` has no tests"));
-    assert!(message("p", &[MultiTest::new("t")]).starts_with("test `t` has no suites"));
+    assert!(message("p", []).starts_with("plan `p` has no tests"));
+    assert!(message("p", [MultiTest::new("t")]).starts_with("test `t` has no suites"));
     assert!(
-        message("p", &[MultiTest::new("t").suite(Empty)]).starts_with("plan `p` has no testcases")
+        message("p", [MultiTest::new("t").suite(Empty)]).starts_with("plan `p` has no testcases")
     );
-    let text = message("p", &[MultiTest::new("t").suite(Slashed)]);
+    let text = message("p", [MultiTest::new("t").suite(Slashed)]);
     assert!(text.starts_with("invalid suite name `bad/name`"), "{text}");
-    let text = message("p", &[MultiTest::new("a:b").suite(Alpha)]);
+    let text = message("p", [MultiTest::new("a:b").suite(Alpha)]);
     assert!(text.starts_with("invalid test name `a:b`"), "{text}");
 }
 
@@ -122,7 +124,7 @@ fn an_invalid_plan_exits_2_without_running() {
 #[test]
 fn an_invalid_readiness_regex_is_a_plan_error_not_a_panic() {
     let server = || App::new("server", "/bin/sh").args(["-c", "echo port 1; sleep 60"]);
-    let plan = |app: App| message("p", &[MultiTest::new("t").driver(app).suite(Alpha)]);
+    let plan = |app: App| message("p", [MultiTest::new("t").driver(app).suite(Alpha)]);
     assert_eq!(
         plan(server().ready_on_stdout("port (\\d+")),
         "driver `server` of test `t`: ready_on_stdout: invalid regex `port (\\d+` (unclosed group); fix the pattern (`regex` crate syntax)"
