@@ -11,6 +11,7 @@ use clap::{Parser, ValueEnum};
     about = "Runs a testrig test plan",
     after_help = "Exit status: 0 all passed, 1 something failed or errored, 2 usage or plan error, 130 interrupted."
 )]
+#[non_exhaustive]
 pub struct Options {
     /// Run only testcases whose libtest name (`test::suite::testcase`) contains one of these.
     #[arg(value_name = "FILTER")]

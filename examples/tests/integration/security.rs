@@ -463,6 +463,20 @@ fn the_token_rules() {
         stderr.contains("--interactive-no-token is allowed only with"),
         "{stderr}"
     );
+    // The server's settings without a server to set up: a usage error, not ignored.
+    for flags in [
+        &["--interactive-token", "secret"][..],
+        &["--interactive-host", "0.0.0.0"][..],
+        &["--no-reload-watch"][..],
+    ] {
+        let refused = Command::new(PLAN).args(flags).output().unwrap();
+        assert_eq!(refused.status.code(), Some(2), "{flags:?}");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            stderr.contains(&format!("`{}` sets up the interactive server", flags[0])),
+            "{stderr}"
+        );
+    }
     let other = Server::start("security-127-0-0-3", &["--interactive-host", "127.0.0.3"]);
     assert!(other.address.starts_with("127.0.0.3:"), "{}", other.address);
     assert!(other.token.is_some(), "a token on 127.0.0.3 too");

@@ -93,6 +93,7 @@ impl std::error::Error for DriverError {
 /// What a driver gets while it starts: its runpath, the started drivers' attributes (to
 /// resolve context values and render templates) and the variables to export to processes.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct StartContext {
     /// The driver's own folder: logs, rendered configs, files.
     pub runpath: PathBuf,
@@ -130,6 +131,7 @@ impl StartContext {
 
 /// Settings every driver has.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct DriverCommon {
     /// Unique name in the environment.
     pub name: String,

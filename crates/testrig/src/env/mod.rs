@@ -7,6 +7,8 @@ mod environment;
 mod handle;
 mod hooks;
 
+/// What [`Driver::inputs`] returns: files and texts a driver depends on besides the sources.
+pub use crate::inputs::DeclaredInput;
 pub use connections::DriverSockets;
 pub(crate) use connections::describe_connections;
 pub use context::{ConfigValue, ContextScope, ContextValue, context};

@@ -35,6 +35,7 @@ pub struct Plan {
 
 /// How a run ended, for callers that drive a plan programmatically.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct RunOutcome {
     /// The finished report (`None` for `--list` and for errors before the run).
     pub report: Option<Report>,
@@ -248,6 +249,7 @@ fn refuse_flags_of_features_off(options: &Options) -> Result<(), PlanError> {
     if cfg!(not(feature = "affected")) && options.affected {
         return Err(needs("--affected", "affected"));
     }
+    let server_flag = interactive_server_flag(options);
     if cfg!(not(feature = "interactive")) {
         if options.interactive.is_some() {
             return Err(needs("--interactive", "interactive"));
@@ -255,26 +257,41 @@ fn refuse_flags_of_features_off(options: &Options) -> Result<(), PlanError> {
         if options.ui.is_some() {
             return Err(needs("--ui", "interactive"));
         }
-        // The interactive server's own settings, which mean nothing without it.
-        let server_flags = [
-            (
-                "--interactive-host",
-                options.interactive_host != std::net::IpAddr::from([127, 0, 0, 1]),
-            ),
-            ("--interactive-token", options.interactive_token.is_some()),
-            ("--interactive-no-token", options.interactive_no_token),
-            (
-                "--interactive-allow-host",
-                !options.interactive_allow_host.is_empty(),
-            ),
-            ("--reload-command", options.reload_command.is_some()),
-            ("--no-reload-watch", options.no_reload_watch),
-        ];
-        if let Some((flag, _)) = server_flags.iter().find(|(_, given)| *given) {
+        if let Some(flag) = server_flag {
             return Err(needs(flag, "interactive"));
         }
+    } else if let Some(flag) = server_flag
+        && options.interactive.is_none()
+        && options.ui.is_none()
+    {
+        return Err(PlanError::Flag(format!(
+            "`{flag}` sets up the interactive server, which only `-i`/`--interactive` and `--ui` start; add one of them or leave `{flag}` out"
+        )));
     }
     Ok(())
+}
+
+/// The first of the interactive server's own settings given on the command line: they mean
+/// nothing without `-i` or `--ui`.
+fn interactive_server_flag(options: &Options) -> Option<&'static str> {
+    let given = [
+        (
+            "--interactive-host",
+            options.interactive_host != std::net::IpAddr::from([127, 0, 0, 1]),
+        ),
+        ("--interactive-token", options.interactive_token.is_some()),
+        ("--interactive-no-token", options.interactive_no_token),
+        (
+            "--interactive-allow-host",
+            !options.interactive_allow_host.is_empty(),
+        ),
+        ("--reload-command", options.reload_command.is_some()),
+        ("--no-reload-watch", options.no_reload_watch),
+    ];
+    given
+        .iter()
+        .find(|(_, given)| *given)
+        .map(|(flag, _)| *flag)
 }
 
 /// True in a worker process this plan's process pool started (the variable names the
