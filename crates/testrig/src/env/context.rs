@@ -48,7 +48,7 @@ impl ConfigValue {
     }
 
     /// Checks that a context value's expression parses (plan validation, before anything runs).
-    pub fn check_syntax(&self) -> Result<(), String> {
+    pub(crate) fn check_syntax(&self) -> Result<(), String> {
         match self {
             ConfigValue::Literal(_) => Ok(()),
             ConfigValue::Context(value) => {

@@ -336,8 +336,12 @@ impl Environment {
 
     /// Checks the environment before anything starts: unique names, known names in the
     /// dependencies, no cycle, context values that read drivers upstream of them,
-    /// templates that parse.
-    pub fn validate(&self, test: &str) -> Result<(), String> {
+    /// templates that parse. `test` names the test in the messages.
+    pub fn validate(&self, test: &str) -> Result<(), crate::PlanError> {
+        self.check(test).map_err(crate::PlanError::Definition)
+    }
+
+    fn check(&self, test: &str) -> Result<(), String> {
         let names = self.driver_names();
         let listing = || {
             if names.is_empty() {
@@ -1131,7 +1135,7 @@ mod tests {
         for name in [".", "..", TRASH_FOLDER, "a/b", ""] {
             let environment =
                 Environment::new(vec![crate::drivers::App::new(name, "true").into()], None);
-            let error = environment.validate("Test").unwrap_err();
+            let error = environment.validate("Test").unwrap_err().to_string();
             assert!(error.contains("invalid driver name"), "{name}: {error}");
         }
     }

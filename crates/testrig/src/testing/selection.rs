@@ -606,9 +606,7 @@ pub fn validate(plan_name: &str, tests: &[MultiTest]) -> Result<(), PlanError> {
                 test.name
             )));
         }
-        test.environment
-            .validate(&test.name)
-            .map_err(PlanError::Definition)?;
+        test.environment.validate(&test.name)?;
         let mut suite_names = HashSet::new();
         for suite in &test.suites {
             let info = suite.info();

@@ -266,7 +266,7 @@ fn validation_names_cycles_unknown_drivers_and_misordered_context_values() {
         fakes(&["a", "b", "c"]),
         edges(&[("a", "b"), ("b", "c"), ("c", "a")]),
     );
-    let error = cyclic.validate("t").unwrap_err();
+    let error = cyclic.validate("t").unwrap_err().to_string();
     assert!(
         error.starts_with("dependency cycle in the environment of test `t`: "),
         "{error}"
@@ -279,7 +279,7 @@ fn validation_names_cycles_unknown_drivers_and_misordered_context_values() {
     );
 
     let unknown = Environment::new(fakes(&["a", "b"]), edges(&[("a", "x")]));
-    let error = unknown.validate("t").unwrap_err();
+    let error = unknown.validate("t").unwrap_err().to_string();
     assert!(
         error.contains("unknown driver `x` in the dependencies of test `t`"),
         "{error}"
@@ -291,6 +291,7 @@ fn validation_names_cycles_unknown_drivers_and_misordered_context_values() {
         duplicate
             .validate("t")
             .unwrap_err()
+            .to_string()
             .contains("duplicate driver name `a`")
     );
 
@@ -302,7 +303,7 @@ fn validation_names_cycles_unknown_drivers_and_misordered_context_values() {
         ],
         None,
     );
-    let error = missing.validate("t").unwrap_err();
+    let error = missing.validate("t").unwrap_err().to_string();
     assert!(error.contains("there is no driver `nope`"), "{error}");
 
     let not_upstream = Environment::new(
@@ -314,7 +315,7 @@ fn validation_names_cycles_unknown_drivers_and_misordered_context_values() {
         ],
         None,
     );
-    let error = not_upstream.validate("t").unwrap_err();
+    let error = not_upstream.validate("t").unwrap_err().to_string();
     assert!(
         error.contains("`server` is not started before it"),
         "{error}"
@@ -329,7 +330,7 @@ fn validation_names_cycles_unknown_drivers_and_misordered_context_values() {
         ],
         Some(Vec::new()),
     );
-    let error = parallel.validate("t").unwrap_err();
+    let error = parallel.validate("t").unwrap_err().to_string();
     assert!(
         error.contains("add the dependency (\"server\", \"client\")"),
         "{error}"
@@ -343,7 +344,7 @@ fn validation_names_cycles_unknown_drivers_and_misordered_context_values() {
         ],
         None,
     );
-    let error = bad_template.validate("t").unwrap_err();
+    let error = bad_template.validate("t").unwrap_err().to_string();
     assert!(
         error.contains("template `a.conf` of driver `a` in test `t` does not parse"),
         "{error}"
