@@ -268,7 +268,6 @@ pub enum ColorChoice {
     Never,
 }
 
-/// An access token must be something to compare against.
 /// Seconds a run may wait: a finite number from 0 to a day (a `Duration` holds it).
 fn grace_seconds(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
@@ -277,6 +276,7 @@ fn grace_seconds(text: &str) -> Result<f64, String> {
     }
 }
 
+/// An access token must be something to compare against.
 fn non_empty_token(text: &str) -> Result<String, String> {
     let token = text.trim();
     if token.is_empty()

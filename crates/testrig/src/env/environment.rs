@@ -43,6 +43,7 @@ pub(crate) fn discard_handed_off(driver: &HandedOffDriver) {
     let Some(pid) = driver.state["pid"]
         .as_i64()
         .and_then(|pid| i32::try_from(pid).ok())
+        .filter(|pid| *pid > 0)
     else {
         return;
     };
@@ -1080,6 +1081,9 @@ mod tests {
         assert!(!crate::drivers::signal_group(own, rustix::process::Signal::CONT).unwrap());
         assert!(!crate::drivers::signal_group(1, rustix::process::Signal::CONT).unwrap());
         discard_handed_off(&handed_off(serde_json::json!("not a pid")));
+        // A state file edited by hand: negative and zero pids name no group to kill.
+        discard_handed_off(&handed_off(serde_json::json!(-5)));
+        discard_handed_off(&handed_off(serde_json::json!(0)));
     }
 
     #[test]
