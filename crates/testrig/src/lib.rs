@@ -45,6 +45,7 @@ mod inputs;
 #[doc(hidden)]
 pub mod interactive;
 mod plan;
+mod regex_engine;
 pub(crate) mod report;
 pub mod result;
 pub(crate) mod runner;

@@ -12,8 +12,12 @@ use crate::util::scratch_dir;
 const PLAN: &str = env!("CARGO_BIN_EXE_long_running");
 
 fn send_sigint(pid: u32) {
+    send_signal("INT", pid);
+}
+
+fn send_signal(signal: &str, pid: u32) {
     let status = Command::new("kill")
-        .args(["-INT", &pid.to_string()])
+        .args([&format!("-{signal}"), &pid.to_string()])
         .status()
         .unwrap();
     assert!(status.success());
@@ -73,6 +77,22 @@ fn ctrl_c_writes_the_partial_report_and_exits_130() {
         .filter(|e| e.file_name().to_string_lossy().ends_with(".partial"))
         .collect();
     assert!(leftovers.is_empty());
+}
+
+#[test]
+fn sigterm_and_sighup_stop_the_plan_as_ctrl_c_does() {
+    // A service manager's stop (TERM) and a closed terminal (HUP): the partial report is
+    // written all the same.
+    for signal in ["TERM", "HUP"] {
+        let dir = scratch_dir(&format!("interrupt-{signal}"));
+        let (mut child, _stdout) = start(&dir);
+        send_signal(signal, child.id());
+        assert_eq!(child.wait().unwrap().code(), Some(130), "SIG{signal}");
+        let report: testrig::model::Report =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap())
+                .unwrap();
+        assert!(report.interrupted, "SIG{signal}");
+    }
 }
 
 #[test]

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use regex::Regex;
+use crate::regex_engine::Regex;
 
 use crate::env::{Attributes, ConfigValue, DriverError, StartContext};
 
@@ -73,11 +73,7 @@ impl WaitFor {
         match Regex::new(regex) {
             Ok(regex) => WaitFor(Condition::Log { source, regex }),
             Err(error) => {
-                // The regex crate's message spans lines (the pattern with a caret under it);
-                // its last line says what is wrong.
-                let text = error.to_string();
-                let last = text.lines().last().unwrap_or_default();
-                let reason = last.strip_prefix("error: ").unwrap_or(last);
+                let reason = crate::regex_engine::reason(&error);
                 WaitFor(Condition::Invalid(format!(
                     "{method}: invalid regex `{regex}` ({reason}); fix the pattern (`regex` crate syntax)"
                 )))

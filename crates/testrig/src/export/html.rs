@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::sync::LazyLock;
 
-use regex::Regex;
+use crate::regex_engine::Regex;
 use testrig_model::Report;
 
 use crate::export::atomic::write_atomically;

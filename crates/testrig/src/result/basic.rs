@@ -15,7 +15,7 @@ use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Component, Path, PathBuf};
 
-use regex::Regex;
+use crate::regex_engine::Regex;
 use serde::Serialize;
 use testrig_model::{ComparisonOperator, EntryDetail, SliceMismatch};
 
@@ -146,8 +146,7 @@ impl ErrorExpectation {
     /// The error message must match `pattern` somewhere (anchor with `^…$` for the whole
     /// message). An invalid pattern makes the assertion fail and says why.
     pub fn pattern(pattern: &str) -> ErrorExpectation {
-        let compiled = super::pattern::compiled(pattern)
-            .map_err(|error| format!("invalid regex /{pattern}/: {error}"));
+        let compiled = crate::regex_engine::compiled(pattern);
         ErrorExpectation {
             kind: ExpectationKind::Pattern(compiled),
         }

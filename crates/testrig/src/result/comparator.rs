@@ -9,7 +9,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use regex::Regex;
+use crate::regex_engine::Regex;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -62,11 +62,11 @@ impl Comparator {
     /// Passes when `pattern` matches somewhere in the actual value's text (strings without
     /// quotes, other values as JSON); anchor with `^…$` to match the whole value.
     pub fn regex(pattern: &str) -> Comparator {
-        match super::pattern::compiled(pattern) {
+        match crate::regex_engine::compiled(pattern) {
             Ok(regex) => Comparator {
                 kind: ComparatorKind::Regex(regex),
             },
-            Err(error) => Comparator::invalid(format!("invalid regex /{pattern}/: {error}")),
+            Err(error) => Comparator::invalid(error),
         }
     }
 

@@ -5,7 +5,6 @@ mod comparator;
 mod dict;
 #[cfg(feature = "fix")]
 mod fix;
-mod pattern;
 mod recorder;
 mod table;
 mod text;

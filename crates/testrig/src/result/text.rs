@@ -5,8 +5,7 @@
 //! [`Recorder::record`], which emits it to the report builder; failures return `false`
 //! instead of panicking. An invalid pattern is a failed entry that quotes the regex error.
 
-use regex::Regex;
-use similar::TextDiff;
+use crate::regex_engine::Regex;
 use testrig_model::{EntryDetail, RegexOperation, RegexSpan};
 
 use super::Recorder;
@@ -19,18 +18,85 @@ pub struct RegexAssertions<'a> {
     recorder: &'a mut Recorder,
 }
 
-/// A unified diff from `expected` to `actual`, empty when they are equal.
+/// A unified diff from `expected` to `actual` (three lines of context), empty when they
+/// are equal. Histogram diff, as git's: moved blocks read as moves, not as noise.
 fn unified_diff(actual: &str, expected: &str) -> String {
+    use imara_diff::{Algorithm, Diff, InternedInput, UnifiedDiffConfig};
     if actual == expected {
         return String::new();
     }
-    TextDiff::from_lines(expected, actual)
-        .unified_diff()
-        .header("expected", "actual")
-        .to_string()
+    let input = InternedInput::new(expected, actual);
+    let mut diff = Diff::compute(Algorithm::Histogram, &input);
+    diff.postprocess_lines(&input);
+    let printer = LinePrinter(&input.interner);
+    let hunks = diff.unified_diff(&printer, UnifiedDiffConfig::default(), &input);
+    format!("--- expected\n+++ actual\n{hunks}")
 }
 
-fn span(found: regex::Match<'_>) -> RegexSpan {
+/// Prints the lines of a unified diff as `diff -u` does, with its marker for a last line
+/// without a line break (otherwise `a` against `a\n` would show as two equal lines).
+struct LinePrinter<'a>(&'a imara_diff::Interner<&'a str>);
+
+impl LinePrinter<'_> {
+    fn line(
+        &self,
+        mut f: impl std::fmt::Write,
+        sign: char,
+        token: imara_diff::Token,
+    ) -> std::fmt::Result {
+        let line = self.0[token];
+        write!(f, "{sign}{line}")?;
+        if !line.ends_with('\n') {
+            f.write_str("\n\\ No newline at end of file\n")?;
+        }
+        Ok(())
+    }
+}
+
+impl imara_diff::UnifiedDiffPrinter for LinePrinter<'_> {
+    fn display_header(
+        &self,
+        mut f: impl std::fmt::Write,
+        start_before: u32,
+        start_after: u32,
+        len_before: u32,
+        len_after: u32,
+    ) -> std::fmt::Result {
+        // `diff -u` numbers an empty side by the line before it.
+        let start = |start: u32, len: u32| if len == 0 { start } else { start + 1 };
+        writeln!(
+            f,
+            "@@ -{},{len_before} +{},{len_after} @@",
+            start(start_before, len_before),
+            start(start_after, len_after)
+        )
+    }
+
+    fn display_context_token(
+        &self,
+        f: impl std::fmt::Write,
+        token: imara_diff::Token,
+    ) -> std::fmt::Result {
+        self.line(f, ' ', token)
+    }
+
+    fn display_hunk(
+        &self,
+        mut f: impl std::fmt::Write,
+        before: &[imara_diff::Token],
+        after: &[imara_diff::Token],
+    ) -> std::fmt::Result {
+        for &token in before {
+            self.line(&mut f, '-', token)?;
+        }
+        for &token in after {
+            self.line(&mut f, '+', token)?;
+        }
+        Ok(())
+    }
+}
+
+fn span(found: crate::regex_engine::Match<'_>) -> RegexSpan {
     RegexSpan {
         start: found.start(),
         end: found.end(),
@@ -84,15 +150,13 @@ impl RegexAssertions<'_> {
     /// Compiles `pattern`, or records a failed entry quoting the regex error.
     #[track_caller]
     fn compile(&mut self, pattern: &str, description: String) -> Option<Regex> {
-        match super::pattern::compiled(pattern) {
+        match crate::regex_engine::compiled(pattern) {
             Ok(regex) => Some(regex),
             Err(error) => {
                 self.recorder.record(Recorder::make_entry(
                     description,
                     Some(false),
-                    EntryDetail::Fail {
-                        message: format!("invalid regex /{pattern}/: {error}"),
-                    },
+                    EntryDetail::Fail { message: error },
                 ));
                 None
             }
@@ -331,6 +395,31 @@ mod tests {
     }
 
     #[test]
+    fn a_unified_diff_reads_as_diff_u() {
+        // A missing last line break is a difference, and says so.
+        assert_eq!(
+            unified_diff("a\nb", "a\nb\n"),
+            "--- expected\n+++ actual\n@@ -1,2 +1,2 @@\n a\n-b\n+b\n\\ No newline at end of file\n"
+        );
+        // Added to empty text: the empty side is numbered 0.
+        assert_eq!(
+            unified_diff("x\n", ""),
+            "--- expected\n+++ actual\n@@ -0,0 +1,1 @@\n+x\n"
+        );
+        // Far-apart changes are separate hunks with three lines of context.
+        let expected: String = (1..=20).map(|n| format!("{n}\n")).collect();
+        let actual = expected
+            .replace("2\n3\n", "2\nthree\n")
+            .replace("18\n", "eighteen\n");
+        let diff = unified_diff(&actual, &expected);
+        assert_eq!(diff.matches("@@ -").count(), 2, "{diff}");
+        assert!(
+            diff.contains("@@ -1,6 +1,6 @@\n 1\n 2\n-3\n+three\n 4\n"),
+            "{diff}"
+        );
+    }
+
+    #[test]
     fn matches_is_anchored_at_the_start() {
         let mut result = Recorder::detached();
         assert!(
@@ -447,7 +536,12 @@ mod tests {
                     message.starts_with("invalid regex /(unclosed/"),
                     "{message}"
                 );
-                assert!(message.contains("unclosed group"), "{message}");
+                // The engine's own words: regex's "unclosed group", regex-lite's "open group
+                // without closing ')'".
+                assert!(
+                    message.contains("unclosed group") || message.contains("without closing"),
+                    "{message}"
+                );
             }
             other => panic!("{other:?}"),
         }

@@ -220,7 +220,9 @@ fn install_with(
     if first {
         let stop = signal.clone();
         let signals = AtomicUsize::new(0);
-        let _ = ctrlc::set_handler(move || {
+        // Without a handler Ctrl-C still ends the plan, only without its report; nothing
+        // better can be done when a socket pair or a thread cannot be had.
+        let _ = on_termination_signals(move || {
             if signals.fetch_add(1, Ordering::SeqCst) > 0 {
                 if announce.is_some() {
                     eprintln!(
@@ -240,6 +242,33 @@ fn install_with(
         });
     }
     signal
+}
+
+/// Calls `handler` on a thread of its own for every SIGINT, SIGTERM and SIGHUP. The signal
+/// handler proper only writes a byte to a socket (async-signal-safe, signal-hook's
+/// self-pipe), so `handler` may print, lock and exit. Both ends are close-on-exec: driver
+/// processes and a reloaded plan image do not inherit them.
+fn on_termination_signals(handler: impl Fn() + Send + 'static) -> std::io::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    use std::io::{ErrorKind, Read};
+    let (mut wakeups, wake) = std::os::unix::net::UnixStream::pair()?;
+    for signal in [SIGINT, SIGTERM, SIGHUP] {
+        signal_hook::low_level::pipe::register(signal, wake.try_clone()?)?;
+    }
+    std::thread::Builder::new()
+        .name("testrig-signals".into())
+        .spawn(move || {
+            let mut byte = [0u8; 1];
+            loop {
+                match wakeups.read(&mut byte) {
+                    Ok(0) => break,
+                    Ok(_) => handler(),
+                    Err(error) if error.kind() == ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+        })?;
+    Ok(())
 }
 
 #[cfg(test)]
