@@ -105,6 +105,26 @@ fn failures_exit_1_and_show_why() {
 /// `--events`: every event of the run, one JSON line each, numbered in order; the stream ends
 /// with the plan's end and agrees with the report.
 #[test]
+fn the_console_colours_statuses_only_when_asked() {
+    let coloured = run_plan(PLAN, "failures-colour", &["--color", "always"]);
+    assert_eq!(coloured.code, 1, "{}", coloured.stderr);
+    // ANSI: bold green PASS, bold red FAIL, each reset after.
+    assert!(
+        coloured.stdout.contains("\x1b[1;32m        PASS\x1b[0m"),
+        "{}",
+        coloured.stdout
+    );
+    assert!(
+        coloured.stdout.contains("\x1b[1;31m        FAIL\x1b[0m"),
+        "{}",
+        coloured.stdout
+    );
+    let plain = run_plan(PLAN, "failures-plain", &["--color", "never"]);
+    assert!(!plain.stdout.contains('\x1b'), "{}", plain.stdout);
+    assert_eq!(plain.last_line(), "1 passed, 9 failed, 0 skipped");
+}
+
+#[test]
 fn the_event_stream_holds_every_event_in_order() {
     let dir = scratch_dir("failures-events-stream");
     let events = dir.join("stream/events.jsonl");

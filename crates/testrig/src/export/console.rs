@@ -10,7 +10,6 @@ use std::time::Instant;
 
 #[cfg(feature = "progress")]
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use owo_colors::OwoColorize;
 use testrig_model::{Counts, DriverStatus, Event, NodeKind, Report, ReportNode, Status, Timer};
 
 use crate::env::{describe_attributes, describe_connections};
@@ -115,13 +114,15 @@ impl ConsoleReporter {
         if !self.options.color {
             return text.to_string();
         }
-        match paint {
-            Paint::Good => text.green().bold().to_string(),
-            Paint::Bad => text.red().bold().to_string(),
-            Paint::Warn => text.yellow().bold().to_string(),
-            Paint::Dim => text.dimmed().to_string(),
-            Paint::Bold => text.bold().to_string(),
-        }
+        // ANSI SGR: bold green, bold red, bold yellow, faint, bold; then reset.
+        let style = match paint {
+            Paint::Good => "1;32",
+            Paint::Bad => "1;31",
+            Paint::Warn => "1;33",
+            Paint::Dim => "2",
+            Paint::Bold => "1",
+        };
+        format!("\x1b[{style}m{text}\x1b[0m")
     }
 
     fn line(&mut self, text: impl std::fmt::Display) {

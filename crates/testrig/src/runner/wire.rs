@@ -155,7 +155,7 @@ pub(crate) fn read_short_line(line: &[u8]) -> Option<Event> {
         "E " => {
             let (uid, entry) = rest.split_at_checked(head.parse().ok()?)?;
             let EntryIn(description, passed, location, timestamp, detail) =
-                serde_json::from_str(entry).ok()?;
+                serde_json::from_slice(entry.as_bytes()).ok()?;
             Some(Event::EntryRecorded {
                 uid: uid.to_string(),
                 entry: Entry::new(description, passed, location, timestamp, detail),

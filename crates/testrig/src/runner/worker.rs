@@ -399,8 +399,8 @@ fn serve_jobs(
     // (each step runs part of it) and its session.
     let mut session: Option<(SelectedTest, TestSession)> = None;
     for line in jobs.receiver.iter() {
-        let job: WorkerJob =
-            serde_json::from_str(&line).map_err(|error| format!("malformed job: {error}"))?;
+        let job: WorkerJob = serde_json::from_slice(line.as_bytes())
+            .map_err(|error| format!("malformed job: {error}"))?;
         context.runpath = job.runpath.clone();
         if job.record_coverage && context.observer.is_none() {
             // The parent records only when this same binary was built with the feature.
