@@ -242,9 +242,19 @@ impl ContextScope {
 }
 
 fn error_reason(error: &minijinja::Error) -> String {
+    use minijinja::ErrorKind;
     let mut reason = error.to_string();
     if let Some(line) = error.line() {
         reason = format!("{reason} (line {line})");
+    }
+    let unknown = matches!(
+        error.kind(),
+        ErrorKind::UnknownFilter | ErrorKind::UnknownTest | ErrorKind::UnknownFunction
+    );
+    if unknown && cfg!(not(feature = "template-filters")) {
+        reason.push_str(
+            "; Jinja's built-in filters, tests and functions need testrig's `template-filters` feature (Cargo.toml)",
+        );
     }
     reason
 }
@@ -331,5 +341,28 @@ mod tests {
                 .check_syntax()
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn filters_follow_the_template_filters_feature() {
+        let upper = scope().resolve(&context("server", "{{ host | upper }}:{{ port }}"));
+        let loops = scope().render_template(
+            "{% for n in [1, 2] %}{{ n }}{% endfor %}{% if context.server.port > 1 %}!{% endif %}",
+            "loops",
+        );
+        // The core syntax works either way.
+        assert_eq!(loops.unwrap(), "12!");
+        if cfg!(feature = "template-filters") {
+            assert_eq!(upper.unwrap(), "127.0.0.1:4242");
+        } else {
+            let error = upper.unwrap_err();
+            assert!(
+                error
+                    .message
+                    .contains("testrig's `template-filters` feature"),
+                "{}",
+                error.message
+            );
+        }
     }
 }
