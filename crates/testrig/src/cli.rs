@@ -3,58 +3,47 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::builder::PossibleValue;
+use clap::{Arg, ArgAction, Command, ValueEnum, value_parser};
 
 /// Command-line options of a plan binary.
-#[derive(Debug, Clone, Parser)]
-#[command(
-    about = "Runs a testrig test plan",
-    after_help = "Exit status: 0 all passed, 1 something failed or errored, 2 usage or plan error, 130 interrupted."
-)]
+///
+/// Each field is the flag of its name (`tags_all` is `--tags-all`); `--help` says what each
+/// does. Parse with [`Options::from_args`].
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Options {
     /// Run only testcases whose libtest name (`test::suite::testcase`) contains one of these.
-    #[arg(value_name = "FILTER")]
     pub filters: Vec<String>,
 
     /// With FILTER: match libtest names exactly.
-    #[arg(long)]
     pub exact: bool,
 
     /// Leave out testcases whose name contains this (repeatable).
-    #[arg(long, value_name = "FILTER")]
     pub skip: Vec<String>,
 
     /// Select with Testplan patterns `Test[:Suite[:testcase]]`, globs allowed (repeatable).
-    #[arg(long = "patterns", short = 'k', value_name = "PATTERN", num_args = 1.., action = clap::ArgAction::Append)]
     pub patterns: Vec<String>,
 
     /// Select testcases with any of these tags (comma-separated).
-    #[arg(long, value_name = "TAGS", value_delimiter = ',')]
     pub tags: Vec<String>,
 
     /// Select testcases with all of these tags (comma-separated).
-    #[arg(long = "tags-all", value_name = "TAGS", value_delimiter = ',')]
     pub tags_all: Vec<String>,
 
     /// Run only skipped (ignored) testcases.
-    #[arg(long, conflicts_with = "include_ignored")]
     pub ignored: bool,
 
     /// Run skipped (ignored) testcases too.
-    #[arg(long = "include-ignored")]
     pub include_ignored: bool,
 
     /// List tests, suites and testcases instead of running them.
-    #[arg(long)]
     pub list: bool,
 
     /// Format of --list: a tree, libtest's `name: test` lines, or JSON.
-    #[arg(long, value_enum, default_value_t = ListFormat::Pretty)]
     pub format: ListFormat,
 
     /// Number of tests (MultiTests) run at once [default: the number of cores].
-    #[arg(long, alias = "test-threads", value_name = "N")]
     pub workers: Option<usize>,
 
     /// Where tests run: `process` runs each MultiTest (its environment and testcases) in a
@@ -63,154 +52,113 @@ pub struct Options {
     /// [default: process, `--ui` too; thread under cargo-nextest, which isolates each
     /// testcase already, with `-i` (whose code reload then keeps the drivers running) and
     /// when recording coverage].
-    #[arg(long, value_enum, value_name = "POOL")]
     pub pool: Option<PoolKind>,
 
     /// Run a testcase that failed (errored, crashed) again, up to N times, in a fresh
     /// worker and environment; every run is kept in the report, and a testcase that passes
     /// on a rerun is marked flaky.
-    #[arg(long = "rerun", value_name = "N", default_value_t = 0)]
     pub rerun: u32,
 
     /// Limit each worker process to MB megabytes of address space (RLIMIT_AS): a testcase
     /// that allocates without end crashes its worker, reported as crashed, instead of
     /// exhausting the machine.
-    #[arg(long = "worker-memory-limit", value_name = "MB")]
     pub worker_memory_limit: Option<u64>,
 
     /// Shuffle the order of testcases, suites, tests or all of them.
-    #[arg(long, value_enum, value_name = "WHAT", value_delimiter = ',')]
     pub shuffle: Vec<ShuffleWhat>,
 
     /// Seed for --shuffle, to replay an order (printed on every shuffled run).
-    #[arg(long = "shuffle-seed", value_name = "N")]
     pub shuffle_seed: Option<u64>,
 
     /// Output folder for logs and attachments [default: `<cargo target>/testrig/<plan>`].
-    #[arg(long, value_name = "DIR")]
     pub runpath: Option<PathBuf>,
 
     /// Write the report tree as JSON to PATH.
-    #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
 
     /// Write every event of the run to PATH as it happens, one JSON line each
     /// (`{"schema", "seq", "time", "event"}`).
-    #[arg(long, value_name = "PATH")]
     pub events: Option<PathBuf>,
 
     /// Write the report as one self-contained HTML file (the UI with the data inlined).
-    #[arg(long, value_name = "PATH")]
     pub html: Option<PathBuf>,
 
     /// Write JUnit XML: to PATH if it ends in .xml, else one file per test in folder PATH.
-    #[arg(long, value_name = "PATH")]
     pub xml: Option<PathBuf>,
 
     /// Run only the testcases a change affects (the plan must be built by
     /// `cargo testrig affected`, which instruments it for coverage).
-    #[arg(long)]
     pub affected: bool,
 
     /// With --affected: list each selected testcase with its reasons.
-    #[arg(long, requires = "affected")]
     pub explain: bool,
 
     /// With --affected: print the selection without running it.
-    #[arg(long = "dry-run", requires = "affected")]
     pub dry_run: bool,
 
     /// Interactive mode: keep the plan up and serve the UI and API on PORT (0 or none: any
     /// free port).
-    #[arg(short = 'i', long, value_name = "PORT", num_args = 0..=1, default_missing_value = "0")]
     pub interactive: Option<u16>,
 
     /// Run the plan as usual and show it live in the browser UI on PORT (0 or none: any free
     /// port); the finished report stays served until Ctrl-C.
-    #[arg(long, value_name = "PORT", num_args = 0..=1, default_missing_value = "0", conflicts_with = "interactive")]
     pub ui: Option<u16>,
 
     /// Address the interactive server binds (default 127.0.0.1); any other address requires
     /// an access token.
-    #[arg(
-        long = "interactive-host",
-        value_name = "ADDR",
-        default_value = "127.0.0.1"
-    )]
     pub interactive_host: std::net::IpAddr,
 
     /// Access token for the interactive server (default: a new one from the OS random
     /// source, printed in the URL and kept across code reloads).
-    #[arg(long = "interactive-token", value_name = "TOKEN", value_parser = non_empty_token)]
     pub interactive_token: Option<String>,
 
     /// Serve the interactive API and UI without an access token; allowed only with
     /// `--interactive-host 127.0.0.1` or `::1`. Host and cross-site checks stay on.
-    #[arg(long = "interactive-no-token", conflicts_with = "interactive_token")]
     pub interactive_no_token: bool,
 
     /// A host name (or `name:port`) the interactive server also answers to, besides the
     /// bound address (and `localhost` on a loopback bind); repeatable. Requests naming any
     /// other host get 403, which defeats DNS rebinding.
-    #[arg(long = "interactive-allow-host", value_name = "NAME")]
     pub interactive_allow_host: Vec<String>,
 
     /// How the UI links source locations to your editor, e.g. `vscode://file/{path}:{line}`.
-    #[arg(long = "editor-url", value_name = "PATTERN")]
     pub editor_url: Option<String>,
 
     /// The command that rebuilds the plan for a code reload in interactive mode (default:
     /// derived from where the plan binary is, e.g. `cargo test --no-run --test NAME`).
-    #[arg(long = "reload-command", value_name = "COMMAND")]
     pub reload_command: Option<String>,
 
     /// In interactive mode, do not rebuild and reload on every saved change (the Reload
     /// button and `POST /api/v1/interactive/reload` still work).
-    #[arg(long = "no-reload-watch")]
     pub no_reload_watch: bool,
 
     /// Internal: the hand-off file of the process image this one replaces on reload.
-    #[arg(long = "reload-handoff", value_name = "FILE", hide = true)]
     pub reload_handoff: Option<PathBuf>,
 
     /// Print when each driver started and stopped, and its attributes.
-    #[arg(long = "driver-info")]
     pub driver_info: bool,
 
     /// Print every assertion, not only failing ones.
-    #[arg(short, long, conflicts_with = "quiet")]
     pub verbose: bool,
 
     /// Print only failures and the summary.
-    #[arg(short, long)]
     pub quiet: bool,
 
     /// Colour: auto follows the terminal and NO_COLOR.
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
 
     /// Seconds running testcases get to finish after Ctrl-C before the report is written.
-    #[arg(
-        long = "interrupt-grace",
-        value_name = "SECONDS",
-        default_value_t = 3.0,
-        value_parser = grace_seconds
-    )]
     pub interrupt_grace: f64,
 
     /// Accepted for libtest compatibility; testcase output is never captured.
-    #[arg(long)]
     pub nocapture: bool,
 
     /// Accepted for libtest compatibility; testcase output is never captured.
-    #[arg(long = "show-output")]
     pub show_output: bool,
 
     /// Accepted for libtest compatibility (unstable libtest options are ignored).
-    #[arg(short = 'Z', value_name = "FLAG", hide = true)]
     pub unstable: Vec<String>,
 }
-
 impl Options {
     /// Parses a command line (the first item is the program name), for plans driven from
     /// code; the error displays as clap's message for the command line (`--help` and
@@ -220,12 +168,322 @@ impl Options {
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        Options::try_parse_from(args)
+        let matches = command().try_get_matches_from(args)?;
+        Ok(Options {
+            filters: all(&matches, "filters"),
+            exact: matches.get_flag("exact"),
+            skip: all(&matches, "skip"),
+            patterns: all(&matches, "patterns"),
+            tags: all(&matches, "tags"),
+            tags_all: all(&matches, "tags_all"),
+            ignored: matches.get_flag("ignored"),
+            include_ignored: matches.get_flag("include_ignored"),
+            list: matches.get_flag("list"),
+            format: one(&matches, "format"),
+            workers: matches.get_one::<usize>("workers").cloned(),
+            pool: matches.get_one::<PoolKind>("pool").cloned(),
+            rerun: one(&matches, "rerun"),
+            worker_memory_limit: matches.get_one::<u64>("worker_memory_limit").cloned(),
+            shuffle: all(&matches, "shuffle"),
+            shuffle_seed: matches.get_one::<u64>("shuffle_seed").cloned(),
+            runpath: matches.get_one::<PathBuf>("runpath").cloned(),
+            json: matches.get_one::<PathBuf>("json").cloned(),
+            events: matches.get_one::<PathBuf>("events").cloned(),
+            html: matches.get_one::<PathBuf>("html").cloned(),
+            xml: matches.get_one::<PathBuf>("xml").cloned(),
+            affected: matches.get_flag("affected"),
+            explain: matches.get_flag("explain"),
+            dry_run: matches.get_flag("dry_run"),
+            interactive: matches.get_one::<u16>("interactive").cloned(),
+            ui: matches.get_one::<u16>("ui").cloned(),
+            interactive_host: matches
+                .get_one::<std::net::IpAddr>("interactive_host")
+                .copied()
+                .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()),
+            interactive_token: matches.get_one::<String>("interactive_token").cloned(),
+            interactive_no_token: matches.get_flag("interactive_no_token"),
+            interactive_allow_host: all(&matches, "interactive_allow_host"),
+            editor_url: matches.get_one::<String>("editor_url").cloned(),
+            reload_command: matches.get_one::<String>("reload_command").cloned(),
+            no_reload_watch: matches.get_flag("no_reload_watch"),
+            reload_handoff: matches.get_one::<PathBuf>("reload_handoff").cloned(),
+            driver_info: matches.get_flag("driver_info"),
+            verbose: matches.get_flag("verbose"),
+            quiet: matches.get_flag("quiet"),
+            color: one(&matches, "color"),
+            interrupt_grace: one(&matches, "interrupt_grace"),
+            nocapture: matches.get_flag("nocapture"),
+            show_output: matches.get_flag("show_output"),
+            unstable: all(&matches, "unstable"),
+        })
     }
 }
 
+/// The plan binary's command line. Built with clap's builder rather than its derive: the
+/// derive macro (and `heck`) cost every plan about 1.5 s of compiler time for one struct.
+fn command() -> Command {
+    Command::new("testrig")
+        .about("Runs a testrig test plan")
+        .after_help(
+            "Exit status: 0 all passed, 1 something failed or errored, 2 usage or plan error, 130 interrupted.",
+        )
+        .args([
+        Arg::new("filters")
+            .value_name("FILTER")
+            .action(ArgAction::Append)
+            .help("Run only testcases whose libtest name (`test::suite::testcase`) contains one of these"),
+        Arg::new("exact")
+            .long("exact")
+            .action(ArgAction::SetTrue)
+            .help("With FILTER: match libtest names exactly"),
+        Arg::new("skip")
+            .long("skip")
+            .value_name("FILTER")
+            .action(ArgAction::Append)
+            .help("Leave out testcases whose name contains this (repeatable)"),
+        Arg::new("patterns")
+            .long("patterns")
+            .short('k')
+            .value_name("PATTERN")
+            .action(ArgAction::Append)
+            .num_args(1..)
+            .help("Select with Testplan patterns `Test[:Suite[:testcase]]`, globs allowed (repeatable)"),
+        Arg::new("tags")
+            .long("tags")
+            .value_name("TAGS")
+            .action(ArgAction::Append)
+            .value_delimiter(',')
+            .help("Select testcases with any of these tags (comma-separated)"),
+        Arg::new("tags_all")
+            .long("tags-all")
+            .value_name("TAGS")
+            .action(ArgAction::Append)
+            .value_delimiter(',')
+            .help("Select testcases with all of these tags (comma-separated)"),
+        Arg::new("ignored")
+            .long("ignored")
+            .action(ArgAction::SetTrue)
+            .conflicts_with("include_ignored")
+            .help("Run only skipped (ignored) testcases"),
+        Arg::new("include_ignored")
+            .long("include-ignored")
+            .action(ArgAction::SetTrue)
+            .help("Run skipped (ignored) testcases too"),
+        Arg::new("list")
+            .long("list")
+            .action(ArgAction::SetTrue)
+            .help("List tests, suites and testcases instead of running them"),
+        Arg::new("format")
+            .long("format")
+            .value_name("FORMAT")
+            .value_parser(value_parser!(ListFormat))
+            .default_value("pretty")
+            .help("Format of --list: a tree, libtest's `name: test` lines, or JSON"),
+        Arg::new("workers")
+            .long("workers")
+            .alias("test-threads")
+            .value_name("N")
+            .value_parser(value_parser!(usize))
+            .help("Number of tests (MultiTests) run at once [default: the number of cores]"),
+        Arg::new("pool")
+            .long("pool")
+            .value_name("POOL")
+            .value_parser(value_parser!(PoolKind))
+            .help("Where tests run: `process` runs each MultiTest (its environment and testcases) in a worker process, so a testcase that aborts, segfaults or exits is reported as crashed and the run goes on; `thread` runs everything in the plan's process, a little faster [default: process, `--ui` too; thread under cargo-nextest, which isolates each testcase already, with `-i` (whose code reload then keeps the drivers running) and when recording coverage]"),
+        Arg::new("rerun")
+            .long("rerun")
+            .value_name("N")
+            .value_parser(value_parser!(u32))
+            .default_value("0")
+            .help("Run a testcase that failed (errored, crashed) again, up to N times, in a fresh worker and environment; every run is kept in the report, and a testcase that passes on a rerun is marked flaky"),
+        Arg::new("worker_memory_limit")
+            .long("worker-memory-limit")
+            .value_name("MB")
+            .value_parser(value_parser!(u64))
+            .help("Limit each worker process to MB megabytes of address space (RLIMIT_AS): a testcase that allocates without end crashes its worker, reported as crashed, instead of exhausting the machine"),
+        Arg::new("shuffle")
+            .long("shuffle")
+            .value_name("WHAT")
+            .action(ArgAction::Append)
+            .value_parser(value_parser!(ShuffleWhat))
+            .value_delimiter(',')
+            .help("Shuffle the order of testcases, suites, tests or all of them"),
+        Arg::new("shuffle_seed")
+            .long("shuffle-seed")
+            .value_name("N")
+            .value_parser(value_parser!(u64))
+            .help("Seed for --shuffle, to replay an order (printed on every shuffled run)"),
+        Arg::new("runpath")
+            .long("runpath")
+            .value_name("DIR")
+            .value_parser(value_parser!(PathBuf))
+            .help("Output folder for logs and attachments [default: `<cargo target>/testrig/<plan>`]"),
+        Arg::new("json")
+            .long("json")
+            .value_name("PATH")
+            .value_parser(value_parser!(PathBuf))
+            .help("Write the report tree as JSON to PATH"),
+        Arg::new("events")
+            .long("events")
+            .value_name("PATH")
+            .value_parser(value_parser!(PathBuf))
+            .help("Write every event of the run to PATH as it happens, one JSON line each (`{\"schema\", \"seq\", \"time\", \"event\"}`)"),
+        Arg::new("html")
+            .long("html")
+            .value_name("PATH")
+            .value_parser(value_parser!(PathBuf))
+            .help("Write the report as one self-contained HTML file (the UI with the data inlined)"),
+        Arg::new("xml")
+            .long("xml")
+            .value_name("PATH")
+            .value_parser(value_parser!(PathBuf))
+            .help("Write JUnit XML: to PATH if it ends in .xml, else one file per test in folder PATH"),
+        Arg::new("affected")
+            .long("affected")
+            .action(ArgAction::SetTrue)
+            .help("Run only the testcases a change affects (the plan must be built by `cargo testrig affected`, which instruments it for coverage)"),
+        Arg::new("explain")
+            .long("explain")
+            .action(ArgAction::SetTrue)
+            .requires("affected")
+            .help("With --affected: list each selected testcase with its reasons"),
+        Arg::new("dry_run")
+            .long("dry-run")
+            .action(ArgAction::SetTrue)
+            .requires("affected")
+            .help("With --affected: print the selection without running it"),
+        Arg::new("interactive")
+            .long("interactive")
+            .short('i')
+            .value_name("PORT")
+            .value_parser(value_parser!(u16))
+            .num_args(0..=1)
+            .default_missing_value("0")
+            .help("Interactive mode: keep the plan up and serve the UI and API on PORT (0 or none: any free port)"),
+        Arg::new("ui")
+            .long("ui")
+            .value_name("PORT")
+            .value_parser(value_parser!(u16))
+            .num_args(0..=1)
+            .default_missing_value("0")
+            .conflicts_with("interactive")
+            .help("Run the plan as usual and show it live in the browser UI on PORT (0 or none: any free port); the finished report stays served until Ctrl-C"),
+        Arg::new("interactive_host")
+            .long("interactive-host")
+            .value_name("ADDR")
+            .value_parser(value_parser!(std::net::IpAddr))
+            .default_value("127.0.0.1")
+            .help("Address the interactive server binds (default 127.0.0.1); any other address requires an access token"),
+        Arg::new("interactive_token")
+            .long("interactive-token")
+            .value_name("TOKEN")
+            .value_parser(non_empty_token)
+            .help("Access token for the interactive server (default: a new one from the OS random source, printed in the URL and kept across code reloads)"),
+        Arg::new("interactive_no_token")
+            .long("interactive-no-token")
+            .action(ArgAction::SetTrue)
+            .conflicts_with("interactive_token")
+            .help("Serve the interactive API and UI without an access token; allowed only with `--interactive-host 127.0.0.1` or `::1`. Host and cross-site checks stay on"),
+        Arg::new("interactive_allow_host")
+            .long("interactive-allow-host")
+            .value_name("NAME")
+            .action(ArgAction::Append)
+            .help("A host name (or `name:port`) the interactive server also answers to, besides the bound address (and `localhost` on a loopback bind); repeatable. Requests naming any other host get 403, which defeats DNS rebinding"),
+        Arg::new("editor_url")
+            .long("editor-url")
+            .value_name("PATTERN")
+            .help("How the UI links source locations to your editor, e.g. `vscode://file/{path}:{line}`"),
+        Arg::new("reload_command")
+            .long("reload-command")
+            .value_name("COMMAND")
+            .help("The command that rebuilds the plan for a code reload in interactive mode (default: derived from where the plan binary is, e.g. `cargo test --no-run --test NAME`)"),
+        Arg::new("no_reload_watch")
+            .long("no-reload-watch")
+            .action(ArgAction::SetTrue)
+            .help("In interactive mode, do not rebuild and reload on every saved change (the Reload button and `POST /api/v1/interactive/reload` still work)"),
+        Arg::new("reload_handoff")
+            .long("reload-handoff")
+            .value_name("FILE")
+            .value_parser(value_parser!(PathBuf))
+            .hide(true)
+            .help("Internal: the hand-off file of the process image this one replaces on reload"),
+        Arg::new("driver_info")
+            .long("driver-info")
+            .action(ArgAction::SetTrue)
+            .help("Print when each driver started and stopped, and its attributes"),
+        Arg::new("verbose")
+            .long("verbose")
+            .short('v')
+            .action(ArgAction::SetTrue)
+            .conflicts_with("quiet")
+            .help("Print every assertion, not only failing ones"),
+        Arg::new("quiet")
+            .long("quiet")
+            .short('q')
+            .action(ArgAction::SetTrue)
+            .help("Print only failures and the summary"),
+        Arg::new("color")
+            .long("color")
+            .value_name("COLOR")
+            .value_parser(value_parser!(ColorChoice))
+            .default_value("auto")
+            .help("Colour: auto follows the terminal and NO_COLOR"),
+        Arg::new("interrupt_grace")
+            .long("interrupt-grace")
+            .value_name("SECONDS")
+            .value_parser(grace_seconds )
+            .default_value("3")
+            .help("Seconds running testcases get to finish after Ctrl-C before the report is written"),
+        Arg::new("nocapture")
+            .long("nocapture")
+            .action(ArgAction::SetTrue)
+            .help("Accepted for libtest compatibility; testcase output is never captured"),
+        Arg::new("show_output")
+            .long("show-output")
+            .action(ArgAction::SetTrue)
+            .help("Accepted for libtest compatibility; testcase output is never captured"),
+        Arg::new("unstable")
+            .short('Z')
+            .value_name("FLAG")
+            .action(ArgAction::Append)
+            .hide(true)
+            .help("Accepted for libtest compatibility (unstable libtest options are ignored)"),
+        ])
+}
+
+/// The values of a repeatable flag, in order.
+fn all<T: Clone + Send + Sync + 'static>(matches: &clap::ArgMatches, id: &str) -> Vec<T> {
+    matches
+        .get_many::<T>(id)
+        .map(|values| values.cloned().collect())
+        .unwrap_or_default()
+}
+
+/// The value of a flag that has a default, hence always a value.
+fn one<T: Clone + Default + Send + Sync + 'static>(matches: &clap::ArgMatches, id: &str) -> T {
+    matches.get_one::<T>(id).cloned().unwrap_or_default()
+}
+
+/// Implements clap's `ValueEnum` for a plain enum: each variant's name on the command line
+/// and its help.
+macro_rules! value_enum {
+    ($name:ident { $($variant:ident => $value:literal: $help:literal),+ $(,)? }) => {
+        impl ValueEnum for $name {
+            fn value_variants<'a>() -> &'a [Self] {
+                &[$($name::$variant),+]
+            }
+
+            fn to_possible_value(&self) -> Option<PossibleValue> {
+                Some(match self {
+                    $($name::$variant => PossibleValue::new($value).help($help)),+
+                })
+            }
+        }
+    };
+}
+
 /// Where the tests of a run run (`--pool`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PoolKind {
     /// Worker threads in the plan's process.
     Thread,
@@ -234,9 +492,10 @@ pub enum PoolKind {
 }
 
 /// How `--list` prints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ListFormat {
     /// A tree with tags and counts.
+    #[default]
     Pretty,
     /// libtest's `name: test` lines, nothing else.
     Terse,
@@ -245,7 +504,7 @@ pub enum ListFormat {
 }
 
 /// What `--shuffle` reorders.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShuffleWhat {
     /// Testcases within each suite.
     Testcases,
@@ -258,15 +517,37 @@ pub enum ShuffleWhat {
 }
 
 /// `--color`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ColorChoice {
     /// Colour when stdout is a terminal and NO_COLOR is not set.
+    #[default]
     Auto,
     /// Always colour.
     Always,
     /// Never colour.
     Never,
 }
+
+value_enum!(PoolKind {
+    Thread => "thread": "Worker threads in the plan's process",
+    Process => "process": "A worker process per MultiTest",
+});
+value_enum!(ListFormat {
+    Pretty => "pretty": "A tree with tags and counts",
+    Terse => "terse": "libtest's `name: test` lines, nothing else",
+    Json => "json": "The report skeleton as JSON",
+});
+value_enum!(ShuffleWhat {
+    Testcases => "testcases": "Testcases within each suite",
+    Suites => "suites": "Suites within each test",
+    Tests => "tests": "Tests within the plan",
+    All => "all": "All of the above",
+});
+value_enum!(ColorChoice {
+    Auto => "auto": "Colour when stdout is a terminal and NO_COLOR is not set",
+    Always => "always": "Always colour",
+    Never => "never": "Never colour",
+});
 
 /// Seconds a run may wait: a finite number from 0 to a day (a `Duration` holds it).
 fn grace_seconds(text: &str) -> Result<f64, String> {
@@ -296,7 +577,7 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Options {
-        Options::try_parse_from(std::iter::once("plan").chain(args.iter().copied())).unwrap()
+        Options::from_args(std::iter::once("plan").chain(args.iter().copied())).unwrap()
     }
 
     #[test]
@@ -305,7 +586,7 @@ mod tests {
         assert_eq!(parse(&[]).interrupt_grace, 3.0);
         for bad in ["inf", "NaN", "-1", "1e20", "soon"] {
             let flag = format!("--interrupt-grace={bad}");
-            let error = Options::try_parse_from(["plan", flag.as_str()]).unwrap_err();
+            let error = Options::from_args(["plan", flag.as_str()]).unwrap_err();
             assert!(
                 error
                     .to_string()
@@ -353,6 +634,6 @@ mod tests {
 
     #[test]
     fn rejects_unknown_flags() {
-        assert!(Options::try_parse_from(["plan", "--no-such-flag"]).is_err());
+        assert!(Options::from_args(["plan", "--no-such-flag"]).is_err());
     }
 }

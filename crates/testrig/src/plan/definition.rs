@@ -6,7 +6,6 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
 use testrig_model::Report;
 
 use crate::cli::{Options, PoolKind};
@@ -93,7 +92,7 @@ impl Plan {
         I: IntoIterator<Item = T>,
         T: Into<OsString> + Clone,
     {
-        let options = match Options::try_parse_from(args) {
+        let options = match Options::from_args(args) {
             Ok(options) => options,
             Err(error) => {
                 let _ = error.print();
