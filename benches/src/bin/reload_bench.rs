@@ -6,6 +6,9 @@
 //! user iterating has it) holds a plan with one App driver and one testcase; the plan runs
 //! with `-i 0`, the environment is started, and the testcase's expected value is edited five
 //! times. The build time comes from the plan's own reload message (`built in N s`).
+//!
+//! With the argument `lines`, the crate has the README's recommended profile (dependencies
+//! with line tables only) and the figures are named `…_lines`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -78,7 +81,12 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
+/// The README's recommended profile for a plan's workspace.
+const LINE_TABLES_PROFILE: &str = "\n[profile.dev.package.\"*\"]\ndebug = \"line-tables-only\"\n";
+
 fn main() {
+    let lines = std::env::args().nth(1).as_deref() == Some("lines");
+    let suffix = if lines { "_lines" } else { "" };
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("the workspace")
@@ -90,14 +98,17 @@ fn main() {
     let testrig = workspace.join("crates").join("testrig");
     std::fs::write(
         dir.join("Cargo.toml"),
-        CARGO_TOML.replace("TESTRIG_PATH", &testrig.display().to_string()),
+        CARGO_TOML.replace("TESTRIG_PATH", &testrig.display().to_string())
+            + if lines { LINE_TABLES_PROFILE } else { "" },
     )
     .expect("manifest");
     std::fs::write(dir.join("src/lib.rs"), "").expect("lib");
     let plan_file = dir.join("tests/plan.rs");
     std::fs::write(&plan_file, PLAN).expect("plan");
     std::fs::copy(workspace.join("Cargo.lock"), dir.join("Cargo.lock")).expect("lock file");
-    let target = workspace.join("target").join("bench-reload");
+    let target = workspace
+        .join("target")
+        .join(format!("bench-reload{suffix}"));
 
     let output = Command::new("cargo")
         .args([
@@ -207,7 +218,7 @@ fn main() {
         .status();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
-    println!("reload_total_s {:.2} s", median(totals));
-    println!("reload_build_s {:.2} s", median(builds));
-    println!("reload_nonbuild_ms {:.0} ms", median(non_build));
+    println!("reload_total_s{suffix} {:.2} s", median(totals));
+    println!("reload_build_s{suffix} {:.2} s", median(builds));
+    println!("reload_nonbuild_ms{suffix} {:.0} ms", median(non_build));
 }
