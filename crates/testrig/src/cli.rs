@@ -168,7 +168,7 @@ impl Options {
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        let matches = command().try_get_matches_from(args)?;
+        let matches = Options::command().try_get_matches_from(args)?;
         Ok(Options {
             filters: all(&matches, "filters"),
             exact: matches.get_flag("exact"),
@@ -219,10 +219,12 @@ impl Options {
     }
 }
 
-/// The plan binary's command line. Built with clap's builder rather than its derive: the
-/// derive macro (and `heck`) cost every plan about 1.5 s of compiler time for one struct.
-fn command() -> Command {
-    Command::new("testrig")
+impl Options {
+    /// The plan binary's command line as a clap `Command`, e.g. to embed it in a program's
+    /// own or to render its help. Built with clap's builder rather than its derive: the
+    /// derive macro (and `heck`) cost every plan about 1.5 s of compiler time for one struct.
+    pub fn command() -> Command {
+        Command::new("testrig")
         .about("Runs a testrig test plan")
         .after_help(
             "Exit status: 0 all passed, 1 something failed or errored, 2 usage or plan error, 130 interrupted.",
@@ -449,6 +451,7 @@ fn command() -> Command {
             .hide(true)
             .help("Accepted for libtest compatibility (unstable libtest options are ignored)"),
         ])
+    }
 }
 
 /// The values of a repeatable flag, in order.

@@ -2,8 +2,9 @@
 //! `Comparator::regex`, `ErrorExpectation::pattern` and log readiness (`ready_on_stdout`,
 //! `WaitFor::log_file`). With the `unicode-regex` feature (default) it is the `regex` crate;
 //! without it `regex-lite`, which compiles in a fifth of the time and matches the same
-//! syntax except Unicode: `\w`, `\d`, `\s` and `\b` are ASCII, `(?i)` folds ASCII only and
-//! `\p{…}` classes are an error that names the feature. Either way a pattern is compiled
+//! syntax except Unicode: `\w`, `\d`, `\s` and `\b` are ASCII, `(?i)` folds ASCII only, and
+//! `\p{…}` classes, nested classes (`[a[bc]]`) and class set operations (`&&`, `--`, `~~`)
+//! are errors that name the feature. Either way a pattern is compiled
 //! once: a testcase that asserts one pattern in a loop, or 10,000 testcases asserting the
 //! same one, share it. The report only ever sees the pattern's text.
 
@@ -40,13 +41,16 @@ pub(crate) fn compiled(pattern: &str) -> Result<Regex, String> {
 }
 
 /// What is wrong with a pattern, on one line. The regex crate's message spans lines (the
-/// pattern with a caret under it) and its last line says what is wrong. A Unicode class
-/// refused by regex-lite also says which feature accepts it.
+/// pattern with a caret under it) and its last line says what is wrong. What regex-lite
+/// refuses but the regex crate takes (Unicode classes, nested classes and class set
+/// operations) also says which feature accepts it.
 pub(crate) fn reason(error: &Error) -> String {
     let text = error.to_string();
     let last = text.lines().last().unwrap_or_default();
     let reason = last.strip_prefix("error: ").unwrap_or(last).trim();
-    if cfg!(not(feature = "unicode-regex")) && reason.to_ascii_lowercase().contains("unicode") {
+    let regex_takes_it = reason.ends_with("not supported")
+        && (reason.contains("character class") || reason.contains("Unicode"));
+    if cfg!(not(feature = "unicode-regex")) && regex_takes_it {
         format!("{reason}: enable testrig's `unicode-regex` feature (Cargo.toml) for them")
     } else {
         reason.to_string()
@@ -79,6 +83,8 @@ mod tests {
             let error = letters.unwrap_err();
             assert!(error.contains("`unicode-regex` feature"), "{error}");
             assert!(!compiled(r"^\w$").unwrap().is_match("δ"));
+            let nested = compiled("[a[bc]]").unwrap_err();
+            assert!(nested.contains("`unicode-regex` feature"), "{nested}");
         }
     }
 }

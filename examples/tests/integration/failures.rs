@@ -102,8 +102,7 @@ fn failures_exit_1_and_show_why() {
     assert!(xml.contains("actual 54 == expected 42"), "{xml}");
 }
 
-/// `--events`: every event of the run, one JSON line each, numbered in order; the stream ends
-/// with the plan's end and agrees with the report.
+/// `--color always` paints the statuses; `--color never` writes no escape code at all.
 #[test]
 fn the_console_colours_statuses_only_when_asked() {
     let coloured = run_plan(PLAN, "failures-colour", &["--color", "always"]);
@@ -124,6 +123,8 @@ fn the_console_colours_statuses_only_when_asked() {
     assert_eq!(plain.last_line(), "1 passed, 9 failed, 0 skipped");
 }
 
+/// `--events`: every event of the run, one JSON line each, numbered in order; the stream ends
+/// with the plan's end and agrees with the report.
 #[test]
 fn the_event_stream_holds_every_event_in_order() {
     let dir = scratch_dir("failures-events-stream");

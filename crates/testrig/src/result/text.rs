@@ -18,81 +18,83 @@ pub struct RegexAssertions<'a> {
     recorder: &'a mut Recorder,
 }
 
-/// A unified diff from `expected` to `actual` (three lines of context), empty when they
-/// are equal. Histogram diff, as git's: moved blocks read as moves, not as noise.
+/// Lines of context around each change in a unified diff, as `diff -u`.
+const DIFF_CONTEXT: u32 = 3;
+
+/// A unified diff from `expected` to `actual`, as `diff -u` writes it, empty when they are
+/// equal. Histogram diff, as git's: moved blocks read as moves, not as noise. The hunks are
+/// grouped here rather than by imara-diff's printer, whose headers are off by the leading
+/// context when the first change is within the first seven lines (imara-diff 0.2.0).
 fn unified_diff(actual: &str, expected: &str) -> String {
-    use imara_diff::{Algorithm, Diff, InternedInput, UnifiedDiffConfig};
+    use imara_diff::{Algorithm, Diff, Hunk, InternedInput};
+    use std::fmt::Write as _;
     if actual == expected {
         return String::new();
     }
     let input = InternedInput::new(expected, actual);
     let mut diff = Diff::compute(Algorithm::Histogram, &input);
     diff.postprocess_lines(&input);
-    let printer = LinePrinter(&input.interner);
-    let hunks = diff.unified_diff(&printer, UnifiedDiffConfig::default(), &input);
-    format!("--- expected\n+++ actual\n{hunks}")
+    let hunks: Vec<Hunk> = diff.hunks().collect();
+    let mut out = String::from("--- expected\n+++ actual\n");
+    let line = |out: &mut String, sign: char, token: imara_diff::Token| {
+        let text = input.interner[token];
+        out.push(sign);
+        out.push_str(text);
+        // `a` against `a\n` would otherwise read as two equal lines.
+        if !text.ends_with('\n') {
+            out.push_str("\n\\ No newline at end of file\n");
+        }
+    };
+    let mut rest = hunks.as_slice();
+    while let [first, ..] = rest {
+        // Changes closer than twice the context share one hunk, as in `diff -u`.
+        let together = 1 + rest
+            .windows(2)
+            .take_while(|pair| pair[1].before.start - pair[0].before.end <= 2 * DIFF_CONTEXT)
+            .count();
+        let (group, later) = rest.split_at(together);
+        let last = &group[together - 1];
+        // Outside the changes both sides hold the same lines, so the context is as long on
+        // either side.
+        let lead = first.before.start.min(DIFF_CONTEXT);
+        let trail = (input.before.len() as u32 - last.before.end).min(DIFF_CONTEXT);
+        let (before_start, after_start) = (first.before.start - lead, first.after.start - lead);
+        let before_len = last.before.end + trail - before_start;
+        let after_len = last.after.end + trail - after_start;
+        let _ = writeln!(
+            out,
+            "@@ -{} +{} @@",
+            hunk_range(before_start, before_len),
+            hunk_range(after_start, after_len)
+        );
+        let mut at = before_start;
+        for hunk in group {
+            for &token in &input.before[at as usize..hunk.before.start as usize] {
+                line(&mut out, ' ', token);
+            }
+            for &token in &input.before[hunk.before.start as usize..hunk.before.end as usize] {
+                line(&mut out, '-', token);
+            }
+            for &token in &input.after[hunk.after.start as usize..hunk.after.end as usize] {
+                line(&mut out, '+', token);
+            }
+            at = hunk.before.end;
+        }
+        for &token in &input.before[at as usize..(last.before.end + trail) as usize] {
+            line(&mut out, ' ', token);
+        }
+        rest = later;
+    }
+    out
 }
 
-/// Prints the lines of a unified diff as `diff -u` does, with its marker for a last line
-/// without a line break (otherwise `a` against `a\n` would show as two equal lines).
-struct LinePrinter<'a>(&'a imara_diff::Interner<&'a str>);
-
-impl LinePrinter<'_> {
-    fn line(
-        &self,
-        mut f: impl std::fmt::Write,
-        sign: char,
-        token: imara_diff::Token,
-    ) -> std::fmt::Result {
-        let line = self.0[token];
-        write!(f, "{sign}{line}")?;
-        if !line.ends_with('\n') {
-            f.write_str("\n\\ No newline at end of file\n")?;
-        }
-        Ok(())
-    }
-}
-
-impl imara_diff::UnifiedDiffPrinter for LinePrinter<'_> {
-    fn display_header(
-        &self,
-        mut f: impl std::fmt::Write,
-        start_before: u32,
-        start_after: u32,
-        len_before: u32,
-        len_after: u32,
-    ) -> std::fmt::Result {
-        // `diff -u` numbers an empty side by the line before it.
-        let start = |start: u32, len: u32| if len == 0 { start } else { start + 1 };
-        writeln!(
-            f,
-            "@@ -{},{len_before} +{},{len_after} @@",
-            start(start_before, len_before),
-            start(start_after, len_after)
-        )
-    }
-
-    fn display_context_token(
-        &self,
-        f: impl std::fmt::Write,
-        token: imara_diff::Token,
-    ) -> std::fmt::Result {
-        self.line(f, ' ', token)
-    }
-
-    fn display_hunk(
-        &self,
-        mut f: impl std::fmt::Write,
-        before: &[imara_diff::Token],
-        after: &[imara_diff::Token],
-    ) -> std::fmt::Result {
-        for &token in before {
-            self.line(&mut f, '-', token)?;
-        }
-        for &token in after {
-            self.line(&mut f, '+', token)?;
-        }
-        Ok(())
+/// One side's range in a hunk header, as `diff -u` numbers it: the first line and the
+/// count, the count left out when it is one, and an empty side numbered by the line before.
+fn hunk_range(start: u32, len: u32) -> String {
+    match len {
+        0 => format!("{start},0"),
+        1 => format!("{}", start + 1),
+        _ => format!("{},{len}", start + 1),
     }
 }
 
@@ -404,7 +406,7 @@ mod tests {
         // Added to empty text: the empty side is numbered 0.
         assert_eq!(
             unified_diff("x\n", ""),
-            "--- expected\n+++ actual\n@@ -0,0 +1,1 @@\n+x\n"
+            "--- expected\n+++ actual\n@@ -0,0 +1 @@\n+x\n"
         );
         // Far-apart changes are separate hunks with three lines of context.
         let expected: String = (1..=20).map(|n| format!("{n}\n")).collect();

@@ -252,9 +252,7 @@ fn on_termination_signals(handler: impl Fn() + Send + 'static) -> std::io::Resul
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     use std::io::{ErrorKind, Read};
     let (mut wakeups, wake) = std::os::unix::net::UnixStream::pair()?;
-    for signal in [SIGINT, SIGTERM, SIGHUP] {
-        signal_hook::low_level::pipe::register(signal, wake.try_clone()?)?;
-    }
+    // The reader first: a handler registered with no one reading would swallow Ctrl-C.
     std::thread::Builder::new()
         .name("testrig-signals".into())
         .spawn(move || {
@@ -264,10 +262,28 @@ fn on_termination_signals(handler: impl Fn() + Send + 'static) -> std::io::Resul
                     Ok(0) => break,
                     Ok(_) => handler(),
                     Err(error) if error.kind() == ErrorKind::Interrupted => {}
-                    Err(_) => break,
+                    // Cannot happen on a connected socket pair; exiting is what a signal
+                    // without a handler would have done.
+                    Err(_) => std::process::exit(i32::from(INTERRUPTED_EXIT_CODE)),
                 }
             }
         })?;
+    let mut registered = Vec::new();
+    for signal in [SIGINT, SIGTERM, SIGHUP] {
+        match wake
+            .try_clone()
+            .and_then(|end| signal_hook::low_level::pipe::register(signal, end))
+        {
+            Ok(id) => registered.push(id),
+            Err(error) => {
+                // All three or none: the default actions stay for the others.
+                for id in registered {
+                    signal_hook::low_level::unregister(id);
+                }
+                return Err(error);
+            }
+        }
+    }
     Ok(())
 }
 
