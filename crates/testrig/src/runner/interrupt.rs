@@ -251,11 +251,16 @@ fn install_with(
 fn on_termination_signals(handler: impl Fn() + Send + 'static) -> std::io::Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     use std::io::{ErrorKind, Read};
+    use std::os::fd::AsRawFd;
     let (mut wakeups, wake) = std::os::unix::net::UnixStream::pair()?;
+    // One descriptor serves the three signals; the reader thread owns it, so it stays open
+    // for as long as anything can write to it.
+    let wake_fd = wake.as_raw_fd();
     // The reader first: a handler registered with no one reading would swallow Ctrl-C.
     std::thread::Builder::new()
         .name("testrig-signals".into())
         .spawn(move || {
+            let _wake = wake;
             let mut byte = [0u8; 1];
             loop {
                 match wakeups.read(&mut byte) {
@@ -270,10 +275,7 @@ fn on_termination_signals(handler: impl Fn() + Send + 'static) -> std::io::Resul
         })?;
     let mut registered = Vec::new();
     for signal in [SIGINT, SIGTERM, SIGHUP] {
-        match wake
-            .try_clone()
-            .and_then(|end| signal_hook::low_level::pipe::register(signal, end))
-        {
+        match signal_hook::low_level::pipe::register_raw(signal, wake_fd) {
             Ok(id) => registered.push(id),
             Err(error) => {
                 // All three or none: the default actions stay for the others.
