@@ -217,9 +217,7 @@ impl Options {
             unstable: all(&matches, "unstable"),
         })
     }
-}
 
-impl Options {
     /// The plan binary's command line as a clap `Command`, e.g. to embed it in a program's
     /// own or to render its help. Built with clap's builder rather than its derive: the
     /// derive macro (and `heck`) cost every plan about 1.5 s of compiler time for one struct.
