@@ -9,6 +9,7 @@
 mod driver;
 mod entry;
 mod event;
+mod json;
 mod parameters;
 mod report;
 mod status;
@@ -16,6 +17,7 @@ mod status;
 pub use driver::*;
 pub use entry::*;
 pub use event::*;
+pub use json::WireJson;
 pub use parameters::*;
 pub use report::*;
 pub use status::*;

@@ -13,6 +13,9 @@ use crate::report::ReportBuilder;
 pub struct EventStreamWriter {
     path: PathBuf,
     out: BufWriter<File>,
+    /// The line being written: serialized into a `Vec`, whose serializer code testrig-model
+    /// already compiled (`WireJson`), then copied into the file's buffer.
+    line: Vec<u8>,
 }
 
 impl EventStreamWriter {
@@ -38,6 +41,7 @@ impl EventStreamWriter {
         Ok(EventStreamWriter {
             path: path.to_path_buf(),
             out: BufWriter::new(file),
+            line: Vec::new(),
         })
     }
 
@@ -55,9 +59,13 @@ impl EventSubscriber for EventStreamWriter {
         envelope: &EventEnvelope<'_>,
         _report: &ReportBuilder,
     ) -> Result<(), SubscriberError> {
-        serde_json::to_writer(&mut self.out, envelope)
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, envelope)
             .map_err(std::io::Error::from)
-            .and_then(|()| self.out.write_all(b"\n"))
+            .and_then(|()| {
+                self.line.push(b'\n');
+                self.out.write_all(&self.line)
+            })
             .map_err(|error| self.error(error))
     }
 

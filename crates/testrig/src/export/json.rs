@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::mpsc::sync_channel;
 
-use testrig_model::{Report, ReportNode};
+use testrig_model::{Report, ReportNode, WireJson};
 
 use crate::export::atomic::write_atomically;
 
@@ -28,11 +28,18 @@ pub fn write_json_report(report: &Report, path: &Path) -> std::io::Result<()> {
 }
 
 /// The report as JSON into `out`: in parallel when it is big enough to gain from it.
+///
+/// JSON is serialized into `Vec`s only, never straight into `out`: testrig-model compiled
+/// serde's code for its types with that writer (`WireJson`), and another writer would
+/// compile all of it again here.
 fn write_report(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    if threads < 2 || report.plan.counts.total < 2 * PIECE_TESTCASES {
-        return serde_json::to_writer(out, report).map_err(std::io::Error::other);
+    if report.plan.counts.total < 2 * PIECE_TESTCASES {
+        let mut bytes = Vec::new();
+        report.write_json(&mut bytes)?;
+        return out.write_all(&bytes);
     }
+    // A big report goes in pieces even on one core: memory stays bounded.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
     // Every field is named; a field added to `Report` (non-exhaustive, so `..` is needed)
     // must be written below too: the tests compare this output with serde's, byte for byte.
     let Report {
@@ -46,29 +53,33 @@ fn write_report(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
         reload,
         ..
     } = report;
-    out.write_all(b"{\"schema_version\":")?;
-    serde_json::to_writer(&mut *out, schema_version)?;
-    out.write_all(b",\"host\":")?;
-    serde_json::to_writer(&mut *out, host)?;
-    out.write_all(b",\"pid\":")?;
-    serde_json::to_writer(&mut *out, pid)?;
-    out.write_all(b",\"runpath\":")?;
-    serde_json::to_writer(&mut *out, runpath)?;
+    let mut text = Vec::new();
+    text.extend_from_slice(b"{\"schema_version\":");
+    serde_json::to_writer(&mut text, schema_version)?;
+    text.extend_from_slice(b",\"host\":");
+    serde_json::to_writer(&mut text, host)?;
+    text.extend_from_slice(b",\"pid\":");
+    serde_json::to_writer(&mut text, pid)?;
+    text.extend_from_slice(b",\"runpath\":");
+    serde_json::to_writer(&mut text, runpath)?;
     if let Some(seed) = shuffle_seed {
-        out.write_all(b",\"shuffle_seed\":")?;
-        serde_json::to_writer(&mut *out, seed)?;
+        text.extend_from_slice(b",\"shuffle_seed\":");
+        serde_json::to_writer(&mut text, seed)?;
     }
-    out.write_all(b",\"interrupted\":")?;
-    serde_json::to_writer(&mut *out, interrupted)?;
-    out.write_all(b",\"plan\":")?;
+    text.extend_from_slice(b",\"interrupted\":");
+    serde_json::to_writer(&mut text, interrupted)?;
+    text.extend_from_slice(b",\"plan\":");
+    out.write_all(&text)?;
     let mut pieces = Vec::new();
     cut_into_pieces(plan, &mut pieces)?;
     write_pieces(&pieces, threads, out)?;
+    text.clear();
     if let Some(reload) = reload {
-        out.write_all(b",\"reload\":")?;
-        serde_json::to_writer(&mut *out, reload)?;
+        text.extend_from_slice(b",\"reload\":");
+        serde_json::to_writer(&mut text, reload)?;
     }
-    out.write_all(b"}")
+    text.push(b'}');
+    out.write_all(&text)
 }
 
 /// A stretch of the output: bytes known already, or sibling subtrees still to serialize

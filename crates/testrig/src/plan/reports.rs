@@ -78,9 +78,17 @@ pub(super) fn list(
     let written = match format {
         ListFormat::Terse => write_terse(selection, &mut out),
         ListFormat::Pretty => write_tree(selection, &mut out),
-        ListFormat::Json => serde_json::to_writer_pretty(&mut out, &selection.skeleton(plan_name))
-            .map_err(std::io::Error::other)
-            .and_then(|()| writeln!(out)),
+        ListFormat::Json => {
+            let mut json = Vec::new();
+            selection
+                .skeleton(plan_name)
+                .write_json_pretty(&mut json)
+                .map_err(std::io::Error::other)
+                .and_then(|()| {
+                    json.push(b'\n');
+                    out.write_all(&json)
+                })
+        }
     };
     written
         .and_then(|()| out.flush())

@@ -22,8 +22,10 @@ use std::io::Write;
 use serde::{Deserialize, Serialize};
 use testrig_model::{Entry, EntryDetail, Event, SourceLocation, Status};
 
-/// Writes `event` as a short line if it has one; `None` when it must go as JSON.
-pub(crate) fn write_short_line(out: &mut impl Write, event: &Event) -> Option<std::io::Result<()>> {
+/// Appends `event` as a short line to `out` if it has one; `None` when it must go as JSON.
+/// A `Vec` rather than any writer: the entry's JSON then reuses the serializer code
+/// testrig-model compiled for its wire types (see `WireJson`).
+pub(crate) fn write_short_line(out: &mut Vec<u8>, event: &Event) -> Option<std::io::Result<()>> {
     // Written piece by piece rather than with `write!`: the formatting machinery cost more
     // than the rest of the line.
     let written = match event {

@@ -247,33 +247,38 @@ impl WorkerJob {
 /// The worker's stdout, to the parent: events and group notices, one line each.
 struct ParentPipe {
     out: BufWriter<std::fs::File>,
+    /// The line being written: serialized into a `Vec`, whose serializer code testrig-model
+    /// already compiled (`WireJson`), then copied into the pipe's buffer.
+    line: Vec<u8>,
     /// The parent stopped reading: nothing more is written.
     broken: bool,
 }
 
 impl ParentPipe {
     fn line(&mut self, value: &impl Serialize, flush: bool) {
-        self.write(flush, |out| {
-            serde_json::to_writer(&mut *out, value)?;
-            out.write_all(b"\n")
-        });
+        self.write(flush, |line| json_line(line, value));
     }
 
-    /// Writes with `write` (and flushes), unless the parent stopped reading.
-    fn write(
-        &mut self,
-        flush: bool,
-        write: impl FnOnce(&mut BufWriter<std::fs::File>) -> std::io::Result<()>,
-    ) {
+    /// Writes the line `build` makes (and flushes), unless the parent stopped reading.
+    fn write(&mut self, flush: bool, build: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) {
         if self.broken {
             return;
         }
-        let written =
-            write(&mut self.out).and_then(|()| if flush { self.out.flush() } else { Ok(()) });
+        self.line.clear();
+        let written = build(&mut self.line)
+            .and_then(|()| self.out.write_all(&self.line))
+            .and_then(|()| if flush { self.out.flush() } else { Ok(()) });
         if written.is_err() {
             self.broken = true;
         }
     }
+}
+
+/// Appends `value` as one JSON line.
+fn json_line(line: &mut Vec<u8>, value: &impl Serialize) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *line, value)?;
+    line.push(b'\n');
+    Ok(())
 }
 
 /// The hub's forwarder in a worker: every event to the parent pipe.
@@ -286,11 +291,8 @@ impl EventForwarder for ToParent {
         // less. Everything else goes out at once, so a crash right after it loses nothing.
         let flush = !matches!(event, Event::TestcaseFinished { .. });
         let mut pipe = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        pipe.write(flush, |out| {
-            write_short_line(&mut *out, event).unwrap_or_else(|| {
-                serde_json::to_writer(&mut *out, event)?;
-                out.write_all(b"\n")
-            })
+        pipe.write(flush, |line| {
+            write_short_line(line, event).unwrap_or_else(|| json_line(line, event))
         });
     }
 
@@ -358,6 +360,7 @@ fn serve_jobs(
     install_panic_hook();
     let pipe = Arc::new(Mutex::new(ParentPipe {
         out: BufWriter::with_capacity(64 * 1024, std::fs::File::from(events)),
+        line: Vec::new(),
         broken: false,
     }));
     {
