@@ -82,7 +82,8 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 /// The README's recommended profile for a plan's workspace.
-const LINE_TABLES_PROFILE: &str = "\n[profile.dev.package.\"*\"]\ndebug = \"line-tables-only\"\n";
+const LINE_TABLES_PROFILE: &str =
+    "\n[profile.dev.package.\"*\"]\ndebug = \"line-tables-only\"\nincremental = false\n";
 
 fn main() {
     let lines = std::env::args().nth(1).as_deref() == Some("lines");
