@@ -990,11 +990,10 @@ mod tests {
 
     #[test]
     fn an_open_tcp_port_makes_it_ready() {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        // A reserved port, not one bound and let go: that one is in the ephemeral range,
+        // where a test running beside this one can be handed it and make it ready early.
+        let reservation = crate::drivers::ports::reserve_port().unwrap();
+        let port = reservation.port();
         let (listening, listener) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(100));

@@ -1713,10 +1713,10 @@ mod tests {
 
     #[test]
     fn a_client_whose_server_is_gone_fails_to_start_with_a_fix() {
-        let port = {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            listener.local_addr().unwrap().port()
-        };
+        // Reserved, not bound and let go: a port of the ephemeral range can be handed to a
+        // test running beside this one in the meantime.
+        let reservation = crate::drivers::reserve_port().unwrap();
+        let port = reservation.port();
         let client = FixClient::new("client").port(port);
         let error = client.start(&start_context("fix", &[])).unwrap_err();
         assert!(

@@ -1107,10 +1107,10 @@ mod tests {
 
     #[test]
     fn a_refused_connection_names_the_target_and_a_fix() {
-        let port = {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            listener.local_addr().unwrap().port()
-        };
+        // Reserved, not bound and let go: a port of the ephemeral range can be handed to a
+        // test running beside this one in the meantime.
+        let reservation = crate::drivers::reserve_port().unwrap();
+        let port = reservation.port();
         let client = TcpClient::new("client").port(port);
         let error = client.start(&start_context("tcp", &[])).unwrap_err();
         assert!(

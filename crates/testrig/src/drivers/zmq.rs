@@ -1438,8 +1438,9 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(1));
 
         // Even a long linger is cut at the stop timeout; the context ends in the background.
+        let reservation = server_port_without_server();
         let client = ZmqClient::new("client", ZmqSocketType::Push)
-            .port(server_port_without_server())
+            .port(reservation.port())
             .wait_connected(false)
             .linger(Duration::from_secs(30))
             .stop_timeout(Duration::from_millis(200));
@@ -1451,15 +1452,16 @@ mod tests {
         assert!(error.message.contains("did not terminate"), "{error}");
     }
 
-    /// A port nothing listens on.
-    fn server_port_without_server() -> u16 {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
+    /// A port nothing listens on, reserved: one bound and let go lies in the ephemeral range,
+    /// where a test running beside this one can be handed it.
+    fn server_port_without_server() -> crate::drivers::PortReservation {
+        crate::drivers::reserve_port().unwrap()
     }
 
     #[test]
     fn a_client_without_a_server_fails_its_start_with_the_endpoint() {
-        let port = server_port_without_server();
+        let reservation = server_port_without_server();
+        let port = reservation.port();
         let client = ZmqClient::new("client", ZmqSocketType::Req)
             .port(port)
             .timeout(Duration::from_millis(200));
