@@ -456,6 +456,10 @@ fn affected(args: &[String]) -> Result<ExitCode, String> {
     let status = Command::new(&executable)
         .arg("--affected")
         .args(plan_args)
+        // This command runs the plan, not cargo-nextest, even when a test nextest runs
+        // started it: the plan would take nextest's variable for its runner and run on
+        // threads, in a runpath per nextest test.
+        .env_remove("NEXTEST_RUN_ID")
         .env(RUN_VARIANT_VARIABLE, variant)
         .env(BUILD_SNAPSHOT_VARIABLE, &merged)
         .status();

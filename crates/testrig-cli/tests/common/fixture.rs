@@ -11,14 +11,24 @@ pub fn coverage_target() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("affected-target")
 }
 
-/// The tests of a binary take turns: builds in the shared target folder would wait for
-/// each other anyway, and a plain run takes the newest plan binary there, which must be the
-/// one its own test built.
-pub fn take_turn() -> std::sync::MutexGuard<'static, ()> {
-    static SHARED_TARGET: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    SHARED_TARGET
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+/// The affected-selection tests take turns: builds in the shared target folder would wait
+/// for each other anyway, and a plain run takes the newest plan binary there, which must be
+/// the one its own test built. A lock on a file, not a mutex: `cargo test` runs the tests on
+/// threads of one process, `cargo nextest` each in a process of its own. The turn ends
+/// when the returned file is dropped.
+pub fn take_turn() -> std::fs::File {
+    let target = coverage_target();
+    std::fs::create_dir_all(&target).unwrap();
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(target.join("tests-take-turns.lock"))
+        .unwrap();
+    // An exclusive lock of the open file: a second open of the same file, in this process
+    // or another, waits for it.
+    lock.lock().unwrap();
+    lock
 }
 
 /// Copies `tests/fixtures/FIXTURE` (whose package is named FIXTURE) to a fresh folder for
