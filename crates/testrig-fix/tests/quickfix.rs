@@ -109,7 +109,10 @@ impl Transport {
 const WAIT: Duration = Duration::from_secs(10);
 const INSTALL: &str = "apt-get install -y libquickfix-dev g++";
 
-/// Builds the QuickFIX peer once per test run.
+/// Builds the QuickFIX peer once: per test process, and not again while the binary is newer
+/// than its source. Each build goes to a name of its own and is renamed into place, so a
+/// test in another process (cargo-nextest runs a process per test) never runs a
+/// half-written binary.
 fn peer_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
@@ -120,11 +123,16 @@ fn peer_binary() -> &'static Path {
         );
         let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peer/qf_peer.cpp");
         let binary = Path::new(env!("CARGO_TARGET_TMPDIR")).join("qf_peer");
+        let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        if modified(&binary).is_some_and(|built| Some(built) >= modified(&source)) {
+            return binary;
+        }
+        let partial = binary.with_extension(format!("{}.partial", std::process::id()));
         // QuickFIX 1.15's headers use dynamic exception specifications,
         // which C++17 removed: build as C++14.
         let output = Command::new("c++")
             .args(["-std=gnu++14", "-O0", "-w", "-o"])
-            .arg(&binary)
+            .arg(&partial)
             .arg(&source)
             .args(["-lquickfix", "-lpthread"])
             .output()
@@ -136,6 +144,7 @@ fn peer_binary() -> &'static Path {
             "building the QuickFIX peer failed (is QuickFIX installed? `{INSTALL}`):\n{}",
             String::from_utf8_lossy(&output.stderr)
         );
+        std::fs::rename(&partial, &binary).expect("the QuickFIX peer is moved into place");
         binary
     })
 }

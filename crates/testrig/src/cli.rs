@@ -160,6 +160,14 @@ pub struct Options {
     pub unstable: Vec<String>,
 }
 impl Options {
+    /// Whether cargo-nextest runs this process as one of its tests: it sets `NEXTEST_RUN_ID`
+    /// and passes `--exact` with the test's name. The variable alone says nothing: every
+    /// process a test nextest runs starts inherits it, and a plan such a test starts is run
+    /// by that test, in worker processes and its usual runpath.
+    pub(crate) fn run_by_nextest(&self) -> bool {
+        self.exact && std::env::var_os("NEXTEST_RUN_ID").is_some()
+    }
+
     /// Parses a command line (the first item is the program name), for plans driven from
     /// code; the error displays as clap's message for the command line (`--help` and
     /// `--version` are errors of their kinds, as in clap).

@@ -351,7 +351,11 @@ fn a_run_stops_the_driver_processes_a_killed_run_left_and_says_so() {
         unrelated.try_wait().unwrap().is_none(),
         "an unrelated process is left alone"
     );
-    let _ = unrelated.kill();
+    // Its whole group: `sh` may have forked `sleep` rather than become it, and a `sleep`
+    // left behind would hold this test's output open for five minutes.
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", unrelated.id())])
+        .status();
     let _ = unrelated.wait();
 }
 

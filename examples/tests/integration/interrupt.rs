@@ -2,6 +2,7 @@
 //! partial report is written and marked interrupted, and the exit status is 130.
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -118,8 +119,23 @@ fn runpath_in(stdout: &str) -> String {
     stdout[start..].split(')').next().unwrap().to_string()
 }
 
+/// The tests that run this plan in its default runpath take turns: each reads which
+/// runpath its own processes took. A lock on a file, not a mutex: `cargo test` runs tests
+/// on threads of one process, `cargo nextest` each in a process of its own.
+fn default_runpath_turn() -> std::fs::File {
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(Path::new(env!("CARGO_TARGET_TMPDIR")).join("long-running-runpath.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    lock
+}
+
 #[test]
 fn plan_processes_running_at_once_never_share_a_runpath() {
+    let _turn = default_runpath_turn();
     // As under `cargo nextest`, which runs a process per testcase: the second process of the
     // plan takes a runpath of its own instead of clearing the first one's driver folders.
     let first = Command::new(PLAN)
@@ -159,5 +175,32 @@ fn plan_processes_running_at_once_never_share_a_runpath() {
     assert!(
         stderr.contains("is in use by another plan process") && stderr.contains("--runpath"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn only_a_process_nextest_runs_takes_nextest_runpaths() {
+    let _turn = default_runpath_turn();
+    // A plan that a test run by nextest starts inherits `NEXTEST_RUN_ID`, but nextest does
+    // not run it: its usual runpath. nextest itself passes `--exact` with the test's name.
+    let run = |args: &[&str]| {
+        let output = Command::new(PLAN)
+            .args(args)
+            .env("NEXTEST_RUN_ID", "inherited-run")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+        assert!(output.status.success(), "{stdout}");
+        runpath_in(&stdout)
+    };
+    let started_by_a_test = run(&["Slow::step::step_1"]);
+    assert!(
+        !started_by_a_test.contains(".nextest"),
+        "{started_by_a_test}"
+    );
+    let run_by_nextest = run(&["Slow::step::step_1", "--exact", "--nocapture"]);
+    assert!(
+        run_by_nextest.contains("long_running.nextest/inherited-run/"),
+        "{run_by_nextest}"
     );
 }

@@ -168,19 +168,22 @@ pub(super) struct RunpathClaim {
 }
 
 /// Claims the runpath given on the command line or in the plan (`explicit`), or the default
-/// one. When another plan process holds the default one — `cargo nextest` runs a process
-/// per testcase, a user may start the same plan twice — this process takes
-/// `<default>.<pid>` instead, and removes those of processes that are gone. An explicit
-/// runpath that another process holds is an error.
+/// one. When another plan process holds the default one — a user may start the same plan
+/// twice — this process takes `<default>.<pid>` instead, and removes those of processes
+/// that are gone. An explicit runpath that another process holds is an error.
+/// `nextest_tests`: the test filters, when cargo-nextest runs this process as one of its
+/// tests (a process per testcase), which gets a runpath of its own per run and testcase.
 pub(super) fn claim_runpath(
     explicit: Option<PathBuf>,
     plan_name: &str,
-    test_filters: &[String],
+    nextest_tests: Option<&[String]>,
 ) -> Result<RunpathClaim, PlanError> {
     let chosen = explicit.is_some();
     let path = explicit.unwrap_or_else(|| {
         let default = default_runpath(plan_name);
-        nextest_runpath(&default, test_filters).unwrap_or(default)
+        nextest_tests
+            .and_then(|tests| nextest_runpath(&default, tests))
+            .unwrap_or(default)
     });
     let path = std::path::absolute(&path).unwrap_or(path);
     let create = |path: &Path| {

@@ -194,7 +194,7 @@ impl Plan {
         let claim = claim_runpath(
             options.runpath.clone().or(self.runpath.clone()),
             &self.name,
-            &filter.names,
+            options.run_by_nextest().then_some(filter.names.as_slice()),
         )?;
         let runpath = claim.path.clone();
         // A reloaded image takes over its predecessor's drivers: they are not leftovers.
@@ -309,11 +309,10 @@ fn is_worker_process() -> bool {
 /// every testcase in a process of its own already) and for plans run with a command line
 /// that is not the process's own.
 fn worker_command(plan: &Plan, options: &Options) -> Result<Option<WorkerCommand>, PlanError> {
-    let under_nextest = std::env::var_os("NEXTEST_RUN_ID").is_some();
     let wanted = match options.pool {
         Some(PoolKind::Thread) => false,
         Some(PoolKind::Process) => true,
-        None => !under_nextest && plan.command_line.is_some(),
+        None => !options.run_by_nextest() && plan.command_line.is_some(),
     };
     if !wanted {
         if options.worker_memory_limit.is_some() {
