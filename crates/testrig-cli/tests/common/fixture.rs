@@ -17,13 +17,13 @@ pub fn coverage_target() -> PathBuf {
 /// threads of one process, `cargo nextest` each in a process of its own. The turn ends
 /// when the returned file is dropped.
 pub fn take_turn() -> std::fs::File {
-    let target = coverage_target();
-    std::fs::create_dir_all(&target).unwrap();
+    // Beside the shared target folder, not in it: cargo marks a target folder it creates
+    // with `CACHEDIR.TAG`, which the parse cache looks for, and not one that exists already.
     let lock = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(target.join("tests-take-turns.lock"))
+        .open(Path::new(env!("CARGO_TARGET_TMPDIR")).join("affected-tests-take-turns.lock"))
         .unwrap();
     // An exclusive lock of the open file: a second open of the same file, in this process
     // or another, waits for it.
