@@ -990,9 +990,7 @@ mod tests {
 
     #[test]
     fn an_open_tcp_port_makes_it_ready() {
-        // A reserved port, not one bound and let go: that one is in the ephemeral range,
-        // where a test running beside this one can be handed it and make it ready early.
-        let reservation = crate::drivers::ports::reserve_port().unwrap();
+        let reservation = crate::drivers::ports::port_without_server();
         let port = reservation.port();
         let (listening, listener) = std::sync::mpsc::channel();
         std::thread::spawn(move || {

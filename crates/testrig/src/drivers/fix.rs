@@ -1713,9 +1713,7 @@ mod tests {
 
     #[test]
     fn a_client_whose_server_is_gone_fails_to_start_with_a_fix() {
-        // Reserved, not bound and let go: a port of the ephemeral range can be handed to a
-        // test running beside this one in the meantime.
-        let reservation = crate::drivers::reserve_port().unwrap();
+        let reservation = crate::drivers::ports::port_without_server();
         let port = reservation.port();
         let client = FixClient::new("client").port(port);
         let error = client.start(&start_context("fix", &[])).unwrap_err();

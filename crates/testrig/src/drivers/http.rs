@@ -868,9 +868,7 @@ mod tests {
 
     #[test]
     fn a_connection_error_names_the_url() {
-        // Reserved, not bound and let go: a port of the ephemeral range can be handed to a
-        // test running beside this one in the meantime.
-        let reservation = crate::drivers::reserve_port().unwrap();
+        let reservation = crate::drivers::ports::port_without_server();
         let port = reservation.port();
         let client = HttpClient::new("client")
             .port(port)

@@ -127,6 +127,14 @@ pub(crate) fn says_port_taken(log_tail: &[String]) -> bool {
         .any(|line| line.contains("Address already in use") || line.contains("EADDRINUSE"))
 }
 
+/// A port nothing listens on, for tests of refused connections and late servers: reserved,
+/// not bound and let go, which leaves it in the ephemeral range, where a test running beside
+/// the caller can be handed it in the meantime. Held until the reservation is dropped.
+#[cfg(test)]
+pub(crate) fn port_without_server() -> PortReservation {
+    reserve_port().unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1107,9 +1107,7 @@ mod tests {
 
     #[test]
     fn a_refused_connection_names_the_target_and_a_fix() {
-        // Reserved, not bound and let go: a port of the ephemeral range can be handed to a
-        // test running beside this one in the meantime.
-        let reservation = crate::drivers::reserve_port().unwrap();
+        let reservation = crate::drivers::ports::port_without_server();
         let port = reservation.port();
         let client = TcpClient::new("client").port(port);
         let error = client.start(&start_context("tcp", &[])).unwrap_err();

@@ -1438,7 +1438,7 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(1));
 
         // Even a long linger is cut at the stop timeout; the context ends in the background.
-        let reservation = server_port_without_server();
+        let reservation = crate::drivers::ports::port_without_server();
         let client = ZmqClient::new("client", ZmqSocketType::Push)
             .port(reservation.port())
             .wait_connected(false)
@@ -1452,15 +1452,9 @@ mod tests {
         assert!(error.message.contains("did not terminate"), "{error}");
     }
 
-    /// A port nothing listens on, reserved: one bound and let go lies in the ephemeral range,
-    /// where a test running beside this one can be handed it.
-    fn server_port_without_server() -> crate::drivers::PortReservation {
-        crate::drivers::reserve_port().unwrap()
-    }
-
     #[test]
     fn a_client_without_a_server_fails_its_start_with_the_endpoint() {
-        let reservation = server_port_without_server();
+        let reservation = crate::drivers::ports::port_without_server();
         let port = reservation.port();
         let client = ZmqClient::new("client", ZmqSocketType::Req)
             .port(port)
