@@ -367,7 +367,7 @@ impl TcpServer {
             }
             let now = Instant::now();
             if now >= deadline || state.address.is_none() {
-                return Err(self.no_connection(&state, timeout));
+                return Err(self.no_connection(&state, timeout, None));
             }
             state = self
                 .shared
@@ -390,9 +390,9 @@ impl TcpServer {
         self.send_on(index, &connection, bytes)
     }
 
-    /// Sends bytes on connection `conn`.
+    /// Sends bytes on connection `conn`, waiting up to the timeout for it to be accepted.
     pub fn send_to(&self, conn: usize, bytes: &[u8]) -> Result<usize, DriverError> {
-        let connection = self.connection(conn)?;
+        let connection = self.connection(conn, self.timeout)?;
         self.send_on(conn, &connection, bytes)
     }
 
@@ -416,19 +416,19 @@ impl TcpServer {
         })
     }
 
-    /// Reads exactly `size` bytes (fewer if the peer closes) from connection `conn`.
+    /// Reads exactly `size` bytes (fewer if the peer closes) from connection `conn`, waiting
+    /// up to `timeout` for the connection and the data.
     pub fn receive_from(
         &self,
         conn: usize,
         size: usize,
         timeout: Duration,
     ) -> Result<Vec<u8>, DriverError> {
-        let connection = self.connection(conn)?;
-        connection
-            .receive(size, crate::deadline::deadline_after(timeout))
-            .map_err(|error| {
-                read_error(error, &format!("{size} bytes"), &self.source(conn), timeout)
-            })
+        let deadline = crate::deadline::deadline_after(timeout);
+        let connection = self.wait_for_connection(deadline, timeout, Some(conn))?.1;
+        connection.receive(size, deadline).map_err(|error| {
+            read_error(error, &format!("{size} bytes"), &self.source(conn), timeout)
+        })
     }
 
     /// [`receive`](TcpServer::receive) decoded as UTF-8 (invalid sequences become U+FFFD).
@@ -454,9 +454,10 @@ impl TcpServer {
             })
     }
 
-    /// Closes connection `conn`; its index stays taken.
+    /// Closes connection `conn` (waiting up to the timeout for it to be accepted); its index
+    /// stays taken.
     pub fn close_connection(&self, conn: usize) -> Result<(), DriverError> {
-        self.connection(conn)?.close();
+        self.connection(conn, self.timeout)?.close();
         Ok(())
     }
 
@@ -480,27 +481,41 @@ impl TcpServer {
         })
     }
 
-    fn connection(&self, conn: usize) -> Result<Arc<Connection>, DriverError> {
-        let state = lock(&self.shared.state);
-        state.connections.get(conn).cloned().ok_or_else(|| {
-            DriverError::new(format!(
-                "driver `{}` has no connection {conn} ({} accepted so far); wait for it with `accept_connection(timeout)`",
-                self.common.name,
-                state.connections.len()
-            ))
-        })
+    /// Connection `conn`, waiting up to `timeout` for it: a client's connect returns before
+    /// the server's accept loop has taken the connection.
+    fn connection(&self, conn: usize, timeout: Duration) -> Result<Arc<Connection>, DriverError> {
+        let deadline = crate::deadline::deadline_after(timeout);
+        Ok(self.wait_for_connection(deadline, timeout, Some(conn))?.1)
     }
 
     /// The most recent connection, waiting until the deadline for a first one.
     fn latest(&self, deadline: Instant) -> Result<(usize, Arc<Connection>), DriverError> {
+        self.wait_for_connection(deadline, self.timeout, None)
+    }
+
+    /// Connection `wanted` (the most recent one for `None`) once it is accepted, waiting
+    /// until the deadline (`timeout` is what the error names).
+    fn wait_for_connection(
+        &self,
+        deadline: Instant,
+        timeout: Duration,
+        wanted: Option<usize>,
+    ) -> Result<(usize, Arc<Connection>), DriverError> {
         let mut state = lock(&self.shared.state);
         loop {
-            if let Some(connection) = state.connections.last() {
-                return Ok((state.connections.len() - 1, Arc::clone(connection)));
+            let found = match wanted {
+                Some(conn) => state.connections.get(conn).map(|c| (conn, Arc::clone(c))),
+                None => state
+                    .connections
+                    .last()
+                    .map(|c| (state.connections.len() - 1, Arc::clone(c))),
+            };
+            if let Some(found) = found {
+                return Ok(found);
             }
             let now = Instant::now();
             if now >= deadline || state.address.is_none() {
-                return Err(self.no_connection(&state, self.timeout));
+                return Err(self.no_connection(&state, timeout, wanted));
             }
             state = self
                 .shared
@@ -511,18 +526,27 @@ impl TcpServer {
         }
     }
 
-    fn no_connection(&self, state: &ServerState, timeout: Duration) -> DriverError {
-        match state.address {
-            None => DriverError::new(format!(
+    /// Why no connection (`wanted`, or a new one for `None`) came within `timeout`.
+    fn no_connection(
+        &self,
+        state: &ServerState,
+        timeout: Duration,
+        wanted: Option<usize>,
+    ) -> DriverError {
+        let Some(address) = state.address else {
+            return DriverError::new(format!(
                 "driver `{}` is not started; start it (as part of the environment) before using its connections",
                 self.common.name
-            )),
-            Some(address) => DriverError::new(format!(
-                "no new connection reached driver `{}` on {address} within {timeout:?} ({} accepted so far); is the client pointed at this port?",
-                self.common.name,
-                state.connections.len()
-            )),
-        }
+            ));
+        };
+        let which = wanted.map_or("no new connection".to_string(), |conn| {
+            format!("no connection {conn}")
+        });
+        DriverError::new(format!(
+            "{which} reached driver `{}` on {address} within {timeout:?} ({} accepted so far); is the client pointed at this port?",
+            self.common.name,
+            state.connections.len()
+        ))
     }
 }
 
@@ -1043,7 +1067,9 @@ mod tests {
 
     #[test]
     fn the_server_keeps_every_connection_apart() {
-        let server = started_server();
+        // A short timeout: a connection that never comes is waited for that long.
+        let server = TcpServer::new("server").timeout(Duration::from_millis(300));
+        server.start(&start_context("tcp", &[])).unwrap();
         let clients: Vec<TcpClient> = (0..3).map(|_| client_of(&server)).collect();
         for expected in 0..3 {
             assert_eq!(
@@ -1080,6 +1106,34 @@ mod tests {
                 .unwrap_err()
                 .message
                 .contains("no connection 7")
+        );
+        server.stop().unwrap();
+    }
+
+    #[test]
+    fn indexed_operations_wait_for_their_connection_to_be_accepted() {
+        // A client's connect returns once the kernel queued the connection, maybe before the
+        // accept loop took it: the server's first receive must wait, not fail at once.
+        for _ in 0..20 {
+            let server = started_server();
+            let client = client_of(&server);
+            client.send_text("hi").unwrap();
+            assert_eq!(
+                server.receive_from(0, 2, Duration::from_secs(5)).unwrap(),
+                b"hi"
+            );
+            server.stop().unwrap();
+        }
+        let server = started_server();
+        let error = server
+            .receive_from(3, 1, Duration::from_millis(100))
+            .unwrap_err();
+        assert!(
+            error
+                .message
+                .contains("no connection 3 reached driver `server`")
+                && error.message.contains("(0 accepted so far)"),
+            "{error}"
         );
         server.stop().unwrap();
     }
